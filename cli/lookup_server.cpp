@@ -1,0 +1,229 @@
+// aisid-lookup --server: the same view, built from a DNS server's answers.
+#include "lookup_view.hpp"
+#include "server_addr.hpp"
+
+#include <ldns/ldns.h>
+
+#include <memory>
+
+namespace aisid::cli {
+
+namespace {
+
+using ResPtr = std::unique_ptr<ldns_resolver, void (*)(ldns_resolver *)>;
+using PktPtr = std::unique_ptr<ldns_pkt, void (*)(ldns_pkt *)>;
+using RdfPtr = std::unique_ptr<ldns_rdf, void (*)(ldns_rdf *)>;
+
+struct Asker {
+    ldns_resolver *res;
+    std::string err;
+    // Sends one question; nullptr and err set on a network failure.
+    PktPtr ask(const std::string &name, ldns_rr_type type) {
+        ldns_rdf *dn = ldns_dname_new_frm_str(name.c_str());
+        if (!dn) {
+            err = "bad name " + name;
+            return PktPtr(nullptr, ldns_pkt_free);
+        }
+        RdfPtr owned(dn, ldns_rdf_deep_free);
+        ldns_pkt *p = nullptr;
+        ldns_status st = ldns_resolver_send(&p, res, dn, type, LDNS_RR_CLASS_IN, LDNS_RD);
+        if (st != LDNS_STATUS_OK || !p) {
+            err = std::string("no answer from the server: ") + ldns_get_errorstr_by_id(st);
+            return PktPtr(nullptr, ldns_pkt_free);
+        }
+        return PktPtr(p, ldns_pkt_free);
+    }
+};
+
+std::string rdf_str(const ldns_rdf *r) {
+    char *s = ldns_rdf2str(r);
+    std::string o = s ? s : "";
+    free(s);
+    return o;
+}
+
+int rcode_exit(ldns_pkt *p, const std::string &what, std::string &err) {
+    switch (ldns_pkt_get_rcode(p)) {
+    case LDNS_RCODE_NOERROR: return 0;
+    case LDNS_RCODE_NXDOMAIN: err = what + " does not exist (NXDOMAIN)"; return 1;
+    case LDNS_RCODE_REFUSED: err = "the server refused the query for " + what; return 4;
+    default: {
+        char *s = ldns_pkt_rcode2str(ldns_pkt_get_rcode(p));
+        err = "the server answered " + std::string(s ? s : "an error") + " for " + what;
+        free(s);
+        return 3;
+    }
+    }
+}
+
+// Finds the AISID prefix of the zone that holds `name` by asking for its SOA
+// and then the zone's _aisid TXT.
+bool server_prefix(Asker &a, const std::string &name, std::string &zone, uint64_t &prefix) {
+    PktPtr p = a.ask(name, LDNS_RR_TYPE_SOA);
+    if (!p) return false;
+    ldns_rr_list *lists[2] = {ldns_pkt_answer(p.get()), ldns_pkt_authority(p.get())};
+    for (ldns_rr_list *l : lists)
+        for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); ++i)
+            if (ldns_rr_get_type(ldns_rr_list_rr(l, i)) == LDNS_RR_TYPE_SOA) zone = rdf_str(ldns_rr_owner(ldns_rr_list_rr(l, i)));
+    if (zone.empty()) return false;
+    PktPtr t = a.ask("_aisid." + zone, LDNS_RR_TYPE_TXT);
+    if (!t) return false;
+    ldns_rr_list *ans = ldns_pkt_answer(t.get());
+    for (size_t i = 0; ans && i < ldns_rr_list_rr_count(ans); ++i) {
+        ldns_rr *rr = ldns_rr_list_rr(ans, i);
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT) continue;
+        for (size_t k = 0; k < ldns_rr_rd_count(rr); ++k) {
+            std::string s = rdf_str(ldns_rr_rdf(rr, k));
+            if (s.size() >= 2 && s.front() == '"') s = s.substr(1, s.size() - 2);
+            if (s.rfind("prefix=", 0) == 0)
+                if (auto pf = parse_prefix64(s.substr(7))) {
+                    prefix = *pf;
+                    return true;
+                }
+        }
+    }
+    return false;
+}
+
+// Terms from the service name itself, right to left: object, function, method.
+void terms_from_name(const std::string &name, const std::string &zone, LookupView &v) {
+    WireName n, z;
+    unsigned at;
+    if (!name_from_text(name, n) || !name_from_text(zone, z) || n.nlabels < z.nlabels) return;
+    at = n.nlabels - z.nlabels;
+    unsigned first = (at >= 2 && parse_perf_label(n.label(0))) ? 1 : 0;
+    for (unsigned k = 0; k + first < at && k < 3; ++k) {
+        Dim d = static_cast<Dim>(k);
+        if (v.aisid.code(d)) v.terms[k] = std::string(n.label(at - 1 - k));
+    }
+}
+
+} // namespace
+
+int explain_server(const ZoneSet &zones, const std::string &server, const std::string &query, LookupView &v,
+                   std::string &err) {
+    ServerAddr sa;
+    if (!parse_server_addr(server, 53, sa)) {
+        err = "bad --server '" + server + "' (want ADDR[:PORT] or [V6]:PORT)";
+        return 2;
+    }
+    ldns_resolver *r = ldns_resolver_new();
+    ResPtr res(r, ldns_resolver_deep_free);
+    ldns_rdf *ns = ldns_rdf_new_frm_str(sa.v6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, sa.host.c_str());
+    if (!ns) {
+        err = "bad server address " + sa.host;
+        return 2;
+    }
+    ldns_resolver_push_nameserver(r, ns);
+    ldns_rdf_deep_free(ns);
+    ldns_resolver_set_port(r, sa.port);
+    ldns_resolver_set_retry(r, 2);
+    ldns_resolver_set_retrans(r, 1);
+    ldns_resolver_set_timeout(r, timeval{2, 0});
+    ldns_resolver_set_recursive(r, true);
+    ldns_resolver_set_fallback(r, true);  // TCP when the answer is truncated
+    Asker a{r, {}};
+    v.query = query;
+
+    if (auto addr = Aisid::parse(query)) {
+        // Reverse: PTR for the ip6.arpa name.
+        ldns_rdf *arpa_in = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_AAAA, addr->to_string().c_str());
+        ldns_rdf *arpa = arpa_in ? ldns_rdf_address_reverse(arpa_in) : nullptr;
+        if (arpa_in) ldns_rdf_deep_free(arpa_in);
+        if (!arpa) {
+            err = "cannot build the reverse name";
+            return 2;
+        }
+        std::string rname = rdf_str(arpa);
+        ldns_rdf_deep_free(arpa);
+        PktPtr p = a.ask(rname, LDNS_RR_TYPE_PTR);
+        if (!p) {
+            err = a.err;
+            return 3;
+        }
+        if (int rc = rcode_exit(p.get(), addr->to_string(), err)) return rc;
+        ldns_rr_list *ans = ldns_pkt_answer(p.get());
+        for (size_t i = 0; ans && i < ldns_rr_list_rr_count(ans); ++i)
+            if (ldns_rr_get_type(ldns_rr_list_rr(ans, i)) == LDNS_RR_TYPE_PTR)
+                v.name = rdf_str(ldns_rr_rdf(ldns_rr_list_rr(ans, i), 0));
+        if (v.name.empty()) {
+            err = "no PTR record for " + addr->to_string();
+            return 1;
+        }
+        v.addresses.push_back(addr->to_string());
+        decode_address(zones, *addr, v);
+        std::string zone;
+        uint64_t prefix = 0;
+        if (server_prefix(a, v.name, zone, prefix) && prefix == addr->prefix()) {
+            v.zone = zone;
+            terms_from_name(v.name, zone, v);
+        }
+        v.why = "PTR answer from " + server + (ldns_pkt_aa(p.get()) ? " (authoritative)" : "");
+        return 0;
+    }
+
+    WireName n;
+    if (!name_from_text(query, n)) {
+        err = "'" + query + "' is neither a domain name nor an IPv6 address";
+        return 2;
+    }
+    v.name = name_to_text(n.wire());
+    PktPtr p = a.ask(v.name, LDNS_RR_TYPE_AAAA);
+    if (!p) {
+        err = a.err;
+        return 3;
+    }
+    if (int rc = rcode_exit(p.get(), v.name, err)) return rc;
+    bool aa = ldns_pkt_aa(p.get());
+    ldns_rr_list *ans = ldns_pkt_answer(p.get());
+    for (size_t i = 0; ans && i < ldns_rr_list_rr_count(ans); ++i) {
+        ldns_rr *rr = ldns_rr_list_rr(ans, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA) v.addresses.push_back(rdf_str(ldns_rr_rdf(rr, 0)));
+    }
+    // Legacy names may have only A records: show them IPv4-mapped-free, as given.
+    if (v.addresses.empty()) {
+        PktPtr p4 = a.ask(v.name, LDNS_RR_TYPE_A);
+        if (p4 && ldns_pkt_get_rcode(p4.get()) == LDNS_RCODE_NOERROR) {
+            ldns_rr_list *a4 = ldns_pkt_answer(p4.get());
+            for (size_t i = 0; a4 && i < ldns_rr_list_rr_count(a4); ++i)
+                if (ldns_rr_get_type(ldns_rr_list_rr(a4, i)) == LDNS_RR_TYPE_A)
+                    v.addresses.push_back(rdf_str(ldns_rr_rdf(ldns_rr_list_rr(a4, i), 0)));
+        }
+    }
+    if (v.addresses.empty()) {
+        err = v.name + " has no address records (NODATA)";
+        return 1;
+    }
+    v.source = "legacy";
+    std::string zone;
+    uint64_t prefix = 0;
+    auto first = Aisid::parse(v.addresses.front());
+    if (first && server_prefix(a, v.name, zone, prefix) && prefix == first->prefix()) {
+        v.source = "aisid";
+        v.zone = zone;
+        decode_address(zones, *first, v);
+        if (v.terms[0].empty()) terms_from_name(v.name, zone, v);
+        // The legacy endpoint, if the server has the service's SVCB.
+        PktPtr s = a.ask(v.name, static_cast<ldns_rr_type>(64));
+        if (s && ldns_pkt_get_rcode(s.get()) == LDNS_RCODE_NOERROR) {
+            ldns_rr_list *sl = ldns_pkt_answer(s.get());
+            for (size_t i = 0; sl && i < ldns_rr_list_rr_count(sl); ++i) {
+                ldns_rr *rr = ldns_rr_list_rr(sl, i);
+                if (ldns_rr_get_type(rr) != 64 || ldns_rr_rd_count(rr) < 2) continue;
+                std::string f = rdf_str(ldns_rr_rdf(rr, 1));
+                for (size_t k = 2; k < ldns_rr_rd_count(rr); ++k) {
+                    std::string kv = rdf_str(ldns_rr_rdf(rr, k));
+                    if (kv.rfind("port=", 0) == 0) f += ":" + kv.substr(5);
+                }
+                v.fallbacks.push_back(f);
+            }
+        }
+        v.why = "AAAA inside the AISID prefix of " + zone + " (answered by " + server +
+                (aa ? ", authoritative)" : ")");
+    } else {
+        v.why = "answered by " + server + (aa ? " (authoritative)" : "");
+    }
+    return 0;
+}
+
+} // namespace aisid::cli

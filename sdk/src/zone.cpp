@@ -1,0 +1,358 @@
+#include "zone.hpp"
+
+#include "zone_builder.hpp"
+
+#include <ldns/ldns.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace aisid {
+
+std::string ZoneError::to_string() const {
+    std::string s = file;
+    if (line > 0) s += ":" + std::to_string(line);
+    if (!s.empty()) s += ": ";
+    return s + message;
+}
+
+bool valid_term(std::string_view t) {
+    if (t.empty() || t.size() > 63) return false;
+    if (t[0] < 'a' || t[0] > 'z') return false;
+    for (char c : t)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (t == "any") return false;
+    if (t.size() >= 2 && t[0] == 'p' &&
+        std::all_of(t.begin() + 1, t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+    return true;
+}
+
+uint32_t parse_perf_label(std::string_view l) {
+    if (l.size() < 2 || l.size() > 6 || l[0] != 'p' || l[1] == '0') return 0;
+    uint32_t v = 0;
+    for (size_t i = 1; i < l.size(); ++i) {
+        if (l[i] < '0' || l[i] > '9') return 0;
+        v = v * 10 + static_cast<uint32_t>(l[i] - '0');
+    }
+    return v <= 65535 ? v : 0;
+}
+
+uint16_t Dimension::lowest_free_code() const {
+    for (uint32_t c = 1; c < kReservedCode; ++c)
+        if (!by_code_.count(static_cast<uint16_t>(c))) return static_cast<uint16_t>(c);
+    return 0;
+}
+
+bool Dimension::add(const std::string &term, uint16_t code, int line) {
+    if (by_term_.count(term) || by_code_.count(code)) return false;
+    by_term_.emplace(term, Entry{code, line});
+    by_code_.emplace(code, term);
+    return true;
+}
+
+bool Dimension::remove(std::string_view term) {
+    auto it = by_term_.find(term);
+    if (it == by_term_.end()) return false;
+    by_code_.erase(it->second.code);
+    by_term_.erase(it);
+    return true;
+}
+
+static uint32_t rd32(std::string_view s, size_t o) {
+    return (uint32_t{static_cast<uint8_t>(s[o])} << 24) | (uint32_t{static_cast<uint8_t>(s[o + 1])} << 16) |
+           (uint32_t{static_cast<uint8_t>(s[o + 2])} << 8) | static_cast<uint8_t>(s[o + 3]);
+}
+
+// SOA rdata: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM; names are
+// uncompressed in stored rdata, so the five counters are the last 20 bytes.
+uint32_t Zone::serial() const {
+    const std::string &r = soa().rdata.at(0);
+    return rd32(r, r.size() - 20);
+}
+uint32_t Zone::soa_minimum() const {
+    const std::string &r = soa().rdata.at(0);
+    return rd32(r, r.size() - 4);
+}
+
+bool Zone::relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const {
+    out.clear();
+    const std::string *to = dim(Dim::object).term(o);
+    if (!to) return false;
+    if (m) {
+        const std::string *tm = dim(Dim::method).term(m);
+        if (!tm || !f) return false;
+        out += *tm;
+        out += '.';
+    }
+    if (f) {
+        const std::string *tf = dim(Dim::function).term(f);
+        if (!tf) return false;
+        out += *tf;
+        out += '.';
+    }
+    out += *to;
+    return true;
+}
+
+size_t Zone::memory_bytes() const {
+    size_t n = services_.memory_bytes() + svcb_arena_.capacity();
+    for (const auto &[k, node] : nodes_) {
+        n += k.capacity() + sizeof(node) + 64;
+        for (const RRset &r : node.rrsets)
+            for (const std::string &d : r.rdata) n += d.capacity() + sizeof(d);
+    }
+    return n;
+}
+
+// ---------------------------------------------------------------------------
+// Master file reading. ldns parses each record; $INCLUDE (which ldns does not
+// implement), continuation lines and line numbers for errors are handled here.
+
+namespace {
+
+struct LdnsRdfFree {
+    void operator()(ldns_rdf *r) const { ldns_rdf_deep_free(r); }
+};
+struct LdnsRRFree {
+    void operator()(ldns_rr *r) const { ldns_rr_free(r); }
+};
+struct LdnsBufFree {
+    void operator()(ldns_buffer *b) const { ldns_buffer_free(b); }
+};
+using RdfPtr = std::unique_ptr<ldns_rdf, LdnsRdfFree>;
+using RRPtr = std::unique_ptr<ldns_rr, LdnsRRFree>;
+
+struct Entry {
+    std::string text;
+    int line = 0;
+    bool blank_owner = false;
+};
+
+// Splits master-file text into logical entries: comments dropped, parentheses
+// joined (RFC 1035 §5.1), the line each entry starts on kept.
+bool split_entries(std::string_view t, std::vector<Entry> &out, int &bad_line, std::string &why) {
+    int line = 1;
+    size_t i = 0;
+    while (i < t.size()) {
+        Entry e;
+        e.line = line;
+        e.blank_owner = (t[i] == ' ' || t[i] == '\t');
+        int depth = 0;
+        bool quote = false;
+        for (; i < t.size(); ++i) {
+            char c = t[i];
+            if (c == '\\' && i + 1 < t.size()) {
+                e.text.push_back(c);
+                e.text.push_back(t[++i]);
+                if (t[i] == '\n') ++line;
+                continue;
+            }
+            if (quote) {
+                if (c == '"') quote = false;
+                if (c == '\n') {
+                    bad_line = e.line;
+                    why = "unterminated quoted string";
+                    return false;
+                }
+                e.text.push_back(c);
+                continue;
+            }
+            if (c == '"') {
+                quote = true;
+                e.text.push_back(c);
+            } else if (c == ';') {
+                while (i + 1 < t.size() && t[i + 1] != '\n') ++i;
+            } else if (c == '(') {
+                ++depth;
+                e.text.push_back(' ');
+            } else if (c == ')') {
+                if (--depth < 0) {
+                    bad_line = line;
+                    why = "unbalanced ')'";
+                    return false;
+                }
+                e.text.push_back(' ');
+            } else if (c == '\n') {
+                ++line;
+                if (depth == 0) {
+                    ++i;
+                    break;
+                }
+                e.text.push_back(' ');
+            } else if (c == '\r') {
+                e.text.push_back(' ');
+            } else {
+                e.text.push_back(c);
+            }
+        }
+        if (depth > 0) {
+            bad_line = e.line;
+            why = "unbalanced '(' (the record never closes)";
+            return false;
+        }
+        if (e.text.find_first_not_of(" \t") != std::string::npos) out.push_back(std::move(e));
+    }
+    return true;
+}
+
+std::string first_token(std::string_view s, size_t &end) {
+    size_t b = s.find_first_not_of(" \t");
+    if (b == std::string_view::npos) {
+        end = s.size();
+        return {};
+    }
+    size_t e = s.find_first_of(" \t", b);
+    if (e == std::string_view::npos) e = s.size();
+    end = e;
+    return std::string(s.substr(b, e - b));
+}
+
+std::string dirname_of(const std::string &path) {
+    auto p = path.rfind('/');
+    return p == std::string::npos ? std::string(".") : path.substr(0, p);
+}
+
+bool read_file(const std::string &path, std::string &out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return !in.bad();
+}
+
+class Reader {
+public:
+    explicit Reader(ZoneBuilder &b) : b_(b), buf_(ldns_buffer_new(512)) {}
+
+    bool run(std::string_view text, const std::string &file, RdfPtr origin, uint32_t ttl, int depth) {
+        std::vector<Entry> entries;
+        int bad_line = 0;
+        std::string why;
+        if (!split_entries(text, entries, bad_line, why)) return fail(file, bad_line, why);
+        for (Entry &e : entries) {
+            size_t end;
+            std::string tok = first_token(e.text, end);
+            if (!e.blank_owner && !tok.empty() && tok[0] == '$') {
+                std::string rest(e.text.substr(end));
+                size_t e2;
+                std::string arg = first_token(rest, e2);
+                std::string arg2 = first_token(std::string_view(rest).substr(e2), e2);
+                if (tok == "$ORIGIN") {
+                    if (arg.empty()) return fail(file, e.line, "$ORIGIN needs a name");
+                    ldns_rdf *o = nullptr;
+                    if (arg.back() != '.') {
+                        if (!origin) return fail(file, e.line, "relative $ORIGIN with no origin before it");
+                        arg += "." + rdf_text(origin.get());
+                    }
+                    if (ldns_str2rdf_dname(&o, arg.c_str()) != LDNS_STATUS_OK)
+                        return fail(file, e.line, "bad $ORIGIN name '" + arg + "'");
+                    origin.reset(o);
+                } else if (tok == "$TTL") {
+                    const char *endp = nullptr;
+                    if (arg.empty()) return fail(file, e.line, "$TTL needs a value");
+                    uint32_t v = ldns_str2period(arg.c_str(), &endp);
+                    if (!endp || *endp != '\0') return fail(file, e.line, "bad $TTL value '" + arg + "'");
+                    ttl = v;
+                } else if (tok == "$INCLUDE") {
+                    if (arg.empty()) return fail(file, e.line, "$INCLUDE needs a file name");
+                    if (depth >= 8) return fail(file, e.line, "$INCLUDE nested too deeply");
+                    std::string path = arg[0] == '/' ? arg : dirname_of(file) + "/" + arg;
+                    std::string sub;
+                    if (!read_file(path, sub)) return fail(file, e.line, "cannot read $INCLUDE file '" + path + "'");
+                    RdfPtr sub_origin;
+                    if (!arg2.empty()) {
+                        ldns_rdf *o = nullptr;
+                        if (arg2.back() != '.' || ldns_str2rdf_dname(&o, arg2.c_str()) != LDNS_STATUS_OK)
+                            return fail(file, e.line, "bad $INCLUDE origin '" + arg2 + "'");
+                        sub_origin.reset(o);
+                    } else if (origin) {
+                        sub_origin.reset(ldns_rdf_clone(origin.get()));
+                    }
+                    // RFC 1035 §5.1: the included file's $ORIGIN does not leak back.
+                    if (!run(sub, path, std::move(sub_origin), ttl, depth + 1)) return false;
+                } else {
+                    return fail(file, e.line, "unknown directive " + tok);
+                }
+                continue;
+            }
+            if (e.blank_owner) {
+                if (prev_owner_.empty()) return fail(file, e.line, "record with no owner name and none before it");
+                e.text = prev_owner_ + e.text;
+            }
+            ldns_rr *raw = nullptr;
+            ldns_status st = ldns_rr_new_frm_str(&raw, e.text.c_str(), ttl, origin.get(), nullptr);
+            if (st != LDNS_STATUS_OK) {
+                std::string msg = ldns_get_errorstr_by_id(st);
+                if (st == LDNS_STATUS_SYNTAX_DNAME_ERR && !origin) msg += " (relative name with no $ORIGIN)";
+                return fail(file, e.line, msg);
+            }
+            RRPtr rr(raw);
+            prev_owner_ = rdf_text(ldns_rr_owner(rr.get()));
+            if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN)
+                return fail(file, e.line, "only class IN is supported");
+            ldns_buffer_clear(buf_.get());
+            if (ldns_rr_rdata2buffer_wire(buf_.get(), rr.get()) != LDNS_STATUS_OK)
+                return fail(file, e.line, "cannot encode record data");
+            std::string_view rdata(reinterpret_cast<const char *>(ldns_buffer_begin(buf_.get())),
+                                   ldns_buffer_position(buf_.get()));
+            const ldns_rdf *owner = ldns_rr_owner(rr.get());
+            std::string_view owner_wire(reinterpret_cast<const char *>(ldns_rdf_data(owner)), ldns_rdf_size(owner));
+            ZoneError err;
+            if (!b_.add(owner_wire, ldns_rr_get_type(rr.get()), ldns_rr_ttl(rr.get()), rdata, file, e.line, err)) {
+                error_ = std::move(err);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool fail(const std::string &file, int line, std::string msg) {
+        error_ = ZoneError{file, line, std::move(msg)};
+        return false;
+    }
+    ZoneError &error() { return error_; }
+
+    static std::string rdf_text(const ldns_rdf *r) {
+        char *s = ldns_rdf2str(r);
+        std::string out = s ? s : "";
+        free(s);
+        return out;
+    }
+
+private:
+    ZoneBuilder &b_;
+    std::unique_ptr<ldns_buffer, LdnsBufFree> buf_;
+    std::string prev_owner_;
+    ZoneError error_;
+};
+
+} // namespace
+
+Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::string &file, std::string_view origin) {
+    RdfPtr o;
+    if (!origin.empty()) {
+        std::string s(origin);
+        if (s.back() != '.') s += '.';
+        ldns_rdf *r = nullptr;
+        if (ldns_str2rdf_dname(&r, s.c_str()) != LDNS_STATUS_OK)
+            return unexpected(ZoneError{file, 0, "bad origin '" + s + "'"});
+        o.reset(r);
+    }
+    ZoneBuilder b(file);
+    Reader rd(b);
+    if (!rd.run(text, file, std::move(o), 3600, 0)) return unexpected(std::move(rd.error()));
+    return b.finish();
+}
+
+Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path) {
+    std::string text;
+    if (!read_file(path, text)) return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+    return load_zone_text(text, path);
+}
+
+} // namespace aisid

@@ -1,0 +1,203 @@
+// A zone held in memory: generic records by owner name, and for AISID domains
+// (SPEC §3) the codebook and the registered services in compact indexes built
+// at load time. A Zone is immutable once published; changes make a new one.
+#pragma once
+
+#include "aisid/address.hpp"
+#include "dname.hpp"
+#include "expected.hpp"
+#include "flat_map.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace aisid {
+
+struct SvHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StringMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;
+
+enum : uint16_t {
+    kTypeA = 1, kTypeNS = 2, kTypeCNAME = 5, kTypeSOA = 6, kTypePTR = 12, kTypeTXT = 16,
+    kTypeAAAA = 28, kTypeOPT = 41, kTypeSVCB = 64, kTypeHTTPS = 65, kTypeIXFR = 251,
+    kTypeAXFR = 252, kTypeANY = 255,
+};
+inline constexpr uint16_t kClassIN = 1;
+
+/// A resource record set; rdata in uncompressed wire form.
+struct RRset {
+    uint16_t type = 0;
+    uint32_t ttl = 0;
+    std::vector<std::string> rdata;
+};
+
+/// An owner name with its record sets; none at an empty non-terminal.
+struct Node {
+    std::vector<RRset> rrsets;
+    const RRset *find(uint16_t type) const {
+        for (const RRset &r : rrsets)
+            if (r.type == type) return &r;
+        return nullptr;
+    }
+};
+
+/// One codebook dimension: term ↔ code, both ways.
+class Dimension {
+public:
+    /// The code of a lowercase term, 0 when it is not in the codebook.
+    uint16_t code(std::string_view term) const {
+        auto it = by_term_.find(term);
+        return it == by_term_.end() ? 0 : it->second.code;
+    }
+    /// The term of a code; nullptr when none has it.
+    const std::string *term(uint16_t code) const {
+        auto it = by_code_.find(code);
+        return it == by_code_.end() ? nullptr : &it->second;
+    }
+    /// The line the term was defined on (0 if unknown).
+    int line_of(std::string_view term) const {
+        auto it = by_term_.find(term);
+        return it == by_term_.end() ? 0 : it->second.line;
+    }
+    uint16_t lowest_free_code() const;
+    bool add(const std::string &term, uint16_t code, int line);
+    bool remove(std::string_view term);
+    size_t size() const { return by_term_.size(); }
+    template <class F> void for_each(F &&f) const {
+        for (const auto &[t, e] : by_term_) f(t, e.code);
+    }
+
+private:
+    struct Entry {
+        uint16_t code;
+        int line;
+    };
+    StringMap<Entry> by_term_;
+    std::unordered_map<uint16_t, std::string> by_code_;
+};
+
+/// A registered service: the AAAA and the SVCB legacy endpoints at
+/// <method>.<function>.<object>. Its AISID is the zone prefix + its codes.
+struct Service {
+    uint32_t aaaa_ttl = 0;
+    uint32_t svcb_ttl = 0;
+    uint32_t svcb_off = 0;    // into Zone::svcb_arena: [u16 len][rdata]...
+    uint16_t svcb_count = 0;  // SVCB records; 0 when it has no fallback
+    uint16_t refs = 0;        // for wildcard keys: how many services it covers
+};
+
+inline constexpr uint64_t service_key(uint16_t o, uint16_t f, uint16_t m) {
+    return (uint64_t{o} << 32) | (uint64_t{f} << 16) | m;
+}
+
+struct ZoneError {
+    std::string file;
+    int line = 0;
+    std::string message;
+    /// "FILE:LINE: message" (or "FILE: message" without a line).
+    std::string to_string() const;
+};
+
+class Zone {
+public:
+    const std::string &origin_wire() const { return origin_wire_; }
+    std::string origin_text() const { return name_to_text(origin_wire_); }
+    unsigned origin_labels() const { return origin_labels_; }
+    const std::string &file() const { return file_; }
+
+    bool is_aisid() const { return is_aisid_; }
+    uint64_t prefix() const { return prefix_; }
+    /// TTL for synthesized answers: that of the apex `_aisid` TXT.
+    uint32_t aisid_ttl() const { return aisid_ttl_; }
+    const Dimension &dim(Dim d) const { return dims_[static_cast<int>(d)]; }
+
+    /// Records at a name relative to the origin (wire labels, no root; "" = apex).
+    const Node *node(std::string_view rel) const {
+        auto it = nodes_.find(rel);
+        return it == nodes_.end() ? nullptr : &it->second;
+    }
+    const Node &apex() const { return *node({}); }
+    const RRset &soa() const { return *apex().find(kTypeSOA); }
+    uint32_t serial() const;
+    uint32_t soa_minimum() const;
+
+    /// A registered service by its codes (all non-zero).
+    const Service *service(uint16_t o, uint16_t f, uint16_t m) const {
+        return services_.find(service_key(o, f, m));
+    }
+    /// True when some registered service matches (o, f, m), 0 meaning any.
+    bool matches(uint16_t o, uint16_t f, uint16_t m) const {
+        if (o == 0) return false;
+        if (m != 0 && f == 0) return false;  // the grammar has no method without function
+        return services_.find(service_key(o, f, m)) != nullptr;
+    }
+    size_t service_count() const { return service_count_; }
+    /// SVCB rdata of a service, one by one.
+    template <class F> void for_each_svcb(const Service &s, F &&f) const {
+        size_t p = s.svcb_off;
+        for (unsigned i = 0; i < s.svcb_count; ++i) {
+            size_t n = (static_cast<uint8_t>(svcb_arena_[p]) << 8) | static_cast<uint8_t>(svcb_arena_[p + 1]);
+            f(std::string_view(svcb_arena_).substr(p + 2, n));
+            p += 2 + n;
+        }
+    }
+    /// Every registered service: f(o, f, m, const Service&).
+    template <class F> void for_each_service(F &&f) const {
+        services_.for_each([&](uint64_t k, const Service &s) {
+            uint16_t m = static_cast<uint16_t>(k), fn = static_cast<uint16_t>(k >> 16),
+                     o = static_cast<uint16_t>(k >> 32);
+            if (o && fn && m) f(o, fn, m, s);
+        });
+    }
+    template <class F> void for_each_node(F &&f) const {
+        for (const auto &[k, n] : nodes_) f(std::string_view(k), n);
+    }
+    /// The AISID of a service or synthesized name.
+    Aisid aisid_of(uint16_t o, uint16_t f, uint16_t m, uint16_t perf) const {
+        return Aisid::make(prefix_, o, f, m, perf);
+    }
+    /// "<method>.<function>.<object>" relative name (text, no trailing dot) of codes, or
+    /// false when a non-zero code has no term.
+    bool relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const;
+
+    /// Approximate heap use, for metrics and the 1M-service budget.
+    size_t memory_bytes() const;
+
+private:
+    friend class ZoneBuilder;
+    std::string origin_wire_;
+    unsigned origin_labels_ = 0;
+    std::string file_;
+    bool is_aisid_ = false;
+    uint64_t prefix_ = 0;
+    uint32_t aisid_ttl_ = 0;
+    Dimension dims_[3];
+    StringMap<Node> nodes_;
+    FlatMap<Service> services_;  // full keys: services; keys with zeros: wildcards
+    std::string svcb_arena_;
+    size_t service_count_ = 0;
+};
+
+using ZonePtr = std::shared_ptr<const Zone>;
+
+/// Loads an RFC 1035 master file ($ORIGIN, $TTL, $INCLUDE) with ldns and checks
+/// it against SPEC §3. The origin is the owner of its one SOA record.
+Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path);
+/// The same from text; `file` names it in errors; `origin` is the starting $ORIGIN
+/// (may be empty).
+Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::string &file,
+                                            std::string_view origin = {});
+
+/// True when a lowercase label is a valid codebook term (SPEC §2).
+bool valid_term(std::string_view term);
+/// Parses a "p<perf>" label; 0 when it is not one (perf is 1..65535, no leading zero).
+uint32_t parse_perf_label(std::string_view label);
+
+} // namespace aisid

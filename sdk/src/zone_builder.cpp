@@ -1,0 +1,423 @@
+#include "zone_builder.hpp"
+
+#include <ldns/ldns.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace aisid {
+
+std::vector<std::string_view> txt_strings(std::string_view r) {
+    std::vector<std::string_view> out;
+    size_t p = 0;
+    while (p < r.size()) {
+        size_t n = static_cast<uint8_t>(r[p]);
+        if (p + 1 + n > r.size()) break;
+        out.push_back(r.substr(p + 1, n));
+        p += 1 + n;
+    }
+    return out;
+}
+
+std::string type_name(uint16_t type) {
+    char *s = ldns_rr_type2str(static_cast<ldns_rr_type>(type));
+    std::string out = s ? s : "TYPE" + std::to_string(type);
+    free(s);
+    return out;
+}
+
+namespace {
+
+std::string rel_text(std::string_view rel, const std::string &origin_wire) {
+    std::string s;
+    append_labels_text(s, rel);
+    std::string o = name_to_text(origin_wire);
+    if (s.empty()) return o;
+    return s + (o == "." ? "." : "." + o);
+}
+
+int dim_of_label(std::string_view l) {
+    if (l == "_object") return 0;
+    if (l == "_function") return 1;
+    if (l == "_method") return 2;
+    return -1;
+}
+
+// "code=N" among the TXT strings; 0 when absent or out of range.
+bool parse_code(std::string_view rdata, uint32_t &code) {
+    for (std::string_view s : txt_strings(rdata)) {
+        if (s.substr(0, 5) != "code=") continue;
+        std::string_view v = s.substr(5);
+        if (v.empty() || v.size() > 5) return false;
+        uint32_t c = 0;
+        for (char ch : v) {
+            if (ch < '0' || ch > '9') return false;
+            c = c * 10 + static_cast<uint32_t>(ch - '0');
+        }
+        code = c;
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
+ZoneBuilder::ZoneBuilder(std::string file) : z_(std::make_unique<Zone>()) { z_->file_ = std::move(file); }
+
+ZoneBuilder::ZoneBuilder(const Zone &base) : z_(std::make_unique<Zone>(base)), have_soa_(true), editing_(true) {}
+
+bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, std::string_view rdata,
+                      const std::string &file, int line, ZoneError &err) {
+    auto fail = [&](std::string msg) {
+        err = ZoneError{file, line, std::move(msg)};
+        return false;
+    };
+    WireName n;
+    size_t pos = 0;
+    if (!name_from_wire(reinterpret_cast<const uint8_t *>(owner_wire.data()), owner_wire.size(), pos, n))
+        return fail("bad owner name");
+    Zone &z = *z_;
+    if (!have_soa_) {
+        if (type != kTypeSOA)
+            return fail("the first record must be the zone's SOA (found " + type_name(type) + " at " +
+                        name_to_text(n.wire()) + ")");
+        z.origin_wire_.assign(n.wire());
+        z.origin_labels_ = n.nlabels;
+        have_soa_ = true;
+    }
+    if (n.nlabels < z.origin_labels_ || n.suffix(n.nlabels - z.origin_labels_) != z.origin_wire_)
+        return fail(name_to_text(n.wire()) + " is outside the zone " + z.origin_text());
+    unsigned nrel = n.nlabels - z.origin_labels_;
+    std::string_view rel = n.prefix_labels(nrel);
+
+    if (type == kTypeSOA) {
+        if (nrel != 0) return fail("SOA record not at the zone apex");
+        const Node *apex = z.node({});
+        if (apex && apex->find(kTypeSOA)) {
+            // UPDATE replaces the SOA; a master file may hold only one.
+            if (!editing_) return fail("a second SOA record");
+            remove_generic({}, kTypeSOA, nullptr);
+        }
+        add_generic(rel, type, ttl, rdata);
+        return true;
+    }
+    if (nrel == 1 && n.label(0) == "_aisid" && type == kTypeTXT) {
+        if (z.is_aisid_) return fail("a second _aisid TXT record");
+        bool v = false;
+        std::optional<uint64_t> prefix;
+        for (std::string_view s : txt_strings(rdata)) {
+            // Tokens may share one string or sit in several.
+            size_t p = 0;
+            while (p < s.size()) {
+                size_t e = s.find(' ', p);
+                if (e == std::string_view::npos) e = s.size();
+                std::string_view tok = s.substr(p, e - p);
+                if (tok == "v=aisid1") v = true;
+                else if (tok.substr(0, 7) == "prefix=") {
+                    prefix = parse_prefix64(tok.substr(7));
+                    if (!prefix) return fail("bad prefix '" + std::string(tok.substr(7)) + "' in _aisid (want a /64)");
+                }
+                p = e + 1;
+            }
+        }
+        if (!v) return fail("_aisid TXT without \"v=aisid1\"");
+        if (!prefix) return fail("_aisid TXT without \"prefix=<IPv6>/64\"");
+        z.is_aisid_ = true;
+        z.prefix_ = *prefix;
+        z.aisid_ttl_ = ttl;
+        add_generic(rel, type, ttl, rdata);
+        return true;
+    }
+    if (nrel == 2 && type == kTypeTXT) {
+        int d = dim_of_label(n.label(1));
+        if (d >= 0) {
+            std::string term(n.label(0));
+            if (!valid_term(term))
+                return fail("'" + term + "' is not a valid " + dim_name(static_cast<Dim>(d)) +
+                            " term (want [a-z][a-z0-9-]{0,62}, not 'any' nor p<digits>)");
+            uint32_t code = 0;
+            if (!parse_code(rdata, code)) return fail("codebook TXT for '" + term + "' without \"code=N\"");
+            if (code == 0 || code >= kReservedCode)
+                return fail("code " + std::to_string(code) + " of '" + term + "' is out of range (1..65534)");
+            Dimension &dim = z.dims_[d];
+            if (dim.code(term))
+                return fail(std::string(dim_name(static_cast<Dim>(d))) + " term '" + term + "' is already defined" +
+                            (dim.line_of(term) ? " (line " + std::to_string(dim.line_of(term)) + ")" : ""));
+            if (const std::string *other = dim.term(static_cast<uint16_t>(code)))
+                return fail(std::string(dim_name(static_cast<Dim>(d))) + " code " + std::to_string(code) + " of '" +
+                            term + "' is already used by '" + *other + "'" +
+                            (dim.line_of(*other) ? " (line " + std::to_string(dim.line_of(*other)) + ")" : ""));
+            dim.add(term, static_cast<uint16_t>(code), line);
+            if (!first_codebook_line_) {
+                first_codebook_line_ = line;
+                first_codebook_file_ = file;
+            }
+            add_generic(rel, type, ttl, rdata);
+            return true;
+        }
+    }
+    if (nrel == 3 && (type == kTypeAAAA || type == kTypeSVCB)) {
+        bool shaped = true;
+        for (unsigned i = 0; i < 3; ++i) shaped = shaped && valid_term(n.label(i));
+        if (shaped) {
+            bool known = z.is_aisid_;
+            for (unsigned i = 0; i < 3 && known; ++i) known = z.dims_[2 - i].code(n.label(i)) != 0;
+            if (!known) {
+                // The codebook may come later in the file: decide at the end.
+                pending_.push_back(Pending{std::string(rel), type, ttl, std::string(rdata), file, line});
+                return true;
+            }
+            return add_service_record(n, nrel, type, ttl, rdata, file, line, false, err);
+        }
+    }
+    add_generic(rel, type, ttl, rdata);
+    return true;
+}
+
+bool ZoneBuilder::add_service_record(const WireName &n, unsigned nrel, uint16_t type, uint32_t ttl,
+                                     std::string_view rdata, const std::string &file, int line, bool final,
+                                     ZoneError &err) {
+    Zone &z = *z_;
+    uint16_t code[3];
+    const char *missing_dim = nullptr;
+    std::string missing;
+    for (unsigned i = 0; i < 3; ++i) {
+        code[2 - i] = z.is_aisid_ ? z.dims_[2 - i].code(n.label(i)) : 0;
+        if (!code[2 - i] && !missing_dim) {
+            missing_dim = dim_name(static_cast<Dim>(2 - i));
+            missing = n.label(i);
+        }
+    }
+    std::string_view rel = n.prefix_labels(nrel);
+    if (missing_dim) {
+        // Not a service name of this zone: a plain record, unless it claims an
+        // address inside the AISID prefix.
+        if (type == kTypeAAAA && z.is_aisid_ && rdata.size() == 16) {
+            std::array<uint8_t, 16> b;
+            std::memcpy(b.data(), rdata.data(), 16);
+            if (Aisid(b).prefix() == z.prefix_) {
+                err = ZoneError{file, line,
+                                "AAAA at " + rel_text(rel, z.origin_wire_) + " disagrees with the codebook: '" +
+                                    missing + "' is not a " + missing_dim + " term"};
+                return false;
+            }
+        }
+        add_generic(rel, type, ttl, rdata);
+        return true;
+    }
+    uint64_t key = service_key(code[0], code[1], code[2]);
+    if (type == kTypeAAAA) {
+        if (rdata.size() != 16) {
+            err = ZoneError{file, line, "bad AAAA rdata"};
+            return false;
+        }
+        std::array<uint8_t, 16> b;
+        std::memcpy(b.data(), rdata.data(), 16);
+        Aisid got(b), want = z.aisid_of(code[0], code[1], code[2], 0);
+        if (got.prefix() != z.prefix_) {
+            err = ZoneError{file, line,
+                            "AAAA " + got.to_string() + " of service " + rel_text(rel, z.origin_wire_) +
+                                " lies outside the AISID prefix " + format_prefix64(z.prefix_) + " (want " +
+                                want.to_string() + ")"};
+            return false;
+        }
+        if (got != want) {
+            err = ZoneError{file, line,
+                            "AAAA " + got.to_string() + " of service " + rel_text(rel, z.origin_wire_) +
+                                " disagrees with the codebook (want " + want.to_string() + ")"};
+            return false;
+        }
+        auto [s, inserted] = z.services_.emplace(key);
+        if (s->refs) {
+            err = ZoneError{file, line, "service " + rel_text(rel, z.origin_wire_) + " is registered twice"};
+            return false;
+        }
+        s->refs = 1;
+        s->aaaa_ttl = ttl;
+        ++z.service_count_;
+        register_wildcards(code[0], code[1], code[2], +1);
+        return true;
+    }
+    // SVCB: the service's legacy endpoint(s). It may precede the AAAA.
+    auto [s, inserted] = z.services_.emplace(key);
+    // RFC 2181 §5.2: one TTL per RRset; keep the smallest.
+    s->svcb_ttl = s->svcb_count ? std::min(s->svcb_ttl, ttl) : ttl;
+    bool dup = false;
+    z.for_each_svcb(*s, [&](std::string_view r) { dup = dup || r == rdata; });
+    if (!dup) append_svcb(*s, rdata);
+    (void)final;
+    return true;
+}
+
+void ZoneBuilder::append_svcb(Service &s, std::string_view rdata) {
+    std::string &a = z_->svcb_arena_;
+    if (s.svcb_count) {
+        // Keep a service's records contiguous: move its block to the end first.
+        size_t p = s.svcb_off;
+        for (unsigned i = 0; i < s.svcb_count; ++i)
+            p += 2 + ((static_cast<uint8_t>(a[p]) << 8) | static_cast<uint8_t>(a[p + 1]));
+        if (p != a.size()) {
+            std::string block = a.substr(s.svcb_off, p - s.svcb_off);
+            s.svcb_off = static_cast<uint32_t>(a.size());
+            a += block;
+        }
+    } else {
+        s.svcb_off = static_cast<uint32_t>(a.size());
+    }
+    a.push_back(static_cast<char>(rdata.size() >> 8));
+    a.push_back(static_cast<char>(rdata.size()));
+    a.append(rdata);
+    ++s.svcb_count;
+}
+
+void ZoneBuilder::register_wildcards(uint16_t o, uint16_t f, uint16_t m, int delta) {
+    for (uint64_t k : {service_key(o, 0, 0), service_key(o, f, 0)}) {
+        if (delta > 0) {
+            auto [w, ins] = z_->services_.emplace(k);
+            ++w->refs;
+        } else if (Service *w = z_->services_.find(k)) {
+            if (--w->refs == 0) z_->services_.erase(k);
+        }
+    }
+}
+
+void ZoneBuilder::add_generic(std::string_view rel, uint16_t type, uint32_t ttl, std::string_view rdata) {
+    Zone &z = *z_;
+    auto it = z.nodes_.find(rel);
+    if (it == z.nodes_.end()) it = z.nodes_.emplace(std::string(rel), Node{}).first;
+    Node &node = it->second;
+    RRset *set = nullptr;
+    for (RRset &r : node.rrsets)
+        if (r.type == type) set = &r;
+    if (!set) {
+        node.rrsets.push_back(RRset{type, ttl, {}});
+        set = &node.rrsets.back();
+    }
+    set->ttl = set->rdata.empty() ? ttl : std::min(set->ttl, ttl);
+    if (std::find(set->rdata.begin(), set->rdata.end(), rdata) == set->rdata.end()) set->rdata.emplace_back(rdata);
+    // Empty non-terminals exist (RFC 8020): give every ancestor a node.
+    std::string_view up = rel;
+    while (!up.empty()) {
+        up = up.substr(1 + static_cast<uint8_t>(up[0]));
+        if (z.nodes_.find(up) != z.nodes_.end()) break;
+        z.nodes_.emplace(std::string(up), Node{});
+    }
+}
+
+size_t ZoneBuilder::remove_generic(std::string_view rel, uint16_t type, const std::string_view *rdata) {
+    Zone &z = *z_;
+    auto it = z.nodes_.find(rel);
+    if (it == z.nodes_.end()) return 0;
+    size_t n = 0;
+    auto &sets = it->second.rrsets;
+    for (auto s = sets.begin(); s != sets.end();) {
+        if (type != kTypeANY && s->type != type) {
+            ++s;
+            continue;
+        }
+        if (rdata) {
+            auto r = std::find(s->rdata.begin(), s->rdata.end(), *rdata);
+            if (r != s->rdata.end()) {
+                s->rdata.erase(r);
+                ++n;
+            }
+        } else {
+            n += s->rdata.size();
+            s->rdata.clear();
+        }
+        if (s->rdata.empty()) s = sets.erase(s);
+        else ++s;
+    }
+    return n;
+}
+
+size_t ZoneBuilder::remove(std::string_view owner_wire, uint16_t type, const std::string_view *rdata) {
+    WireName n;
+    size_t pos = 0;
+    Zone &z = *z_;
+    if (!name_from_wire(reinterpret_cast<const uint8_t *>(owner_wire.data()), owner_wire.size(), pos, n)) return 0;
+    if (n.nlabels < z.origin_labels_ || n.suffix(n.nlabels - z.origin_labels_) != z.origin_wire_) return 0;
+    unsigned nrel = n.nlabels - z.origin_labels_;
+    size_t removed = 0;
+    if (nrel == 3 && z.is_aisid_) {
+        uint16_t o = z.dims_[0].code(n.label(2)), f = z.dims_[1].code(n.label(1)), m = z.dims_[2].code(n.label(0));
+        if (o && f && m) {
+            uint64_t key = service_key(o, f, m);
+            if (Service *s = z.services_.find(key)) {
+                if ((type == kTypeSVCB || type == kTypeANY) && s->svcb_count) {
+                    if (rdata) {
+                        // Rebuild the block without the one record.
+                        std::vector<std::string> keep;
+                        z.for_each_svcb(*s, [&](std::string_view r) {
+                            if (r != *rdata) keep.emplace_back(r);
+                        });
+                        removed += s->svcb_count - keep.size();
+                        s->svcb_count = 0;
+                        for (auto &r : keep) append_svcb(*s, r);
+                    } else {
+                        removed += s->svcb_count;
+                        s->svcb_count = 0;
+                    }
+                }
+                if ((type == kTypeAAAA || type == kTypeANY) && s->refs) {
+                    bool match = true;
+                    if (rdata) match = *rdata == std::string_view(reinterpret_cast<const char *>(
+                                                                      z.aisid_of(o, f, m, 0).data()),
+                                                                  16);
+                    if (match) {
+                        s->refs = 0;
+                        --z.service_count_;
+                        register_wildcards(o, f, m, -1);
+                        ++removed;
+                    }
+                }
+                if (!s->refs && !s->svcb_count) z.services_.erase(key);
+            }
+        }
+    }
+    if (nrel == 2 && (type == kTypeTXT || type == kTypeANY)) {
+        int d = dim_of_label(n.label(1));
+        if (d >= 0) z.dims_[d].remove(n.label(0));
+    }
+    if (nrel == 1 && n.label(0) == "_aisid" && (type == kTypeTXT || type == kTypeANY)) z.is_aisid_ = false;
+    removed += remove_generic(n.prefix_labels(nrel), type, rdata);
+    return removed;
+}
+
+Expected<ZonePtr, ZoneError> ZoneBuilder::finish() {
+    Zone &z = *z_;
+    if (!have_soa_) return unexpected(ZoneError{z.file_, 0, "no SOA record: the zone is empty"});
+    for (Pending &p : pending_) {
+        // Rebuild the full owner from the relative labels and the origin.
+        std::string wire = p.rel + z.origin_wire_;
+        WireName n;
+        size_t pos = 0;
+        name_from_wire(reinterpret_cast<const uint8_t *>(wire.data()), wire.size(), pos, n);
+        ZoneError err;
+        if (!add_service_record(n, 3, p.type, p.ttl, p.rdata, p.file, p.line, true, err)) return unexpected(err);
+    }
+    pending_.clear();
+    if (!z.is_aisid_ && first_codebook_line_)
+        return unexpected(ZoneError{first_codebook_file_, first_codebook_line_,
+                                    "codebook record in a zone without an _aisid TXT record at its apex"});
+    // An SVCB with no AAAA beside it registers nothing: serve it as a plain record.
+    std::vector<uint64_t> orphans;
+    z.services_.for_each([&](uint64_t k, const Service &s) {
+        if (!s.refs) orphans.push_back(k);
+    });
+    for (uint64_t k : orphans) {
+        const Service s = *z.services_.find(k);
+        std::string name;
+        z.relative_name(static_cast<uint16_t>(k >> 32), static_cast<uint16_t>(k >> 16), static_cast<uint16_t>(k), name);
+        WireName rn;
+        name_from_text(name, rn);
+        std::string rel(rn.prefix_labels(rn.nlabels));
+        std::vector<std::string> recs;
+        z.for_each_svcb(s, [&](std::string_view r) { recs.emplace_back(r); });
+        z.services_.erase(k);
+        for (auto &r : recs) add_generic(rel, kTypeSVCB, s.svcb_ttl, r);
+    }
+    return ZonePtr(std::move(z_));
+}
+
+} // namespace aisid
