@@ -280,6 +280,8 @@ public:
                 }
                 continue;
             }
+            if (!origin && !e.blank_owner && (tok == "@" || tok.back() != '.'))
+                return fail(file, e.line, "relative owner name '" + tok + "' with no $ORIGIN");
             if (e.blank_owner) {
                 if (prev_owner_.empty()) return fail(file, e.line, "record with no owner name and none before it");
                 e.text = prev_owner_ + e.text;
