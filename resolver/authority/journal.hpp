@@ -1,0 +1,58 @@
+// The update journal of a primary zone: one entry per accepted UPDATE, the
+// IXFR-shaped difference (RFC 1995 §4) between two serials. Each entry is
+// framed and checksummed, appended and fdatasync'ed before the UPDATE is
+// acknowledged, so an acknowledged change survives kill -9; a torn last
+// entry (a crash mid-write) is detected on open and cut off.
+#pragma once
+
+#include "records.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aisid::resolver {
+
+/// One change: the zone went from serial `from` to `to` by deleting `del`
+/// (old SOA first) and adding `add` (new SOA first).
+struct Diff {
+    uint32_t from = 0;
+    uint32_t to = 0;
+    std::vector<Record> del;
+    std::vector<Record> add;
+};
+
+std::string encode_diff(const Diff &d);
+bool decode_diff(std::string_view payload, Diff &out);
+uint32_t crc32c(std::string_view data);
+
+/// Frames an entry: "AJN1" magic, u32 payload length, u32 CRC-32C, payload.
+std::string frame_entry(std::string_view payload);
+
+class Journal {
+public:
+    Journal() = default;
+    ~Journal();
+    Journal(const Journal &) = delete;
+    Journal &operator=(const Journal &) = delete;
+    Journal(Journal &&o) noexcept;
+    Journal &operator=(Journal &&o) noexcept;
+
+    /// Opens (creating) the journal and reads its entries. A torn or corrupt
+    /// tail is cut off; `note` then says what was dropped.
+    bool open(const std::string &path, std::vector<Diff> &entries, std::string &note, std::string &err);
+    /// Appends one entry and syncs it to disk (fdatasync) before returning.
+    bool append(const Diff &d, std::string &err);
+    /// Replaces the journal by `keep` (write temp + fsync + rename).
+    bool rewrite(const std::vector<Diff> &keep, std::string &err);
+    const std::string &path() const { return path_; }
+    bool is_open() const { return fd_ >= 0; }
+    uint64_t size() const { return size_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    uint64_t size_ = 0;
+};
+
+} // namespace aisid::resolver

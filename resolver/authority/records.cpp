@@ -1,0 +1,219 @@
+#include "records.hpp"
+
+#include "dname.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace aisid::resolver {
+
+namespace {
+
+uint32_t rd32(std::string_view s, size_t o) {
+    return (uint32_t{static_cast<uint8_t>(s[o])} << 24) | (uint32_t{static_cast<uint8_t>(s[o + 1])} << 16) |
+           (uint32_t{static_cast<uint8_t>(s[o + 2])} << 8) | static_cast<uint8_t>(s[o + 3]);
+}
+
+std::string lower_wire(const ldns_rdf *r) {
+    std::string s(reinterpret_cast<const char *>(ldns_rdf_data(r)), ldns_rdf_size(r));
+    // Labels are length-prefixed: lowering length bytes (< 64) changes nothing.
+    for (char &c : s) c = ascii_lower(c);
+    return s;
+}
+
+void append_service_records(const Zone &z, uint16_t o, uint16_t f, uint16_t m, const Service &s,
+                            std::vector<Record> &out) {
+    std::string rel;
+    if (!z.relative_name(o, f, m, rel)) return;
+    std::string owner;
+    if (!wire_from_text(rel + "." + z.origin_text(), owner)) return;
+    Aisid a = z.aisid_of(o, f, m, 0);
+    out.push_back(Record{owner, kTypeAAAA, kClassIN, s.aaaa_ttl,
+                         std::string(reinterpret_cast<const char *>(a.data()), 16)});
+    z.for_each_svcb(s, [&](std::string_view r) {
+        out.push_back(Record{owner, kTypeSVCB, kClassIN, s.svcb_ttl, std::string(r)});
+    });
+}
+
+} // namespace
+
+bool wire_from_text(std::string_view text, std::string &out) {
+    WireName n;
+    if (!name_from_text(text, n)) return false;
+    out.assign(n.wire());
+    return true;
+}
+
+std::string zone_file_stem(std::string_view origin_wire) {
+    std::string t = name_to_text(std::string(origin_wire));
+    if (t == ".") return "root";
+    if (!t.empty() && t.back() == '.') t.pop_back();
+    for (char &c : t)
+        if (c == '/' || c == '\\' || c == ' ') c = '_';
+    return t;
+}
+
+std::vector<Record> zone_records(const Zone &z) {
+    std::vector<Record> out;
+    const RRset &soa = z.soa();
+    out.push_back(Record{z.origin_wire(), kTypeSOA, kClassIN, soa.ttl, soa.rdata.at(0)});
+    z.for_each_node([&](std::string_view rel, const Node &n) {
+        std::string owner = std::string(rel) + z.origin_wire();
+        for (const RRset &s : n.rrsets) {
+            if (rel.empty() && s.type == kTypeSOA) continue;
+            for (const std::string &r : s.rdata) out.push_back(Record{owner, s.type, kClassIN, s.ttl, r});
+        }
+    });
+    z.for_each_service([&](uint16_t o, uint16_t f, uint16_t m, const Service &s) {
+        append_service_records(z, o, f, m, s, out);
+    });
+    return out;
+}
+
+std::vector<Record> records_at(const Zone &z, std::string_view owner_wire) {
+    std::vector<Record> out;
+    WireName n;
+    size_t pos = 0;
+    if (!name_from_wire(reinterpret_cast<const uint8_t *>(owner_wire.data()), owner_wire.size(), pos, n)) return out;
+    if (n.nlabels < z.origin_labels()) return out;
+    unsigned nrel = n.nlabels - z.origin_labels();
+    if (n.suffix(nrel) != z.origin_wire()) return out;
+    std::string owner(n.wire());
+    if (const Node *node = z.node(n.prefix_labels(nrel)))
+        for (const RRset &s : node->rrsets)
+            for (const std::string &r : s.rdata) out.push_back(Record{owner, s.type, kClassIN, s.ttl, r});
+    if (nrel == 3 && z.is_aisid()) {
+        uint16_t o = z.dim(Dim::object).code(n.label(2)), f = z.dim(Dim::function).code(n.label(1)),
+                 m = z.dim(Dim::method).code(n.label(0));
+        if (o && f && m)
+            if (const Service *s = z.service(o, f, m); s && s->refs) append_service_records(z, o, f, m, *s, out);
+    }
+    return out;
+}
+
+std::string record_to_text(const Record &r) {
+    LdnsRrPtr rr = record_to_ldns(r);
+    if (!rr) return {};
+    char *s = ldns_rr2str(rr.get());
+    std::string out = s ? s : "";
+    free(s);
+    return out;
+}
+
+std::string zone_to_text(const Zone &z) {
+    std::string out = "; written by aisidd (serial " + std::to_string(z.serial()) + ")\n";
+    out += "$ORIGIN " + z.origin_text() + "\n";
+    for (const Record &r : zone_records(z)) out += record_to_text(r);
+    return out;
+}
+
+bool write_file_atomic(const std::string &path, std::string_view data, std::string &err) {
+    std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = "cannot create " + tmp + ": " + std::strerror(errno);
+        return false;
+    }
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = "cannot write " + tmp + ": " + std::strerror(errno);
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return false;
+        }
+        off += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        err = "cannot sync " + tmp + ": " + std::strerror(errno);
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        err = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    // The rename itself must reach the disk too.
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+uint32_t soa_serial(std::string_view r) { return r.size() >= 20 ? rd32(r, r.size() - 20) : 0; }
+
+std::string soa_with_serial(std::string_view r, uint32_t serial) {
+    std::string s(r);
+    if (s.size() < 20) return s;
+    size_t o = s.size() - 20;
+    s[o] = static_cast<char>(serial >> 24);
+    s[o + 1] = static_cast<char>(serial >> 16);
+    s[o + 2] = static_cast<char>(serial >> 8);
+    s[o + 3] = static_cast<char>(serial);
+    return s;
+}
+
+void soa_timers(std::string_view r, uint32_t &refresh, uint32_t &retry, uint32_t &expire) {
+    if (r.size() < 20) {
+        refresh = 3600, retry = 600, expire = 86400;
+        return;
+    }
+    refresh = rd32(r, r.size() - 16);
+    retry = rd32(r, r.size() - 12);
+    expire = rd32(r, r.size() - 8);
+}
+
+Record record_from_ldns(const ldns_rr *rr) {
+    Record r;
+    r.owner = lower_wire(ldns_rr_owner(rr));
+    r.type = static_cast<uint16_t>(ldns_rr_get_type(rr));
+    r.cls = static_cast<uint16_t>(ldns_rr_get_class(rr));
+    r.ttl = ldns_rr_ttl(rr);
+    ldns_buffer *b = ldns_buffer_new(256);
+    // Question-section and empty (RFC 2136 delete) records have no rdata.
+    if (ldns_rr_rd_count(rr) > 0 && ldns_rr_rdata2buffer_wire(b, rr) == LDNS_STATUS_OK)
+        r.rdata.assign(reinterpret_cast<const char *>(ldns_buffer_begin(b)), ldns_buffer_position(b));
+    ldns_buffer_free(b);
+    return r;
+}
+
+LdnsRrPtr record_to_ldns(const Record &r) {
+    std::string wire = r.owner;
+    auto put16 = [&](uint16_t v) {
+        wire.push_back(static_cast<char>(v >> 8));
+        wire.push_back(static_cast<char>(v));
+    };
+    put16(r.type);
+    put16(r.cls);
+    put16(static_cast<uint16_t>(r.ttl >> 16));
+    put16(static_cast<uint16_t>(r.ttl));
+    put16(static_cast<uint16_t>(r.rdata.size()));
+    wire += r.rdata;
+    ldns_rr *rr = nullptr;
+    size_t pos = 0;
+    if (ldns_wire2rr(&rr, reinterpret_cast<const uint8_t *>(wire.data()), wire.size(), &pos, LDNS_SECTION_ANSWER) !=
+        LDNS_STATUS_OK)
+        return nullptr;
+    return LdnsRrPtr(rr);
+}
+
+std::vector<Record> records_of(const ldns_rr_list *l) {
+    std::vector<Record> out;
+    if (!l) return out;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(l); ++i) out.push_back(record_from_ldns(ldns_rr_list_rr(l, i)));
+    return out;
+}
+
+} // namespace aisid::resolver

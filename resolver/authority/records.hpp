@@ -1,0 +1,80 @@
+// Records as the authority side moves them around: the zone as a list of
+// records (for AXFR, IXFR diffs, the journal and zone files), and the small
+// wire helpers that go with them. The published Zone keeps services in a
+// compact index, so "every record of the zone" is rebuilt here.
+#pragma once
+
+#include "zone.hpp"
+
+#include <ldns/ldns.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aisid::resolver {
+
+inline constexpr uint16_t kTypeTSIG = 250;
+inline constexpr uint16_t kClassNONE = 254;
+inline constexpr uint16_t kClassANY = 255;
+
+/// One resource record; owner in lowercase wire form (with the root byte),
+/// rdata uncompressed.
+struct Record {
+    std::string owner;
+    uint16_t type = 0;
+    uint16_t cls = kClassIN;
+    uint32_t ttl = 0;
+    std::string rdata;
+    bool same_rr(const Record &o) const { return type == o.type && owner == o.owner && rdata == o.rdata; }
+};
+
+struct LdnsPktFree {
+    void operator()(ldns_pkt *p) const { ldns_pkt_free(p); }
+};
+struct LdnsRrFree {
+    void operator()(ldns_rr *r) const { ldns_rr_free(r); }
+};
+struct LdnsRdfFree {
+    void operator()(ldns_rdf *r) const { ldns_rdf_deep_free(r); }
+};
+using PktPtr = std::unique_ptr<ldns_pkt, LdnsPktFree>;
+using LdnsRrPtr = std::unique_ptr<ldns_rr, LdnsRrFree>;
+using LdnsRdfPtr = std::unique_ptr<ldns_rdf, LdnsRdfFree>;
+
+/// Every record of a zone, its SOA first (RFC 5936 §2.2 order for AXFR).
+std::vector<Record> zone_records(const Zone &z);
+/// The records at one owner name (full wire name, lowercase).
+std::vector<Record> records_at(const Zone &z, std::string_view owner_wire);
+/// The zone as an RFC 1035 master file (absolute names), readable by load_zone_text.
+std::string zone_to_text(const Zone &z);
+/// The zone's records as one master-file line each.
+std::string record_to_text(const Record &r);
+
+/// Writes a file so that a crash leaves either the old or the new content:
+/// a temporary beside it, fsync, rename, fsync of the directory.
+bool write_file_atomic(const std::string &path, std::string_view data, std::string &err);
+
+/// RFC 1982 serial arithmetic: true when a is after b.
+inline bool serial_gt(uint32_t a, uint32_t b) {
+    return a != b && ((a > b && a - b < 0x80000000u) || (a < b && b - a > 0x80000000u));
+}
+uint32_t soa_serial(std::string_view soa_rdata);
+std::string soa_with_serial(std::string_view soa_rdata, uint32_t serial);
+/// SOA refresh, retry, expire (seconds).
+void soa_timers(std::string_view soa_rdata, uint32_t &refresh, uint32_t &retry, uint32_t &expire);
+
+/// Conversions between ldns records and ours.
+Record record_from_ldns(const ldns_rr *rr);
+LdnsRrPtr record_to_ldns(const Record &r);
+/// The records of one ldns list.
+std::vector<Record> records_of(const ldns_rr_list *l);
+
+/// "ai.example." → lowercase wire; false when it is not a name.
+bool wire_from_text(std::string_view text, std::string &out);
+/// A file-name friendly zone name: "ai.example" (the root is "root").
+std::string zone_file_stem(std::string_view origin_wire);
+
+} // namespace aisid::resolver

@@ -1,0 +1,243 @@
+#include "config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace aisid::resolver {
+
+const char *usage_text() {
+    return "usage: aisidd [--config FILE] [--listen ADDR:PORT]... [--zone FILE]...\n"
+           "              [--upstream ADDR[:PORT]]... [--allow CIDR]... [--state-dir DIR]\n"
+           "              [--log-level error|warn|info|debug] [--metrics ADDR:PORT]\n"
+           "              [--threads N] [--cache-size MB] [--stale-seconds S]\n"
+           "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
+           "              [--key NAME:BASE64]... [--update-key NAME]...\n"
+           "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
+           "The local DNS stub resolver: answers AISID domains from its zones (authoritative)\n"
+           "and forwards and caches every other name.\n"
+           "Defaults: --listen 127.0.0.1:53 --listen [::1]:53; upstreams from /etc/resolv.conf;\n"
+           "only loopback clients are answered (others get REFUSED).\n"
+           "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
+}
+
+namespace {
+
+ConfigError err(std::string m) { return ConfigError{std::move(m)}; }
+
+bool parse_uint(const std::string &s, uint64_t max, uint64_t &out) {
+    if (s.empty() || s.size() > 12) return false;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + uint64_t(c - '0');
+    }
+    if (v > max) return false;
+    out = v;
+    return true;
+}
+
+std::string trim(const std::string &s) {
+    size_t b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return {};
+    size_t e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+bool is_repeatable(const std::string &k) {
+    static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "key",
+                                            "update-key", "secondary", "notify"};
+    return r.count(k) > 0;
+}
+
+void clear_list(Config &c, const std::string &k) {
+    if (k == "listen") c.listen.clear();
+    else if (k == "zone") c.zones.clear();
+    else if (k == "upstream") c.upstreams.clear();
+    else if (k == "allow") c.allow.clear();
+    else if (k == "key") c.keys.clear();
+    else if (k == "update-key") c.update_keys.clear();
+    else if (k == "secondary") c.secondaries.clear();
+    else if (k == "notify") c.notify.clear();
+}
+
+} // namespace
+
+Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, const std::string &v) {
+    uint64_t n = 0;
+    if (key == "listen") {
+        auto a = parse_sockaddr(v, 53);
+        if (!a) return unexpected(err("bad listen address '" + v + "' (want ADDR:PORT or [V6]:PORT)"));
+        c.listen.push_back(*a);
+    } else if (key == "zone") {
+        if (v.empty()) return unexpected(err("--zone needs a file"));
+        c.zones.push_back(v);
+    } else if (key == "upstream") {
+        if (v.rfind("tls://", 0) == 0 || v.rfind("https://", 0) == 0)
+            return unexpected(err("upstream '" + v + "': DNS over TLS/HTTPS is not supported yet"));
+        if (v.find("://") != std::string::npos)
+            return unexpected(err("upstream '" + v + "': unknown scheme (want ADDR[:PORT])"));
+        auto a = parse_sockaddr(v, 53);
+        if (!a) return unexpected(err("bad upstream '" + v + "' (want ADDR[:PORT])"));
+        c.upstreams.push_back(Upstream{v, *a});
+        c.upstreams_given = true;
+    } else if (key == "allow") {
+        auto p = parse_cidr(v);
+        if (!p) return unexpected(err("bad --allow '" + v + "' (want a CIDR like 192.0.2.0/24)"));
+        c.allow.push_back(*p);
+    } else if (key == "log-level") {
+        if (v == "error") c.log_level = LogLevel::error;
+        else if (v == "warn" || v == "warning") c.log_level = LogLevel::warn;
+        else if (v == "info") c.log_level = LogLevel::info;
+        else if (v == "debug") c.log_level = LogLevel::debug;
+        else return unexpected(err("bad --log-level '" + v + "' (want error, warn, info or debug)"));
+    } else if (key == "metrics") {
+        auto a = parse_sockaddr(v, 9153);
+        if (!a) return unexpected(err("bad --metrics address '" + v + "'"));
+        c.metrics = *a;
+        c.metrics_text = v;
+    } else if (key == "threads") {
+        if (!parse_uint(v, 64, n) || n == 0) return unexpected(err("bad --threads '" + v + "' (1..64)"));
+        c.threads = unsigned(n);
+    } else if (key == "cache-size") {
+        if (!parse_uint(v, 1 << 16, n)) return unexpected(err("bad --cache-size '" + v + "' (MB)"));
+        c.cache_bytes = size_t(n) << 20;
+    } else if (key == "stale-seconds") {
+        if (!parse_uint(v, 7 * 86400, n)) return unexpected(err("bad --stale-seconds '" + v + "'"));
+        c.stale_seconds = uint32_t(n);
+    } else if (key == "upstream-timeout") {
+        if (!parse_uint(v, 60000, n) || n < 10) return unexpected(err("bad --upstream-timeout '" + v + "' (ms)"));
+        c.upstream_timeout_ms = uint32_t(n);
+    } else if (key == "tcp-idle-timeout") {
+        if (!parse_uint(v, 3600000, n) || n < 100) return unexpected(err("bad --tcp-idle-timeout '" + v + "' (ms)"));
+        c.tcp_idle_ms = uint32_t(n);
+    } else if (key == "key") {
+        size_t colon = v.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
+            return unexpected(err("bad --key '" + v + "' (want NAME:BASE64SECRET)"));
+        c.keys.push_back(v);
+    } else if (key == "update-key") {
+        if (v.empty()) return unexpected(err("--update-key needs a key name"));
+        c.update_keys.push_back(v);
+    } else if (key == "secondary") {
+        size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0 || !parse_sockaddr(v.substr(eq + 1), 53))
+            return unexpected(err("bad --secondary '" + v + "' (want ZONE=ADDR[:PORT])"));
+        c.secondaries.push_back(v);
+    } else if (key == "notify") {
+        if (!parse_sockaddr(v, 53)) return unexpected(err("bad --notify '" + v + "' (want ADDR[:PORT])"));
+        c.notify.push_back(v);
+    } else if (key == "state-dir") {
+        if (v.empty()) return unexpected(err("--state-dir needs a directory"));
+        c.state_dir = v;
+    } else if (key == "ca-file") {
+        if (v.empty()) return unexpected(err("--ca-file needs a file"));
+        c.ca_file = v;
+    } else {
+        return unexpected(err("unknown option '" + key + "'"));
+    }
+    return true;
+}
+
+Expected<bool, ConfigError> read_config_file(const std::string &path, Config &out) {
+    std::ifstream f(path);
+    if (!f) return unexpected(err(path + ": cannot read the config file"));
+    std::string line;
+    int ln = 0;
+    while (std::getline(f, line)) {
+        ++ln;
+        size_t hash = line.find('#');
+        if (hash != std::string::npos) line.resize(hash);
+        line = trim(line);
+        if (line.empty()) continue;
+        size_t eq = line.find('=');
+        if (eq == std::string::npos)
+            return unexpected(err(path + ":" + std::to_string(ln) + ": expected 'key = value'"));
+        std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        if (k == "config") return unexpected(err(path + ":" + std::to_string(ln) + ": 'config' cannot be nested"));
+        auto r = apply_option(out, k, v);
+        if (!r) return unexpected(err(path + ":" + std::to_string(ln) + ": " + r.error().message));
+    }
+    return true;
+}
+
+Expected<ParseOutcome, ConfigError> parse_command_line(int argc, char **argv, Config &out) {
+    std::vector<std::pair<std::string, std::string>> opts;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") return ParseOutcome::help;
+        if (a == "--version") return ParseOutcome::version;
+        if (a.rfind("--", 0) != 0) return unexpected(err("unexpected argument '" + a + "'"));
+        std::string k = a.substr(2), v;
+        size_t eq = k.find('=');
+        if (eq != std::string::npos) {
+            v = k.substr(eq + 1);
+            k.resize(eq);
+        } else {
+            if (i + 1 >= argc) return unexpected(err("option --" + k + " needs a value"));
+            v = argv[++i];
+        }
+        opts.emplace_back(k, v);
+    }
+    for (auto &[k, v] : opts)
+        if (k == "config") out.config_file = v;
+    if (!out.config_file.empty()) {
+        auto r = read_config_file(out.config_file, out);
+        if (!r) return unexpected(r.error());
+    }
+    std::set<std::string> seen;
+    for (auto &[k, v] : opts) {
+        if (k == "config") continue;
+        if (is_repeatable(k) && seen.insert(k).second) clear_list(out, k);
+        if (k == "upstream") out.upstreams_given = true;
+        auto r = apply_option(out, k, v);
+        if (!r) return unexpected(r.error());
+    }
+    return ParseOutcome::ok;
+}
+
+Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_conf) {
+    if (c.listen.empty()) {
+        c.listen.push_back(*parse_sockaddr("127.0.0.1:53", 53));
+        c.listen.push_back(*parse_sockaddr("[::1]:53", 53));
+    }
+    if (c.threads == 0) c.threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    auto is_self = [&](const SockAddr &u) {
+        for (const SockAddr &l : c.listen) {
+            if (u.port() != l.port()) continue;
+            if (u.same_host(l)) return true;
+            // A wildcard listener answers on every local address; loopback is surely one.
+            bool wild = false;
+            if (l.family() == AF_INET)
+                wild = reinterpret_cast<const sockaddr_in &>(l.ss).sin_addr.s_addr == 0;
+            else
+                wild = IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6 &>(l.ss).sin6_addr);
+            if (wild && is_loopback(u.ss)) return true;
+        }
+        return false;
+    };
+    if (!c.upstreams_given) {
+        std::ifstream f(resolv_conf);
+        std::string line;
+        while (std::getline(f, line)) {
+            std::istringstream is(line);
+            std::string kw, addr;
+            if (!(is >> kw >> addr) || kw != "nameserver") continue;
+            size_t pct = addr.find('%');  // a link-local scope: not for us
+            if (pct != std::string::npos) continue;
+            auto a = parse_sockaddr(addr, 53);
+            if (!a || is_self(*a)) continue;  // ourselves: forwarding there would loop
+            c.upstreams.push_back(Upstream{addr, *a});
+        }
+    } else {
+        // An explicit upstream that is one of our own listeners is a loop.
+        for (const Upstream &u : c.upstreams)
+            if (is_self(u.addr))
+                return unexpected(err("upstream " + u.text + " is aisidd itself (a forwarding loop)"));
+    }
+    return true;
+}
+
+} // namespace aisid::resolver

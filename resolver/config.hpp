@@ -1,0 +1,65 @@
+// aisidd's configuration: the long options and the config file (SPEC §4: the
+// file uses the same keys, `listen = 127.0.0.1:5353`). Parsing only; no I/O
+// beyond reading the file, so it is unit-testable.
+#pragma once
+
+#include "expected.hpp"
+#include "net.hpp"
+
+#include <string>
+#include <vector>
+
+namespace aisid::resolver {
+
+enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
+
+struct Upstream {
+    std::string text;  // as given
+    SockAddr addr;
+};
+
+struct Config {
+    std::string config_file;
+    std::vector<SockAddr> listen;
+    std::vector<std::string> zones;
+    std::vector<Upstream> upstreams;
+    bool upstreams_given = false;
+    std::vector<Cidr> allow;
+    LogLevel log_level = LogLevel::info;
+    std::string metrics_text;
+    std::optional<SockAddr> metrics;
+    unsigned threads = 0;                    // 0: one per CPU
+    size_t cache_bytes = 64u << 20;          // the cache's memory bound, all workers together
+    uint32_t stale_seconds = 86400;          // RFC 8767 §5: 1..3 days suggested
+    uint32_t upstream_timeout_ms = 1500;     // per try
+    uint32_t tcp_idle_ms = 10000;            // RFC 7766 §6.2.3
+    // Authority (issue 5); kept here so that side only has to wire them.
+    std::vector<std::string> keys;           // NAME:BASE64
+    std::vector<std::string> update_keys;    // NAME
+    std::vector<std::string> secondaries;    // ZONE=ADDR[:PORT]
+    std::vector<std::string> notify;         // ADDR[:PORT]
+    std::string state_dir;
+    std::string ca_file;
+};
+
+enum class ParseOutcome { ok, help, version };
+
+struct ConfigError {
+    std::string message;  // "FILE:LINE: ..." for the config file
+};
+
+/// Parses the command line (argv[1..]) into `out`. A `--config FILE` is read
+/// first and the command line applied over it. Repeatable options given on
+/// the command line replace the file's list for that key.
+Expected<ParseOutcome, ConfigError> parse_command_line(int argc, char **argv, Config &out);
+/// Applies one key = value (as in the file, or an option without its dashes).
+Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, const std::string &value);
+/// Reads a config file: `key = value` lines, `#` comments, blank lines.
+Expected<bool, ConfigError> read_config_file(const std::string &path, Config &out);
+/// Fills defaults: listen, upstreams from resolv.conf (minus ourselves), and
+/// checks for forwarding loops. `resolv_conf` is a path for tests.
+Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_conf = "/etc/resolv.conf");
+
+const char *usage_text();
+
+} // namespace aisid::resolver

@@ -1,0 +1,513 @@
+#include "query_core.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace aisid::resolver {
+
+const char *outcome_name(Outcome o) {
+    switch (o) {
+    case Outcome::aisid: return "aisid";
+    case Outcome::aisid_nxdomain: return "aisid_nxdomain";
+    case Outcome::cache_hit: return "cache_hit";
+    case Outcome::forwarded: return "forwarded";
+    case Outcome::stale: return "stale";
+    case Outcome::servfail: return "servfail";
+    case Outcome::refused: return "refused";
+    case Outcome::formerr: return "formerr";
+    case Outcome::notimp: return "notimp";
+    case Outcome::authority: return "authority";
+    case Outcome::dropped: return "dropped";
+    case Outcome::count_: break;
+    }
+    return "?";
+}
+
+ParseError parse_query(const uint8_t *msg, size_t len, Query &q) {
+    if (len < kHeaderLen) return ParseError::drop;
+    q = Query{};
+    q.id = rd16(msg);
+    q.flags = rd16(msg + 2);
+    q.opcode = static_cast<uint8_t>((q.flags >> 11) & 0xf);
+    if (q.flags & kFlagQR) return ParseError::drop;  // never answer a response (reflection loops)
+    uint16_t qd = rd16(msg + 4), an = rd16(msg + 6), ns = rd16(msg + 8), ar = rd16(msg + 10);
+    if (qd != 1) return ParseError::formerr;
+    Reader r(msg, len, kHeaderLen);
+    size_t name_at = r.pos();
+    if (!r.name(q.qname)) return ParseError::formerr;
+    // The question name must be uncompressed: replies point into it.
+    if (r.pos() - name_at != q.qname.len) return ParseError::formerr;
+    q.qtype = r.u16();
+    q.qclass = r.u16();
+    if (!r.ok()) return ParseError::formerr;
+    q.question_end = r.pos();
+    if (q.opcode != kOpQuery) return ParseError::none;  // UPDATE/NOTIFY sections are the hook's business
+    // RFC 1035 §4.1.2: a query has no answer/authority records; skip them anyway
+    // (some clients send them) and find the OPT in the additional section.
+    unsigned total = unsigned(an) + ns + ar;
+    bool seen_opt = false;
+    for (unsigned i = 0; i < total; ++i) {
+        size_t rr_at = r.pos();
+        r.skip_name();
+        size_t owner_end = r.pos();
+        uint16_t type = r.u16(), cls = r.u16();
+        uint32_t ttl = r.u32();
+        uint16_t rdlen = r.u16();
+        r.skip(rdlen);
+        if (!r.ok()) return ParseError::formerr;
+        if (type == kTypeOPT) {
+            // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
+            if (seen_opt || i < unsigned(an) + ns || owner_end != rr_at + 1)
+                return ParseError::formerr;
+            seen_opt = true;
+            q.edns = true;
+            q.udp_size = std::max<uint16_t>(cls, 512);
+            q.edns_version = static_cast<uint8_t>(ttl >> 16);
+            q.do_bit = ttl & 0x8000;
+        }
+    }
+    if (r.left() != 0) return ParseError::formerr;  // trailing garbage
+    if (q.edns && q.edns_version > 0) return ParseError::badvers;
+    return ParseError::none;
+}
+
+size_t QueryCore::reply_limit(const Query &q, bool tcp) {
+    if (tcp) return 65535;
+    if (!q.edns) return 512;
+    return std::clamp<size_t>(q.udp_size, 512, kEdnsPayload);
+}
+
+namespace {
+
+uint16_t reply_flags(const Query &q, uint8_t rcode, bool aa) {
+    uint16_t f = kFlagQR | static_cast<uint16_t>(q.opcode << 11) | (q.flags & (kFlagRD | kFlagCD)) | rcode;
+    if (aa) f |= kFlagAA;
+    if (q.opcode == kOpQuery) f |= kFlagRA;  // we offer recursion (forwarding)
+    return f;
+}
+
+void write_opt(Writer &w, const Query &q, uint8_t ext_rcode = 0) {
+    w.u8(0);
+    w.u16(kTypeOPT);
+    w.u16(kEdnsPayload);
+    w.u32((uint32_t{ext_rcode} << 24) | (q.do_bit ? 0x8000u : 0u));
+    w.u16(0);
+}
+
+// Header + question (copied from the client, so its letter case is kept) +
+// OPT with TC set: the reply when the full one does not fit (RFC 2181 §9).
+size_t write_truncated(const Query &q, const uint8_t *msg, uint16_t flags, uint8_t *out, size_t cap) {
+    Writer w(out, cap);
+    w.u16(q.id);
+    w.u16(flags | kFlagTC);
+    w.u16(1);
+    w.u16(0);
+    w.u16(0);
+    w.u16(q.edns ? 1 : 0);
+    w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    if (q.edns) write_opt(w, q);
+    return w.ok() ? w.size() : 0;
+}
+
+struct Answer {
+    Writer w;
+    const Query &q;
+    uint16_t an = 0, ns = 0;
+    Answer(uint8_t *out, size_t cap, const Query &q_, const uint8_t *msg, uint16_t flags) : w(out, cap), q(q_) {
+        w.u16(q.id);
+        w.u16(flags);
+        w.u16(1);
+        w.u16(0);
+        w.u16(0);
+        w.u16(0);
+        w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    }
+    // The owner as a pointer to label i of the question name.
+    void owner_label(unsigned i) {
+        if (i >= q.qname.nlabels) w.u8(0);
+        else w.ptr(kHeaderLen + q.qname.offs[i]);
+    }
+    void rr_tail(uint16_t type, uint32_t ttl, std::string_view rdata) {
+        w.u16(type);
+        w.u16(kClassIN);
+        w.u32(ttl);
+        w.u16(static_cast<uint16_t>(rdata.size()));
+        w.bytes(rdata);
+    }
+};
+
+// The zone's SOA in the authority section with the negative TTL.
+// RFC 2308 §3: the TTL of the SOA is min(SOA TTL, SOA.MINIMUM).
+void add_soa(Answer &a, const Zone &z, unsigned origin_at, bool suffix_of_qname) {
+    const RRset &soa = z.soa();
+    if (soa.rdata.empty()) return;
+    if (suffix_of_qname) a.owner_label(origin_at);
+    else a.w.bytes(z.origin_wire());
+    a.rr_tail(kTypeSOA, std::min(soa.ttl, z.soa_minimum()), soa.rdata.front());
+    ++a.ns;
+}
+
+void add_rrset(Answer &a, const RRset &rs) {
+    for (const std::string &rd : rs.rdata) {
+        a.owner_label(0);
+        a.rr_tail(rs.type, rs.ttl, rd);
+        ++a.an;
+    }
+}
+
+} // namespace
+
+size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8_t rcode, uint8_t *out,
+                   size_t cap) {
+    Writer w(out, cap);
+    w.u16(q.id);
+    w.u16(reply_flags(q, static_cast<uint8_t>(rcode & 0xf), false));
+    w.u16(with_question ? 1 : 0);
+    w.u16(0);
+    w.u16(0);
+    w.u16(with_question && q.edns ? 1 : 0);
+    if (with_question) {
+        w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+        if (q.edns) write_opt(w, q, static_cast<uint8_t>(rcode >> 4));
+    }
+    return w.ok() ? w.size() : 0;
+}
+
+Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
+    Result res;
+    if (!zones_) return res;
+    const ZoneSet &zs = *zones_;
+    Match m = zs.lookup(q.qname);
+    const Zone *rev_zone = nullptr;
+    Aisid rev_addr;
+    if (m.kind == Match::Kind::NotLocal) {
+        // PTR for an address inside an AISID prefix (SPEC §2 reverse).
+        if (!parse_ip6_arpa(q.qname, rev_addr)) return res;
+        rev_zone = zs.zone_for_prefix(rev_addr.prefix());
+        if (!rev_zone) return res;
+    }
+    res.verdict = Verdict::Answered;
+    if (q.qclass != kClassIN && q.qclass != 255) {
+        res.outcome = Outcome::refused;
+        res.len = write_error(q, msg, true, kRefused, out, cap);
+        return res;
+    }
+    size_t limit = std::min(cap, reply_limit(q, tcp));
+    uint8_t rcode = kNoError;
+    const Zone *z = rev_zone ? rev_zone : m.zone;
+    unsigned origin_at = q.qname.nlabels - z->origin_labels();
+    Answer a(out, limit, q, msg, 0);
+    bool any = q.qtype == kTypeANY;
+
+    if (rev_zone) {
+        // Thread-local scratch: the reverse name is built as text by the SDK.
+        thread_local std::string text;
+        WireName target;
+        if (zs.reverse(rev_addr, text) && name_from_text(text, target)) {
+            if (q.qtype == kTypePTR || any) {
+                a.owner_label(0);
+                a.rr_tail(kTypePTR, z->aisid_ttl(), target.wire());
+                ++a.an;
+            } else {
+                add_soa(a, *z, 0, false);
+            }
+        } else {
+            rcode = kNxDomain;
+            add_soa(a, *z, 0, false);
+        }
+    } else if (m.kind == Match::Kind::NxDomain) {
+        rcode = kNxDomain;
+        add_soa(a, *z, origin_at, true);
+    } else if (m.kind == Match::Kind::Synthesized) {
+        if (q.qtype == kTypeAAAA || any) {
+            a.owner_label(0);
+            a.rr_tail(kTypeAAAA, z->aisid_ttl(), {reinterpret_cast<const char *>(m.aisid.data()), 16});
+            ++a.an;
+        }
+    } else {  // Explicit
+        if (m.service) {
+            if (q.qtype == kTypeAAAA || any) {
+                a.owner_label(0);
+                a.rr_tail(kTypeAAAA, m.service->aaaa_ttl, {reinterpret_cast<const char *>(m.aisid.data()), 16});
+                ++a.an;
+            }
+            if (q.qtype == kTypeSVCB || any) {
+                z->for_each_svcb(*m.service, [&](std::string_view rd) {
+                    a.owner_label(0);
+                    a.rr_tail(kTypeSVCB, m.service->svcb_ttl, rd);
+                    ++a.an;
+                });
+            }
+        }
+        if (m.node) {
+            if (any) {
+                for (const RRset &rs : m.node->rrsets) add_rrset(a, rs);
+            } else if (const RRset *rs = m.node->find(q.qtype)) {
+                add_rrset(a, *rs);
+            } else if (const RRset *cn = m.node->find(kTypeCNAME)) {
+                add_rrset(a, *cn);  // RFC 1034 §4.3.2 step 3a (the target is not chased)
+            }
+        }
+    }
+    if (a.an == 0 && a.ns == 0 && rcode == kNoError) add_soa(a, *z, origin_at, !rev_zone);  // NODATA (RFC 2308 §2.2)
+    uint16_t flags = reply_flags(q, rcode, true);
+    if (q.edns) write_opt(a.w, q);
+    if (!a.w.ok()) {
+        res.len = write_truncated(q, msg, flags, out, cap);
+        res.outcome = rcode == kNxDomain ? Outcome::aisid_nxdomain : Outcome::aisid;
+        return res;
+    }
+    a.w.patch16(2, flags);
+    a.w.patch16(6, a.an);
+    a.w.patch16(8, a.ns);
+    a.w.patch16(10, q.edns ? 1 : 0);
+    res.len = a.w.size();
+    res.outcome = rcode == kNxDomain ? Outcome::aisid_nxdomain : Outcome::aisid;
+    return res;
+}
+
+Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp, uint64_t now_ms,
+                         uint8_t *out, size_t cap, Query &q) {
+    Result res;
+    ParseError pe = parse_query(msg, len, q);
+    if (pe == ParseError::drop) return res;
+    bool allowed = is_loopback(peer) ||
+                   std::any_of(s_->allow.begin(), s_->allow.end(), [&](const Cidr &c) { return c.contains(peer); });
+    res.verdict = Verdict::Answered;
+    if (pe == ParseError::formerr) {
+        if (!allowed) {  // do not help strangers probe us: REFUSED says nothing more
+            res.outcome = Outcome::refused;
+            res.len = write_error(q, msg, false, kRefused, out, cap);
+            return res;
+        }
+        res.outcome = Outcome::formerr;
+        res.len = write_error(q, msg, false, kFormErr, out, cap);
+        return res;
+    }
+    if (!allowed) {
+        res.outcome = Outcome::refused;
+        res.len = write_error(q, msg, true, kRefused, out, cap);
+        return res;
+    }
+    if (pe == ParseError::badvers) {  // RFC 6891 §6.1.3: BADVERS (16) with our version 0
+        res.outcome = Outcome::formerr;
+        res.len = write_error(q, msg, true, 16, out, cap);
+        return res;
+    }
+    // The one dispatch point for the authority side (issue 5): NOTIFY and
+    // UPDATE messages, zone transfer requests.
+    bool transfer = q.opcode == kOpQuery && (q.qtype == kTypeAXFR || q.qtype == kTypeIXFR);
+    if (q.opcode == kOpNotify || q.opcode == kOpUpdate || transfer) {
+        if (s_->has_authority) {
+            res.verdict = Verdict::Pass;
+            res.to_authority = true;
+            res.outcome = Outcome::authority;
+            return res;
+        }
+        res.outcome = transfer ? Outcome::refused : Outcome::notimp;
+        res.len = write_error(q, msg, true, transfer ? kRefused : kNotImp, out, cap);
+        return res;
+    }
+    if (q.opcode != kOpQuery) {
+        res.outcome = Outcome::notimp;
+        res.len = write_error(q, msg, true, kNotImp, out, cap);
+        return res;
+    }
+    // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
+    Result l = local(q, msg, tcp, out, cap);
+    if (l.verdict == Verdict::Answered) return l;
+    if (q.qtype == kTypeOPT || q.qtype == 0) {  // meta types are not asked for (RFC 6895 §3.1)
+        res.outcome = Outcome::formerr;
+        res.len = write_error(q, msg, true, kFormErr, out, cap);
+        return res;
+    }
+    uint8_t key[kMaxNameLen + 8];
+    size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
+    if (const CacheEntry *e = cache_.find({reinterpret_cast<const char *>(key), klen}, now_ms, false)) {
+        res.len = serve_entry(*e, q, msg, tcp, now_ms, false, out, cap);
+        res.outcome = Outcome::cache_hit;
+        if (res.len) return res;
+    }
+    res.verdict = Verdict::Pass;
+    res.outcome = Outcome::forwarded;
+    res.len = 0;
+    return res;
+}
+
+size_t QueryCore::serve_entry(const CacheEntry &e, const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms,
+                              bool stale, uint8_t *out, size_t cap) const {
+    uint16_t flags = static_cast<uint16_t>(reply_flags(q, 0, false) | (e.flags & 0xf));
+    if ((e.flags & kFlagAD) && (q.do_bit || (q.flags & kFlagAD))) flags |= kFlagAD;  // RFC 6840 §5.8
+    size_t limit = std::min(cap, reply_limit(q, tcp));
+    size_t qlen = q.question_end - kHeaderLen;
+    size_t need = kHeaderLen + qlen + e.body.size() + (q.edns ? 11 : 0);
+    if (need > limit) return write_truncated(q, msg, flags, out, cap);
+    Writer w(out, limit);
+    w.u16(q.id);
+    w.u16(flags);
+    w.u16(1);
+    w.u16(e.an);
+    w.u16(e.ns);
+    w.u16(static_cast<uint16_t>(e.ar + (q.edns ? 1 : 0)));
+    w.bytes(msg + kHeaderLen, qlen);
+    size_t body_at = w.size();
+    w.bytes(e.body);
+    if (!w.ok()) return 0;
+    // RFC 1035 §7.1 / RFC 2181 §8: a cached record's TTL counts down.
+    uint64_t elapsed = now_ms > e.stored_ms ? (now_ms - e.stored_ms) / 1000 : 0;
+    uint8_t *b = out + body_at;
+    for (uint16_t off : e.ttl_offs) {
+        uint32_t t = rd32(b + off);
+        uint32_t nt = stale ? std::min(t, s_->stale_answer_ttl) : (t > elapsed ? t - uint32_t(elapsed) : 0);
+        wr32(b + off, nt);
+    }
+    if (q.edns) write_opt(w, q);
+    return w.ok() ? w.size() : 0;
+}
+
+size_t QueryCore::upstream_query(const Query &q, const uint8_t *msg, uint16_t id, uint8_t *out, size_t cap) const {
+    Writer w(out, cap);
+    w.u16(id);
+    w.u16(static_cast<uint16_t>(kFlagRD | (q.flags & kFlagCD)));
+    w.u16(1);
+    w.u16(0);
+    w.u16(0);
+    w.u16(1);
+    w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    w.u8(0);  // OPT: we take up to 1232 bytes over UDP, TCP beyond (RFC 6891)
+    w.u16(kTypeOPT);
+    w.u16(kEdnsPayload);
+    w.u32(q.do_bit ? 0x8000u : 0u);
+    w.u16(0);
+    return w.ok() ? w.size() : 0;
+}
+
+QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const uint8_t *resp, size_t n) {
+    if (n < kHeaderLen || rd16(resp) != id) return Check::ignore;
+    uint16_t flags = rd16(resp + 2);
+    if (!(flags & kFlagQR) || ((flags >> 11) & 0xf) != kOpQuery) return Check::ignore;
+    if (rd16(resp + 4) != 1) {
+        // A FORMERR/NOTIMP may come without a question.
+        return (flags & 0xf) != kNoError ? Check::failed : Check::ignore;
+    }
+    Reader r(resp, n, kHeaderLen);
+    WireName name;
+    if (!r.name(name)) return Check::ignore;
+    uint16_t qt = r.u16(), qc = r.u16();
+    // Only the answer to the question we asked (RFC 5452 §9.1).
+    if (!r.ok() || name.wire() != q.qname.wire() || qt != q.qtype || qc != q.qclass) return Check::ignore;
+    if (flags & kFlagTC) return Check::truncated;
+    uint8_t rc = flags & 0xf;
+    if (rc != kNoError && rc != kNxDomain) return Check::failed;
+    return Check::ok;
+}
+
+Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n,
+                                       bool tcp, uint64_t now_ms, uint8_t *out, size_t cap) {
+    Result res;
+    res.verdict = Verdict::Answered;
+    res.outcome = Outcome::forwarded;
+    uint16_t flags = rd16(resp + 2);
+    uint16_t an = rd16(resp + 6), ns = rd16(resp + 8), ar = rd16(resp + 10);
+    Reader r(resp, n, kHeaderLen);
+    r.skip_name();
+    r.skip(4);
+    size_t body_at = r.pos();
+    CacheEntry e;
+    e.flags = flags & (0xf | kFlagAD);
+    e.an = an;
+    e.ns = ns;
+    size_t body_end = n;
+    uint32_t min_ttl = UINT32_MAX, neg_ttl = UINT32_MAX;
+    bool ok = r.ok() && body_at == q.question_end;  // same question length: compression offsets hold
+    unsigned total = unsigned(an) + ns + ar;
+    for (unsigned i = 0; ok && i < total; ++i) {
+        size_t rr_at = r.pos();
+        r.skip_name();
+        uint16_t type = r.u16();
+        r.u16();
+        size_t ttl_at = r.pos();
+        uint32_t ttl = r.u32();
+        uint16_t rdlen = r.u16();
+        size_t rd_at = r.pos();
+        r.skip(rdlen);
+        if (!r.ok()) {
+            ok = false;
+            break;
+        }
+        if (type == kTypeOPT) {
+            // Dropped from the stored answer; each client gets its own OPT.
+            if (i != total - 1) ok = false;  // not last: offsets after it would move
+            body_end = rr_at;
+            continue;
+        }
+        if (ttl & 0x80000000u) ttl = 0;  // RFC 2181 §8
+        e.ttl_offs.push_back(static_cast<uint16_t>(ttl_at - body_at));
+        if (i < an) min_ttl = std::min(min_ttl, ttl);
+        else if (i < unsigned(an) + ns && type == kTypeSOA && rdlen >= 20)
+            neg_ttl = std::min(ttl, rd32(resp + rd_at + rdlen - 4));  // RFC 2308 §5
+        else if (i < unsigned(an) + ns) min_ttl = std::min(min_ttl, ttl);
+    }
+    if (!ok) {
+        // Cannot be stored safely; still give the client what the upstream said.
+        if (n <= reply_limit(q, tcp) && n <= cap && body_at == q.question_end) {
+            std::memcpy(out, resp, n);
+            wr16(out, q.id);
+            std::memcpy(out + kHeaderLen, msg + kHeaderLen, q.question_end - kHeaderLen);
+            res.len = n;
+        } else {
+            res.len = write_error(q, msg, true, kServFail, out, cap);
+            res.verdict = Verdict::Fail;
+            res.outcome = Outcome::servfail;
+        }
+        return res;
+    }
+    e.ar = static_cast<uint16_t>(ar - (body_end < n ? 1 : 0));
+    e.body.assign(reinterpret_cast<const char *>(resp) + body_at, body_end - body_at);
+    uint8_t rcode = flags & 0xf;
+    uint32_t ttl;
+    if (rcode == kNxDomain || an == 0) {
+        e.negative = true;
+        // RFC 2308 §5: without an SOA a negative answer is not cached.
+        ttl = neg_ttl == UINT32_MAX ? 0 : std::min(neg_ttl, s_->max_negative_ttl);
+    } else {
+        ttl = min_ttl == UINT32_MAX ? 0 : std::min(min_ttl, s_->max_ttl);
+    }
+    e.stored_ms = now_ms;
+    e.expires_ms = now_ms + uint64_t(ttl) * 1000;
+    e.stale_until_ms = e.expires_ms + uint64_t(s_->stale_seconds) * 1000;
+    uint8_t key[kMaxNameLen + 8];
+    size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
+    e.key.assign(reinterpret_cast<const char *>(key), klen);
+    res.len = serve_entry(e, q, msg, tcp, now_ms, false, out, cap);
+    // A TTL of 0 is still kept for serve-stale, but expires at once.
+    cache_.insert(std::move(e));
+    if (!res.len) {
+        res.len = write_error(q, msg, true, kServFail, out, cap);
+        res.verdict = Verdict::Fail;
+        res.outcome = Outcome::servfail;
+    }
+    return res;
+}
+
+Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+                                 size_t cap) {
+    Result res;
+    uint8_t key[kMaxNameLen + 8];
+    size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
+    // RFC 8767 §4: when every upstream fails, an expired answer beats SERVFAIL.
+    if (const CacheEntry *e = cache_.find({reinterpret_cast<const char *>(key), klen}, now_ms, true)) {
+        res.len = serve_entry(*e, q, msg, tcp, now_ms, now_ms >= e->expires_ms, out, cap);
+        if (res.len) {
+            res.verdict = Verdict::Answered;
+            res.outcome = now_ms >= e->expires_ms ? Outcome::stale : Outcome::cache_hit;
+            return res;
+        }
+    }
+    res.verdict = Verdict::Fail;
+    res.outcome = Outcome::servfail;
+    res.len = write_error(q, msg, true, kServFail, out, cap);
+    return res;
+}
+
+} // namespace aisid::resolver

@@ -1,0 +1,104 @@
+// The query-handling core: bytes in, a verdict and bytes out. No sockets, no
+// clock reads (the caller passes `now_ms`), so unit tests and the fuzzer drive
+// it directly. Stage order, in one place (handle()):
+//   parse → access control → opcode/transfer dispatch (authority hook)
+//   → local zones (authoritative, never forwarded) → cache → Pass (forward).
+// The forwarding I/O lives in the worker; it comes back here with the
+// upstream's answer (answer_from_upstream) or its failure (answer_failure).
+#pragma once
+
+#include "cache.hpp"
+#include "net.hpp"
+#include "wire.hpp"
+#include "zone_set.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace aisid::resolver {
+
+enum class Verdict : uint8_t {
+    Answered,  // out holds the reply
+    Pass,      // not ours to answer here: forward (or to the authority hook)
+    Drop,      // send nothing
+    Fail,      // out holds a SERVFAIL
+};
+
+// What happened to a query, for metrics (aisidd_queries_total{outcome=...}).
+enum class Outcome : uint8_t {
+    aisid,           // answered from a local zone (data or NODATA)
+    aisid_nxdomain,  // NXDOMAIN inside a local zone
+    cache_hit,
+    forwarded,       // answered from an upstream
+    stale,           // RFC 8767 stale answer
+    servfail,
+    refused,
+    formerr,
+    notimp,
+    authority,       // handed to the authority hook
+    dropped,
+    count_
+};
+const char *outcome_name(Outcome o);
+
+struct Result {
+    Verdict verdict = Verdict::Drop;
+    Outcome outcome = Outcome::dropped;
+    size_t len = 0;
+    bool to_authority = false;  // with Pass: for the authority hook, not the upstreams
+};
+
+struct CoreSettings {
+    std::vector<Cidr> allow;          // besides loopback
+    uint32_t stale_seconds = 86400;   // how long after expiry an answer may be served stale
+    uint32_t stale_answer_ttl = 30;   // RFC 8767 §4: TTL of a stale answer
+    uint32_t max_ttl = 86400;         // cap for positive answers
+    uint32_t max_negative_ttl = 10800;  // RFC 2308 §5: three hours
+    bool has_authority = false;       // an AuthorityHook is installed
+};
+
+inline constexpr uint16_t kEdnsPayload = 1232;  // what we advertise (DNS flag day 2020)
+
+class QueryCore {
+public:
+    QueryCore(Cache &cache, const CoreSettings &settings) : cache_(cache), s_(&settings) {}
+    void set_zones(const ZoneSet *z) { zones_ = z; }
+    void set_settings(const CoreSettings *s) { s_ = s; }
+
+    /// Handles a client message. `q` is filled for Pass (the worker keeps it
+    /// with a copy of `msg` to finish the query later).
+    Result handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp, uint64_t now_ms,
+                  uint8_t *out, size_t cap, Query &q);
+
+    /// The query to send upstream for `q` (client message `msg`) with our ID.
+    size_t upstream_query(const Query &q, const uint8_t *msg, uint16_t id, uint8_t *out, size_t cap) const;
+
+    enum class Check { ok, ignore, truncated, failed };
+    /// Is `resp` the answer to the query we sent (ID, QR, question)? `ignore`:
+    /// not ours, keep waiting; `failed`: this upstream failed (SERVFAIL...).
+    static Check check_upstream(const Query &q, uint16_t id, const uint8_t *resp, size_t n);
+    /// Caches an accepted upstream answer and writes the client's reply.
+    Result answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n, bool tcp,
+                                uint64_t now_ms, uint8_t *out, size_t cap);
+    /// Every upstream failed: a stale answer (RFC 8767) or SERVFAIL.
+    Result answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+                          size_t cap);
+
+    /// Largest reply for this client: 65535 over TCP, else its EDNS size within [512, 1232].
+    static size_t reply_limit(const Query &q, bool tcp);
+
+private:
+    Result local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap);
+    size_t serve_entry(const CacheEntry &e, const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms,
+                       bool stale, uint8_t *out, size_t cap) const;
+
+    Cache &cache_;
+    const CoreSettings *s_;
+    const ZoneSet *zones_ = nullptr;
+};
+
+/// A minimal reply (header, the question when known, OPT when the client sent one).
+size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8_t rcode, uint8_t *out,
+                   size_t cap);
+
+} // namespace aisid::resolver
