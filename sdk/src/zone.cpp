@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace aisid {
 
@@ -78,8 +80,7 @@ uint32_t Zone::soa_minimum() const {
     return rd32(r, r.size() - 4);
 }
 
-bool Zone::relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const {
-    out.clear();
+bool Zone::append_relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const {
     const std::string *to = dim(Dim::object).term(o);
     if (!to) return false;
     if (m) {
@@ -132,72 +133,88 @@ struct Entry {
     bool blank_owner = false;
 };
 
-// Splits master-file text into logical entries: comments dropped, parentheses
-// joined (RFC 1035 §5.1), the line each entry starts on kept.
-bool split_entries(std::string_view t, std::vector<Entry> &out, int &bad_line, std::string &why) {
-    int line = 1;
-    size_t i = 0;
-    while (i < t.size()) {
-        Entry e;
-        e.line = line;
-        e.blank_owner = (t[i] == ' ' || t[i] == '\t');
-        int depth = 0;
-        bool quote = false;
-        for (; i < t.size(); ++i) {
-            char c = t[i];
-            if (c == '\\' && i + 1 < t.size()) {
-                e.text.push_back(c);
-                e.text.push_back(t[++i]);
-                if (t[i] == '\n') ++line;
-                continue;
+// Splits master-file text into logical entries, one at a time: comments
+// dropped, parentheses joined (RFC 1035 §5.1), the line each entry starts on
+// kept. Streaming, so a million-record file never exists twice in memory.
+class Splitter {
+public:
+    explicit Splitter(std::string_view t) : t_(t) {}
+    size_t consumed() const { return i_; }
+
+    // False at the end or on an error (then why is set).
+    bool next(Entry &e, int &bad_line, std::string &why) {
+        for (;;) {
+            if (i_ >= t_.size()) return false;
+            e.text.clear();
+            e.line = line_;
+            e.blank_owner = (t_[i_] == ' ' || t_[i_] == '\t');
+            int depth = 0;
+            bool quote = false;
+            for (; i_ < t_.size(); ++i_) {
+                char c = t_[i_];
+                if (c == '\\' && i_ + 1 < t_.size()) {
+                    e.text.push_back(c);
+                    e.text.push_back(t_[++i_]);
+                    if (t_[i_] == '\n') ++line_;
+                    continue;
+                }
+                if (quote) {
+                    if (c == '"') quote = false;
+                    if (c == '\n') {
+                        bad_line = e.line;
+                        why = "unterminated quoted string";
+                        return false;
+                    }
+                    e.text.push_back(c);
+                    continue;
+                }
+                if (c == '"') {
+                    quote = true;
+                    e.text.push_back(c);
+                } else if (c == ';') {
+                    while (i_ + 1 < t_.size() && t_[i_ + 1] != '\n') ++i_;
+                } else if (c == '(') {
+                    ++depth;
+                    e.text.push_back(' ');
+                } else if (c == ')') {
+                    if (--depth < 0) {
+                        bad_line = line_;
+                        why = "unbalanced ')'";
+                        return false;
+                    }
+                    e.text.push_back(' ');
+                } else if (c == '\n') {
+                    ++line_;
+                    if (depth == 0) {
+                        ++i_;
+                        break;
+                    }
+                    e.text.push_back(' ');
+                } else if (c == '\r') {
+                    e.text.push_back(' ');
+                } else {
+                    e.text.push_back(c);
+                }
             }
             if (quote) {
-                if (c == '"') quote = false;
-                if (c == '\n') {
-                    bad_line = e.line;
-                    why = "unterminated quoted string";
-                    return false;
-                }
-                e.text.push_back(c);
-                continue;
+                bad_line = e.line;
+                why = "unterminated quoted string";
+                return false;
             }
-            if (c == '"') {
-                quote = true;
-                e.text.push_back(c);
-            } else if (c == ';') {
-                while (i + 1 < t.size() && t[i + 1] != '\n') ++i;
-            } else if (c == '(') {
-                ++depth;
-                e.text.push_back(' ');
-            } else if (c == ')') {
-                if (--depth < 0) {
-                    bad_line = line;
-                    why = "unbalanced ')'";
-                    return false;
-                }
-                e.text.push_back(' ');
-            } else if (c == '\n') {
-                ++line;
-                if (depth == 0) {
-                    ++i;
-                    break;
-                }
-                e.text.push_back(' ');
-            } else if (c == '\r') {
-                e.text.push_back(' ');
-            } else {
-                e.text.push_back(c);
+            if (depth > 0) {
+                bad_line = e.line;
+                why = "unbalanced '(' (the record never closes)";
+                return false;
             }
+            if (e.text.find_first_not_of(" \t") != std::string::npos) return true;
         }
-        if (depth > 0) {
-            bad_line = e.line;
-            why = "unbalanced '(' (the record never closes)";
-            return false;
-        }
-        if (e.text.find_first_not_of(" \t") != std::string::npos) out.push_back(std::move(e));
     }
-    return true;
-}
+
+private:
+    std::string_view t_;
+    size_t i_ = 0;
+    int line_ = 1;
+};
 
 std::string first_token(std::string_view s, size_t &end) {
     size_t b = s.find_first_not_of(" \t");
@@ -216,25 +233,57 @@ std::string dirname_of(const std::string &path) {
     return p == std::string::npos ? std::string(".") : path.substr(0, p);
 }
 
-bool read_file(const std::string &path, std::string &out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    return !in.bad();
-}
+// A zone file mapped read-only: parsed in place, never copied.
+class MappedFile {
+public:
+    bool open(const std::string &path) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            errno = EINVAL;
+            return false;
+        }
+        size_ = static_cast<size_t>(st.st_size);
+        if (size_) {
+            void *p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED) {
+                int e = errno;
+                ::close(fd);
+                errno = e;
+                return false;
+            }
+            data_ = static_cast<const char *>(p);
+            madvise(p, size_, MADV_SEQUENTIAL);
+        }
+        ::close(fd);
+        return true;
+    }
+    ~MappedFile() {
+        if (data_) munmap(const_cast<char *>(data_), size_);
+    }
+    std::string_view text() const { return {data_ ? data_ : "", size_}; }
+
+private:
+    const char *data_ = nullptr;
+    size_t size_ = 0;
+};
 
 class Reader {
 public:
     explicit Reader(ZoneBuilder &b) : b_(b), buf_(ldns_buffer_new(512)) {}
 
     bool run(std::string_view text, const std::string &file, RdfPtr origin, uint32_t ttl, int depth) {
-        std::vector<Entry> entries;
+        Splitter sp(text);
         int bad_line = 0;
         std::string why;
-        if (!split_entries(text, entries, bad_line, why)) return fail(file, bad_line, why);
-        for (Entry &e : entries) {
+        Entry e;
+        for (;;) {
+            if (!sp.next(e, bad_line, why)) {
+                if (!why.empty()) return fail(file, bad_line, why);
+                break;
+            }
             size_t end;
             std::string tok = first_token(e.text, end);
             if (!e.blank_owner && !tok.empty() && tok[0] == '$') {
@@ -262,8 +311,9 @@ public:
                     if (arg.empty()) return fail(file, e.line, "$INCLUDE needs a file name");
                     if (depth >= 8) return fail(file, e.line, "$INCLUDE nested too deeply");
                     std::string path = arg[0] == '/' ? arg : dirname_of(file) + "/" + arg;
-                    std::string sub;
-                    if (!read_file(path, sub)) return fail(file, e.line, "cannot read $INCLUDE file '" + path + "'");
+                    MappedFile sub;
+                    if (!sub.open(path))
+                        return fail(file, e.line, "cannot read $INCLUDE file '" + path + "': " + std::strerror(errno));
                     RdfPtr sub_origin;
                     if (!arg2.empty()) {
                         ldns_rdf *o = nullptr;
@@ -274,7 +324,7 @@ public:
                         sub_origin.reset(ldns_rdf_clone(origin.get()));
                     }
                     // RFC 1035 §5.1: the included file's $ORIGIN does not leak back.
-                    if (!run(sub, path, std::move(sub_origin), ttl, depth + 1)) return false;
+                    if (!run(sub.text(), path, std::move(sub_origin), ttl, depth + 1)) return false;
                 } else {
                     return fail(file, e.line, "unknown directive " + tok);
                 }
@@ -283,8 +333,8 @@ public:
             if (!origin && !e.blank_owner && (tok == "@" || tok.back() != '.'))
                 return fail(file, e.line, "relative owner name '" + tok + "' with no $ORIGIN");
             if (e.blank_owner) {
-                if (prev_owner_.empty()) return fail(file, e.line, "record with no owner name and none before it");
-                e.text = prev_owner_ + e.text;
+                if (!prev_owner_) return fail(file, e.line, "record with no owner name and none before it");
+                e.text = rdf_text(prev_owner_.get()) + e.text;
             }
             ldns_rr *raw = nullptr;
             ldns_status st = ldns_rr_new_frm_str(&raw, e.text.c_str(), ttl, origin.get(), nullptr);
@@ -294,7 +344,8 @@ public:
                 return fail(file, e.line, msg);
             }
             RRPtr rr(raw);
-            prev_owner_ = rdf_text(ldns_rr_owner(rr.get()));
+            // Kept as an rdf: text only for the rare line that continues this owner.
+            prev_owner_.reset(ldns_rdf_clone(ldns_rr_owner(rr.get())));
             if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN)
                 return fail(file, e.line, "only class IN is supported");
             ldns_buffer_clear(buf_.get());
@@ -329,7 +380,7 @@ public:
 private:
     ZoneBuilder &b_;
     std::unique_ptr<ldns_buffer, LdnsBufFree> buf_;
-    std::string prev_owner_;
+    RdfPtr prev_owner_;
     ZoneError error_;
 };
 
@@ -352,9 +403,12 @@ Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::st
 }
 
 Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path) {
-    std::string text;
-    if (!read_file(path, text)) return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
-    return load_zone_text(text, path);
+    MappedFile f;
+    if (!f.open(path)) return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+    ZoneBuilder b(path);
+    Reader rd(b);
+    if (!rd.run(f.text(), path, nullptr, 3600, 0)) return unexpected(std::move(rd.error()));
+    return b.finish();
 }
 
 } // namespace aisid

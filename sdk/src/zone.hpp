@@ -17,9 +17,14 @@
 
 namespace aisid {
 
+// FNV-1a: names and terms are short, and this beats a general byte hash there.
 struct SvHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const noexcept {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+        return static_cast<size_t>(h ^ (h >> 29));
+    }
 };
 template <class V>
 using StringMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;
@@ -30,6 +35,13 @@ enum : uint16_t {
     kTypeAXFR = 252, kTypeANY = 255,
 };
 inline constexpr uint16_t kClassIN = 1;
+
+/// Labels in wire-form labels without the root.
+inline unsigned count_labels(std::string_view wire) {
+    unsigned n = 0;
+    for (size_t p = 0; p < wire.size() && wire[p]; p += 1 + static_cast<uint8_t>(wire[p])) ++n;
+    return n;
+}
 
 /// A resource record set; rdata in uncompressed wire form.
 struct RRset {
@@ -108,7 +120,7 @@ struct ZoneError {
 class Zone {
 public:
     const std::string &origin_wire() const { return origin_wire_; }
-    std::string origin_text() const { return name_to_text(origin_wire_); }
+    const std::string &origin_text() const { return origin_text_; }
     unsigned origin_labels() const { return origin_labels_; }
     const std::string &file() const { return file_; }
 
@@ -120,6 +132,12 @@ public:
 
     /// Records at a name relative to the origin (wire labels, no root; "" = apex).
     const Node *node(std::string_view rel) const {
+        return node(rel, count_labels(rel));
+    }
+    /// The same, when the caller knows how many labels rel has: most lookups
+    /// skip the hash table since no generic record sits at that depth.
+    const Node *node(std::string_view rel, unsigned nlabels) const {
+        if (nlabels < 64 && !(node_depths_ & (uint64_t{1} << nlabels))) return nullptr;
         auto it = nodes_.find(rel);
         return it == nodes_.end() ? nullptr : &it->second;
     }
@@ -165,7 +183,11 @@ public:
     }
     /// "<method>.<function>.<object>" relative name (text, no trailing dot) of codes, or
     /// false when a non-zero code has no term.
-    bool relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const;
+    bool relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const {
+        out.clear();
+        return append_relative_name(o, f, m, out);
+    }
+    bool append_relative_name(uint16_t o, uint16_t f, uint16_t m, std::string &out) const;
 
     /// Approximate heap use, for metrics and the 1M-service budget.
     size_t memory_bytes() const;
@@ -173,6 +195,7 @@ public:
 private:
     friend class ZoneBuilder;
     std::string origin_wire_;
+    std::string origin_text_;
     unsigned origin_labels_ = 0;
     std::string file_;
     bool is_aisid_ = false;
@@ -180,6 +203,7 @@ private:
     uint32_t aisid_ttl_ = 0;
     Dimension dims_[3];
     StringMap<Node> nodes_;
+    uint64_t node_depths_ = 0;  // bit n: some node has n labels below the origin (bit 63: 63 or more)
     FlatMap<Service> services_;  // full keys: services; keys with zeros: wildcards
     std::string svcb_arena_;
     size_t service_count_ = 0;

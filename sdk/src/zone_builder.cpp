@@ -82,6 +82,7 @@ bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, 
             return fail("the first record must be the zone's SOA (found " + type_name(type) + " at " +
                         name_to_text(n.wire()) + ")");
         z.origin_wire_.assign(n.wire());
+        z.origin_text_ = name_to_text(n.wire());
         z.origin_labels_ = n.nlabels;
         have_soa_ = true;
     }
@@ -285,6 +286,7 @@ void ZoneBuilder::add_generic(std::string_view rel, uint16_t type, uint32_t ttl,
     Zone &z = *z_;
     auto it = z.nodes_.find(rel);
     if (it == z.nodes_.end()) it = z.nodes_.emplace(std::string(rel), Node{}).first;
+    z.node_depths_ |= uint64_t{1} << std::min(count_labels(rel), 63u);
     Node &node = it->second;
     RRset *set = nullptr;
     for (RRset &r : node.rrsets)
@@ -301,6 +303,7 @@ void ZoneBuilder::add_generic(std::string_view rel, uint16_t type, uint32_t ttl,
         up = up.substr(1 + static_cast<uint8_t>(up[0]));
         if (z.nodes_.find(up) != z.nodes_.end()) break;
         z.nodes_.emplace(std::string(up), Node{});
+        z.node_depths_ |= uint64_t{1} << std::min(count_labels(up), 63u);
     }
 }
 

@@ -1,6 +1,7 @@
 #include "zone_set.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace aisid {
 
@@ -79,8 +80,8 @@ Match ZoneSet::lookup(const WireName &name) const {
     if (!z) return m;
     m.zone = z;
     // Rule 1: records at that exact name.
-    m.node = z->node(name.prefix_labels(at));
-    if (m.node && m.node->rrsets.empty()) m.node = nullptr;  // an empty non-terminal has no records
+    const Node *here = z->node(name.prefix_labels(at), at);
+    m.node = (here && !here->rrsets.empty()) ? here : nullptr;  // an empty non-terminal has no records  // an empty non-terminal has no records
     if (z->is_aisid() && at == 3) {
         uint16_t o = z->dim(Dim::object).code(name.label(2));
         uint16_t f = o ? z->dim(Dim::function).code(name.label(1)) : 0;
@@ -108,7 +109,7 @@ Match ZoneSet::lookup(const WireName &name) const {
         return m;
     }
     // An empty non-terminal exists (NODATA, RFC 8020): report it as explicit with no records.
-    if (z->node(name.prefix_labels(at))) {
+    if (here) {
         m.kind = Match::Kind::Explicit;
         return m;
     }
@@ -122,11 +123,16 @@ bool ZoneSet::reverse(const Aisid &a, std::string &out, const Zone **zone) const
     if (!z) return false;
     uint16_t o = a.object(), f = a.function(), m = a.method();
     if (!z->matches(o, f, m)) return false;
-    std::string rel;
-    if (!z->relative_name(o, f, m, rel)) return false;
+    // Appends in place: no temporaries, so a caller's reserved string never reallocates.
     out.clear();
-    if (a.performance()) out += "p" + std::to_string(a.performance()) + ".";
-    out += rel;
+    if (uint16_t p = a.performance()) {
+        char digits[8];
+        auto r = std::to_chars(digits, digits + sizeof digits, p);
+        out += 'p';
+        out.append(digits, r.ptr);
+        out += '.';
+    }
+    if (!z->append_relative_name(o, f, m, out)) return false;
     out += '.';
     out += z->origin_text();
     return true;

@@ -1,0 +1,165 @@
+#include "client.hpp"
+
+#include "rdata_text.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
+
+namespace aisid::sdk {
+
+namespace {
+
+// A network once seen not to reach AISIDs is trusted for this long, then the
+// AISID is tried again (the network may have gained AISID routing).
+constexpr auto kRememberLegacyOnly = std::chrono::seconds(60);
+constexpr auto kRememberReachable = std::chrono::seconds(600);
+
+void add_fallbacks(const Zone &z, const Service &s, Answer &out) {
+    std::vector<SvcbEndpoint> eps;
+    z.for_each_svcb(s, [&](std::string_view r) {
+        SvcbEndpoint e;
+        // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
+        if (parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
+    });
+    // RFC 9460 §2.4.1: lower SvcPriority first.
+    std::stable_sort(eps.begin(), eps.end(), [](auto &a, auto &b) { return a.priority < b.priority; });
+    for (auto &e : eps) out.fallbacks.emplace_back(std::move(e.target), e.port);
+}
+
+} // namespace
+
+Client::Client(unsigned flags, std::vector<std::string> host_dirs)
+    : zones_(!(flags & AISID_CLIENT_NO_HOST_ZONES), !(flags & AISID_CLIENT_NO_WATCH), std::move(host_dirs)) {}
+
+void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out) {
+    Aisid a = Aisid::from_in6(addr);
+    const Zone *z = zs.zone_for_prefix(a.prefix());
+    if (!z) return;
+    out.has_fields = true;
+    out.fields = aisid_fields_t{a.prefix(), a.object(), a.function(), a.method(), a.performance()};
+    for (int d = 0; d < 3; ++d) {
+        uint16_t c = a.code(static_cast<Dim>(d));
+        const std::string *t = c ? z->dim(static_cast<Dim>(d)).term(c) : nullptr;
+        out.terms[d] = t ? *t : std::string();
+    }
+    if (out.zone.empty()) out.zone = z->origin_text();
+}
+
+Local Client::resolve_local(const char *name, Answer &out) {
+    const ZoneSet &zs = *zones_.current();
+    // A literal address resolves to itself (as getaddrinfo does).
+    in6_addr a6;
+    in_addr a4;
+    if (inet_pton(AF_INET6, name, &a6) == 1) {
+        out.name = name;
+        out.addrs.assign(1, a6);
+        decode_into(zs, a6, out);
+        out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    if (inet_pton(AF_INET, name, &a4) == 1) {
+        std::memset(&a6, 0, sizeof a6);
+        a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
+        std::memcpy(&a6.s6_addr[12], &a4, 4);
+        out.name = name;
+        out.addrs.assign(1, a6);
+        out.source = AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    WireName n;
+    if (!name_from_text(name, n) || n.nlabels == 0) return Local::Invalid;
+    Match m = zs.lookup(n);
+    switch (m.kind) {
+    case Match::Kind::NotLocal: return Local::NotLocal;
+    case Match::Kind::NxDomain: return Local::NotFound;  // SPEC §2 rule 3: authoritative, never forwarded
+    case Match::Kind::Explicit:
+    case Match::Kind::Synthesized: break;
+    }
+    out.name = name_to_text(n.wire());
+    out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+    if (m.zone->is_aisid()) out.zone = m.zone->origin_text();
+    if (m.kind == Match::Kind::Synthesized || m.service) {
+        in6_addr x;
+        m.aisid.to_in6(x);
+        out.addrs.assign(1, x);
+        out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
+        decode_into(zs, x, out);
+        if (const Service *s = m.service ? m.service
+                                         : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]))
+            add_fallbacks(*m.zone, *s, out);
+        return Local::Answered;
+    }
+    // Rule 1: records at the name.
+    const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
+    const RRset *a = m.node ? m.node->find(kTypeA) : nullptr;
+    if (!aaaa && !a) return Local::NoData;
+    uint32_t ttl = UINT32_MAX;
+    if (aaaa) {
+        for (const std::string &r : aaaa->rdata) {
+            in6_addr x;
+            std::memcpy(&x, r.data(), 16);
+            out.addrs.push_back(x);
+        }
+        ttl = aaaa->ttl;
+    }
+    if (a) {
+        for (const std::string &r : a->rdata) {
+            in6_addr x{};
+            x.s6_addr[10] = x.s6_addr[11] = 0xff;
+            std::memcpy(&x.s6_addr[12], r.data(), 4);
+            out.addrs.push_back(x);
+        }
+        ttl = std::min(ttl, a->ttl);
+    }
+    out.ttl = ttl;
+    if (!out.addrs.empty()) decode_into(zs, out.addrs[0], out);
+    return Local::Answered;
+}
+
+aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
+    if (!name) return AISID_EINVAL;
+    switch (resolve_local(name, out)) {
+    case Local::Answered:
+        (out.source == AISID_SOURCE_AISID ? counters_.resolve_aisid : counters_.resolve_legacy)
+            .fetch_add(1, std::memory_order_relaxed);
+        return AISID_OK;
+    case Local::NotFound: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENODATA;
+    case Local::Invalid: return AISID_EINVAL;
+    case Local::NotLocal: break;
+    }
+    counters_.resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+    LegacyAnswer la = legacy_.resolve(name, deadline);
+    if (la.status != AISID_OK) return la.status;
+    WireName n;
+    name_from_text(name, n);
+    out.name = name_to_text(n.wire());
+    out.source = AISID_SOURCE_LEGACY;
+    out.ttl = la.ttl;
+    out.addrs = std::move(la.addrs);
+    return AISID_OK;
+}
+
+Client::NetState Client::network_state(const std::string &key) {
+    std::lock_guard lk(net_mu_);
+    auto it = networks_.find(key);
+    if (it == networks_.end()) return NetState::Unknown;
+    if (Clock::now() >= it->second.until) {
+        networks_.erase(it);
+        return NetState::Unknown;
+    }
+    return it->second.state;
+}
+
+void Client::remember_network(const std::string &key, NetState s) {
+    std::lock_guard lk(net_mu_);
+    networks_[key] = NetEntry{s, Clock::now() + (s == NetState::LegacyOnly ? kRememberLegacyOnly : kRememberReachable)};
+}
+
+void Client::forget_networks() {
+    std::lock_guard lk(net_mu_);
+    networks_.clear();
+}
+
+} // namespace aisid::sdk

@@ -1,0 +1,393 @@
+#include "legacy.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
+#include <netdb.h>
+
+namespace aisid::sdk {
+
+namespace {
+
+// c-ares 1.18's getaddrinfo hides the SOA of negative answers, so RFC 2308 §5's
+// min(SOA.minimum, SOA TTL) is not available: negative answers are cached for a
+// short fixed time instead.
+constexpr uint32_t kNegativeTtl = 5;
+constexpr size_t kMaxCacheEntries = 10000;
+
+aisid_status_t from_ares(int st) {
+    switch (st) {
+    case ARES_SUCCESS: return AISID_OK;
+    case ARES_ENOTFOUND: return AISID_ENOTFOUND;
+    case ARES_ENODATA: return AISID_ENODATA;
+    case ARES_ETIMEOUT: return AISID_ETIMEOUT;
+    case ARES_ESERVFAIL:
+    case ARES_EREFUSED:
+    case ARES_EBADRESP:
+    case ARES_EFORMERR:
+    case ARES_ENOTIMP: return AISID_ESERVFAIL;
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION: return AISID_ECANCELLED;
+    case ARES_ENOMEM: return AISID_ENOMEM;
+    case ARES_EBADNAME:
+    case ARES_EBADFAMILY: return AISID_EINVAL;
+    default: return AISID_ENETWORK;
+    }
+}
+
+// AAAA first, then A as IPv4-mapped (SPEC §5), each family in upstream order.
+LegacyAnswer from_addrinfo(int status, ares_addrinfo *res) {
+    LegacyAnswer a;
+    a.status = from_ares(status);
+    if (status != ARES_SUCCESS || !res) {
+        if (a.status == AISID_OK) a.status = AISID_ENODATA;
+        if (res) ares_freeaddrinfo(res);
+        return a;
+    }
+    std::vector<in6_addr> v4;
+    int64_t ttl = -1;
+    for (ares_addrinfo_node *n = res->nodes; n; n = n->ai_next) {
+        in6_addr x{};
+        if (n->ai_family == AF_INET6) {
+            x = reinterpret_cast<sockaddr_in6 *>(n->ai_addr)->sin6_addr;
+        } else if (n->ai_family == AF_INET) {
+            x.s6_addr[10] = x.s6_addr[11] = 0xff;
+            std::memcpy(&x.s6_addr[12], &reinterpret_cast<sockaddr_in *>(n->ai_addr)->sin_addr, 4);
+        } else {
+            continue;
+        }
+        auto &dst = n->ai_family == AF_INET6 ? a.addrs : v4;
+        if (std::find_if(dst.begin(), dst.end(), [&](const in6_addr &y) { return !std::memcmp(&x, &y, 16); }) ==
+            dst.end())
+            dst.push_back(x);
+        if (n->ai_ttl >= 0 && (ttl < 0 || n->ai_ttl < ttl)) ttl = n->ai_ttl;
+    }
+    // CNAME TTLs bound the answer too (RFC 2181 §5.2 / RFC 1034 §3.6.2).
+    for (ares_addrinfo_cname *c = res->cnames; c; c = c->next)
+        if (c->ttl >= 0 && (ttl < 0 || c->ttl < ttl)) ttl = c->ttl;
+    a.addrs.insert(a.addrs.end(), v4.begin(), v4.end());
+    a.ttl = ttl < 0 ? 0 : static_cast<uint32_t>(ttl);
+    if (a.addrs.empty()) a.status = AISID_ENODATA;
+    ares_freeaddrinfo(res);
+    return a;
+}
+
+struct BlockingQuery {
+    bool done = false;
+    LegacyAnswer answer;
+};
+
+std::once_flag g_ares_once;
+
+} // namespace
+
+void ensure_ares_library() {
+    std::call_once(g_ares_once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+}
+
+LegacyResolver::LegacyResolver() { ensure_ares_library(); }
+
+LegacyResolver::~LegacyResolver() {
+    std::lock_guard lk(async_mu_);
+    async_ch_.reset();  // pending callbacks run with ARES_EDESTRUCTION
+}
+
+std::string LegacyResolver::key_of(const std::string &name) {
+    std::string k = name;
+    for (char &c : k)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    while (k.size() > 1 && k.back() == '.') k.pop_back();
+    return k;
+}
+
+LegacyResolver::Channel LegacyResolver::make_channel(int timeout_ms, aisid_status_t &st) {
+    ares_options o{};
+    // Several tries within the caller's deadline; the deadline itself is
+    // enforced by the caller (ares_cancel).
+    o.timeout = std::max(100, timeout_ms / 4);
+    o.tries = 4;
+    ares_channel ch = nullptr;
+    int r = ares_init_options(&ch, &o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+    if (r != ARES_SUCCESS) {
+        st = r == ARES_ENOMEM ? AISID_ENOMEM : AISID_ENETWORK;
+        return nullptr;
+    }
+    Channel c(ch);
+    std::string ups;
+    {
+        std::lock_guard lk(mu_);
+        ups = upstreams_;
+    }
+    if (!ups.empty() && ares_set_servers_ports_csv(ch, ups.c_str()) != ARES_SUCCESS) {
+        st = AISID_EINVAL;
+        return nullptr;
+    }
+    st = AISID_OK;
+    return c;
+}
+
+aisid_status_t LegacyResolver::set_upstreams(const std::string &csv) {
+    if (!csv.empty()) {
+        // Each entry must be an address: c-ares would also take names it cannot use.
+        size_t start = 0;
+        while (start <= csv.size()) {
+            size_t end = csv.find(',', start);
+            if (end == std::string::npos) end = csv.size();
+            std::string e = csv.substr(start, end - start);
+            while (!e.empty() && e.front() == ' ') e.erase(0, 1);
+            while (!e.empty() && e.back() == ' ') e.pop_back();
+            if (e.empty()) return AISID_EINVAL;
+            std::string host = e, port;
+            if (e[0] == '[') {
+                auto rb = e.find(']');
+                if (rb == std::string::npos) return AISID_EINVAL;
+                host = e.substr(1, rb - 1);
+                if (rb + 1 < e.size()) {
+                    if (e[rb + 1] != ':') return AISID_EINVAL;
+                    port = e.substr(rb + 2);
+                }
+            } else if (std::count(e.begin(), e.end(), ':') == 1) {
+                host = e.substr(0, e.find(':'));
+                port = e.substr(e.find(':') + 1);
+            }
+            unsigned char buf[16];
+            if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
+                return AISID_EINVAL;
+            if (e[0] != '[' && host.find(':') != std::string::npos && !port.empty()) return AISID_EINVAL;
+            if (!port.empty()) {
+                if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return AISID_EINVAL;
+                unsigned long p = std::stoul(port);
+                if (p == 0 || p > 65535) return AISID_EINVAL;
+            }
+            start = end + 1;
+        }
+        ares_channel ch = nullptr;
+        if (ares_init(&ch) != ARES_SUCCESS) return AISID_ENETWORK;
+        int r = ares_set_servers_ports_csv(ch, csv.c_str());
+        ares_destroy(ch);
+        if (r != ARES_SUCCESS) return AISID_EINVAL;
+    }
+    {
+        std::lock_guard lk(mu_);
+        upstreams_ = csv;
+        cache_.clear();
+    }
+    std::lock_guard lk(async_mu_);
+    if (async_ch_ && async_pending_ == 0) async_ch_.reset();  // the next query picks up the new servers
+    else if (async_ch_ && !csv.empty()) ares_set_servers_ports_csv(async_ch_.get(), csv.c_str());
+    return AISID_OK;
+}
+
+bool LegacyResolver::cached(const std::string &key, LegacyAnswer &out) {
+    std::lock_guard lk(mu_);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) return false;
+    auto now = Clock::now();
+    if (now >= it->second.expires) {
+        cache_.erase(it);
+        return false;
+    }
+    out = it->second.answer;
+    // The TTL left, as a cache would answer (RFC 1035 §7.3 / RFC 2181 §8).
+    out.ttl = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(it->second.expires - now).count());
+    return true;
+}
+
+void LegacyResolver::store(const std::string &key, const LegacyAnswer &a) {
+    uint32_t ttl;
+    if (a.status == AISID_OK) ttl = a.ttl;
+    else if (a.status == AISID_ENOTFOUND || a.status == AISID_ENODATA) ttl = kNegativeTtl;
+    else return;  // failures are not cached
+    if (ttl == 0) return;  // TTL 0: use once, never cache (RFC 1035 §3.2.1)
+    std::lock_guard lk(mu_);
+    if (cache_.size() >= kMaxCacheEntries) {
+        auto now = Clock::now();
+        for (auto it = cache_.begin(); it != cache_.end();)
+            it = it->second.expires <= now ? cache_.erase(it) : std::next(it);
+        if (cache_.size() >= kMaxCacheEntries) cache_.erase(cache_.begin());
+    }
+    cache_[key] = Entry{a, Clock::now() + std::chrono::seconds(ttl)};
+}
+
+void LegacyResolver::clear_cache() {
+    std::lock_guard lk(mu_);
+    cache_.clear();
+}
+
+LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point deadline) {
+    std::string key = key_of(name);
+    LegacyAnswer out;
+    if (cached(key, out)) {
+        counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
+        return out;
+    }
+    counters.queries.fetch_add(1, std::memory_order_relaxed);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+        out.status = AISID_ETIMEOUT;
+        return out;
+    }
+    aisid_status_t st;
+    Channel ch = make_channel(static_cast<int>(std::min<long long>(left, timeout_ms())), st);
+    if (!ch) {
+        out.status = st;
+        return out;
+    }
+    BlockingQuery q;
+    ares_addrinfo_hints h{};
+    h.ai_family = AF_UNSPEC;
+    h.ai_socktype = SOCK_STREAM;
+    h.ai_flags = ARES_AI_NOSORT;
+    ares_getaddrinfo(
+        ch.get(), name.c_str(), nullptr, &h,
+        [](void *arg, int status, int, ares_addrinfo *res) {
+            auto *bq = static_cast<BlockingQuery *>(arg);
+            bq->answer = from_addrinfo(status, res);
+            bq->done = true;
+        },
+        &q);
+    bool timed_out = false;
+    while (!q.done) {
+        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+        int bits = ares_getsock(ch.get(), socks, ARES_GETSOCK_MAXNUM);
+        pollfd p[ARES_GETSOCK_MAXNUM];
+        nfds_t n = 0;
+        for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+            short ev = 0;
+            if (ARES_GETSOCK_READABLE(bits, i)) ev |= POLLIN;
+            if (ARES_GETSOCK_WRITABLE(bits, i)) ev |= POLLOUT;
+            if (ev) p[n++] = pollfd{socks[i], ev, 0};
+        }
+        auto now = Clock::now();
+        if (now >= deadline) {
+            timed_out = true;
+            ares_cancel(ch.get());
+            break;
+        }
+        timeval maxtv{}, tv{};
+        auto until = std::chrono::duration_cast<std::chrono::microseconds>(deadline - now).count();
+        maxtv.tv_sec = until / 1000000;
+        maxtv.tv_usec = until % 1000000;
+        timeval *t = ares_timeout(ch.get(), &maxtv, &tv);
+        int ms = static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
+        int r = ::poll(p, n, ms);
+        if (r < 0 && errno != EINTR) break;
+        if (r <= 0) {
+            ares_process_fd(ch.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+            continue;
+        }
+        for (nfds_t i = 0; i < n; ++i) {
+            if (!p[i].revents) continue;
+            bool rd = p[i].revents & (POLLIN | POLLERR | POLLHUP);
+            bool wr = p[i].revents & POLLOUT;
+            ares_process_fd(ch.get(), rd ? p[i].fd : ARES_SOCKET_BAD, wr ? p[i].fd : ARES_SOCKET_BAD);
+        }
+    }
+    if (timed_out || !q.done) {
+        out.status = AISID_ETIMEOUT;
+        return out;
+    }
+    store(key, q.answer);
+    return std::move(q.answer);
+}
+
+// ---- asynchronous --------------------------------------------------------
+
+namespace {
+struct AsyncQuery {
+    LegacyResolver *self;
+    std::string key;
+    LegacyResolver::Done done;
+};
+} // namespace
+
+aisid_status_t LegacyResolver::resolve_async(const std::string &name, Done done) {
+    std::string key = key_of(name);
+    LegacyAnswer a;
+    if (cached(key, a)) {
+        counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
+        done(std::move(a));
+        return AISID_OK;
+    }
+    std::lock_guard lk(async_mu_);
+    if (!async_ch_) {
+        aisid_status_t st;
+        async_ch_ = make_channel(timeout_ms(), st);
+        if (!async_ch_) return st;
+    }
+    counters.queries.fetch_add(1, std::memory_order_relaxed);
+    ++async_pending_;
+    auto *q = new AsyncQuery{this, key, std::move(done)};
+    ares_addrinfo_hints h{};
+    h.ai_family = AF_UNSPEC;
+    h.ai_socktype = SOCK_STREAM;
+    h.ai_flags = ARES_AI_NOSORT;
+    ares_getaddrinfo(
+        async_ch_.get(), name.c_str(), nullptr, &h,
+        [](void *arg, int status, int, ares_addrinfo *res) {
+            std::unique_ptr<AsyncQuery> q(static_cast<AsyncQuery *>(arg));
+            LegacyAnswer a = from_addrinfo(status, res);
+            --q->self->async_pending_;
+            q->self->store(q->key, a);
+            q->done(std::move(a));
+        },
+        q);
+    return AISID_OK;
+}
+
+size_t LegacyResolver::async_fds(pollfd *fds, size_t max) {
+    std::lock_guard lk(async_mu_);
+    if (!async_ch_) return 0;
+    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+    int bits = ares_getsock(async_ch_.get(), socks, ARES_GETSOCK_MAXNUM);
+    size_t n = 0;
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM && n < max; ++i) {
+        short ev = 0;
+        if (ARES_GETSOCK_READABLE(bits, i)) ev |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(bits, i)) ev |= POLLOUT;
+        if (ev) fds[n++] = pollfd{socks[i], ev, 0};
+    }
+    return n;
+}
+
+int LegacyResolver::async_timeout_ms() {
+    std::lock_guard lk(async_mu_);
+    if (!async_ch_ || async_pending_ == 0) return -1;
+    timeval tv{};
+    timeval *t = ares_timeout(async_ch_.get(), nullptr, &tv);
+    if (!t) return -1;
+    return static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
+}
+
+void LegacyResolver::async_process(const pollfd *fds, size_t n) {
+    std::lock_guard lk(async_mu_);
+    if (!async_ch_) return;
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+        bool rd = fds[i].revents & (POLLIN | POLLERR | POLLHUP);
+        bool wr = fds[i].revents & POLLOUT;
+        if (!rd && !wr) continue;
+        any = true;
+        ares_process_fd(async_ch_.get(), rd ? fds[i].fd : ARES_SOCKET_BAD, wr ? fds[i].fd : ARES_SOCKET_BAD);
+        if (!async_ch_) return;
+    }
+    if (!any) ares_process_fd(async_ch_.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+}
+
+void LegacyResolver::async_process_fd(int rfd, int wfd) {
+    std::lock_guard lk(async_mu_);
+    if (!async_ch_) return;
+    ares_process_fd(async_ch_.get(), rfd < 0 ? ARES_SOCKET_BAD : rfd, wfd < 0 ? ARES_SOCKET_BAD : wfd);
+}
+
+size_t LegacyResolver::async_pending() {
+    std::lock_guard lk(async_mu_);
+    return async_pending_;
+}
+
+void LegacyResolver::async_cancel() {
+    std::lock_guard lk(async_mu_);
+    if (async_ch_) ares_cancel(async_ch_.get());
+}
+
+} // namespace aisid::sdk

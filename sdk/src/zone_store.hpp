@@ -1,0 +1,79 @@
+// Zone data for a client: the host's zone files and the application's, loaded
+// into immutable ZoneSet snapshots. A watcher thread (inotify on the zone
+// directories) re-reads changed files and publishes a new snapshot; readers
+// never take a lock on the hot path: they compare a generation counter with the
+// one their thread-local cached snapshot came from.
+#pragma once
+
+#include "zone_set.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aisid::sdk {
+
+class ZoneStore {
+public:
+    /// host: start with host_zone_files(); watch: run the inotify watcher thread.
+    /// `host_dirs` overrides kHostZoneDirs (tests).
+    ZoneStore(bool host, bool watch, std::vector<std::string> host_dirs = {});
+    ~ZoneStore();
+    ZoneStore(const ZoneStore &) = delete;
+    ZoneStore &operator=(const ZoneStore &) = delete;
+
+    /// Loads a file now and keeps it (it replaces a zone of the same origin).
+    /// On failure: false and "FILE:LINE: why" in err; nothing changes.
+    bool add_file(const std::string &path, std::string &err);
+    /// Re-reads what changed and publishes a snapshot when something did.
+    /// False when some file failed (its last good version, if any, is kept).
+    bool reload(std::string &err);
+
+    /// The current snapshot. Lock-free unless a new one was published since
+    /// this thread last looked. The pointer stays valid until this thread calls
+    /// current() again (on any store).
+    const ZoneSet *current() const;
+    /// A counted reference to the current snapshot (for longer use).
+    std::shared_ptr<const ZoneSet> snapshot() const;
+    uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
+
+    uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
+    uint64_t reload_errors() const { return reload_errors_.load(std::memory_order_relaxed); }
+    /// Messages of the files that failed on the first load (host zones are skipped, not fatal).
+    std::vector<std::string> load_errors() const;
+
+private:
+    struct FileState {
+        std::string sig;  // dev/inode/size/mtime/ctime when it was last read
+        ZonePtr zone;     // last good version (may be null)
+    };
+    bool reload_locked(std::vector<std::string> &errs);
+    std::vector<std::string> files_locked() const;
+    void watch_loop();
+    int make_watches();
+
+    const uint64_t id_;
+    const bool host_;
+    std::vector<std::string> host_dirs_;
+    std::atomic<uint64_t> gen_{0};
+    mutable std::mutex pub_mu_;                 // guards cur_ (taken only when gen_ moved)
+    std::shared_ptr<const ZoneSet> cur_;
+    std::mutex reload_mu_;                      // one reload at a time; guards what follows
+    std::vector<std::string> app_files_;
+    std::map<std::string, FileState> files_;
+    std::vector<std::string> load_errors_;
+    std::map<int, std::pair<std::string, bool>> watches_;  // wd -> (dir, any file matters)
+    std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
+    int inotify_fd_ = -1;
+    int stop_fd_ = -1;
+    std::atomic<bool> dirty_watches_{false};
+    std::atomic<bool> stop_{false};
+    std::thread watcher_;
+};
+
+} // namespace aisid::sdk
