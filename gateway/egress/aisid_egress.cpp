@@ -1,0 +1,744 @@
+// aisid-egress: the egress gateway of an AISID prefix (issue 9, gateway/README.md).
+//
+// It owns the prefix (an AnyIP local route, so every address in it is local),
+// takes TCP and UDP to any of those addresses, reads the destination AISID of
+// each flow, lets aisid_sched pick a service node (semantic match, performance,
+// weighted least connections on live load) and proxies the bytes: TCP through
+// splice(2) pipes, UDP datagram by datagram with the AISID as reply source.
+//
+// Threads: the main thread runs an epoll loop (listeners, UDP flows, load
+// reports, signals); each TCP flow gets a small thread for its connect and
+// relay; one thread probes down nodes and reports this gateway's load to the
+// ingress side. The scheduler is shared under one mutex (a pick is a few
+// hundred nanoseconds; the relay never holds it).
+#include "egress_config.hpp"
+#include "net_util.hpp"
+#include "splice_relay.hpp"
+
+#include <aisid/sched/egress.hpp>
+#include <aisid/sched/flow.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#ifndef AISID_VERSION
+#define AISID_VERSION "0"
+#endif
+
+namespace aisid::gw {
+namespace {
+
+constexpr const char *kProg = "aisid-egress";
+
+enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
+std::atomic<int> g_level{static_cast<int>(Level::info)};
+
+void logf(Level lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void logf(Level lv, const char *fmt, ...) {
+    if (static_cast<int>(lv) < g_level.load(std::memory_order_relaxed)) return;
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    std::fprintf(stderr, "%s: %s: %s\n", kProg, names[static_cast<int>(lv)], buf);
+}
+
+std::string describe(const Aisid &a) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "object %u function %u method %u performance %u",
+                  a.object(), a.function(), a.method(), a.performance());
+    return buf;
+}
+
+bool in_prefix(const in6_addr &a, uint64_t prefix) {
+    return Aisid::from_in6(a).prefix() == prefix;
+}
+
+class Egress {
+public:
+    explicit Egress(EgressConfig cfg) : cfg_(std::move(cfg)), sched_(cfg_.policy, cfg_.overload) {
+        for (const auto &n : cfg_.nodes) sched_.add_node(n.spec);
+    }
+
+    int run();
+    void tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy);
+
+private:
+    struct Handler;
+    struct UdpFlow {
+        int fd = -1;           // connected to the node
+        int listen_fd = -1;    // the listener that got the first datagram
+        sockaddr_in6 client{}; // where replies go
+        in6_addr aisid{};      // the source replies carry
+        sched::NodeId node = 0;
+        sched::FlowKey key;
+        uint64_t last_seen = 0;
+        std::unique_ptr<Handler> handler;
+    };
+    enum class Kind { tcp_listen, udp_listen, udp_flow, report, signal };
+    struct Handler {
+        Kind kind;
+        int fd;
+        bool legacy = false;
+        Aisid legacy_aisid;
+        UdpFlow *flow = nullptr;
+    };
+
+    int setup_routes();
+    void remove_routes();
+    int open_listeners();
+    bool add(Kind k, int fd, bool legacy = false, Aisid a = {});
+    void on_tcp_accept(const Handler &h);
+    void on_udp_datagram(const Handler &h);
+    void on_udp_reply(UdpFlow &f);
+    void on_report(int fd);
+    void close_udp_flow(const sched::FlowKey &k, const char *why);
+    void expire_udp();
+    void background();
+
+    EgressConfig cfg_;
+    std::mutex mu_;
+    sched::EgressScheduler sched_;
+    int ep_ = -1;
+    std::vector<std::unique_ptr<Handler>> handlers_;
+    std::unordered_map<sched::FlowKey, std::unique_ptr<UdpFlow>, sched::FlowKeyHash> udp_;
+    std::vector<std::unique_ptr<UdpFlow>> dead_; // closed in this epoll batch
+    std::atomic<bool> stop_{false};
+    std::mutex stop_mu_;
+    std::condition_variable stop_cv_;
+    std::vector<std::string> installed_; // routes to remove on exit
+};
+
+// --- routes -----------------------------------------------------------------
+
+int Egress::setup_routes() {
+    if (!cfg_.install_routes) return 0;
+    const std::string pfx = format_prefix64(cfg_.prefix);
+    std::string err;
+    // AnyIP: the whole prefix is local, so a socket on [::]:PORT gets every
+    // address in it without one bind per AISID.
+    if (run_program({"ip", "-6", "route", "replace", "local", pfx, "dev", "lo", "table", "local"}, &err) != 0) {
+        logf(Level::error, "cannot install the local route for %s: %s", pfx.c_str(), err.c_str());
+        return 3;
+    }
+    installed_.push_back(pfx);
+    if (!cfg_.sid.empty()) {
+        // End.DT6 looks the inner destination up in table local, where only the
+        // AnyIP route and our own addresses live: the SID cannot be used to
+        // relay packets anywhere else.
+        if (run_program({"ip", "-6", "route", "replace", cfg_.sid + "/128", "encap", "seg6local", "action",
+                         "End.DT6", "table", "local", "dev", cfg_.sid_dev}, &err) != 0) {
+            logf(Level::error, "cannot install the SRv6 End.DT6 route for SID %s: %s", cfg_.sid.c_str(), err.c_str());
+            remove_routes();
+            return 3;
+        }
+        installed_.push_back(cfg_.sid + "/128");
+    }
+    logf(Level::info, "owns %s (AnyIP local route)%s%s", pfx.c_str(), cfg_.sid.empty() ? "" : ", decapsulates SID ",
+         cfg_.sid.c_str());
+    return 0;
+}
+
+void Egress::remove_routes() {
+    for (size_t i = 0; i < installed_.size(); ++i) {
+        std::string err;
+        if (i == 0)
+            run_program({"ip", "-6", "route", "del", "local", installed_[i], "dev", "lo", "table", "local"}, &err);
+        else
+            run_program({"ip", "-6", "route", "del", installed_[i]}, &err);
+    }
+    installed_.clear();
+}
+
+// --- listeners ----------------------------------------------------------------
+
+bool Egress::add(Kind k, int fd, bool legacy, Aisid a) {
+    auto h = std::make_unique<Handler>(Handler{k, fd, legacy, a, nullptr});
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = h.get();
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+    handlers_.push_back(std::move(h));
+    return true;
+}
+
+int open_socket(int type, const sockaddr_in6 &sa, bool transparent, std::string &err) {
+    int fd = socket(AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = std::strerror(errno);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (transparent) {
+        // FREEBIND/TRANSPARENT: bind and answer from addresses that are not
+        // configured on an interface (a legacy endpoint before its address is
+        // up; AISID sources on UDP replies).
+        setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one) != 0) {
+            err = std::string("IPV6_TRANSPARENT: ") + std::strerror(errno);
+            close(fd);
+            return -1;
+        }
+    }
+    if (type == SOCK_DGRAM) setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    if (bind(fd, reinterpret_cast<const sockaddr *>(&sa), sizeof sa) != 0 ||
+        (type == SOCK_STREAM && listen(fd, 4096) != 0)) {
+        err = std::strerror(errno);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int Egress::open_listeners() {
+    std::string err;
+    auto any = [](uint16_t port) {
+        sockaddr_in6 sa{};
+        sa.sin6_family = AF_INET6;
+        sa.sin6_addr = in6addr_any;
+        sa.sin6_port = htons(port);
+        return sa;
+    };
+    auto fail = [&](const char *what, const std::string &where) {
+        logf(Level::error, "cannot listen on %s %s: %s", what, where.c_str(), err.c_str());
+        return errno == EPERM || errno == EACCES ? 4 : 3;
+    };
+    for (uint16_t p : cfg_.tcp_ports) {
+        int fd = open_socket(SOCK_STREAM, any(p), true, err);
+        if (fd < 0 || !add(Kind::tcp_listen, fd)) return fail("tcp", format_sockaddr(any(p)));
+    }
+    for (uint16_t p : cfg_.udp_ports) {
+        int fd = open_socket(SOCK_DGRAM, any(p), true, err);
+        if (fd < 0 || !add(Kind::udp_listen, fd)) return fail("udp", format_sockaddr(any(p)));
+    }
+    for (const auto &l : cfg_.legacy) {
+        int fd = open_socket(SOCK_STREAM, l.listen.sa, true, err);
+        if (fd < 0 || !add(Kind::tcp_listen, fd, true, l.aisid)) return fail("tcp", l.listen.to_string());
+    }
+    for (const auto &r : cfg_.report_listen) {
+        int fd = open_socket(SOCK_DGRAM, r.sa, false, err);
+        if (fd < 0 || !add(Kind::report, fd)) return fail("udp (load reports)", r.to_string());
+    }
+    return 0;
+}
+
+// --- TCP ------------------------------------------------------------------------
+
+void reset_close(int fd) {
+    // RST rather than FIN: the client learns at once that the service refused.
+    linger lg{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+}
+
+struct FlowArgs {
+    Egress *gw;
+    int fd;
+    sockaddr_in6 peer, local;
+    Aisid aisid;
+    bool legacy;
+};
+
+void *flow_thread(void *p) {
+    std::unique_ptr<FlowArgs> a(static_cast<FlowArgs *>(p));
+    a->gw->tcp_flow(a->fd, a->peer, a->local, a->aisid, a->legacy);
+    return nullptr;
+}
+
+void Egress::on_tcp_accept(const Handler &h) {
+    for (int burst = 0; burst < 64; ++burst) {
+        auto args = std::make_unique<FlowArgs>();
+        socklen_t plen = sizeof args->peer;
+        int fd = accept4(h.fd, reinterpret_cast<sockaddr *>(&args->peer), &plen, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                logf(Level::warn, "accept: %s", std::strerror(errno));
+            return;
+        }
+        socklen_t llen = sizeof args->local;
+        getsockname(fd, reinterpret_cast<sockaddr *>(&args->local), &llen);
+        // The destination the client dialled is the AISID (SPEC §1); on a
+        // legacy listener it is the AISID that listener stands for.
+        if (h.legacy) {
+            args->aisid = h.legacy_aisid;
+        } else if (in_prefix(args->local.sin6_addr, cfg_.prefix)) {
+            args->aisid = Aisid::from_in6(args->local.sin6_addr);
+        } else {
+            logf(Level::warn, "tcp %s -> %s: not an address of %s, refused", format_sockaddr(args->peer).c_str(),
+                 format_sockaddr(args->local).c_str(), format_prefix64(cfg_.prefix).c_str());
+            reset_close(fd);
+            continue;
+        }
+        args->gw = this;
+        args->fd = fd;
+        args->legacy = h.legacy;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 128 * 1024);
+        pthread_t t;
+        FlowArgs *raw = args.release();
+        if (int e = pthread_create(&t, &attr, flow_thread, raw)) {
+            logf(Level::error, "cannot start a flow thread: %s", std::strerror(e));
+            reset_close(fd);
+            delete raw;
+        }
+        pthread_attr_destroy(&attr);
+    }
+}
+
+void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy) {
+    const sched::Request req = sched::Request::from(aisid);
+    const std::string from = format_sockaddr(peer);
+    const std::string to = legacy ? format_sockaddr(local) + " (legacy endpoint of " + aisid.to_string() + ")"
+                                  : format_sockaddr(local);
+    // A failed connect marks the node down and the flow tries the next choice,
+    // so a dead node costs the client a delay, not a failure.
+    for (size_t attempt = 0; attempt <= sched_.size(); ++attempt) {
+        std::optional<sched::NodeId> id;
+        {
+            std::lock_guard lk(mu_);
+            id = sched_.assign(req);
+        }
+        if (!id) {
+            logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from.c_str(), to.c_str(),
+                 describe(aisid).c_str());
+            reset_close(fd);
+            return;
+        }
+        const NodeConfig &node = cfg_.nodes[*id];
+        int up = connect_timeout(node.addr, cfg_.connect_timeout_ms);
+        if (up < 0) {
+            int e = errno;
+            {
+                std::lock_guard lk(mu_);
+                sched_.on_release(*id);
+                sched_.set_up(*id, false);
+            }
+            logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
+                 std::strerror(e));
+            continue;
+        }
+        int one = 1;
+        setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        logf(Level::info, "tcp %s -> %s [%s] -> node %s %s", from.c_str(), to.c_str(), describe(aisid).c_str(),
+             node.spec.name.c_str(), node.addr.to_string().c_str());
+        RelayResult r = splice_relay(fd, up);
+        {
+            std::lock_guard lk(mu_);
+            sched_.on_release(*id);
+        }
+        logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from.c_str(),
+             node.spec.name.c_str(), static_cast<unsigned long long>(r.up), static_cast<unsigned long long>(r.down),
+             r.error ? ", " : "", r.error ? std::strerror(r.error) : "");
+        if (r.error) {
+            reset_close(up);
+            reset_close(fd);
+        } else {
+            close(up);
+            close(fd);
+        }
+        return;
+    }
+    logf(Level::warn, "tcp %s -> %s: refused: every matching node failed", from.c_str(), to.c_str());
+    reset_close(fd);
+}
+
+// --- UDP ------------------------------------------------------------------------
+
+void Egress::on_udp_datagram(const Handler &h) {
+    for (int burst = 0; burst < 64; ++burst) {
+        char buf[65536];
+        char cbuf[CMSG_SPACE(sizeof(in6_pktinfo))];
+        sockaddr_in6 peer{};
+        iovec iov{buf, sizeof buf};
+        msghdr msg{};
+        msg.msg_name = &peer;
+        msg.msg_namelen = sizeof peer;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof cbuf;
+        ssize_t n = recvmsg(h.fd, &msg, 0);
+        if (n < 0) return;
+        in6_addr dst{};
+        bool have_dst = false;
+        for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                in6_pktinfo pi;
+                std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+                dst = pi.ipi6_addr;
+                have_dst = true;
+            }
+        }
+        sockaddr_in6 local{};
+        socklen_t llen = sizeof local;
+        getsockname(h.fd, reinterpret_cast<sockaddr *>(&local), &llen);
+        if (!have_dst || !in_prefix(dst, cfg_.prefix)) {
+            logf(Level::warn, "udp from %s: destination %s is not in %s, dropped", format_sockaddr(peer).c_str(),
+                 format_addr(dst).c_str(), format_prefix64(cfg_.prefix).c_str());
+            continue;
+        }
+        sched::FlowKey key;
+        std::memcpy(key.src.data(), &peer.sin6_addr, 16);
+        std::memcpy(key.dst.data(), &dst, 16);
+        key.src_port = ntohs(peer.sin6_port);
+        key.dst_port = ntohs(local.sin6_port);
+        key.proto = IPPROTO_UDP;
+        auto it = udp_.find(key);
+        if (it == udp_.end()) {
+            Aisid a = Aisid::from_in6(dst);
+            std::optional<sched::NodeId> id;
+            {
+                std::lock_guard lk(mu_);
+                id = sched_.assign(sched::Request::from(a));
+            }
+            sockaddr_in6 to = local;
+            to.sin6_addr = dst;
+            if (!id) {
+                logf(Level::warn, "udp %s -> %s: refused: no node up serves %s", format_sockaddr(peer).c_str(),
+                     format_sockaddr(to).c_str(), describe(a).c_str());
+                continue;
+            }
+            const NodeConfig &node = cfg_.nodes[*id];
+            int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr *>(&node.addr.sa), sizeof node.addr.sa) != 0) {
+                if (fd >= 0) close(fd);
+                std::lock_guard lk(mu_);
+                sched_.on_release(*id);
+                continue;
+            }
+            auto f = std::make_unique<UdpFlow>();
+            f->fd = fd;
+            f->listen_fd = h.fd;
+            f->client = peer;
+            f->aisid = dst;
+            f->node = *id;
+            f->key = key;
+            f->handler = std::make_unique<Handler>(Handler{Kind::udp_flow, fd, false, {}, f.get()});
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.ptr = f->handler.get();
+            epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+            logf(Level::info, "udp %s -> %s [%s] -> node %s %s", format_sockaddr(peer).c_str(),
+                 format_sockaddr(to).c_str(), describe(a).c_str(), node.spec.name.c_str(),
+                 node.addr.to_string().c_str());
+            it = udp_.emplace(key, std::move(f)).first;
+        }
+        UdpFlow &f = *it->second;
+        f.last_seen = now_ms();
+        if (send(f.fd, buf, static_cast<size_t>(n), 0) < 0 && errno == ECONNREFUSED) {
+            close_udp_flow(key, "node port unreachable");
+        }
+    }
+}
+
+void Egress::on_udp_reply(UdpFlow &f) {
+    for (int burst = 0; burst < 64; ++burst) {
+        char buf[65536];
+        ssize_t n = recv(f.fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == ECONNREFUSED) {
+                // ICMP port unreachable from the node: it is gone.
+                {
+                    std::lock_guard lk(mu_);
+                    sched_.set_up(f.node, false);
+                }
+                logf(Level::warn, "node %s down: udp port unreachable", cfg_.nodes[f.node].spec.name.c_str());
+                close_udp_flow(f.key, "node unreachable");
+            }
+            return;
+        }
+        f.last_seen = now_ms();
+        // Reply from the AISID the client sent to (IPV6_PKTINFO source).
+        char cbuf[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+        iovec iov{buf, static_cast<size_t>(n)};
+        msghdr msg{};
+        msg.msg_name = &f.client;
+        msg.msg_namelen = sizeof f.client;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof cbuf;
+        cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+        in6_pktinfo pi{};
+        pi.ipi6_addr = f.aisid;
+        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+        if (sendmsg(f.listen_fd, &msg, 0) < 0)
+            logf(Level::debug, "udp reply to %s: %s", format_sockaddr(f.client).c_str(), std::strerror(errno));
+    }
+}
+
+void Egress::close_udp_flow(const sched::FlowKey &k, const char *why) {
+    auto it = udp_.find(k);
+    if (it == udp_.end()) return;
+    UdpFlow &f = *it->second;
+    epoll_ctl(ep_, EPOLL_CTL_DEL, f.fd, nullptr);
+    close(f.fd);
+    {
+        std::lock_guard lk(mu_);
+        sched_.on_release(f.node);
+    }
+    logf(Level::debug, "udp %s flow on node %s closed: %s", format_sockaddr(f.client).c_str(),
+         cfg_.nodes[f.node].spec.name.c_str(), why);
+    f.fd = -1;
+    f.handler->kind = Kind::udp_flow;
+    f.handler->flow = nullptr; // later events of this batch see a closed flow
+    dead_.push_back(std::move(it->second));
+    udp_.erase(it);
+}
+
+void Egress::expire_udp() {
+    const uint64_t now = now_ms();
+    std::vector<sched::FlowKey> old;
+    for (const auto &[k, f] : udp_)
+        if (now - f->last_seen > static_cast<uint64_t>(cfg_.udp_idle_ms)) old.push_back(k);
+    for (const auto &k : old) close_udp_flow(k, "idle");
+}
+
+// --- load reports -----------------------------------------------------------------
+
+// A node's report: "aisid-load node=NAME active=N util=U" (gateway/README.md).
+void Egress::on_report(int fd) {
+    for (int burst = 0; burst < 64; ++burst) {
+        char buf[512];
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n < 0) return;
+        std::string_view line(buf, static_cast<size_t>(n));
+        auto name = field(line, "node");
+        auto active = field(line, "active");
+        auto util = field(line, "util");
+        if (line.substr(0, 10) != "aisid-load" || !name || !active) {
+            logf(Level::debug, "malformed load report ignored");
+            continue;
+        }
+        for (sched::NodeId i = 0; i < cfg_.nodes.size(); ++i) {
+            if (cfg_.nodes[i].spec.name != *name) continue;
+            char *end = nullptr;
+            unsigned long a = std::strtoul(active->c_str(), &end, 10);
+            double u = util ? std::strtod(util->c_str(), nullptr) : 0.0;
+            std::lock_guard lk(mu_);
+            sched_.report(i, static_cast<uint32_t>(a), u < 0 ? 0 : u > 1 ? 1 : u);
+        }
+    }
+}
+
+// --- probes and the report toward the ingress side ---------------------------------
+
+void Egress::background() {
+    int ufd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    uint64_t next_probe = 0, next_report = 0;
+    while (!stop_.load()) {
+        const uint64_t now = now_ms();
+        if (now >= next_probe) {
+            next_probe = now + static_cast<uint64_t>(cfg_.probe_interval_ms);
+            std::vector<sched::NodeId> down;
+            {
+                std::lock_guard lk(mu_);
+                for (sched::NodeId i = 0; i < sched_.size(); ++i)
+                    if (!sched_.state(i).up) down.push_back(i);
+            }
+            for (sched::NodeId i : down) {
+                int fd = connect_timeout(cfg_.nodes[i].addr, cfg_.connect_timeout_ms);
+                if (fd < 0) continue;
+                close(fd);
+                {
+                    std::lock_guard lk(mu_);
+                    sched_.set_up(i, true);
+                }
+                logf(Level::info, "node %s %s up again (probe)", cfg_.nodes[i].spec.name.c_str(),
+                     cfg_.nodes[i].addr.to_string().c_str());
+            }
+        }
+        if (now >= next_report && !cfg_.ingress_report.empty()) {
+            next_report = now + static_cast<uint64_t>(cfg_.report_interval_ms);
+            // The site's load: mean reported utilization of the nodes that are up.
+            unsigned up = 0, active = 0;
+            double util = 0;
+            {
+                std::lock_guard lk(mu_);
+                for (sched::NodeId i = 0; i < sched_.size(); ++i) {
+                    const auto &s = sched_.state(i);
+                    if (!s.up) continue;
+                    ++up;
+                    active += s.active;
+                    util += s.utilization;
+                }
+            }
+            char msg[256];
+            int len = std::snprintf(msg, sizeof msg, "aisid-gw gw=%s up=%d load=%.3f nodes=%u active=%u",
+                                    cfg_.name.c_str(), up > 0 ? 1 : 0, up ? util / up : 1.0, up, active);
+            for (const auto &ep : cfg_.ingress_report)
+                sendto(ufd, msg, static_cast<size_t>(len), MSG_DONTWAIT,
+                       reinterpret_cast<const sockaddr *>(&ep.sa), sizeof ep.sa);
+        }
+        std::unique_lock lk(stop_mu_);
+        stop_cv_.wait_for(lk, std::chrono::milliseconds(50), [&] { return stop_.load(); });
+    }
+    if (ufd >= 0) close(ufd);
+}
+
+int Egress::run() {
+    raise_nofile_limit();
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    add(Kind::signal, sfd);
+
+    if (int rc = setup_routes()) return rc;
+    if (int rc = open_listeners()) {
+        remove_routes();
+        return rc;
+    }
+    logf(Level::info, "%s ready: %zu nodes, policy %s", cfg_.name.c_str(), cfg_.nodes.size(),
+         cfg_.policy == sched::Policy::sed ? "sed" : "wlc");
+    std::thread bg([this] { background(); });
+
+    uint64_t next_expire = now_ms() + 1000;
+    bool running = true;
+    while (running) {
+        epoll_event evs[64];
+        int n = epoll_wait(ep_, evs, 64, 1000);
+        for (int i = 0; i < n; ++i) {
+            Handler &h = *static_cast<Handler *>(evs[i].data.ptr);
+            switch (h.kind) {
+            case Kind::tcp_listen: on_tcp_accept(h); break;
+            case Kind::udp_listen: on_udp_datagram(h); break;
+            case Kind::udp_flow:
+                if (h.flow) on_udp_reply(*h.flow);
+                break;
+            case Kind::report: on_report(h.fd); break;
+            case Kind::signal: {
+                signalfd_siginfo si;
+                while (read(h.fd, &si, sizeof si) == sizeof si)
+                    if (si.ssi_signo != SIGHUP) running = false;
+                break;
+            }
+            }
+        }
+        dead_.clear();
+        if (now_ms() >= next_expire) {
+            expire_udp();
+            next_expire = now_ms() + 1000;
+        }
+    }
+    logf(Level::info, "stopping");
+    stop_.store(true);
+    stop_cv_.notify_all();
+    bg.join();
+    remove_routes();
+    return 0;
+}
+
+void usage(FILE *out) {
+    std::fprintf(out,
+                 "usage: aisid-egress --config FILE [--log-level debug|info|warning|error] [--check]\n"
+                 "The egress gateway of an AISID prefix: accepts TCP and UDP to every address of\n"
+                 "the prefix, picks a service node for the AISID (object/function/method, 0 = any;\n"
+                 "performance = latency budget in ms) by weighted least connections on live load,\n"
+                 "and proxies the flow to it. Config format: gateway/README.md.\n"
+                 "  --config FILE     the gateway's configuration (required)\n"
+                 "  --log-level L     debug, info (default), warning, error\n"
+                 "  --check           parse the configuration and exit\n"
+                 "  --help, --version\n"
+                 "Exit: 0 ok, 2 usage or bad configuration, 3 network setup failed, 4 not permitted.\n");
+}
+
+} // namespace
+} // namespace aisid::gw
+
+int main(int argc, char **argv) {
+    using namespace aisid::gw;
+    std::string config;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&](const char *opt) -> const char * {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "%s: %s needs a value\n", kProg, opt);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            usage(stdout);
+            return 0;
+        } else if (a == "--version") {
+            std::printf("aisid-egress %s\n", AISID_VERSION);
+            return 0;
+        } else if (a == "--config") {
+            config = value("--config");
+        } else if (a == "--check") {
+            check = true;
+        } else if (a == "--log-level") {
+            std::string l = value("--log-level");
+            if (l == "debug") g_level = 0;
+            else if (l == "info") g_level = 1;
+            else if (l == "warning") g_level = 2;
+            else if (l == "error") g_level = 3;
+            else {
+                std::fprintf(stderr, "%s: unknown log level '%s'\n", kProg, l.c_str());
+                return 2;
+            }
+        } else {
+            std::fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", kProg, a.c_str());
+            return 2;
+        }
+    }
+    if (config.empty()) {
+        std::fprintf(stderr, "%s: --config FILE is required (try --help)\n", kProg);
+        return 2;
+    }
+    EgressConfig cfg;
+    std::string err;
+    if (!load_egress_config(config, cfg, err)) {
+        std::fprintf(stderr, "%s: %s\n", kProg, err.c_str());
+        return 2;
+    }
+    if (check) return 0;
+    std::signal(SIGPIPE, SIG_IGN);
+    setvbuf(stderr, nullptr, _IOLBF, 0);
+    try {
+        Egress gw(std::move(cfg));
+        return gw.run();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "%s: %s\n", kProg, e.what());
+        return 3;
+    }
+}
