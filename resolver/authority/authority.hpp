@@ -1,0 +1,134 @@
+// aisidd's authority side (issue 5), plugged in through AuthorityHook:
+// - primary: RFC 2136 UPDATE signed with TSIG (RFC 8945), codebook rules of
+//   SPEC §3, a journal synced before NOERROR, compaction, NOTIFY (RFC 1996),
+//   AXFR (RFC 5936) and IXFR (RFC 1995) to signed requests;
+// - secondary: zones pulled by IXFR/AXFR, refreshed on NOTIFY and the SOA
+//   timers, the last good copy kept in the state directory.
+// Zones are published through callbacks (ZoneStore in aisidd), so this side
+// can be driven without the daemon in tests.
+#pragma once
+
+#include "authority_hook.hpp"
+#include "journal.hpp"
+#include "tsig.hpp"
+#include "zone_set.hpp"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aisid::resolver {
+
+struct AuthorityOptions {
+    std::vector<std::string> keys;         // NAME:BASE64SECRET
+    std::vector<std::string> update_keys;  // key names allowed to UPDATE
+    std::vector<std::string> secondaries;  // ZONE=ADDR[:PORT]
+    std::vector<std::string> notify;       // ADDR[:PORT]
+    std::string state_dir = "/var/lib/aisid/zones";
+    size_t compact_every = 200;            // changes between zone-file compactions
+    size_t journal_keep = 1000;            // diffs kept for IXFR after compaction
+    int transfer_timeout_ms = 5000;
+    bool start_threads = true;             // false: unit tests drive it synchronously
+    std::function<time_t()> now;           // default: time()
+    std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."
+};
+
+struct AuthorityError {
+    std::string message;
+};
+
+class Authority : public AuthorityHook {
+public:
+    using CurrentFn = std::function<std::shared_ptr<const ZoneSet>()>;
+    using PublishFn = std::function<void(ZonePtr)>;
+
+    Authority(AuthorityOptions opt, CurrentFn current, PublishFn publish);
+    ~Authority() override;
+
+    /// Parses the options, replays journals over the file zones, loads the
+    /// secondaries' last good copies, publishes them and starts the threads.
+    Expected<bool, AuthorityError> start();
+    void stop();
+
+    void handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
+                std::vector<std::string> &replies) override;
+
+    /// Another writer (SIGHUP reload) published `z`; re-assert our copy of a
+    /// zone we own, or adopt a newer file.
+    void zone_replaced(const Zone &z);
+
+    /// For tests and the bench: pull a secondary zone now (true on success).
+    bool refresh_now(const std::string &zone_text);
+    /// Writes compacted zone files for the primary zones now.
+    void compact_now();
+    const std::vector<TsigKey> &keys() const { return keys_; }
+
+private:
+    struct Primary {
+        ZonePtr zone;
+        Journal journal;
+        std::deque<Diff> history;  // for IXFR, oldest first
+        size_t since_compact = 0;
+        std::string zone_path;     // state-dir copy
+        uint32_t compacted_serial = 0;
+        bool compact_pending = false;
+    };
+    struct Secondary {
+        std::string origin_wire;
+        std::string text;
+        sockaddr_storage primary{};
+        socklen_t primary_len = 0;
+        ZonePtr zone;
+        std::string path;
+        time_t next_refresh = 0;
+        bool notified = false;
+        unsigned failures = 0;
+    };
+
+    void log(const std::string &s) const;
+    time_t now() const;
+    void handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
+                       std::vector<std::string> &replies);
+    void handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
+                       std::vector<std::string> &replies);
+    void handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies);
+    std::vector<Record> xfr_records(const std::string &origin, uint16_t qtype, std::optional<uint32_t> client_serial,
+                                    const Record **soa_out);
+
+    bool setup_primary(const ZonePtr &file_zone, std::string &err);
+    bool pull(Secondary &s);
+    void secondary_loop();
+    void notifier_loop();
+    void queue_notify(const std::string &origin_wire);
+    void compact(const std::string &origin, bool force);
+
+    AuthorityOptions opt_;
+    CurrentFn current_;
+    PublishFn publish_;
+    std::vector<TsigKey> keys_;
+    std::vector<std::string> update_keys_;  // wire names
+    std::vector<std::pair<sockaddr_storage, socklen_t>> notify_targets_;
+
+    std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
+    std::map<std::string, Primary> primaries_;
+    std::mutex sec_mu_;
+    std::condition_variable sec_cv_;
+    std::vector<std::unique_ptr<Secondary>> secondaries_;
+    std::mutex nmu_;
+    std::condition_variable ncv_;
+    std::deque<std::string> notify_queue_;
+    std::atomic<bool> stopping_{false};
+    std::thread sec_thread_, notify_thread_;
+};
+
+} // namespace aisid::resolver

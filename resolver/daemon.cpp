@@ -1,0 +1,203 @@
+#include "daemon.hpp"
+
+#include "config.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "worker.hpp"
+
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#ifndef AISID_VERSION
+#define AISID_VERSION "0.0.0"
+#endif
+
+namespace aisid::resolver {
+
+namespace {
+
+double now_unix() {
+    timeval tv;
+    gettimeofday(&tv, nullptr);
+    return double(tv.tv_sec) + double(tv.tv_usec) / 1e6;
+}
+
+// Loads every zone file; the first error (FILE:LINE: ...) fails the whole set,
+// so a reload is all or nothing.
+Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c, std::vector<ZoneInfo> &info) {
+    auto set = std::make_shared<ZoneSet>();
+    double t = now_unix();
+    for (const std::string &f : c.zones) {
+        auto z = load_zone_file(f);
+        if (!z) return unexpected(z.error().to_string());
+        ZonePtr zp = *z;
+        if (set->find(zp->origin_wire()))
+            return unexpected(f + ": zone " + zp->origin_text() + " is loaded twice");
+        info.push_back(ZoneInfo{zp->origin_text(), f, zp->serial(), t, zp->service_count()});
+        set->add(std::move(zp));
+    }
+    return std::shared_ptr<const ZoneSet>(std::move(set));
+}
+
+std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_ptr<const Runtime> &old,
+                                            bool has_authority) {
+    auto rt = std::make_shared<Runtime>();
+    rt->core.allow = c.allow;
+    rt->core.stale_seconds = c.stale_seconds;
+    rt->core.has_authority = has_authority;
+    rt->timeout_ms = c.upstream_timeout_ms;
+    rt->tcp_idle_ms = c.tcp_idle_ms;
+    rt->cache_bytes_per_worker = c.cache_bytes / std::max(1u, c.threads);
+    for (const Upstream &u : c.upstreams) {
+        std::shared_ptr<UpstreamHealth> h;
+        if (old)  // keep the counters of an upstream that stays
+            for (const auto &o : old->upstreams)
+                if (o->up.addr.same(u.addr)) h = o;
+        if (!h) {
+            h = std::make_shared<UpstreamHealth>();
+            h->up = u;
+        }
+        rt->upstreams.push_back(h);
+    }
+    return rt;
+}
+
+std::string describe(const Config &c) {
+    std::string s;
+    for (const SockAddr &a : c.listen) s += (s.empty() ? "" : " ") + a.to_string();
+    std::string u;
+    for (const Upstream &x : c.upstreams) u += (u.empty() ? "" : " ") + x.addr.to_string();
+    return "listening on " + s + " (udp+tcp, " + std::to_string(c.threads) + " threads); upstreams: " +
+           (u.empty() ? "none" : u);
+}
+
+} // namespace
+
+int run_daemon(int argc, char **argv, AuthorityHook *hook) {
+    Config cfg;
+    auto parsed = parse_command_line(argc, argv, cfg);
+    if (!parsed) {
+        std::fprintf(stderr, "aisidd: %s\n", parsed.error().message.c_str());
+        std::fprintf(stderr, "Try 'aisidd --help'.\n");
+        return 2;
+    }
+    if (*parsed == ParseOutcome::help) {
+        std::fputs(usage_text(), stdout);
+        return 0;
+    }
+    if (*parsed == ParseOutcome::version) {
+        std::printf("aisidd %s\n", AISID_VERSION);
+        return 0;
+    }
+    if (auto f = finish_config(cfg); !f) {
+        std::fprintf(stderr, "aisidd: %s\n", f.error().message.c_str());
+        return 2;
+    }
+    if (!cfg.ca_file.empty()) {
+        std::fprintf(stderr, "aisidd: --ca-file: DNS over TLS/HTTPS upstreams are not supported yet\n");
+        return 2;
+    }
+    g_log_level.store(static_cast<int>(cfg.log_level));
+
+    Shared sh;
+    sh.authority = hook;
+    std::vector<ZoneInfo> info;
+    auto zones = load_zones(cfg, info);
+    if (!zones) {
+        std::fprintf(stderr, "aisidd: %s\n", zones.error().c_str());
+        return 2;
+    }
+    sh.zones.replace_all(*zones);
+    sh.set_zone_info(info);
+    sh.set_runtime(make_runtime(cfg, nullptr, hook != nullptr));
+    if (cfg.upstreams.empty())
+        AISIDD_LOG(LogLevel::warn, "no upstream: names outside the local zones get SERVFAIL");
+
+    // Signals are taken synchronously by the main thread only.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    std::vector<ListenSockets> socks(cfg.threads);
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+        std::string e = open_listeners(cfg.listen, socks[i]);
+        if (!e.empty()) {
+            std::fprintf(stderr, "aisidd: %s\n", e.c_str());
+            return 3;
+        }
+    }
+    MetricsServer metrics(sh);
+    if (cfg.metrics) {
+        std::string e = metrics.start(*cfg.metrics);
+        if (!e.empty()) {
+            std::fprintf(stderr, "aisidd: %s\n", e.c_str());
+            return 3;
+        }
+    }
+    for (unsigned i = 0; i < cfg.threads; ++i) sh.stats.push_back(std::make_unique<WorkerStats>());
+    AuthorityRunner auth(hook);
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned i = 0; i < cfg.threads; ++i) workers.push_back(std::make_unique<Worker>(sh, i, socks[i], &auth));
+    for (auto &w : workers) w->start();
+    AISIDD_LOG(LogLevel::info, describe(cfg) + "; " + std::to_string(info.size()) + " zone(s)");
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            // Reload: the config file and the command line again, then every zone;
+            // anything wrong keeps the whole old state (atomic).
+            Config next;
+            auto p = parse_command_line(argc, argv, next);
+            if (p) {
+                if (auto f = finish_config(next); !f) p = unexpected(f.error());
+            }
+            if (!p) {
+                AISIDD_LOG(LogLevel::error, "reload failed, keeping the old configuration: " + p.error().message);
+                sh.reload_failures.fetch_add(1);
+                continue;
+            }
+            std::vector<ZoneInfo> ni;
+            auto nz = load_zones(next, ni);
+            if (!nz) {
+                AISIDD_LOG(LogLevel::error, "reload failed, keeping the old zones: " + nz.error());
+                sh.reload_failures.fetch_add(1);
+                continue;
+            }
+            bool listen_changed = next.listen.size() != cfg.listen.size();
+            for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
+                listen_changed = !next.listen[i].same(cfg.listen[i]);
+            if (listen_changed) AISIDD_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
+            next.listen = cfg.listen;
+            next.threads = cfg.threads;
+            sh.zones.replace_all(*nz);
+            sh.set_zone_info(ni);
+            sh.set_runtime(make_runtime(next, sh.runtime(), hook != nullptr));
+            g_log_level.store(static_cast<int>(next.log_level));
+            cfg = next;
+            sh.reloads.fetch_add(1);
+            AISIDD_LOG(LogLevel::info, "reloaded: " + std::to_string(ni.size()) + " zone(s), " +
+                                           std::to_string(cfg.upstreams.size()) + " upstream(s)");
+            continue;
+        }
+        AISIDD_LOG(LogLevel::info, std::string("exiting on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+        break;
+    }
+    sh.stop.store(true);
+    for (auto &w : workers) w->wake();
+    for (auto &w : workers) w->join();
+    auth.stop();
+    metrics.stop();
+    return 0;
+}
+
+} // namespace aisid::resolver

@@ -1,0 +1,104 @@
+// What the workers share: the zones, the reloadable settings and the metrics.
+// Settings are an immutable snapshot swapped on SIGHUP; workers pick up a new
+// one when `generation` changes (checked once per batch, no lock on the hot path).
+#pragma once
+
+#include "authority_hook.hpp"
+#include "config.hpp"
+#include "query_core.hpp"
+#include "zone_store.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace aisid::resolver {
+
+// One upstream's health; updated by every worker with relaxed atomics.
+struct UpstreamHealth {
+    Upstream up;
+    std::atomic<uint64_t> queries{0}, answers{0}, failures{0};
+    std::atomic<uint32_t> consecutive_failures{0};
+    std::atomic<uint64_t> rtt_us_ewma{0};
+    bool healthy() const { return consecutive_failures.load(std::memory_order_relaxed) < 3; }
+};
+
+struct Runtime {
+    CoreSettings core;
+    std::vector<std::shared_ptr<UpstreamHealth>> upstreams;
+    uint32_t timeout_ms = 1500;
+    uint32_t tcp_idle_ms = 10000;
+    size_t cache_bytes_per_worker = 0;
+};
+
+// Latency buckets (seconds) of aisidd_query_duration_seconds.
+inline constexpr double kLatencyBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,    0.025,  0.05,    0.1,    0.25,   0.5,    1.0, 2.5};
+inline constexpr size_t kNumBuckets = sizeof(kLatencyBuckets) / sizeof(kLatencyBuckets[0]);
+
+// One worker's counters; summed when scraped. alignas keeps workers off each other's cache lines.
+struct alignas(64) WorkerStats {
+    std::atomic<uint64_t> outcomes[static_cast<size_t>(Outcome::count_)]{};
+    std::atomic<uint64_t> latency[kNumBuckets + 1]{};  // the last is +Inf
+    std::atomic<uint64_t> latency_sum_ns{0};
+    std::atomic<uint64_t> cache_entries{0}, cache_bytes{0}, cache_evictions{0};
+    std::atomic<uint64_t> tcp_connections{0};
+    void observe(uint64_t ns) {
+        double s = double(ns) / 1e9;
+        size_t i = 0;
+        while (i < kNumBuckets && s > kLatencyBuckets[i]) ++i;
+        latency[i].fetch_add(1, std::memory_order_relaxed);
+        latency_sum_ns.fetch_add(ns, std::memory_order_relaxed);
+    }
+};
+
+struct ZoneInfo {
+    std::string origin;
+    std::string file;
+    uint32_t serial = 0;
+    double loaded_unix = 0;
+    size_t services = 0;
+};
+
+struct Shared {
+    ZoneStore zones;
+    AuthorityHook *authority = nullptr;
+    std::atomic<bool> stop{false};
+
+    std::shared_ptr<const Runtime> runtime() const {
+        std::lock_guard lk(mu_);
+        return rt_;
+    }
+    void set_runtime(std::shared_ptr<const Runtime> r) {
+        {
+            std::lock_guard lk(mu_);
+            rt_ = std::move(r);
+        }
+        rt_gen.fetch_add(1, std::memory_order_acq_rel);
+    }
+    std::atomic<uint64_t> rt_gen{1};
+    std::atomic<uint32_t> preferred_upstream{0};
+
+    std::vector<std::unique_ptr<WorkerStats>> stats;
+    std::atomic<uint64_t> reloads{0}, reload_failures{0};
+
+    std::vector<ZoneInfo> zone_info() const {
+        std::lock_guard lk(mu_);
+        return zone_info_;
+    }
+    void set_zone_info(std::vector<ZoneInfo> z) {
+        std::lock_guard lk(mu_);
+        zone_info_ = std::move(z);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::shared_ptr<const Runtime> rt_;
+    std::vector<ZoneInfo> zone_info_;
+};
+
+uint64_t now_ms_monotonic();
+uint64_t now_ns_monotonic();
+
+} // namespace aisid::resolver

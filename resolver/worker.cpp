@@ -1,0 +1,786 @@
+#include "worker.hpp"
+
+#include "log.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <unordered_map>
+
+namespace aisid::resolver {
+
+uint64_t now_ns_monotonic() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+uint64_t now_ms_monotonic() { return now_ns_monotonic() / 1000000u; }
+
+namespace {
+
+int set_opt(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof v); }
+
+std::string errno_text(const std::string &what) { return what + ": " + std::strerror(errno); }
+
+} // namespace
+
+std::string open_listeners(const std::vector<SockAddr> &addrs, ListenSockets &out) {
+    for (const SockAddr &a : addrs) {
+        for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+            int fd = socket(a.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0) return errno_text("cannot open a socket for " + a.to_string());
+            set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+            set_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+            if (a.family() == AF_INET6) set_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+            if (type == SOCK_DGRAM) set_opt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+            if (bind(fd, a.sa(), a.len) != 0) {
+                std::string e = errno_text(std::string("cannot listen on ") + (type == SOCK_DGRAM ? "udp " : "tcp ") +
+                                           a.to_string());
+                close(fd);
+                return e;
+            }
+            if (type == SOCK_STREAM) {
+                if (listen(fd, 256) != 0) {
+                    std::string e = errno_text("cannot listen on tcp " + a.to_string());
+                    close(fd);
+                    return e;
+                }
+                set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+                out.tcp.push_back(fd);
+            } else {
+                out.udp.push_back(fd);
+            }
+        }
+    }
+    return {};
+}
+
+namespace {
+
+enum Tag : uint64_t { kUdpListen = 1, kTcpListen = 2, kTcpConn = 3, kUpstream = 4, kWake = 5 };
+inline uint64_t tag(Tag t, uint64_t v) { return (uint64_t(t) << 56) | v; }
+
+constexpr int kBatch = 64;
+constexpr size_t kBuf = 4096;
+constexpr size_t kMaxConns = 512;
+constexpr unsigned kMaxInflightPerConn = 64;
+
+struct Conn {
+    int fd = -1;
+    uint64_t id = 0;
+    sockaddr_storage peer{};
+    std::string in;
+    std::string out;
+    size_t out_off = 0;
+    uint64_t last_ms = 0;
+    unsigned inflight = 0;
+    bool want_out = false;
+};
+
+struct Pending {
+    Query q;
+    std::string msg;  // the client's query
+    bool client_tcp = false;
+    int udp_fd = -1;
+    sockaddr_storage peer{};
+    uint64_t conn_id = 0;
+    uint64_t start_ns = 0;
+    // The current try.
+    int fd = -1;
+    bool up_tcp = false;
+    uint16_t id = 0;
+    size_t up_index = 0;
+    unsigned tries = 0;
+    uint32_t start_index = 0;
+    uint64_t sent_ns = 0;
+    uint64_t deadline_ms = 0;
+    std::string tcp_buf;  // outgoing query (TCP), then the incoming answer
+    size_t tcp_off = 0;
+    bool tcp_connected = false;
+};
+
+} // namespace
+
+struct Worker::Impl {
+    Shared &sh;
+    unsigned index;
+    ListenSockets socks;
+    AuthorityRunner *auth;
+    Worker *self = nullptr;
+    int ep = -1;
+    int wake_fd = -1;
+    WorkerStats &stats;
+
+    std::shared_ptr<const Runtime> rt;
+    uint64_t rt_gen = 0;
+    std::shared_ptr<const ZoneSet> zones;
+    uint64_t zones_gen = 0;
+    CoreSettings fallback_settings;
+    Cache cache;
+    QueryCore core;
+
+    std::unordered_map<int, std::unique_ptr<Pending>> pending;  // by upstream socket
+    std::unordered_map<uint64_t, Conn> conns;
+    uint64_t next_conn = 1;
+    uint64_t next_sweep_ms = 0;
+
+    std::mutex inbox_mu;
+    std::vector<Delivery> inbox;
+
+    // UDP batches (recvmmsg / sendmmsg).
+    mmsghdr in_hdr[kBatch];
+    iovec in_iov[kBatch];
+    sockaddr_storage in_addr[kBatch];
+    uint8_t in_buf[kBatch][kBuf];
+    mmsghdr out_hdr[kBatch];
+    iovec out_iov[kBatch];
+    uint8_t out_buf[kBatch][kBuf];
+    uint8_t scratch[65535 + 2];
+
+    Impl(Shared &s, unsigned i, ListenSockets ls, AuthorityRunner *a)
+        : sh(s), index(i), socks(std::move(ls)), auth(a), stats(*s.stats[i]), cache(64u << 20),
+          core(cache, fallback_settings) {}
+
+    void refresh() {
+        uint64_t g = sh.rt_gen.load(std::memory_order_acquire);
+        if (g != rt_gen) {
+            rt_gen = g;
+            rt = sh.runtime();
+            core.set_settings(&rt->core);
+            cache.set_max_bytes(rt->cache_bytes_per_worker);
+        }
+        uint64_t zg = sh.zones.generation();
+        if (zg != zones_gen) {
+            zones_gen = zg;
+            zones = sh.zones.current();
+            core.set_zones(zones.get());
+        }
+    }
+
+    void ep_add(int fd, uint32_t events, uint64_t data) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = data;
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    void ep_mod(int fd, uint32_t events, uint64_t data) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = data;
+        epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+    }
+
+    void account(const Result &r, uint64_t start_ns) {
+        stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
+        if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) stats.observe(now_ns_monotonic() - start_ns);
+    }
+
+    // ---- UDP from clients ----
+    void on_udp(int fd) {
+        for (int round = 0; round < 8; ++round) {
+            for (int i = 0; i < kBatch; ++i) {
+                in_iov[i] = {in_buf[i], kBuf};
+                in_hdr[i].msg_hdr = msghdr{};
+                in_hdr[i].msg_hdr.msg_name = &in_addr[i];
+                in_hdr[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+                in_hdr[i].msg_hdr.msg_iov = &in_iov[i];
+                in_hdr[i].msg_hdr.msg_iovlen = 1;
+            }
+            int n = recvmmsg(fd, in_hdr, kBatch, MSG_DONTWAIT, nullptr);
+            if (n <= 0) return;
+            uint64_t t0 = now_ns_monotonic();
+            uint64_t now = t0 / 1000000u;
+            int nout = 0;
+            for (int i = 0; i < n; ++i) {
+                Query q;
+                Result r = core.handle(in_buf[i], in_hdr[i].msg_len, in_addr[i], false, now, out_buf[nout], kBuf, q);
+                if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
+                    if (!r.len) continue;
+                    out_iov[nout] = {out_buf[nout], r.len};
+                    out_hdr[nout].msg_hdr = msghdr{};
+                    out_hdr[nout].msg_hdr.msg_name = &in_addr[i];
+                    out_hdr[nout].msg_hdr.msg_namelen = in_hdr[i].msg_hdr.msg_namelen;
+                    out_hdr[nout].msg_hdr.msg_iov = &out_iov[nout];
+                    out_hdr[nout].msg_hdr.msg_iovlen = 1;
+                    ++nout;
+                    stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
+                } else if (r.verdict == Verdict::Pass) {
+                    if (r.to_authority) {
+                        to_authority(in_buf[i], in_hdr[i].msg_len, false, fd, in_addr[i], 0);
+                    } else {
+                        auto p = std::make_unique<Pending>();
+                        p->q = q;
+                        p->msg.assign(reinterpret_cast<const char *>(in_buf[i]), in_hdr[i].msg_len);
+                        p->udp_fd = fd;
+                        p->peer = in_addr[i];
+                        p->start_ns = t0;
+                        start_forward(std::move(p));
+                    }
+                } else {
+                    stats.outcomes[static_cast<size_t>(Outcome::dropped)].fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+            if (nout) {
+                int sent = 0;
+                while (sent < nout) {
+                    int k = sendmmsg(fd, out_hdr + sent, unsigned(nout - sent), MSG_DONTWAIT);
+                    if (k <= 0) {
+                        if (k < 0 && errno == EINTR) continue;
+                        ++sent;  // skip a datagram the kernel refuses (e.g. unreachable); UDP is lossy
+                        continue;
+                    }
+                    sent += k;
+                }
+                uint64_t dt = now_ns_monotonic() - t0;
+                // Local answers and cache hits: the batch's processing time, per answer.
+                for (int i = 0; i < nout; ++i) stats.observe(dt);
+            }
+            if (n < kBatch) return;
+        }
+    }
+
+    // ---- forwarding ----
+    void start_forward(std::unique_ptr<Pending> p) {
+        if (rt->upstreams.empty()) {
+            finish_failure(*p);
+            return;
+        }
+        p->start_index = sh.preferred_upstream.load(std::memory_order_relaxed) % rt->upstreams.size();
+        send_try(std::move(p));
+    }
+
+    unsigned max_tries() const { return std::max<unsigned>(2, unsigned(rt->upstreams.size())); }
+
+    void send_try(std::unique_ptr<Pending> p) {
+        while (p->tries < max_tries()) {
+            size_t n = rt->upstreams.size();
+            p->up_index = (p->start_index + p->tries) % n;
+            ++p->tries;
+            UpstreamHealth &h = *rt->upstreams[p->up_index];
+            h.queries.fetch_add(1, std::memory_order_relaxed);
+            p->id = static_cast<uint16_t>(arc4random());  // RFC 5452 §9.2: random ID...
+            size_t qlen = core.upstream_query(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()), p->id,
+                                              scratch, sizeof scratch);
+            // ...and a fresh socket per try: a random source port from the kernel,
+            // and connect() so only the server asked can answer.
+            int fd = socket(h.up.addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, h.up.addr.sa(), h.up.addr.len) == 0 && send(fd, scratch, qlen, 0) == ssize_t(qlen)) {
+                p->fd = fd;
+                p->up_tcp = false;
+                p->sent_ns = now_ns_monotonic();
+                p->deadline_ms = p->sent_ns / 1000000u + rt->timeout_ms;
+                ep_add(fd, EPOLLIN, tag(kUpstream, uint64_t(fd)));
+                pending.emplace(fd, std::move(p));
+                return;
+            }
+            AISIDD_LOG(LogLevel::debug, "upstream " + h.up.text + ": " + std::strerror(errno));
+            if (fd >= 0) close(fd);
+            note_failure(h);
+        }
+        finish_failure(*p);
+    }
+
+    void note_failure(UpstreamHealth &h) {
+        h.failures.fetch_add(1, std::memory_order_relaxed);
+        uint32_t c = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (c == 3) AISIDD_LOG(LogLevel::warn, "upstream " + h.up.text + " is not answering");
+    }
+
+    void note_success(UpstreamHealth &h, size_t idx, uint64_t rtt_ns) {
+        h.answers.fetch_add(1, std::memory_order_relaxed);
+        if (h.consecutive_failures.exchange(0, std::memory_order_relaxed) >= 3)
+            AISIDD_LOG(LogLevel::info, "upstream " + h.up.text + " answers again");
+        uint64_t old = h.rtt_us_ewma.load(std::memory_order_relaxed), s = rtt_ns / 1000;
+        h.rtt_us_ewma.store(old ? (old * 7 + s) / 8 : s, std::memory_order_relaxed);
+        sh.preferred_upstream.store(uint32_t(idx), std::memory_order_relaxed);
+    }
+
+    std::unique_ptr<Pending> take(int fd) {
+        auto it = pending.find(fd);
+        if (it == pending.end()) return nullptr;
+        auto p = std::move(it->second);
+        pending.erase(it);
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        close(fd);
+        p->fd = -1;
+        return p;
+    }
+
+    void try_next(int fd) {
+        auto p = take(fd);
+        if (!p) return;
+        note_failure(*rt->upstreams[p->up_index]);
+        send_try(std::move(p));
+    }
+
+    void on_upstream(int fd, uint32_t events) {
+        auto it = pending.find(fd);
+        if (it == pending.end()) return;
+        Pending &p = *it->second;
+        if (p.up_tcp) {
+            on_upstream_tcp(fd, p, events);
+            return;
+        }
+        for (;;) {
+            ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) return;
+                try_next(fd);  // ECONNREFUSED: nothing listens there
+                return;
+            }
+            switch (QueryCore::check_upstream(p.q, p.id, scratch, size_t(n))) {
+            case QueryCore::Check::ignore: continue;  // not the answer to our question: keep waiting
+            case QueryCore::Check::failed: try_next(fd); return;
+            case QueryCore::Check::truncated: switch_to_tcp(fd); return;
+            case QueryCore::Check::ok: complete(fd, scratch, size_t(n)); return;
+            }
+        }
+    }
+
+    void complete(int fd, const uint8_t *resp, size_t n) {
+        auto p = take(fd);
+        note_success(*rt->upstreams[p->up_index], p->up_index, now_ns_monotonic() - p->sent_ns);
+        uint8_t out[65535];
+        Result r = core.answer_from_upstream(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()), resp, n,
+                                             p->client_tcp, now_ms_monotonic(), out, sizeof out);
+        reply(*p, r, out);
+    }
+
+    void finish_failure(Pending &p) {
+        uint8_t out[65535];
+        Result r = core.answer_failure(p.q, reinterpret_cast<const uint8_t *>(p.msg.data()), p.client_tcp,
+                                       now_ms_monotonic(), out, sizeof out);
+        reply(p, r, out);
+    }
+
+    void reply(Pending &p, const Result &r, const uint8_t *out) {
+        account(r, p.start_ns);
+        if (!r.len) return;
+        if (!p.client_tcp) {
+            socklen_t l = p.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+            sendto(p.udp_fd, out, r.len, MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&p.peer), l);
+            return;
+        }
+        auto it = conns.find(p.conn_id);
+        if (it == conns.end()) return;  // the client went away
+        if (it->second.inflight) --it->second.inflight;
+        tcp_send(it->second, out, r.len);
+    }
+
+    void switch_to_tcp(int fd) {
+        auto it = pending.find(fd);
+        Pending &p = *it->second;
+        UpstreamHealth &h = *rt->upstreams[p.up_index];
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        close(fd);
+        auto owned = std::move(it->second);
+        pending.erase(it);
+        // RFC 7766 §5: a truncated UDP answer is retried over TCP, same server.
+        int tfd = socket(h.up.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (tfd < 0) {
+            note_failure(h);
+            send_try(std::move(owned));
+            return;
+        }
+        set_opt(tfd, IPPROTO_TCP, TCP_NODELAY, 1);
+        int rc = connect(tfd, h.up.addr.sa(), h.up.addr.len);
+        if (rc != 0 && errno != EINPROGRESS) {
+            close(tfd);
+            note_failure(h);
+            send_try(std::move(owned));
+            return;
+        }
+        owned->id = static_cast<uint16_t>(arc4random());
+        size_t qlen = core.upstream_query(owned->q, reinterpret_cast<const uint8_t *>(owned->msg.data()), owned->id,
+                                          scratch + 2, sizeof scratch - 2);
+        wr16(scratch, uint16_t(qlen));
+        owned->tcp_buf.assign(reinterpret_cast<const char *>(scratch), qlen + 2);
+        owned->tcp_off = 0;
+        owned->tcp_connected = false;
+        owned->up_tcp = true;
+        owned->fd = tfd;
+        owned->deadline_ms = now_ms_monotonic() + 2 * rt->timeout_ms;
+        ep_add(tfd, EPOLLIN | EPOLLOUT, tag(kUpstream, uint64_t(tfd)));
+        pending.emplace(tfd, std::move(owned));
+    }
+
+    void on_upstream_tcp(int fd, Pending &p, uint32_t events) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            if (!(events & EPOLLIN)) {
+                try_next(fd);
+                return;
+            }
+        }
+        if (!p.tcp_connected && (events & EPOLLOUT)) {
+            int err = 0;
+            socklen_t l = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
+            if (err) {
+                try_next(fd);
+                return;
+            }
+            p.tcp_connected = true;
+        }
+        if (p.tcp_connected && p.tcp_off < p.tcp_buf.size()) {
+            ssize_t k = send(fd, p.tcp_buf.data() + p.tcp_off, p.tcp_buf.size() - p.tcp_off, MSG_NOSIGNAL);
+            if (k < 0 && errno != EAGAIN) {
+                try_next(fd);
+                return;
+            }
+            if (k > 0) p.tcp_off += size_t(k);
+            if (p.tcp_off == p.tcp_buf.size()) {
+                p.tcp_buf.clear();
+                p.tcp_off = SIZE_MAX;  // now reading
+                ep_mod(fd, EPOLLIN, tag(kUpstream, uint64_t(fd)));
+            }
+            return;
+        }
+        if (p.tcp_off != SIZE_MAX) return;
+        for (;;) {
+            ssize_t k = recv(fd, scratch, sizeof scratch, 0);
+            if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR) return;
+                try_next(fd);
+                return;
+            }
+            if (k == 0) {
+                try_next(fd);
+                return;
+            }
+            p.tcp_buf.append(reinterpret_cast<const char *>(scratch), size_t(k));
+            if (p.tcp_buf.size() >= 2) {
+                size_t need = rd16(reinterpret_cast<const uint8_t *>(p.tcp_buf.data()));
+                if (p.tcp_buf.size() >= need + 2) {
+                    std::string msg = p.tcp_buf.substr(2, need);
+                    auto *m = reinterpret_cast<const uint8_t *>(msg.data());
+                    switch (QueryCore::check_upstream(p.q, p.id, m, need)) {
+                    case QueryCore::Check::ok:
+                    case QueryCore::Check::truncated: complete(fd, m, need); return;
+                    default: try_next(fd); return;
+                    }
+                }
+            }
+        }
+    }
+
+    void sweep(uint64_t now) {
+        std::vector<int> late;
+        for (auto &[fd, p] : pending)
+            if (now >= p->deadline_ms) late.push_back(fd);
+        for (int fd : late) {
+            AISIDD_LOG(LogLevel::debug, "upstream " + rt->upstreams[pending[fd]->up_index]->up.text + " timed out");
+            try_next(fd);
+        }
+        // RFC 7766 §6.2.3: close idle client connections.
+        std::vector<uint64_t> idle;
+        for (auto &[id, c] : conns)
+            if (c.inflight == 0 && c.out.size() == c.out_off && now - c.last_ms >= rt->tcp_idle_ms) idle.push_back(id);
+        for (uint64_t id : idle) close_conn(id);
+        stats.cache_entries.store(cache.entries(), std::memory_order_relaxed);
+        stats.cache_bytes.store(cache.bytes(), std::memory_order_relaxed);
+        stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
+        stats.tcp_connections.store(conns.size(), std::memory_order_relaxed);
+    }
+
+    // ---- TCP from clients ----
+    void on_accept(int lfd) {
+        for (;;) {
+            sockaddr_storage peer{};
+            socklen_t l = sizeof peer;
+            int fd = accept4(lfd, reinterpret_cast<sockaddr *>(&peer), &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) return;
+            if (conns.size() >= kMaxConns) {
+                // Make room: the connection idle the longest goes (RFC 7766 §6.2.2).
+                uint64_t victim = 0, oldest = UINT64_MAX;
+                for (auto &[id, c] : conns)
+                    if (c.last_ms < oldest) {
+                        oldest = c.last_ms;
+                        victim = id;
+                    }
+                close_conn(victim);
+            }
+            set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+            uint64_t id = next_conn++;
+            Conn &c = conns[id];
+            c.fd = fd;
+            c.id = id;
+            c.peer = peer;
+            c.last_ms = now_ms_monotonic();
+            ep_add(fd, EPOLLIN, tag(kTcpConn, id));
+        }
+    }
+
+    void close_conn(uint64_t id) {
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        epoll_ctl(ep, EPOLL_CTL_DEL, it->second.fd, nullptr);
+        close(it->second.fd);
+        conns.erase(it);
+    }
+
+    void tcp_send(Conn &c, const uint8_t *msg, size_t len) {
+        uint8_t l2[2];
+        wr16(l2, uint16_t(len));
+        if (c.out.size() == c.out_off) {
+            c.out.clear();
+            c.out_off = 0;
+            iovec iov[2] = {{l2, 2}, {const_cast<uint8_t *>(msg), len}};
+            msghdr mh{};
+            mh.msg_iov = iov;
+            mh.msg_iovlen = 2;
+            ssize_t k = sendmsg(c.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k == ssize_t(len + 2)) return;
+            if (k < 0 && errno != EAGAIN) {
+                close_conn(c.id);
+                return;
+            }
+            size_t done = k > 0 ? size_t(k) : 0;
+            std::string all(reinterpret_cast<char *>(l2), 2);
+            all.append(reinterpret_cast<const char *>(msg), len);
+            c.out = all.substr(done);
+        } else {
+            c.out.append(reinterpret_cast<char *>(l2), 2);
+            c.out.append(reinterpret_cast<const char *>(msg), len);
+        }
+        if (!c.want_out) {
+            c.want_out = true;
+            ep_mod(c.fd, EPOLLIN | EPOLLOUT, tag(kTcpConn, c.id));
+        }
+    }
+
+    void on_conn(uint64_t id, uint32_t events) {
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        Conn &c = it->second;
+        uint64_t now = now_ms_monotonic();
+        if (events & EPOLLOUT) {
+            while (c.out_off < c.out.size()) {
+                ssize_t k = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+                if (k < 0) {
+                    if (errno == EAGAIN) break;
+                    close_conn(id);
+                    return;
+                }
+                c.out_off += size_t(k);
+            }
+            if (c.out_off == c.out.size()) {
+                c.out.clear();
+                c.out_off = 0;
+                c.want_out = false;
+                ep_mod(c.fd, EPOLLIN, tag(kTcpConn, id));
+            }
+            c.last_ms = now;
+        }
+        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        for (;;) {
+            ssize_t k = recv(c.fd, scratch, sizeof scratch, 0);
+            if (k == 0) {
+                close_conn(id);
+                return;
+            }
+            if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR) break;
+                close_conn(id);
+                return;
+            }
+            c.in.append(reinterpret_cast<const char *>(scratch), size_t(k));
+            c.last_ms = now;
+            if (c.in.size() > 2 * 65537) break;
+        }
+        // RFC 7766 §6.2.1: queries may be pipelined; each is handled as it is complete.
+        size_t off = 0;
+        uint64_t t0 = now_ns_monotonic();
+        while (c.in.size() - off >= 2) {
+            size_t len = rd16(reinterpret_cast<const uint8_t *>(c.in.data() + off));
+            if (c.in.size() - off < len + 2) break;
+            if (c.inflight >= kMaxInflightPerConn) break;
+            const uint8_t *msg = reinterpret_cast<const uint8_t *>(c.in.data() + off + 2);
+            off += len + 2;
+            Query q;
+            uint8_t out[65535];
+            Result r = core.handle(msg, len, c.peer, true, now, out, sizeof out, q);
+            if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
+                account(r, t0);
+                if (r.len) tcp_send(c, out, r.len);
+                if (conns.find(id) == conns.end()) return;
+            } else if (r.verdict == Verdict::Pass) {
+                ++c.inflight;
+                if (r.to_authority) {
+                    to_authority(msg, len, true, -1, c.peer, id);
+                } else {
+                    auto p = std::make_unique<Pending>();
+                    p->q = q;
+                    p->msg.assign(reinterpret_cast<const char *>(msg), len);
+                    p->client_tcp = true;
+                    p->conn_id = id;
+                    p->peer = c.peer;
+                    p->start_ns = t0;
+                    start_forward(std::move(p));
+                    if (conns.find(id) == conns.end()) return;
+                }
+            } else {
+                // A malformed message on a stream: we cannot trust the framing any more.
+                stats.outcomes[static_cast<size_t>(Outcome::dropped)].fetch_add(1, std::memory_order_relaxed);
+                close_conn(id);
+                return;
+            }
+        }
+        c.in.erase(0, off);
+    }
+
+    // ---- authority hook ----
+    void to_authority(const uint8_t *msg, size_t len, bool tcp, int udp_fd, const sockaddr_storage &peer,
+                      uint64_t conn_id) {
+        stats.outcomes[static_cast<size_t>(Outcome::authority)].fetch_add(1, std::memory_order_relaxed);
+        Delivery d{tcp, udp_fd, peer, conn_id, {}};
+        auth->submit(std::string(reinterpret_cast<const char *>(msg), len), std::move(d), self);
+    }
+
+    void drain_inbox() {
+        std::vector<Delivery> items;
+        {
+            std::lock_guard lk(inbox_mu);
+            items.swap(inbox);
+        }
+        for (Delivery &d : items) {
+            if (!d.tcp) {
+                socklen_t l = d.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+                for (const std::string &r : d.replies)
+                    sendto(d.udp_fd, r.data(), r.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&d.peer), l);
+                continue;
+            }
+            auto it = conns.find(d.conn_id);
+            if (it == conns.end()) continue;
+            if (it->second.inflight) --it->second.inflight;
+            for (const std::string &r : d.replies) {
+                if (conns.find(d.conn_id) == conns.end()) break;
+                tcp_send(it->second, reinterpret_cast<const uint8_t *>(r.data()), r.size());
+            }
+        }
+    }
+
+    void run() {
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ep_add(wake_fd, EPOLLIN, tag(kWake, 0));
+        for (size_t i = 0; i < socks.udp.size(); ++i) ep_add(socks.udp[i], EPOLLIN, tag(kUdpListen, i));
+        for (size_t i = 0; i < socks.tcp.size(); ++i) ep_add(socks.tcp[i], EPOLLIN, tag(kTcpListen, i));
+        epoll_event evs[64];
+        while (!sh.stop.load(std::memory_order_relaxed)) {
+            int timeout = pending.empty() && conns.empty() ? 500 : 20;
+            int n = epoll_wait(ep, evs, 64, timeout);
+            refresh();
+            for (int i = 0; i < n; ++i) {
+                uint64_t d = evs[i].data.u64;
+                uint64_t v = d & ((uint64_t(1) << 56) - 1);
+                switch (Tag(d >> 56)) {
+                case kUdpListen: on_udp(socks.udp[v]); break;
+                case kTcpListen: on_accept(socks.tcp[v]); break;
+                case kTcpConn: on_conn(v, evs[i].events); break;
+                case kUpstream: on_upstream(int(v), evs[i].events); break;
+                case kWake: {
+                    uint64_t x;
+                    (void)!read(wake_fd, &x, sizeof x);
+                    drain_inbox();
+                    break;
+                }
+                }
+            }
+            uint64_t now = now_ms_monotonic();
+            if (now >= next_sweep_ms) {
+                sweep(now);
+                next_sweep_ms = now + 20;
+            }
+        }
+        for (auto &[fd, p] : pending) close(fd);
+        pending.clear();
+        for (auto &[id, c] : conns) close(c.fd);
+        conns.clear();
+        for (int fd : socks.udp) close(fd);
+        for (int fd : socks.tcp) close(fd);
+        close(ep);
+    }
+};
+
+Worker::Worker(Shared &sh, unsigned index, ListenSockets socks, AuthorityRunner *auth)
+    : impl_(std::make_unique<Impl>(sh, index, std::move(socks), auth)) {
+    impl_->self = this;
+    impl_->refresh();
+}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+    th_ = std::thread([this] { impl_->run(); });
+}
+
+void Worker::wake() {
+    uint64_t one = 1;
+    if (impl_->wake_fd >= 0) (void)!write(impl_->wake_fd, &one, sizeof one);
+}
+
+void Worker::join() {
+    if (th_.joinable()) th_.join();
+}
+
+void Worker::deliver(Delivery d) {
+    {
+        std::lock_guard lk(impl_->inbox_mu);
+        impl_->inbox.push_back(std::move(d));
+    }
+    wake();
+}
+
+AuthorityRunner::AuthorityRunner(AuthorityHook *hook) : hook_(hook) {
+    if (hook_) th_ = std::thread([this] { run(); });
+}
+
+AuthorityRunner::~AuthorityRunner() { stop(); }
+
+void AuthorityRunner::submit(std::string msg, Worker::Delivery where, Worker *w) {
+    std::lock_guard lk(mu_);
+    q_.push_back(Job{std::move(msg), std::move(where), w});
+    cv_.notify_one();
+}
+
+void AuthorityRunner::stop() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+        cv_.notify_all();
+    }
+    if (th_.joinable()) th_.join();
+}
+
+void AuthorityRunner::run() {
+    for (;;) {
+        Job j;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return stop_ || !q_.empty(); });
+            if (stop_) return;
+            j = std::move(q_.front());
+            q_.pop_front();
+        }
+        try {
+            hook_->handle(reinterpret_cast<const uint8_t *>(j.msg.data()), j.msg.size(), j.where.peer, j.where.tcp,
+                          j.where.replies);
+        } catch (const std::exception &e) {
+            AISIDD_LOG(LogLevel::error, std::string("authority: ") + e.what());
+            j.where.replies.clear();
+        }
+        j.w->deliver(std::move(j.where));
+    }
+}
+
+} // namespace aisid::resolver

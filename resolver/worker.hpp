@@ -1,0 +1,77 @@
+// One worker thread: its own UDP and TCP listening sockets (SO_REUSEPORT, so
+// the kernel spreads clients over workers), its own in-flight upstream
+// queries and its own cache (see cache.hpp for why), one epoll loop.
+#pragma once
+
+#include "runtime.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aisid::resolver {
+
+struct ListenSockets {
+    std::vector<int> udp;
+    std::vector<int> tcp;
+};
+
+/// Opens UDP and TCP sockets for every address (SO_REUSEPORT); "" on success.
+std::string open_listeners(const std::vector<SockAddr> &addrs, ListenSockets &out);
+
+class AuthorityRunner;
+
+class Worker {
+public:
+    Worker(Shared &sh, unsigned index, ListenSockets socks, AuthorityRunner *auth);
+    ~Worker();
+    void start();
+    void wake();  // from other threads: stop, or inbox has items
+    void join();
+
+    // Replies from the authority thread.
+    struct Delivery {
+        bool tcp;
+        int udp_fd;
+        sockaddr_storage peer;
+        uint64_t conn_id;
+        std::vector<std::string> replies;
+    };
+    void deliver(Delivery d);
+
+private:
+    void run();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::thread th_;
+};
+
+/// Runs AuthorityHook::handle off the workers' loops (it may block).
+class AuthorityRunner {
+public:
+    explicit AuthorityRunner(AuthorityHook *hook);
+    ~AuthorityRunner();
+    void submit(std::string msg, Worker::Delivery where, Worker *w);
+    void stop();
+
+private:
+    struct Job {
+        std::string msg;
+        Worker::Delivery where;
+        Worker *w;
+    };
+    void run();
+    AuthorityHook *hook_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job> q_;
+    bool stop_ = false;
+    std::thread th_;
+};
+
+} // namespace aisid::resolver
