@@ -8,7 +8,6 @@
 #include <charconv>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,8 +232,9 @@ std::string dirname_of(const std::string &path) {
     return p == std::string::npos ? std::string(".") : path.substr(0, p);
 }
 
-// A zone file mapped read-only: parsed in place, never copied.
-class MappedFile {
+// A zone file read whole with read(2). Not mmap: a file truncated while
+// mapped would raise SIGBUS, and this code runs inside other programs (NSS).
+class ZoneFileText {
 public:
     bool open(const std::string &path) {
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -245,29 +245,29 @@ public:
             errno = EINVAL;
             return false;
         }
-        size_ = static_cast<size_t>(st.st_size);
-        if (size_) {
-            void *p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-            if (p == MAP_FAILED) {
+        data_.resize(static_cast<size_t>(st.st_size));
+        size_t got = 0;
+        for (;;) {
+            if (got == data_.size()) data_.resize(data_.size() + 65536);  // the file grew
+            ssize_t n = ::read(fd, data_.data() + got, data_.size() - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
                 int e = errno;
                 ::close(fd);
                 errno = e;
                 return false;
             }
-            data_ = static_cast<const char *>(p);
-            madvise(p, size_, MADV_SEQUENTIAL);
+            if (n == 0) break;
+            got += static_cast<size_t>(n);
         }
+        data_.resize(got);
         ::close(fd);
         return true;
     }
-    ~MappedFile() {
-        if (data_) munmap(const_cast<char *>(data_), size_);
-    }
-    std::string_view text() const { return {data_ ? data_ : "", size_}; }
+    std::string_view text() const { return data_; }
 
 private:
-    const char *data_ = nullptr;
-    size_t size_ = 0;
+    std::string data_;
 };
 
 class Reader {
@@ -311,7 +311,7 @@ public:
                     if (arg.empty()) return fail(file, e.line, "$INCLUDE needs a file name");
                     if (depth >= 8) return fail(file, e.line, "$INCLUDE nested too deeply");
                     std::string path = arg[0] == '/' ? arg : dirname_of(file) + "/" + arg;
-                    MappedFile sub;
+                    ZoneFileText sub;
                     if (!sub.open(path))
                         return fail(file, e.line, "cannot read $INCLUDE file '" + path + "': " + std::strerror(errno));
                     RdfPtr sub_origin;
@@ -403,7 +403,7 @@ Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::st
 }
 
 Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path) {
-    MappedFile f;
+    ZoneFileText f;
     if (!f.open(path)) return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
     ZoneBuilder b(path);
     Reader rd(b);
