@@ -349,6 +349,14 @@ int Ingress::run() {
     // corrects that.
     const uint64_t start = now_ms();
     for (auto &h : heard_) h = start;
+    // Hash on the 5-tuple (policy 1), not on the flow label (policy 0): a
+    // sender may change a connection's flow label (Linux does on RTO), which
+    // would move a live TCP flow to another egress gateway.
+    {
+        std::ofstream hp("/proc/sys/net/ipv6/fib_multipath_hash_policy");
+        hp << "1\n";
+        if (!hp) logf(2, "cannot set net.ipv6.fib_multipath_hash_policy=1: flows hash on the flow label");
+    }
     if (int rc = install_nexthops()) {
         cleanup();
         return rc;
