@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -60,16 +61,32 @@ std::vector<Record> zone_records(const Zone &z) {
     std::vector<Record> out;
     const RRset &soa = z.soa();
     out.push_back(Record{z.origin_wire(), kTypeSOA, kClassIN, soa.ttl, soa.rdata.at(0)});
-    z.for_each_node([&](std::string_view rel, const Node &n) {
+    // A stable order (apex first, then by name, then type) so zone files
+    // and transfers of the same zone are the same bytes.
+    std::vector<std::pair<std::string_view, const Node *>> nodes;
+    z.for_each_node([&](std::string_view rel, const Node &n) { nodes.emplace_back(rel, &n); });
+    std::sort(nodes.begin(), nodes.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+    for (const auto &[rel, n] : nodes) {
         std::string owner = std::string(rel) + z.origin_wire();
-        for (const RRset &s : n.rrsets) {
-            if (rel.empty() && s.type == kTypeSOA) continue;
-            for (const std::string &r : s.rdata) out.push_back(Record{owner, s.type, kClassIN, s.ttl, r});
+        std::vector<const RRset *> sets;
+        for (const RRset &s : n->rrsets) sets.push_back(&s);
+        std::sort(sets.begin(), sets.end(), [](const RRset *a, const RRset *b) { return a->type < b->type; });
+        for (const RRset *s : sets) {
+            if (rel.empty() && s->type == kTypeSOA) continue;
+            std::vector<std::string> rds = s->rdata;
+            std::sort(rds.begin(), rds.end());
+            for (const std::string &r : rds) out.push_back(Record{owner, s->type, kClassIN, s->ttl, r});
         }
-    });
+    }
+
+    std::vector<Record> svc;
     z.for_each_service([&](uint16_t o, uint16_t f, uint16_t m, const Service &s) {
-        append_service_records(z, o, f, m, s, out);
+        append_service_records(z, o, f, m, s, svc);
     });
+    std::stable_sort(svc.begin(), svc.end(), [](const Record &a, const Record &b) {
+        return a.owner != b.owner ? a.owner < b.owner : a.type < b.type;
+    });
+    out.insert(out.end(), svc.begin(), svc.end());
     return out;
 }
 

@@ -1,0 +1,739 @@
+#include "authority.hpp"
+
+#include "dname.hpp"
+#include "update.hpp"
+#include "xfr.hpp"
+#include "zone_builder.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+namespace aisid::resolver {
+
+namespace {
+
+std::string raw_mac(const ldns_rdf *mac) {
+    if (!mac || ldns_rdf_size(mac) < 2) return {};
+    return std::string(reinterpret_cast<const char *>(ldns_rdf_data(mac)) + 2, ldns_rdf_size(mac) - 2);
+}
+
+std::string to_wire(ldns_pkt *p) {
+    uint8_t *buf = nullptr;
+    size_t n = 0;
+    if (ldns_pkt2wire(&buf, p, &n) != LDNS_STATUS_OK) return {};
+    std::string s(reinterpret_cast<const char *>(buf), n);
+    free(buf);
+    return s;
+}
+
+// A bare error reply when the message cannot be parsed: the header echoed.
+std::string header_reply(const uint8_t *msg, size_t len, uint8_t rcode) {
+    if (len < 12) return {};
+    std::string r(reinterpret_cast<const char *>(msg), 12);
+    r[2] = static_cast<char>((r[2] & 0x78) | 0x80);  // QR, keep the opcode
+    r[3] = static_cast<char>(rcode & 0x0f);
+    for (int i = 4; i < 12; ++i) r[i] = 0;
+    return r;
+}
+
+std::string soa_text(uint32_t serial) { return "serial " + std::to_string(serial); }
+
+bool mkdirs(const std::string &d, std::string &err) {
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
+    if (ec) {
+        err = "cannot create " + d + ": " + ec.message();
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+Authority::Authority(AuthorityOptions opt, CurrentFn current, PublishFn publish)
+    : opt_(std::move(opt)), current_(std::move(current)), publish_(std::move(publish)) {}
+
+Authority::~Authority() { stop(); }
+
+void Authority::log(const std::string &s) const {
+    if (opt_.log) opt_.log(s);
+    else std::fprintf(stderr, "aisidd: %s\n", s.c_str());
+}
+
+time_t Authority::now() const { return opt_.now ? opt_.now() : ::time(nullptr); }
+
+Expected<bool, AuthorityError> Authority::start() {
+    for (const std::string &k : opt_.keys) {
+        auto key = parse_tsig_key(k);
+        if (!key) return unexpected(AuthorityError{"bad --key '" + k + "' (want NAME:BASE64SECRET)"});
+        keys_.push_back(*key);
+    }
+    for (const std::string &n : opt_.update_keys) {
+        std::string t = n;
+        for (char &c : t) c = ascii_lower(c);
+        if (t.back() != '.') t += '.';
+        std::string w;
+        if (!wire_from_text(t, w)) return unexpected(AuthorityError{"bad --update-key '" + n + "'"});
+        if (std::none_of(keys_.begin(), keys_.end(), [&](const TsigKey &k) { return k.name_wire == w; }))
+            return unexpected(AuthorityError{"--update-key " + n + " names no --key"});
+        update_keys_.push_back(w);
+    }
+    for (const std::string &n : opt_.notify) {
+        sockaddr_storage ss;
+        socklen_t l;
+        if (!parse_hostport(n, 53, ss, l)) return unexpected(AuthorityError{"bad --notify '" + n + "'"});
+        notify_targets_.push_back({ss, l});
+    }
+    std::string err;
+    if (!mkdirs(opt_.state_dir, err)) return unexpected(AuthorityError{err});
+
+    for (const std::string &s : opt_.secondaries) {
+        size_t eq = s.find('=');
+        auto sec = std::make_unique<Secondary>();
+        if (eq == std::string::npos || eq == 0 || !wire_from_text(s.substr(0, eq), sec->origin_wire) ||
+            !parse_hostport(s.substr(eq + 1), 53, sec->primary, sec->primary_len))
+            return unexpected(AuthorityError{"bad --secondary '" + s + "' (want ZONE=ADDR[:PORT])"});
+        sec->text = name_to_text(sec->origin_wire);
+        sec->path = opt_.state_dir + "/" + zone_file_stem(sec->origin_wire) + ".zone";
+        struct stat st;
+        if (::stat(sec->path.c_str(), &st) == 0) {
+            auto z = load_zone_file(sec->path);
+            if (z && (*z)->origin_wire() == sec->origin_wire) {
+                sec->zone = *z;
+                publish_(sec->zone);
+                log("zone " + sec->text + ": serving the last good copy (" + soa_text(sec->zone->serial()) +
+                    ") from " + sec->path);
+            } else {
+                log("zone " + sec->text + ": ignoring " + sec->path + ": " +
+                    (z ? std::string("another zone") : z.error().to_string()));
+            }
+        }
+        secondaries_.push_back(std::move(sec));
+    }
+
+    auto set = current_();
+    for (const ZonePtr &z : set->zones()) {
+        bool is_secondary = std::any_of(secondaries_.begin(), secondaries_.end(),
+                                        [&](const auto &s) { return s->origin_wire == z->origin_wire(); });
+        if (is_secondary) continue;
+        if (!setup_primary(z, err)) return unexpected(AuthorityError{err});
+    }
+    if (opt_.start_threads) {
+        sec_thread_ = std::thread([this] { secondary_loop(); });
+        notify_thread_ = std::thread([this] { notifier_loop(); });
+    }
+    return true;
+}
+
+void Authority::stop() {
+    if (stopping_.exchange(true)) return;
+    sec_cv_.notify_all();
+    ncv_.notify_all();
+    if (sec_thread_.joinable()) sec_thread_.join();
+    if (notify_thread_.joinable()) notify_thread_.join();
+    // Leave a compact zone file behind on a clean exit.
+    std::vector<std::string> names;
+    {
+        std::lock_guard lk(mu_);
+        for (auto &[o, p] : primaries_) names.push_back(o);
+    }
+    for (auto &o : names) compact(o, false);
+}
+
+bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
+    const std::string &origin = file_zone->origin_wire();
+    Primary p;
+    std::string stem = zone_file_stem(origin);
+    p.zone_path = opt_.state_dir + "/" + stem + ".zone";
+    ZonePtr cur = file_zone;
+    struct stat st;
+    if (::stat(p.zone_path.c_str(), &st) == 0) {
+        auto saved = load_zone_file(p.zone_path);
+        if (saved && (*saved)->origin_wire() == origin && serial_gt((*saved)->serial(), cur->serial())) {
+            cur = *saved;
+            p.compacted_serial = cur->serial();
+        } else if (!saved) {
+            log("zone " + file_zone->origin_text() + ": ignoring " + saved.error().to_string());
+        }
+    }
+    std::vector<Diff> entries;
+    std::string note;
+    if (!p.journal.open(opt_.state_dir + "/" + stem + ".jnl", entries, note, err)) return false;
+    if (!note.empty()) log(note);
+    size_t applied = 0;
+    bool gap = false;
+    for (const Diff &d : entries) {
+        if (d.from == cur->serial()) {
+            ZonePtr next;
+            std::string why;
+            if (!apply_diff(*cur, d, next, why)) {
+                log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" +
+                    std::to_string(d.to) + " does not apply (" + why + "); replay stops there");
+                gap = true;
+                break;
+            }
+            cur = next;
+            ++applied;
+        } else if (serial_gt(d.to, cur->serial())) {
+            log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" + std::to_string(d.to) +
+                " does not follow serial " + std::to_string(cur->serial()) + "; replay stops there");
+            gap = true;
+            break;
+        }
+    }
+    // The diffs that lead to the current serial serve IXFR.
+    std::vector<Diff> chain;
+    uint32_t want = cur->serial();
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        if (it->to != want) continue;
+        chain.push_back(*it);
+        want = it->from;
+    }
+    std::reverse(chain.begin(), chain.end());
+    if (gap || chain.size() != entries.size()) {
+        if (!p.journal.rewrite(chain, err)) return false;
+    }
+    p.history.assign(chain.begin(), chain.end());
+    if (applied)
+        log("zone " + cur->origin_text() + ": replayed " + std::to_string(applied) + " journal entries, now at " +
+            soa_text(cur->serial()));
+    p.zone = cur;
+    if (cur != file_zone) publish_(cur);
+    std::lock_guard lk(mu_);
+    primaries_[origin] = std::move(p);
+    return true;
+}
+
+void Authority::zone_replaced(const Zone &z) {
+    std::lock_guard lk(mu_);
+    auto it = primaries_.find(z.origin_wire());
+    if (it == primaries_.end() || it->second.zone.get() == &z) return;
+    if (serial_gt(z.serial(), it->second.zone->serial())) {
+        // The operator edited the zone file and moved its serial on: it wins.
+        log("zone " + z.origin_text() + ": the zone file moved to " + soa_text(z.serial()) +
+            "; it replaces the journaled copy");
+        for (const ZonePtr &p : current_()->zones())
+            if (p.get() == &z) it->second.zone = p;
+        return;
+    }
+    // A reload of an older file must not undo acknowledged updates.
+    std::lock_guard nl(nmu_);
+    notify_queue_.push_back("\x01" + z.origin_wire());
+    ncv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------
+
+void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
+                       std::vector<std::string> &replies) {
+    try {
+        ldns_pkt *raw = nullptr;
+        if (len < 12 || ldns_wire2pkt(&raw, msg, len) != LDNS_STATUS_OK) {
+            std::string r = header_reply(msg, len, kRcodeFormErr);
+            if (!r.empty()) replies.push_back(r);
+            return;
+        }
+        PktPtr q(raw);
+        if (ldns_pkt_qr(q.get())) return;  // never answer an answer
+        switch (ldns_pkt_get_opcode(q.get())) {
+        case LDNS_PACKET_UPDATE: handle_update(q.get(), msg, len, peer, replies); return;
+        case LDNS_PACKET_NOTIFY: handle_notify(q.get(), msg, len, peer, replies); return;
+        case LDNS_PACKET_QUERY: {
+            const ldns_rr_list *qs = ldns_pkt_question(q.get());
+            if (ldns_rr_list_rr_count(qs) == 1) {
+                auto t = ldns_rr_get_type(ldns_rr_list_rr(qs, 0));
+                if (t == LDNS_RR_TYPE_AXFR || t == LDNS_RR_TYPE_IXFR) {
+                    handle_xfr(q.get(), msg, len, tcp, replies);
+                    return;
+                }
+            }
+            break;
+        }
+        default: break;
+        }
+        replies.push_back(header_reply(msg, len, kRcodeNotImp));
+    } catch (const std::exception &e) {
+        log(std::string("authority: ") + e.what());
+        std::string r = header_reply(msg, len, kRcodeServFail);
+        if (!r.empty()) replies.push_back(r);
+    }
+}
+
+namespace {
+
+// The reply to a request: header, question echoed, TSIG as RFC 8945 §5.3 wants.
+std::string make_reply(const ldns_pkt *q, uint8_t rcode, const TsigCheck &tc, time_t now, bool aa = true) {
+    PktPtr p(ldns_pkt_new());
+    ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
+    ldns_pkt_set_qr(p.get(), true);
+    ldns_pkt_set_aa(p.get(), aa);
+    ldns_pkt_set_opcode(p.get(), ldns_pkt_get_opcode(q));
+    ldns_pkt_set_rcode(p.get(), rcode);
+    const ldns_rr_list *qs = ldns_pkt_question(q);
+    for (size_t i = 0; i < ldns_rr_list_rr_count(qs); ++i)
+        ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(ldns_rr_list_rr(qs, i)));
+    using R = TsigCheck::Result;
+    switch (tc.result) {
+    case R::ok: {
+        std::string wire;
+        if (tsig_sign_pkt(p.get(), *tc.key, tc.request_mac.get(), false, wire, nullptr)) return wire;
+        return to_wire(p.get());
+    }
+    case R::bad_key:
+    case R::bad_alg:
+    case R::bad_sig: {
+        // §5.3.2: NOTAUTH, an unsigned TSIG carrying the error.
+        ldns_pkt_set_rcode(p.get(), kRcodeNotAuth);
+        std::string wire = to_wire(p.get());
+        tsig_append(wire, nullptr, tc.key_name_wire, tc.time_signed, kTsigFudge,
+                    tc.result == R::bad_sig ? kTsigBadSig : kTsigBadKey, {}, {});
+        return wire;
+    }
+    case R::bad_time: {
+        // §5.2.3: signed, the request's time in Time Signed, ours in Other Data.
+        ldns_pkt_set_rcode(p.get(), kRcodeNotAuth);
+        std::string wire = to_wire(p.get());
+        std::string other;
+        for (int i = 5; i >= 0; --i) other.push_back(static_cast<char>(static_cast<uint64_t>(now) >> (8 * i)));
+        tsig_append(wire, tc.key, tc.key_name_wire, tc.time_signed, kTsigFudge, kTsigBadTime,
+                    raw_mac(tc.request_mac.get()), other);
+        return wire;
+    }
+    case R::malformed: ldns_pkt_set_rcode(p.get(), kRcodeFormErr); return to_wire(p.get());
+    case R::unsigned_msg: return to_wire(p.get());
+    }
+    return to_wire(p.get());
+}
+
+} // namespace
+
+void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
+                              std::vector<std::string> &replies) {
+    TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
+    std::string who = sockaddr_text(peer);
+    const ldns_rr_list *zs = ldns_pkt_question(q);
+    std::string zone_name = ldns_rr_list_rr_count(zs) == 1
+                                ? name_to_text(record_from_ldns(ldns_rr_list_rr(zs, 0)).owner)
+                                : std::string("?");
+    using R = TsigCheck::Result;
+    if (tc.result != R::ok) {
+        uint8_t rc = tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth;
+        log("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
+        replies.push_back(make_reply(q, rc, tc, now()));
+        return;
+    }
+    if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
+        log("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
+        replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
+        return;
+    }
+    // RFC 2136 §3.1.1: exactly one zone, of type SOA.
+    if (ldns_rr_list_rr_count(zs) != 1 || ldns_rr_get_type(ldns_rr_list_rr(zs, 0)) != LDNS_RR_TYPE_SOA) {
+        replies.push_back(make_reply(q, kRcodeFormErr, tc, now()));
+        return;
+    }
+    Record zrec = record_from_ldns(ldns_rr_list_rr(zs, 0));
+    std::vector<Record> prereq = records_of(ldns_pkt_answer(q));
+    std::vector<Record> updates = records_of(ldns_pkt_authority(q));
+    uint8_t rcode;
+    {
+        std::lock_guard lk(mu_);
+        auto it = primaries_.find(zrec.owner);
+        if (it == primaries_.end() || zrec.cls != kClassIN) {
+            log("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
+            replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
+            return;
+        }
+        Primary &p = it->second;
+        UpdateResult res = apply_update(*p.zone, prereq, updates);
+        rcode = res.rcode;
+        if (res.rcode != kRcodeNoError) {
+            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
+                ": " + res.why);
+        } else if (res.changed) {
+            std::string err;
+            // On disk before NOERROR (SPEC §4): a crash after this loses nothing acknowledged.
+            if (!p.journal.append(res.diff, err)) {
+                log("UPDATE " + zone_name + ": " + err + " (SERVFAIL, nothing changed)");
+                rcode = kRcodeServFail;
+            } else {
+                p.zone = res.zone;
+                p.history.push_back(std::move(res.diff));
+                ++p.since_compact;
+                publish_(p.zone);
+            }
+        }
+    }
+    if (rcode == kRcodeNoError) queue_notify(zrec.owner);
+    replies.push_back(make_reply(q, rcode, tc, now()));
+}
+
+void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
+                              std::vector<std::string> &replies) {
+    TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
+    using R = TsigCheck::Result;
+    if (tc.result != R::ok && tc.result != R::unsigned_msg) {
+        replies.push_back(make_reply(q, kRcodeNotAuth, tc, now()));
+        return;
+    }
+    const ldns_rr_list *qs = ldns_pkt_question(q);
+    if (ldns_rr_list_rr_count(qs) != 1) {
+        replies.push_back(make_reply(q, kRcodeFormErr, tc, now()));
+        return;
+    }
+    Record z = record_from_ldns(ldns_rr_list_rr(qs, 0));
+    bool accepted = false;
+    {
+        std::lock_guard lk(sec_mu_);
+        for (auto &s : secondaries_) {
+            if (s->origin_wire != z.owner) continue;
+            // RFC 1996 §3.10: only from our primary (or signed with one of our keys).
+            if (tc.result == R::ok || same_host(peer, s->primary)) {
+                s->notified = true;
+                accepted = true;
+            }
+        }
+    }
+    if (!accepted) {
+        log("NOTIFY " + name_to_text(z.owner) + " from " + sockaddr_text(peer) + " ignored: not our primary");
+        replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
+        return;
+    }
+    sec_cv_.notify_all();
+    // RFC 1996 §4.7: the answer echoes the question, with QR and AA.
+    replies.push_back(make_reply(q, kRcodeNoError, tc, now()));
+}
+
+std::vector<Record> Authority::xfr_records(const std::string &origin, uint16_t qtype,
+                                           std::optional<uint32_t> client_serial, const Record **) {
+    ZonePtr z;
+    std::vector<const Diff *> chain;
+    std::vector<Diff> chain_copy;
+    {
+        std::lock_guard lk(mu_);
+        auto it = primaries_.find(origin);
+        if (it != primaries_.end()) {
+            z = it->second.zone;
+            if (qtype == kTypeIXFR && client_serial) {
+                // The diffs from the client's serial to ours, if the journal reaches back.
+                auto &h = it->second.history;
+                size_t start = h.size();
+                for (size_t i = 0; i < h.size(); ++i)
+                    if (h[i].from == *client_serial) {
+                        start = i;
+                        break;
+                    }
+                if (start < h.size() && h.back().to == z->serial()) {
+                    bool ok = true;
+                    for (size_t i = start; i + 1 < h.size(); ++i) ok = ok && h[i].to == h[i + 1].from;
+                    if (ok) chain_copy.assign(h.begin() + static_cast<long>(start), h.end());
+                }
+            }
+        }
+    }
+    if (!z) {
+        auto set = current_();
+        if (const Zone *found = set->find(origin))
+            for (const ZonePtr &p : set->zones())
+                if (p.get() == found) z = p;
+    }
+    if (!z) return {};
+    Record soa{z->origin_wire(), kTypeSOA, kClassIN, z->soa().ttl, z->soa().rdata.at(0)};
+    if (qtype == kTypeIXFR && client_serial && !serial_gt(z->serial(), *client_serial)) return {soa};
+    if (!chain_copy.empty()) {
+        for (const Diff &d : chain_copy) chain.push_back(&d);
+        return ixfr_stream(soa, chain);
+    }
+    // RFC 1995 §4: the journal does not reach back: the whole zone (AXFR form).
+    return axfr_stream(zone_records(*z));
+}
+
+void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies) {
+    TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
+    using R = TsigCheck::Result;
+    const ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
+    Record qrec = record_from_ldns(qr);
+    std::string what = std::string(qrec.type == kTypeAXFR ? "AXFR " : "IXFR ") + name_to_text(qrec.owner);
+    if (tc.result != R::ok) {
+        log(what + " refused: " + tc.text());
+        replies.push_back(make_reply(q, tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth, tc, now()));
+        return;
+    }
+    if (!tcp) {
+        // RFC 5936 §4.2 / RFC 1995 §2: transfers go over TCP; TC sends the client there.
+        PktPtr p(ldns_pkt_new());
+        ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
+        ldns_pkt_set_qr(p.get(), true);
+        ldns_pkt_set_tc(p.get(), true);
+        ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(qr));
+        std::string wire;
+        if (!tsig_sign_pkt(p.get(), *tc.key, tc.request_mac.get(), false, wire, nullptr)) wire = to_wire(p.get());
+        replies.push_back(wire);
+        return;
+    }
+    std::optional<uint32_t> client_serial;
+    if (qrec.type == kTypeIXFR) {
+        std::vector<Record> auth = records_of(ldns_pkt_authority(q));
+        for (const Record &r : auth)
+            if (r.type == kTypeSOA) client_serial = soa_serial(r.rdata);
+        if (!client_serial) {
+            replies.push_back(make_reply(q, kRcodeFormErr, tc, now()));
+            return;
+        }
+    }
+    std::vector<Record> stream = xfr_records(qrec.owner, qrec.type, client_serial, nullptr);
+    if (stream.empty()) {
+        log(what + ": not a zone of ours (NOTAUTH)");
+        replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
+        return;
+    }
+    std::vector<std::string> msgs = pack_xfr(q, stream, tc.key, tc.request_mac.get());
+    if (msgs.empty()) {
+        replies.push_back(make_reply(q, kRcodeServFail, tc, now()));
+        return;
+    }
+    for (auto &m : msgs) replies.push_back(std::move(m));
+}
+
+// ---------------------------------------------------------------------------
+// NOTIFY out and compaction.
+
+void Authority::queue_notify(const std::string &origin_wire) {
+    {
+        std::lock_guard lk(nmu_);
+        if (std::find(notify_queue_.begin(), notify_queue_.end(), origin_wire) == notify_queue_.end())
+            notify_queue_.push_back(origin_wire);
+    }
+    ncv_.notify_all();
+}
+
+void Authority::compact(const std::string &origin, bool force) {
+    ZonePtr z;
+    {
+        std::lock_guard lk(mu_);
+        auto it = primaries_.find(origin);
+        if (it == primaries_.end()) return;
+        Primary &p = it->second;
+        if (!force && p.zone->serial() == p.compacted_serial) return;
+        if (p.since_compact == 0 && p.history.empty() && !force) return;
+        z = p.zone;
+        p.since_compact = 0;
+    }
+    std::string err;
+    std::string path;
+    {
+        std::lock_guard lk(mu_);
+        path = primaries_[origin].zone_path;
+    }
+    if (!write_file_atomic(path, zone_to_text(*z), err)) {
+        log("zone " + z->origin_text() + ": compaction failed: " + err);
+        return;
+    }
+    std::lock_guard lk(mu_);
+    Primary &p = primaries_[origin];
+    p.compacted_serial = z->serial();
+    if (p.history.size() > 2 * opt_.journal_keep) {
+        while (p.history.size() > opt_.journal_keep) p.history.pop_front();
+        std::vector<Diff> keep(p.history.begin(), p.history.end());
+        if (!p.journal.rewrite(keep, err)) log("zone " + z->origin_text() + ": journal trim failed: " + err);
+    }
+}
+
+void Authority::compact_now() {
+    std::vector<std::string> names;
+    {
+        std::lock_guard lk(mu_);
+        for (auto &[o, p] : primaries_) names.push_back(o);
+    }
+    for (auto &o : names) compact(o, true);
+}
+
+void Authority::notifier_loop() {
+    using Clock = std::chrono::steady_clock;
+    auto last_change = Clock::now();
+    while (!stopping_) {
+        std::string origin;
+        {
+            std::unique_lock lk(nmu_);
+            ncv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return stopping_ || !notify_queue_.empty(); });
+            if (stopping_) break;
+            if (!notify_queue_.empty()) {
+                origin = notify_queue_.front();
+                notify_queue_.pop_front();
+            }
+        }
+        if (!origin.empty() && origin[0] == '\x01') {
+            // A reload put an older copy of a primary zone in place: ours again.
+            std::string o = origin.substr(1);
+            ZonePtr z;
+            {
+                std::lock_guard lk(mu_);
+                auto it = primaries_.find(o);
+                if (it != primaries_.end()) z = it->second.zone;
+            }
+            if (z) publish_(z);
+            continue;
+        }
+        if (!origin.empty()) {
+            last_change = Clock::now();
+            ZonePtr z;
+            {
+                std::lock_guard lk(mu_);
+                auto it = primaries_.find(origin);
+                if (it != primaries_.end()) z = it->second.zone;
+            }
+            if (!z) {
+                std::lock_guard lk(sec_mu_);
+                for (auto &s : secondaries_)
+                    if (s->origin_wire == origin) z = s->zone;
+            }
+            if (!z) continue;
+            for (auto &[ss, sl] : notify_targets_) {
+                // RFC 1996 §3.6: retry a few times until the secondary answers.
+                for (int attempt = 0; attempt < 3 && !stopping_; ++attempt) {
+                    LdnsRdfPtr owner(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, origin.size(), origin.data()));
+                    PktPtr n(ldns_pkt_query_new(owner.release(), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_AA));
+                    ldns_pkt_set_opcode(n.get(), LDNS_PACKET_NOTIFY);
+                    ldns_pkt_set_random_id(n.get());
+                    Record soa{z->origin_wire(), kTypeSOA, kClassIN, z->soa().ttl, z->soa().rdata.at(0)};
+                    if (LdnsRrPtr s = record_to_ldns(soa)) ldns_pkt_push_rr(n.get(), LDNS_SECTION_ANSWER, s.release());
+                    std::string req = to_wire(n.get()), resp, err;
+                    if (udp_exchange(ss, sl, req, resp, 1000, err)) break;
+                    if (attempt == 2) log("NOTIFY " + z->origin_text() + " to " + sockaddr_text(ss) + ": " + err);
+                }
+            }
+        }
+        // Compaction: after a burst of changes, or once things are quiet.
+        std::vector<std::string> due;
+        {
+            std::lock_guard lk(mu_);
+            bool quiet = Clock::now() - last_change > std::chrono::seconds(1);
+            for (auto &[o, p] : primaries_)
+                if (p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) due.push_back(o);
+        }
+        for (auto &o : due) compact(o, false);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Secondary zones.
+
+bool Authority::pull(Secondary &s) {
+    const TsigKey *key = keys_.empty() ? nullptr : &keys_.front();
+    std::optional<Record> have;
+    if (s.zone) have = Record{s.zone->origin_wire(), kTypeSOA, kClassIN, s.zone->soa().ttl, s.zone->soa().rdata.at(0)};
+    XfrResult r = xfr_pull(s.primary, s.primary_len, s.origin_wire, have, key, opt_.transfer_timeout_ms);
+    ZonePtr next;
+    std::string how;
+    if (r.kind == XfrResult::Kind::incremental && s.zone) {
+        ZonePtr cur = s.zone;
+        std::string why;
+        for (const Diff &d : r.diffs) {
+            ZonePtr n;
+            if (!apply_diff(*cur, d, n, why)) {
+                cur = nullptr;
+                break;
+            }
+            cur = n;
+        }
+        if (cur) {
+            next = cur;
+            how = "IXFR";
+        } else {
+            log("zone " + s.text + ": IXFR does not apply (" + why + "); trying AXFR");
+            r = xfr_pull(s.primary, s.primary_len, s.origin_wire, std::nullopt, key, opt_.transfer_timeout_ms);
+        }
+    }
+    if (r.kind == XfrResult::Kind::full) {
+        ZoneBuilder b(s.path);
+        ZoneError err;
+        bool ok = true;
+        for (const Record &rec : r.full)
+            if (!b.add(rec.owner, rec.type, rec.ttl, rec.rdata, s.path, 0, err)) {
+                ok = false;
+                break;
+            }
+        if (ok) {
+            auto fin = b.finish();
+            if (fin) next = *fin;
+            else err = fin.error(), ok = false;
+        }
+        if (!ok) {
+            log("zone " + s.text + ": the transferred zone breaks the rules (" + err.message +
+                "); keeping the last good copy");
+            r.kind = XfrResult::Kind::failed;
+        }
+        how = "AXFR";
+    }
+    time_t t = now();
+    uint32_t refresh = 3600, retry = 600, expire = 86400;
+    if (s.zone) soa_timers(s.zone->soa().rdata.at(0), refresh, retry, expire);
+    if (r.kind == XfrResult::Kind::failed) {
+        ++s.failures;
+        if (s.failures == 1 || s.failures % 10 == 0)
+            log("zone " + s.text + ": transfer from " + sockaddr_text(s.primary) + " failed: " + r.why +
+                (s.zone ? " (still serving " + soa_text(s.zone->serial()) + ")" : ""));
+        // Without any copy, retry soon; with one, on the SOA retry timer.
+        s.next_refresh = t + (s.zone ? std::clamp<uint32_t>(retry, 1, 3600) : std::min<uint32_t>(2 << std::min(s.failures, 5u), 60));
+        return false;
+    }
+    s.failures = 0;
+    if (next) {
+        std::string err;
+        if (!write_file_atomic(s.path, zone_to_text(*next), err)) log("zone " + s.text + ": " + err);
+        {
+            std::lock_guard lk(sec_mu_);
+            s.zone = next;
+        }
+        publish_(next);
+        log("zone " + s.text + ": " + soa_text(next->serial()) + " from " + sockaddr_text(s.primary) + " by " + how);
+        soa_timers(next->soa().rdata.at(0), refresh, retry, expire);
+        queue_notify(s.origin_wire);
+    }
+    s.next_refresh = t + std::clamp<uint32_t>(refresh, 1, 86400);
+    return true;
+}
+
+bool Authority::refresh_now(const std::string &zone_text) {
+    std::string w;
+    if (!wire_from_text(zone_text, w)) return false;
+    for (auto &s : secondaries_)
+        if (s->origin_wire == w) return pull(*s);
+    return false;
+}
+
+void Authority::secondary_loop() {
+    while (!stopping_) {
+        Secondary *due = nullptr;
+        {
+            std::unique_lock lk(sec_mu_);
+            time_t t = now();
+            time_t soonest = t + 1;
+            for (auto &s : secondaries_) {
+                if (s->notified || s->next_refresh <= t) {
+                    due = s.get();
+                    break;
+                }
+                soonest = std::min(soonest, s->next_refresh);
+            }
+            if (!due) {
+                sec_cv_.wait_for(lk, std::chrono::milliseconds(std::max<long>(50, (soonest - t) * 1000)), [&] {
+                    if (stopping_) return true;
+                    for (auto &s : secondaries_)
+                        if (s->notified) return true;
+                    return false;
+                });
+                continue;
+            }
+            due->notified = false;
+        }
+        pull(*due);
+    }
+}
+
+} // namespace aisid::resolver

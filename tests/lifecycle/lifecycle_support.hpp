@@ -1,0 +1,48 @@
+// Helpers shared by the lifecycle tests: records from zone-file text.
+#pragma once
+
+#include "records.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace lifecycle_test {
+
+using aisid::resolver::Record;
+
+inline Record rr(const std::string &text, uint16_t cls = aisid::kClassIN) {
+    ldns_rr *raw = nullptr;
+    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), 300, nullptr, nullptr);
+    REQUIRE_MESSAGE(st == LDNS_STATUS_OK, text);
+    Record r = aisid::resolver::record_from_ldns(raw);
+    ldns_rr_free(raw);
+    r.cls = cls;
+    if (cls != aisid::kClassIN) r.ttl = 0;
+    return r;
+}
+
+// A delete or prerequisite without data: class ANY or NONE.
+inline Record bare(const std::string &name, uint16_t type, uint16_t cls) {
+    Record r;
+    REQUIRE(aisid::resolver::wire_from_text(name, r.owner));
+    r.type = type;
+    r.cls = cls;
+    r.ttl = 0;
+    return r;
+}
+
+inline const char *kZone = R"($ORIGIN ai.example.
+$TTL 300
+@                    SOA  ns admin 2026112501 3600 600 86400 60
+@                    NS   ns
+ns                   AAAA 2001:db8:53::1
+_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
+image._object        TXT  "code=1"
+detection._function  TXT  "code=2"
+yolo._method         TXT  "code=1"
+yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
+yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
+)";
+
+} // namespace lifecycle_test
