@@ -193,7 +193,12 @@ bool ZoneStore::reload_locked(std::vector<std::string> &errs) {
             ++it;
         }
     }
+    // The file states may have changed before (add_file): compare with what is published.
+    std::vector<const Zone *> now;
+    for (const ZonePtr &z : zones) now.push_back(z.get());
+    if (now != published_) changed = true;
     if (!changed) return ok;
+    published_ = std::move(now);
     auto set = std::make_shared<ZoneSet>();
     for (ZonePtr &z : zones) set->add(std::move(z));  // later files replace earlier zones of the same origin
     {

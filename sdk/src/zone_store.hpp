@@ -67,6 +67,7 @@ private:
     std::vector<std::string> app_files_;
     std::map<std::string, FileState> files_;
     std::vector<std::string> load_errors_;
+    std::vector<const Zone *> published_;  // the zones of the current snapshot
     std::map<int, std::pair<std::string, bool>> watches_;  // wd -> (dir, any file matters)
     std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
     int inotify_fd_ = -1;
