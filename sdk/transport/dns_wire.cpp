@@ -1,0 +1,171 @@
+// The few DNS wire operations the transports need: walk a message, pad a
+// query, strip our OPT, cap TTLs, compare questions. Every read is bounds
+// checked; a malformed message is an error, never a read past its end.
+#include <cctype>
+#include <cstring>
+
+#include "transport.hpp"
+#include "transport_internal.hpp"
+
+namespace aisid::transport {
+
+namespace {
+
+constexpr uint16_t kTypeOpt = 41;
+constexpr uint16_t kTypeTsig = 250;
+constexpr uint16_t kTypeSig = 24;
+constexpr uint16_t kOptPadding = 12;  // RFC 7830 §3
+constexpr uint16_t kEdnsUdpSize = 1232;
+
+uint16_t rd16(std::span<const uint8_t> w, size_t o) { return uint16_t(w[o] << 8 | w[o + 1]); }
+void wr16(uint8_t *p, uint16_t v) {
+    p[0] = uint8_t(v >> 8);
+    p[1] = uint8_t(v);
+}
+
+/// Offset just past the name at `o`, or npos.
+size_t skip_name(std::span<const uint8_t> w, size_t o) {
+    for (int labels = 0; labels < 128; ++labels) {
+        if (o >= w.size()) return npos;
+        uint8_t l = w[o];
+        if (l == 0) return o + 1;
+        if ((l & 0xc0) == 0xc0) return o + 2 <= w.size() ? o + 2 : npos;
+        if (l & 0xc0) return npos;
+        o += 1 + l;
+    }
+    return npos;
+}
+
+struct Rr {
+    size_t start, type_at, rdata_at, end;
+    uint16_t type;
+};
+
+/// Walks questions and RRs; calls f(section, rr) for each RR (section 1..3).
+template <class F> bool walk(std::span<const uint8_t> w, size_t *end_out, F &&f) {
+    if (w.size() < 12) return false;
+    size_t o = 12;
+    for (unsigned i = 0, n = rd16(w, 4); i < n; ++i) {
+        o = skip_name(w, o);
+        if (o == npos || o + 4 > w.size()) return false;
+        o += 4;
+    }
+    for (int s = 1; s <= 3; ++s) {
+        for (unsigned i = 0, n = rd16(w, 4 + 2 * s); i < n; ++i) {
+            Rr rr{};
+            rr.start = o;
+            o = skip_name(w, o);
+            if (o == npos || o + 10 > w.size()) return false;
+            rr.type_at = o;
+            rr.type = rd16(w, o);
+            size_t rdlen = rd16(w, o + 8);
+            rr.rdata_at = o + 10;
+            rr.end = rr.rdata_at + rdlen;
+            if (rr.end > w.size()) return false;
+            if (!f(s, rr)) return false;
+            o = rr.end;
+        }
+    }
+    if (end_out) *end_out = o;
+    return true;
+}
+
+} // namespace
+
+Expected<std::vector<uint8_t>, std::string> pad_query(std::span<const uint8_t> q, size_t block, bool &added_opt) {
+    added_opt = false;
+    std::optional<Rr> opt;
+    bool has_padding = false, signed_msg = false;
+    size_t end = 0;
+    bool ok = walk(q, &end, [&](int s, const Rr &rr) {
+        if (s == 3 && rr.type == kTypeOpt) {
+            opt = rr;
+            // Options: code(2) len(2) data.
+            for (size_t o = rr.rdata_at; o + 4 <= rr.end;) {
+                uint16_t code = rd16(q, o), len = rd16(q, o + 2);
+                if (code == kOptPadding) has_padding = true;
+                o += 4 + len;
+            }
+        }
+        if (s == 3 && (rr.type == kTypeTsig || rr.type == kTypeSig)) signed_msg = true;
+        return true;
+    });
+    if (!ok) return unexpected(std::string("malformed DNS query"));
+    if (end != q.size()) return unexpected(std::string("trailing bytes after the DNS query"));
+    std::vector<uint8_t> out(q.begin(), q.end());
+    // A signed message must go out byte for byte; a padded one already is.
+    if (has_padding || signed_msg || block == 0) return out;
+    size_t grown = q.size() + 4 + (opt ? 0 : 11);
+    size_t pad = (block - grown % block) % block;
+    std::vector<uint8_t> option(4 + pad, 0);
+    wr16(option.data(), kOptPadding);
+    wr16(option.data() + 2, uint16_t(pad));
+    if (opt) {
+        // Append the option at the end of the existing OPT RDATA.
+        size_t rdlen = opt->end - opt->rdata_at;
+        if (rdlen + option.size() > 0xffff) return out;
+        out.insert(out.begin() + std::ptrdiff_t(opt->end), option.begin(), option.end());
+        wr16(out.data() + opt->type_at + 8, uint16_t(rdlen + option.size()));
+    } else {
+        // RFC 6891 §6.1.2: root owner, TYPE 41, CLASS = UDP payload size,
+        // TTL = extended RCODE/version/flags (all 0), then the RDATA.
+        uint8_t rr[11] = {0, 0, kTypeOpt, 0, 0, 0, 0, 0, 0, 0, 0};
+        wr16(rr + 3, kEdnsUdpSize);
+        wr16(rr + 9, uint16_t(option.size()));
+        out.insert(out.end(), rr, rr + 11);
+        out.insert(out.end(), option.begin(), option.end());
+        wr16(out.data() + 10, uint16_t(rd16(q, 10) + 1));
+        added_opt = true;
+    }
+    return out;
+}
+
+bool strip_opt(std::vector<uint8_t> &w) {
+    std::optional<Rr> opt;
+    if (!walk(w, nullptr, [&](int s, const Rr &rr) {
+            if (s == 3 && rr.type == kTypeOpt) opt = rr;
+            return true;
+        }))
+        return false;
+    if (!opt) return true;
+    w.erase(w.begin() + std::ptrdiff_t(opt->start), w.begin() + std::ptrdiff_t(opt->end));
+    wr16(w.data() + 10, uint16_t(rd16(w, 10) - 1));
+    return true;
+}
+
+bool cap_ttls(std::vector<uint8_t> &w, uint32_t cap) {
+    std::vector<size_t> at;
+    if (!walk(w, nullptr, [&](int, const Rr &rr) {
+            if (rr.type != kTypeOpt) at.push_back(rr.type_at + 4);
+            return true;
+        }))
+        return false;
+    for (size_t o : at) {
+        uint32_t ttl = uint32_t(w[o]) << 24 | uint32_t(w[o + 1]) << 16 | uint32_t(w[o + 2]) << 8 | w[o + 3];
+        if (ttl > cap) {
+            w[o] = uint8_t(cap >> 24);
+            w[o + 1] = uint8_t(cap >> 16);
+            w[o + 2] = uint8_t(cap >> 8);
+            w[o + 3] = uint8_t(cap);
+        }
+    }
+    return true;
+}
+
+bool same_question(std::span<const uint8_t> q, std::span<const uint8_t> r) {
+    if (q.size() < 12 || r.size() < 12) return false;
+    if (rd16(q, 4) != 1 || rd16(r, 4) != 1) return false;
+    size_t qe = skip_name(q, 12), re = skip_name(r, 12);
+    if (qe == npos || re == npos || qe != re || qe + 4 > q.size() || re + 4 > r.size()) return false;
+    for (size_t i = 12; i < qe; ++i)
+        if (std::tolower(q[i]) != std::tolower(r[i])) return false;
+    return std::memcmp(q.data() + qe, r.data() + re, 4) == 0;
+}
+
+bool check_query(std::span<const uint8_t> q) {
+    // RFC 8484 §4.1 and RFC 7858: one question, QR clear, fits a 16-bit length.
+    return q.size() >= 12 && q.size() <= 65535 && (q[2] & 0x80) == 0 && rd16(q, 4) == 1 &&
+           skip_name(q, 12) != npos;
+}
+
+} // namespace aisid::transport
