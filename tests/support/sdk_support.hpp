@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
 #include <poll.h>
@@ -97,9 +98,14 @@ inline bool dns_answers(uint16_t port, const std::string &name = "probe.invalid.
 inline pid_t spawn(const std::vector<std::string> &argv, const std::string &log = "/dev/null") {
     pid_t pid = ::fork();
     if (pid == 0) {
-        std::FILE *f = std::freopen(log.c_str(), "w", stderr);
-        (void)f;
-        if (!std::freopen("/dev/null", "w", stdout)) _exit(127);
+        // Plain descriptors: freopen would flush the parent's buffered stdout
+        // a second time (doctest_discover_tests reads that stdout).
+        int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int nul = ::open("/dev/null", O_RDWR);
+        if (err < 0 || nul < 0) _exit(127);
+        ::dup2(nul, 0);
+        ::dup2(nul, 1);
+        ::dup2(err, 2);
         std::vector<char *> a;
         for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
         a.push_back(nullptr);
