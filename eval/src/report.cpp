@@ -1,0 +1,204 @@
+#include "report.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace aisid::eval {
+
+Params dns_params(Params p, DnsPolicy d) {
+    p.ingress = 0;
+    p.egress = 0;
+    p.dns = d;
+    return p;
+}
+
+Params aisid_params(Params p) {
+    p.ingress = 10;
+    p.egress = 4;
+    return p;
+}
+
+double change_pct(double a, double b) { return a == 0 ? 0.0 : (b - a) / a * 100.0; }
+
+namespace {
+
+Result timed(const Setting &s, const Params &p, const std::string &label, Timing &t) {
+    auto t0 = std::chrono::steady_clock::now();
+    Result r = simulate(s, p);
+    t.runs.emplace_back(label, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return r;
+}
+
+std::ofstream open_out(const std::string &path) {
+    std::ofstream f(path);
+    if (!f) throw std::runtime_error(path + ": cannot write");
+    f.precision(6);
+    return f;
+}
+
+std::string pct(double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%+.1f%%", x);
+    std::string s = b;
+    if (s[0] == '-') s = "\u2212" + s.substr(1);
+    return s;
+}
+
+std::string fmt(double x, bool sci) {
+    char b[32];
+    std::snprintf(b, sizeof b, sci ? "%.3e" : "%.1f", x);
+    return b;
+}
+
+} // namespace
+
+void print_run(FILE *f, const Params &p, const Result &r, double wall_s) {
+    std::fprintf(f,
+                 "concurrency=%d requests=%llu ingress=%d egress=%d dns=%s cache_hit=%.2f seed=%llu\n"
+                 "issued=%llu completed=%llu aisid=%llu dns=%llu dns_cache_hits=%llu egress_picks=%llu "
+                 "ingress_choices=%llu\n"
+                 "rt_mean_ms=%.3f rt_p50_ms=%.3f rt_p99_ms=%.3f\n"
+                 "link_util_mean=%.6e link_util_var=%.6e link_util_max=%.6e\n"
+                 "compute_util_mean=%.6f compute_util_var=%.6e compute_util_max=%.6f\n"
+                 "window_s=%.3f sim_end_s=%.3f events=%llu wall_s=%.3f\n",
+                 p.concurrency, static_cast<unsigned long long>(r.issued), p.ingress, p.egress,
+                 dns_policy_name(p.dns), p.cache_hit, static_cast<unsigned long long>(p.seed),
+                 static_cast<unsigned long long>(r.issued), static_cast<unsigned long long>(r.completed),
+                 static_cast<unsigned long long>(r.aisid), static_cast<unsigned long long>(r.dns),
+                 static_cast<unsigned long long>(r.cache_hits), static_cast<unsigned long long>(r.egress_picks),
+                 static_cast<unsigned long long>(r.ingress_choices), r.rt_mean_ms, r.rt_p50_ms, r.rt_p99_ms,
+                 r.link_util_mean, r.link_util_var, r.link_util_max, r.compute_util_mean, r.compute_util_var,
+                 r.compute_util_max, r.window_s, r.sim_end_s, static_cast<unsigned long long>(r.events), wall_s);
+}
+
+std::string write_table(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
+    const DnsPolicy pols[3] = {DnsPolicy::round_robin, DnsPolicy::nearest, DnsPolicy::weighted};
+    Result d[3];
+    for (int i = 0; i < 3; ++i) d[i] = timed(s, dns_params(p, pols[i]), std::string("table dns ") + dns_policy_name(pols[i]), t);
+    Result a = timed(s, aisid_params(p), "table aisid", t);
+
+    struct Row {
+        const char *name, *key;
+        std::function<double(const Result &)> get;
+        bool sci;
+        double paper;
+        bool has_paper;
+    };
+    const double nominal_ms = 1000.0 * (p.transfer_s + p.compute_s);
+    const Row rows[] = {
+        {"Response time, mean (ms)", "rt_mean_ms", [](const Result &r) { return r.rt_mean_ms; }, false, kPaperResponseTime, true},
+        {"Response time, p50 (ms)", "rt_p50_ms", [](const Result &r) { return r.rt_p50_ms; }, false, 0, false},
+        {"Response time, p99 (ms)", "rt_p99_ms", [](const Result &r) { return r.rt_p99_ms; }, false, 0, false},
+        {"Response time above the nominal transfer+compute time, mean (ms)", "rt_overhead_mean_ms",
+         [nominal_ms](const Result &r) { return r.rt_mean_ms - nominal_ms; }, false, 0, false},
+        {"Link utilization variance", "link_util_var", [](const Result &r) { return r.link_util_var; }, true, kPaperLinkVar, true},
+        {"Compute utilization variance", "compute_util_var", [](const Result &r) { return r.compute_util_var; }, true, kPaperComputeVar, true},
+    };
+
+    auto csv = open_out(dir + "/results.csv");
+    csv << "metric,dns_round_robin,dns_nearest,dns_weighted,aisid,change_vs_round_robin_pct,"
+           "change_vs_nearest_pct,change_vs_weighted_pct,paper_change_pct\n";
+    for (const Row &r : rows) {
+        csv << r.key;
+        for (int i = 0; i < 3; ++i) csv << ',' << r.get(d[i]);
+        csv << ',' << r.get(a);
+        for (int i = 0; i < 3; ++i) csv << ',' << change_pct(r.get(d[i]), r.get(a));
+        csv << ',';
+        if (r.has_paper) csv << r.paper;
+        csv << '\n';
+    }
+
+    std::ostringstream md;
+    md << "# AISID against DNS scheduling: " << p.concurrency << " concurrent requests\n\n"
+       << "Chinanet (42 nodes, 66 links), 10 ingress + 4 egress gateways, 100 Gbit/s and 5 ms per link, "
+       << "10000 TFLOPS in 16 servers at 4 sites; " << p.concurrency << " clients x " << p.requests_per_client
+       << " requests (closed loop), seed " << p.seed << ", resolver cache hit ratio " << p.cache_hit
+       << ", transfer " << p.transfer_s << " s and compute " << p.compute_s << " s at full demand. "
+       << "Generated by `eval/run`; see eval/README.md.\n\n"
+       << "| Metric | DNS (round robin) | AISID | Change | Paper |\n|---|---:|---:|---:|---:|\n";
+    for (const Row &r : rows) {
+        md << "| " << r.name << " | " << fmt(r.get(d[0]), r.sci) << " | " << fmt(r.get(a), r.sci) << " | "
+           << pct(change_pct(r.get(d[0]), r.get(a))) << " | " << (r.has_paper ? pct(r.paper) : "\u2014") << " |\n";
+    }
+    md << "\nAgainst the other DNS answer policies (same clients, same requests):\n\n"
+       << "| Metric | DNS (nearest) | Change | DNS (weighted RR) | Change |\n|---|---:|---:|---:|---:|\n";
+    for (const Row &r : rows) {
+        md << "| " << r.name << " | " << fmt(r.get(d[1]), r.sci) << " | " << pct(change_pct(r.get(d[1]), r.get(a)))
+           << " | " << fmt(r.get(d[2]), r.sci) << " | " << pct(change_pct(r.get(d[2]), r.get(a))) << " |\n";
+    }
+    md << "\nMean utilization: links " << fmt(d[0].link_util_mean, true) << " (DNS RR) / "
+       << fmt(a.link_util_mean, true) << " (AISID); compute " << fmt(d[0].compute_util_mean, true) << " / "
+       << fmt(a.compute_util_mean, true) << ". Requests: " << a.completed << " completed of " << a.issued
+       << " (AISID), " << d[0].completed << " of " << d[0].issued << " (DNS); DNS cache hits "
+       << d[0].cache_hits << " of " << d[0].dns_lookups << ".\n";
+    auto f = open_out(dir + "/results.md");
+    f << md.str();
+    return md.str();
+}
+
+void write_load_sweep(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
+    auto csv = open_out(dir + "/load_sweep.csv");
+    const char *names[4] = {"dns_rr", "dns_nearest", "dns_weighted", "aisid"};
+    csv << "concurrency";
+    for (const char *n : names)
+        csv << ',' << n << "_rt_mean," << n << "_rt_p99," << n << "_link_var," << n << "_compute_var";
+    csv << '\n';
+    for (int n = 100; n <= 1000; n += 100) {
+        Params q = p;
+        q.concurrency = n;
+        Params ps[4] = {dns_params(q, DnsPolicy::round_robin), dns_params(q, DnsPolicy::nearest),
+                        dns_params(q, DnsPolicy::weighted), aisid_params(q)};
+        csv << n;
+        for (int i = 0; i < 4; ++i) {
+            Result r = timed(s, ps[i], "load " + std::to_string(n) + " " + names[i], t);
+            csv << ',' << r.rt_mean_ms << ',' << r.rt_p99_ms << ',' << r.link_util_var << ',' << r.compute_util_var;
+        }
+        csv << '\n';
+    }
+}
+
+void write_deploy_sweep(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
+    auto csv = open_out(dir + "/deploy_sweep.csv");
+    csv << "ingress,egress,aisid_share,rt_mean,rt_p99,link_var,compute_var,rt_change_pct,link_var_change_pct,"
+           "compute_var_change_pct\n";
+    Result base = timed(s, dns_params(p, DnsPolicy::round_robin), "deploy base", t);
+    for (int e = 0; e <= 4; ++e) {
+        for (int i = 0; i <= 10; ++i) {
+            Params q = p;
+            q.ingress = i;
+            q.egress = e;
+            Result r = timed(s, q, "deploy " + std::to_string(i) + "/" + std::to_string(e), t);
+            csv << i << ',' << e << ',' << static_cast<double>(r.aisid) / static_cast<double>(r.issued) << ','
+                << r.rt_mean_ms << ',' << r.rt_p99_ms << ',' << r.link_util_var << ',' << r.compute_util_var << ','
+                << change_pct(base.rt_mean_ms, r.rt_mean_ms) << ',' << change_pct(base.link_util_var, r.link_util_var)
+                << ',' << change_pct(base.compute_util_var, r.compute_util_var) << '\n';
+        }
+    }
+}
+
+void write_timing(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
+    Params one = p;
+    one.concurrency = 500;
+    one.requests_per_client = 1;
+    timed(s, dns_params(one, DnsPolicy::round_robin), "perf 500 concurrent x1 dns", t);
+    timed(s, aisid_params(one), "perf 500 concurrent x1 aisid", t);
+    Params big = p;
+    big.concurrency = 1000;
+    big.requests_per_client = 100;
+    timed(s, dns_params(big, DnsPolicy::round_robin), "perf 100k requests dns", t);
+    timed(s, aisid_params(big), "perf 100k requests aisid", t);
+    auto csv = open_out(dir + "/timing.csv");
+    csv << "run,wall_s\n";
+    double total = 0;
+    for (auto &[label, sec] : t.runs) {
+        csv << label << ',' << sec << '\n';
+        total += sec;
+    }
+    csv << "total," << total << '\n';
+}
+
+} // namespace aisid::eval

@@ -1,0 +1,694 @@
+#include "sim.hpp"
+
+#include <aisid/sched/flow.hpp>
+#include <aisid/sched/ingress.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <queue>
+#include <stdexcept>
+
+namespace aisid::eval {
+
+using sched::ServiceCodes;
+
+const char *dns_policy_name(DnsPolicy p) {
+    switch (p) {
+    case DnsPolicy::round_robin: return "round-robin";
+    case DnsPolicy::nearest: return "nearest";
+    case DnsPolicy::weighted: return "weighted";
+    }
+    return "?";
+}
+
+namespace {
+
+// Counter-based randomness: every random quantity is a pure function of
+// (seed, what, who), so a request's client, type and demands are the same in
+// the DNS run and the AISID run (common random numbers), whatever the
+// schedulers did before it.
+double u01(uint64_t seed, uint64_t what, uint64_t a, uint64_t b = 0) {
+    uint64_t h = sched::mix64(seed ^ sched::mix64(what ^ sched::mix64(a ^ sched::mix64(b))));
+    return (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
+}
+enum What : uint64_t { kClientNode = 1, kType, kMbps, kTflops, kCacheHit };
+
+// Deterministic orderings of nodes by degree (descending), ties by id.
+std::vector<int> by_degree(const Topology &t) {
+    std::vector<int> v;
+    for (const auto &n : t.nodes)
+        if (n.internal) v.push_back(n.id);
+    std::stable_sort(v.begin(), v.end(), [&](int a, int b) { return t.degree(a) > t.degree(b); });
+    return v;
+}
+
+} // namespace
+
+Setting::Setting(Topology t, const Params &p) : topo(std::move(t)), routing(topo) {
+    const std::vector<int> order = by_degree(topo);
+    if (order.size() < 14) throw std::runtime_error("topology too small for 4 sites + 10 ingress");
+    // Providers (and their egress gateways) at the 4 best-connected cities;
+    // ingress gateways at the next 10 (the "few core devices" of the paper).
+    sites.assign(order.begin(), order.begin() + 4);
+    ingress_nodes.assign(order.begin() + 4, order.begin() + 14);
+    client_nodes = order;
+    std::sort(client_nodes.begin(), client_nodes.end());
+    auth_node = sites[0];
+    region.assign(topo.nodes.size(), 0);
+    for (size_t v = 0; v < topo.nodes.size(); ++v) {
+        int best = 0;
+        for (int g = 1; g < static_cast<int>(ingress_nodes.size()); ++g)
+            if (routing.hops(static_cast<int>(v), ingress_nodes[g]) <
+                routing.hops(static_cast<int>(v), ingress_nodes[best]))
+                best = g;
+        region[v] = best;
+    }
+    // 10 offered types: (object, function, method) with object 1..2,
+    // function 1..3, method 1..2.
+    for (int k = 0; k < 10; ++k)
+        offered.push_back(ServiceCodes{static_cast<uint16_t>(1 + k / 5),
+                                       static_cast<uint16_t>(1 + (k % 5) / 2),
+                                       static_cast<uint16_t>(1 + k % 2)});
+    // 20 requested types: the 10 exact ones, and 10 that leave dimensions to
+    // the network (code 0 = any, SPEC §1).
+    requested = offered;
+    for (uint16_t o = 1; o <= 2; ++o)
+        for (uint16_t f = 1; f <= 3; ++f) requested.push_back({o, f, 0});
+    requested.push_back({1, 0, 0});
+    requested.push_back({2, 0, 0});
+    requested.push_back({0, 1, 0});
+    requested.push_back({0, 2, 0});
+    // 4 servers per site; the compute is split equally between the sites and
+    // 40/30/20/10% between the servers of a site. Server k serves offered
+    // types k..k+4 (mod 10).
+    const double share[4] = {0.4, 0.3, 0.2, 0.1};
+    for (int si = 0; si < 4; ++si) {
+        for (int j = 0; j < 4; ++j) {
+            Server sv;
+            sv.site = si;
+            sv.tflops = p.total_tflops * 0.25 * share[j];
+            const int k = 4 * si + j;
+            for (int m = 0; m < 5; ++m) sv.serves.push_back(offered[(k + m) % 10]);
+            sv.name = topo.nodes[sites[si]].label + "-" + std::to_string(j);
+            servers.push_back(sv);
+        }
+    }
+    matching.resize(requested.size());
+    for (size_t r = 0; r < requested.size(); ++r)
+        for (size_t k = 0; k < servers.size(); ++k)
+            for (const auto &c : servers[k].serves)
+                if (sched::codes_match(c, requested[r])) {
+                    matching[r].push_back(static_cast<int>(k));
+                    break;
+                }
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Fluid resources: links (bit/s) and servers (TFLOPS). A job asks for `demand`
+// on each resource of its list; on an overloaded resource (load > capacity)
+// every job gets the same fraction capacity/load of its demand; a job's rate
+// is its demand times the smallest such fraction along its list.
+struct Resource {
+    double cap = 0;
+    double load = 0;
+    double area = 0; // ∫ min(load, cap) dt
+    double last = 0;
+    std::vector<int> jobs;
+    double frac() const { return load <= cap ? 1.0 : cap / load; }
+    void flush(double now) {
+        area += std::min(load, cap) * (now - last);
+        last = now;
+    }
+};
+
+struct Job {
+    int req = -1;
+    double demand = 0;
+    double remaining = 0;
+    double rate = 0;
+    double last = 0;
+    uint32_t version = 0;
+    bool live = false;
+    std::vector<int> res;
+    std::vector<int> pos; // index of this job inside res[i].jobs
+};
+
+enum class Ev : uint8_t { start, connected, job_done, done, tick };
+struct Event {
+    double t;
+    uint64_t seq;
+    Ev type;
+    int id;
+    uint32_t ver;
+    bool operator>(const Event &o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+
+struct Req {
+    int client = 0, node = 0, type = 0, server = -1, site = -1, ingress = -1;
+    bool aisid = false;
+    double mbps = 0, tflops = 0, t0 = 0, reply_s = 0;
+    std::vector<int> path;
+};
+
+class Sim {
+public:
+    Sim(const Setting &s, const Params &p) : s_(s), p_(p) {}
+    Result run();
+
+private:
+    void push(double t, Ev type, int id, uint32_t ver = 0) { q_.push(Event{t, seq_++, type, id, ver}); }
+    void issue(int client, double t);
+    void start(int r, double t);
+    void connected(int r, double t);
+    void job_done(int j, double t);
+    void done(int r, double t);
+    void tick(double t);
+    int add_job(int req, double demand, double volume, std::vector<int> res, double t);
+    void remove_job(int j, double t);
+    void refresh(int j, double t);
+    void retime(int j, double t);
+    int dns_answer(int r, int resolver, bool hit);
+    double delay_s(int a, int b) const { return s_.routing.hops(a, b) * p_.hop_delay_ms / 1000.0; }
+    int link_res(int l) const { return l; }
+    int server_res(int k) const { return s_.routing.links() + k; }
+    void snapshot(double t);
+
+    const Setting &s_;
+    const Params &p_;
+    std::priority_queue<Event, std::vector<Event>, std::greater<Event>> q_;
+    uint64_t seq_ = 0;
+    std::vector<Resource> res_;
+    std::vector<Job> jobs_;
+    std::vector<int> free_jobs_;
+    std::vector<Req> reqs_;
+    std::vector<int> client_node_;
+    std::vector<int> client_seq_;
+    uint64_t total_ = 0;
+    bool use_aisid_ = false;
+    double window_end_ = -1;
+    std::vector<double> window_area_;
+    // Schedulers: one egress per site, one path set per (ingress, requested type).
+    std::vector<sched::EgressScheduler> egress_;
+    std::vector<std::vector<int>> egress_server_; // per site: NodeId → server index
+    std::vector<int> server_node_id_;             // server index → NodeId at its site's egress
+    std::vector<sched::PathSet> paths_;           // [ingress * types + type]
+    std::vector<std::vector<int>> path_site_;     // same index: PathId → site
+    std::vector<int> active_;                     // per server: flows assigned, not finished
+    struct Route {
+        int site = -1;    // nearest deployed egress site serving the type (-1: none → DNS)
+        int ingress = -1; // first deployed ingress gateway on the way there (-1: none)
+    };
+    std::vector<Route> route_;                    // [topology node * types + type]
+    // DNS state
+    std::vector<uint64_t> auth_rr_;               // per requested type
+    std::vector<uint64_t> cache_rr_;              // [resolver * types + type]
+    std::vector<std::vector<int>> wrr_;           // per requested type: weighted schedule
+    std::vector<std::vector<std::vector<int>>> near_; // [resolver][type] servers at nearest site
+    Result out_;
+};
+
+int Sim::add_job(int req, double demand, double volume, std::vector<int> res, double t) {
+    int j;
+    if (!free_jobs_.empty()) {
+        j = free_jobs_.back();
+        free_jobs_.pop_back();
+    } else {
+        j = static_cast<int>(jobs_.size());
+        jobs_.emplace_back();
+    }
+    Job &job = jobs_[j];
+    job.req = req;
+    job.demand = demand;
+    job.remaining = volume;
+    job.rate = 0;
+    job.last = t;
+    job.live = true;
+    job.res = std::move(res);
+    job.pos.assign(job.res.size(), 0);
+    std::vector<int> changed;
+    for (size_t i = 0; i < job.res.size(); ++i) {
+        Resource &r = res_[job.res[i]];
+        r.flush(t);
+        const double before = r.frac();
+        r.load += demand;
+        job.pos[i] = static_cast<int>(r.jobs.size());
+        r.jobs.push_back(j);
+        if (r.frac() != before) changed.push_back(job.res[i]);
+    }
+    retime(j, t);
+    for (int ri : changed)
+        for (int k : res_[ri].jobs)
+            if (k != j) refresh(k, t);
+    return j;
+}
+
+void Sim::remove_job(int j, double t) {
+    Job &job = jobs_[j];
+    std::vector<int> changed;
+    for (size_t i = 0; i < job.res.size(); ++i) {
+        Resource &r = res_[job.res[i]];
+        r.flush(t);
+        const double before = r.frac();
+        const int at = job.pos[i];
+        const int moved = r.jobs.back();
+        r.jobs[at] = moved;
+        r.jobs.pop_back();
+        if (moved != j) {
+            Job &m = jobs_[moved];
+            for (size_t x = 0; x < m.res.size(); ++x)
+                if (m.res[x] == job.res[i]) m.pos[x] = at;
+        }
+        r.load = r.jobs.empty() ? 0.0 : r.load - job.demand;
+        if (r.frac() != before) changed.push_back(job.res[i]);
+    }
+    job.live = false;
+    ++job.version;
+    free_jobs_.push_back(j);
+    for (int ri : changed)
+        for (int k : res_[ri].jobs) refresh(k, t);
+}
+
+// Brings job j's progress up to t and reschedules it if its rate changed.
+void Sim::refresh(int j, double t) {
+    Job &job = jobs_[j];
+    double f = 1.0;
+    for (int ri : job.res) f = std::min(f, res_[ri].frac());
+    const double rate = job.demand * f;
+    if (rate == job.rate) return;
+    job.remaining = std::max(0.0, job.remaining - job.rate * (t - job.last));
+    job.last = t;
+    retime(j, t);
+}
+
+void Sim::retime(int j, double t) {
+    Job &job = jobs_[j];
+    double f = 1.0;
+    for (int ri : job.res) f = std::min(f, res_[ri].frac());
+    job.rate = job.demand * f;
+    ++job.version;
+    push(t + job.remaining / job.rate, Ev::job_done, j, job.version);
+}
+
+void Sim::issue(int client, double t) {
+    if (total_ >= static_cast<uint64_t>(p_.concurrency) * p_.requests_per_client) return;
+    const int r = static_cast<int>(reqs_.size());
+    reqs_.emplace_back();
+    Req &q = reqs_.back();
+    const uint64_t seq = static_cast<uint64_t>(client_seq_[client]++);
+    const uint64_t who = (static_cast<uint64_t>(client) << 32) | seq;
+    q.client = client;
+    q.node = client_node_[client];
+    q.type = std::min(static_cast<int>(s_.requested.size()) - 1,
+                      static_cast<int>(u01(p_.seed, kType, who) * s_.requested.size()));
+    q.mbps = p_.min_mbps + (p_.max_mbps - p_.min_mbps) * u01(p_.seed, kMbps, who);
+    q.tflops = p_.min_tflops + (p_.max_tflops - p_.min_tflops) * u01(p_.seed, kTflops, who);
+    q.t0 = t;
+    ++total_;
+    ++out_.issued;
+    if (total_ == static_cast<uint64_t>(p_.concurrency) * p_.requests_per_client) snapshot(t);
+    start(r, t);
+}
+
+int Sim::dns_answer(int r, int resolver, bool hit) {
+    const Req &q = reqs_[r];
+    const size_t T = s_.requested.size();
+    // The resolver caches the RRset the authoritative server rotated for it
+    // and rotates it again on every answer from cache (BIND rrset-order
+    // cyclic, Unbound rrset-roundrobin); the client uses the first address.
+    uint64_t &c = cache_rr_[resolver * T + q.type];
+    if (hit)
+        ++c;
+    else
+        c = auth_rr_[q.type]++;
+    switch (p_.dns) {
+    case DnsPolicy::round_robin: {
+        const auto &m = s_.matching[q.type];
+        return m[c % m.size()];
+    }
+    case DnsPolicy::weighted: {
+        const auto &w = wrr_[q.type];
+        return w[c % w.size()];
+    }
+    case DnsPolicy::nearest: {
+        const auto &m = near_[resolver][q.type];
+        return m[c % m.size()];
+    }
+    }
+    return -1;
+}
+
+void Sim::start(int r, double t) {
+    Req &q = reqs_[r];
+    const size_t T = s_.requested.size();
+    const Route rt = use_aisid_ ? route_[q.node * T + q.type] : Route{};
+    if (rt.site >= 0) {
+        // AISID: the client sends straight to the AISID (resolved in process
+        // from zone data, no packet). The packet follows the IGP toward the
+        // nearest egress gateway that announces the service's codes; the
+        // first ingress gateway on that way, if any, takes it and chooses the
+        // egress per flow; the egress chooses the server.
+        q.aisid = true;
+        ++out_.aisid;
+        q.ingress = rt.ingress;
+        sched::FlowKey fk;
+        fk.src = {0x20, 0x01, 0x0d, 0xb8, 0, 0, static_cast<uint8_t>(q.node >> 8), static_cast<uint8_t>(q.node)};
+        for (int i = 0; i < 8; ++i) fk.src[8 + i] = static_cast<uint8_t>(static_cast<uint64_t>(r) >> (56 - 8 * i));
+        const Aisid dst = Aisid::make(0x20010db8abcd0012ULL, s_.requested[q.type].object,
+                                      s_.requested[q.type].function, s_.requested[q.type].method, 0);
+        fk.dst = dst.bytes();
+        fk.src_port = static_cast<uint16_t>(32768 + (r % 28232));
+        fk.dst_port = 443;
+        fk.proto = 6;
+        if (rt.ingress >= 0) {
+            const sched::PathSet &ps = paths_[rt.ingress * T + q.type];
+            auto pid = ps.choose(fk);
+            ++out_.ingress_choices;
+            if (!pid) throw std::logic_error("no egress path for a served type");
+            q.site = path_site_[rt.ingress * T + q.type][*pid];
+        } else {
+            q.site = rt.site;
+        }
+        auto nid = egress_[q.site].assign(sched::Request::from(dst));
+        ++out_.egress_picks;
+        if (!nid) throw std::logic_error("egress found no server for a type its site serves");
+        q.server = egress_server_[q.site][*nid];
+        const int e = s_.sites[q.site];
+        double one_way;
+        if (rt.ingress >= 0) {
+            const int g = s_.ingress_nodes[rt.ingress];
+            q.path = s_.routing.path(q.node, g);
+            const auto &tail = s_.routing.path(g, e);
+            q.path.insert(q.path.end(), tail.begin(), tail.end());
+            one_way = delay_s(q.node, g) + delay_s(g, e);
+        } else {
+            q.path = s_.routing.path(q.node, e);
+            one_way = delay_s(q.node, e);
+        }
+        q.reply_s = delay_s(e, q.node);
+        ++active_[q.server];
+        // TCP handshake with the egress proxy: one round trip.
+        push(t + 2 * one_way, Ev::connected, r);
+    } else {
+        q.aisid = false;
+        ++out_.dns;
+        const int resolver_reg = s_.region[q.node];
+        const int resolver = s_.ingress_nodes[resolver_reg];
+        const bool hit = u01(p_.seed, kCacheHit, static_cast<uint64_t>(q.client) << 32 | (client_seq_[q.client] - 1)) <
+                         p_.cache_hit;
+        ++out_.dns_lookups;
+        if (hit) ++out_.cache_hits;
+        // Stub → recursive resolver, and on a miss resolver → authoritative,
+        // each one round trip over the topology.
+        double resolve = 2 * delay_s(q.node, resolver);
+        if (!hit) resolve += 2 * delay_s(resolver, s_.auth_node);
+        q.server = dns_answer(r, resolver_reg, hit);
+        q.site = s_.servers[q.server].site;
+        const int e = s_.sites[q.site];
+        q.path = s_.routing.path(q.node, e);
+        q.reply_s = delay_s(e, q.node);
+        ++active_[q.server];
+        push(t + resolve + 2 * delay_s(q.node, e), Ev::connected, r);
+    }
+}
+
+void Sim::connected(int r, double t) {
+    Req &q = reqs_[r];
+    std::vector<int> res;
+    for (int l : q.path) res.push_back(link_res(l));
+    if (res.empty()) {
+        // Client in the provider's own city: the upload does not cross the
+        // backbone; it takes its nominal time.
+        push(t + p_.transfer_s, Ev::job_done, -1 - r, 0);
+        return;
+    }
+    const double bps = q.mbps * 1e6;
+    add_job(r, bps, bps * p_.transfer_s, std::move(res), t);
+}
+
+void Sim::job_done(int j, double t) {
+    int r;
+    bool compute;
+    if (j < 0) {
+        r = -1 - j;
+        compute = false;
+    } else {
+        r = jobs_[j].req;
+        compute = jobs_[j].res.size() == 1 && jobs_[j].res[0] >= s_.routing.links();
+        remove_job(j, t);
+    }
+    Req &q = reqs_[r];
+    if (!compute) {
+        add_job(r, q.tflops, q.tflops * p_.compute_s, {server_res(q.server)}, t);
+        return;
+    }
+    --active_[q.server];
+    if (q.aisid) egress_[q.site].on_release(server_node_id_[q.server]);
+    push(t + q.reply_s, Ev::done, r);
+}
+
+void Sim::done(int r, double t) {
+    const Req &q = reqs_[r];
+    out_.response_ms[r] = (t - q.t0) * 1000.0;
+    ++out_.completed;
+    out_.sim_end_s = t;
+    issue(q.client, t + p_.think_s);
+}
+
+void Sim::tick(double t) {
+    // Servers report (active flows, utilization) to their site's egress; the
+    // control side reports site load and path link utilization to ingresses.
+    std::vector<double> site_load(s_.sites.size(), 0), site_cap(s_.sites.size(), 0);
+    for (size_t k = 0; k < s_.servers.size(); ++k) {
+        const Resource &rs = res_[server_res(static_cast<int>(k))];
+        const int si = s_.servers[k].site;
+        site_load[si] += rs.load;
+        site_cap[si] += rs.cap;
+        if (si < p_.egress)
+            egress_[si].report(server_node_id_[k], static_cast<uint32_t>(active_[k]),
+                               std::min(1.0, rs.load / rs.cap));
+    }
+    const size_t T = s_.requested.size();
+    for (int g = 0; g < p_.ingress; ++g) {
+        for (size_t ty = 0; ty < T; ++ty) {
+            sched::PathSet &ps = paths_[g * T + ty];
+            for (size_t pid = 0; pid < ps.size(); ++pid) {
+                const int si = path_site_[g * T + ty][pid];
+                double lu = 0;
+                for (int l : s_.routing.path(s_.ingress_nodes[g], s_.sites[si]))
+                    lu = std::max(lu, std::min(1.0, res_[link_res(l)].load / res_[link_res(l)].cap));
+                ps.report(static_cast<sched::PathId>(pid),
+                          {true, std::min(1.0, site_load[si] / site_cap[si]), lu,
+                           delay_s(s_.ingress_nodes[g], s_.sites[si]) * 1000.0});
+            }
+        }
+    }
+    if (out_.completed < static_cast<uint64_t>(p_.concurrency) * p_.requests_per_client)
+        push(t + p_.report_period_s, Ev::tick, 0);
+}
+
+void Sim::snapshot(double t) {
+    window_end_ = t;
+    window_area_.resize(res_.size());
+    for (size_t i = 0; i < res_.size(); ++i) {
+        res_[i].flush(t);
+        window_area_[i] = res_[i].area;
+    }
+}
+
+Result Sim::run() {
+    const size_t T = s_.requested.size();
+    const int L = s_.routing.links();
+    const int S = static_cast<int>(s_.servers.size());
+    res_.assign(L + S, Resource{});
+    for (int l = 0; l < L; ++l) res_[l].cap = p_.link_gbps * 1e9;
+    for (int k = 0; k < S; ++k) res_[L + k].cap = s_.servers[k].tflops;
+    active_.assign(S, 0);
+    // AISID routes exist once an egress gateway announces the prefix.
+    use_aisid_ = p_.egress > 0;
+
+    // Egress gateways at the first p.egress sites, each over its site's servers.
+    egress_server_.assign(s_.sites.size(), {});
+    server_node_id_.assign(S, -1);
+    for (size_t si = 0; si < s_.sites.size(); ++si) egress_.emplace_back(p_.egress_policy);
+    for (int k = 0; k < S; ++k) {
+        const auto &sv = s_.servers[k];
+        sched::NodeSpec n{sv.name, static_cast<uint32_t>(std::lround(sv.tflops)), sv.serves, 0};
+        server_node_id_[k] = static_cast<int>(egress_[sv.site].add_node(n));
+        egress_server_[sv.site].push_back(k);
+    }
+    // Ingress path sets: per requested type, the deployed egress sites that
+    // have a matching server (the control side installs routes per AISID
+    // prefix and codes), base weight = the matching compute there.
+    sched::WeightParams wp;
+    wp.delay_ref_ms = p_.delay_ref_ms;
+    paths_.assign(s_.ingress_nodes.size() * T, sched::PathSet(wp));
+    path_site_.assign(s_.ingress_nodes.size() * T, {});
+    for (size_t g = 0; g < s_.ingress_nodes.size(); ++g) {
+        for (size_t ty = 0; ty < T; ++ty) {
+            for (int si = 0; si < std::min<int>(p_.egress, static_cast<int>(s_.sites.size())); ++si) {
+                double cap = 0;
+                for (int k : s_.matching[ty])
+                    if (s_.servers[k].site == si) cap += s_.servers[k].tflops;
+                if (cap <= 0) continue;
+                const std::string sid = "egress-" + s_.topo.nodes[s_.sites[si]].label;
+                paths_[g * T + ty].add_path({sched::hash_name(sid), sid, cap});
+                path_site_[g * T + ty].push_back(si);
+            }
+        }
+    }
+    // Where AISID packets go: per (client city, type), the nearest deployed
+    // egress site with a matching server (the egress gateways announce routes
+    // per prefix and codes; ties to the lower site index), and the first
+    // deployed ingress gateway on the shortest path there. No such site: the
+    // AISID is unreachable and the SDK falls back to DNS.
+    const int N = s_.routing.nodes();
+    route_.assign(static_cast<size_t>(N) * T, Route{});
+    std::vector<int> ingress_at(N, -1);
+    for (int g = 0; g < std::min<int>(p_.ingress, static_cast<int>(s_.ingress_nodes.size())); ++g)
+        ingress_at[s_.ingress_nodes[g]] = g;
+    for (int v = 0; v < N; ++v) {
+        for (size_t ty = 0; ty < T; ++ty) {
+            Route &rt = route_[v * T + ty];
+            for (int si = 0; si < std::min<int>(p_.egress, static_cast<int>(s_.sites.size())); ++si) {
+                bool has = false;
+                for (int k : s_.matching[ty]) has |= s_.servers[k].site == si;
+                if (has && (rt.site < 0 || s_.routing.hops(v, s_.sites[si]) < s_.routing.hops(v, s_.sites[rt.site])))
+                    rt.site = si;
+            }
+            if (rt.site < 0) continue;
+            int at = v;
+            const auto &way = s_.routing.path(v, s_.sites[rt.site]);
+            for (size_t h = 0; h <= way.size(); ++h) {
+                if (at == s_.sites[rt.site]) break; // reached the egress first
+                if (ingress_at[at] >= 0) {
+                    rt.ingress = ingress_at[at];
+                    break;
+                }
+                if (h < way.size()) at = s_.routing.link_dst(way[h]);
+            }
+        }
+    }
+
+    // DNS: warm caches, each resolver at its own place in the rotation.
+    const size_t R = s_.ingress_nodes.size();
+    auth_rr_.assign(T, 0);
+    cache_rr_.assign(R * T, 0);
+    for (size_t g = 0; g < R; ++g)
+        for (size_t ty = 0; ty < T; ++ty) cache_rr_[g * T + ty] = g;
+    wrr_.assign(T, {});
+    for (size_t ty = 0; ty < T; ++ty) {
+        // Smooth weighted round robin (nginx): weights in units of the
+        // smallest server, so the schedule is short and exact.
+        const auto &m = s_.matching[ty];
+        std::vector<long> w, cur(m.size(), 0);
+        double unit = 1e300;
+        for (int k : m) unit = std::min(unit, s_.servers[k].tflops);
+        long total = 0;
+        for (int k : m) total += w.emplace_back(std::lround(s_.servers[k].tflops / unit));
+        for (long step = 0; step < total; ++step) {
+            size_t best = 0;
+            for (size_t i = 0; i < m.size(); ++i) {
+                cur[i] += w[i];
+                if (cur[i] > cur[best]) best = i;
+            }
+            cur[best] -= total;
+            wrr_[ty].push_back(m[best]);
+        }
+    }
+    near_.assign(R, std::vector<std::vector<int>>(T));
+    for (size_t g = 0; g < R; ++g) {
+        for (size_t ty = 0; ty < T; ++ty) {
+            int best_site = -1;
+            for (size_t si = 0; si < s_.sites.size(); ++si) {
+                bool has = false;
+                for (int k : s_.matching[ty]) has |= s_.servers[k].site == static_cast<int>(si);
+                if (!has) continue;
+                if (best_site < 0 || s_.routing.hops(s_.ingress_nodes[g], s_.sites[si]) <
+                                         s_.routing.hops(s_.ingress_nodes[g], s_.sites[best_site]))
+                    best_site = static_cast<int>(si);
+            }
+            for (int k : s_.matching[ty])
+                if (s_.servers[k].site == best_site) near_[g][ty].push_back(k);
+        }
+    }
+
+    // Clients: each at a city drawn uniformly from the client nodes.
+    const uint64_t M = static_cast<uint64_t>(p_.concurrency) * p_.requests_per_client;
+    client_node_.resize(p_.concurrency);
+    client_seq_.assign(p_.concurrency, 0);
+    for (int c = 0; c < p_.concurrency; ++c) {
+        const size_t i = std::min(s_.client_nodes.size() - 1,
+                                  static_cast<size_t>(u01(p_.seed, kClientNode, c) * s_.client_nodes.size()));
+        client_node_[c] = s_.client_nodes[i];
+    }
+    reqs_.reserve(M);
+    out_.response_ms.assign(M, 0.0);
+    if (use_aisid_) push(0.0, Ev::tick, 0);
+    for (int c = 0; c < p_.concurrency; ++c) issue(c, 0.0);
+
+    while (!q_.empty()) {
+        Event e = q_.top();
+        q_.pop();
+        ++out_.events;
+        switch (e.type) {
+        case Ev::start: break;
+        case Ev::connected: connected(e.id, e.t); break;
+        case Ev::job_done:
+            if (e.id >= 0 && (!jobs_[e.id].live || jobs_[e.id].version != e.ver)) break;
+            job_done(e.id, e.t);
+            break;
+        case Ev::done: done(e.id, e.t); break;
+        case Ev::tick: tick(e.t); break;
+        }
+    }
+
+    // Metrics.
+    std::vector<double> rt = out_.response_ms;
+    out_.rt_mean_ms = std::accumulate(rt.begin(), rt.end(), 0.0) / static_cast<double>(rt.size());
+    auto rank = [&](double q) {
+        size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(rt.size()))) - 1;
+        std::nth_element(rt.begin(), rt.begin() + static_cast<long>(i), rt.end());
+        return rt[i];
+    };
+    out_.rt_p50_ms = rank(0.50);
+    out_.rt_p99_ms = rank(0.99);
+    if (window_end_ <= 0) snapshot(out_.sim_end_s); // one request per client: no steady phase
+    out_.window_s = window_end_;
+    auto stats = [](const std::vector<double> &v, double &mean, double &var, double &mx) {
+        mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+        var = 0;
+        mx = 0;
+        for (double x : v) {
+            var += (x - mean) * (x - mean);
+            mx = std::max(mx, x);
+        }
+        var /= static_cast<double>(v.size());
+    };
+    for (int l = 0; l < L; ++l)
+        out_.link_util.push_back(window_end_ > 0 ? window_area_[l] / (res_[l].cap * window_end_) : 0.0);
+    for (int k = 0; k < S; ++k)
+        out_.compute_util.push_back(window_end_ > 0 ? window_area_[L + k] / (res_[L + k].cap * window_end_) : 0.0);
+    stats(out_.link_util, out_.link_util_mean, out_.link_util_var, out_.link_util_max);
+    stats(out_.compute_util, out_.compute_util_mean, out_.compute_util_var, out_.compute_util_max);
+    for (const Req &q : reqs_) {
+        out_.served_by.push_back(q.server);
+        out_.request_type.push_back(q.type);
+        out_.client_node.push_back(q.node);
+        out_.via_ingress.push_back(q.ingress);
+        out_.via_aisid.push_back(q.aisid ? 1 : 0);
+        out_.upload_path.push_back(q.path);
+    }
+    return std::move(out_);
+}
+
+} // namespace
+
+Result simulate(const Setting &s, const Params &p) {
+    Sim sim(s, p);
+    return sim.run();
+}
+
+} // namespace aisid::eval

@@ -1,0 +1,95 @@
+// The paper's experiment as a seeded, deterministic discrete-event simulation:
+// requests on the Chinanet topology served either by DNS scheduling (the
+// baseline) or by AISID routing through ingress/egress gateways that run
+// aisid_sched. See eval/README.md for the model and every choice made in it.
+#pragma once
+
+#include "topology.hpp"
+
+#include <aisid/sched/egress.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aisid::eval {
+
+/// How the baseline's authoritative DNS server picks the address it answers.
+/// None of them knows the load.
+enum class DnsPolicy : uint8_t {
+    round_robin, ///< rotate over every instance that serves the name
+    nearest,     ///< the site nearest the asking resolver, rotating within it
+    weighted,    ///< smooth weighted round robin by configured capacity
+};
+const char *dns_policy_name(DnsPolicy p);
+
+struct Params {
+    uint64_t seed = 1;
+    int concurrency = 500;        ///< clients, each with one request in flight
+    int requests_per_client = 20; ///< closed loop: total requests = concurrency × this
+    int ingress = 10;             ///< ingress gateways deployed (0..10)
+    int egress = 4;               ///< egress gateways deployed (0..4)
+    DnsPolicy dns = DnsPolicy::round_robin;
+    double cache_hit = 0.8;       ///< recursive resolver cache hit ratio
+    double link_gbps = 100.0;
+    double hop_delay_ms = 5.0;
+    double total_tflops = 10000.0;
+    double min_mbps = 20, max_mbps = 100;    ///< per-request bandwidth demand
+    double min_tflops = 1, max_tflops = 10;  ///< per-request compute demand
+    double transfer_s = 0.1;      ///< upload volume = bandwidth demand × this
+    double compute_s = 0.5;       ///< work = compute demand × this
+    double think_s = 0.0;         ///< client pause between its requests
+    double report_period_s = 0.1; ///< load reports to egress and control side
+    double delay_ref_ms = 10.0;   ///< ingress weight delay scale d0
+    sched::Policy egress_policy = sched::Policy::sed;
+};
+
+struct Result {
+    // Requests
+    uint64_t issued = 0, completed = 0, aisid = 0, dns = 0, cache_hits = 0, dns_lookups = 0;
+    uint64_t egress_picks = 0, ingress_choices = 0, refused = 0;
+    double rt_mean_ms = 0, rt_p50_ms = 0, rt_p99_ms = 0;
+    // Utilization, time-averaged over the measurement window
+    double link_util_mean = 0, link_util_var = 0, link_util_max = 0;
+    double compute_util_mean = 0, compute_util_var = 0, compute_util_max = 0;
+    double window_s = 0;   ///< measurement window (until the last request is issued)
+    double sim_end_s = 0;  ///< virtual time when the last request completed
+    uint64_t events = 0;
+    std::vector<double> response_ms;  ///< per request, in issue order
+    std::vector<int> served_by;       ///< per request: service node index
+    std::vector<int> request_type;    ///< per request: index into Setting::requested
+    std::vector<int> client_node;     ///< per request: the client's topology node
+    std::vector<int> via_ingress;     ///< per request: ingress index, -1 = none
+    std::vector<uint8_t> via_aisid;   ///< per request: 1 = AISID, 0 = DNS
+    std::vector<std::vector<int>> upload_path; ///< per request: directed links used
+    std::vector<double> link_util;    ///< per directed link
+    std::vector<double> compute_util; ///< per service node
+};
+
+/// The fixed setting derived from the topology (gateway and server placement,
+/// service nodes, request types). Built once, shared by runs.
+struct Setting {
+    Setting(Topology topo, const Params &p);
+    Topology topo;
+    Routing routing;
+    std::vector<int> sites;          ///< provider sites (egress gateway positions), 4
+    std::vector<int> ingress_nodes;  ///< ingress gateway positions, 10, in deployment order
+    std::vector<int> client_nodes;   ///< where clients sit
+    std::vector<int> region;         ///< per topology node: index into ingress_nodes
+    int auth_node = 0;               ///< the authoritative DNS server
+    struct Server {
+        int site;                    ///< index into sites
+        double tflops;
+        std::vector<sched::ServiceCodes> serves;
+        std::string name;
+    };
+    std::vector<Server> servers;
+    std::vector<sched::ServiceCodes> offered;    ///< 10 offered service types
+    std::vector<sched::ServiceCodes> requested;  ///< 20 requested types (some with 0 = any)
+    std::vector<std::vector<int>> matching;      ///< per requested type: servers that match
+};
+
+/// Runs one scenario. Deterministic: same setting and params → same result.
+Result simulate(const Setting &s, const Params &p);
+
+} // namespace aisid::eval
