@@ -1,4 +1,5 @@
 #include "daemon.hpp"
+#include "authority/wiring.hpp"
 
 #include "config.hpp"
 #include "log.hpp"
@@ -114,6 +115,14 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     }
     sh.zones.replace_all(*zones);
     sh.set_zone_info(info);
+    // Issue 5: the authority side (UPDATE, NOTIFY, AXFR/IXFR, secondaries) when its options are given.
+    std::string auth_err;
+    std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, auth_err);
+    if (!auth_err.empty()) {
+        std::fprintf(stderr, "aisidd: %s\n", auth_err.c_str());
+        return 2;
+    }
+    if (authority) sh.authority = hook = authority.get();
     sh.set_runtime(make_runtime(cfg, nullptr, hook != nullptr));
     if (cfg.upstreams.empty())
         AISIDD_LOG(LogLevel::warn, "no upstream: names outside the local zones get SERVFAIL");

@@ -210,21 +210,52 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
 }
 
 void Authority::zone_replaced(const Zone &z) {
-    std::lock_guard lk(mu_);
-    auto it = primaries_.find(z.origin_wire());
-    if (it == primaries_.end() || it->second.zone.get() == &z) return;
-    if (serial_gt(z.serial(), it->second.zone->serial())) {
-        // The operator edited the zone file and moved its serial on: it wins.
-        log("zone " + z.origin_text() + ": the zone file moved to " + soa_text(z.serial()) +
-            "; it replaces the journaled copy");
-        for (const ZonePtr &p : current_()->zones())
-            if (p.get() == &z) it->second.zone = p;
-        return;
+    // Called from inside ZoneStore's publish (maybe our own): take no lock
+    // here that a publisher may hold; the notifier thread sorts it out.
+    {
+        std::lock_guard nl(nmu_);
+        std::string key = "\x01" + z.origin_wire();
+        if (std::find(notify_queue_.begin(), notify_queue_.end(), key) == notify_queue_.end())
+            notify_queue_.push_back(key);
     }
-    // A reload of an older file must not undo acknowledged updates.
-    std::lock_guard nl(nmu_);
-    notify_queue_.push_back("\x01" + z.origin_wire());
     ncv_.notify_all();
+}
+
+void Authority::reassert(const std::string &origin) {
+    auto set = current_();
+    ZonePtr served;
+    for (const ZonePtr &p : set->zones())
+        if (p->origin_wire() == origin) served = p;
+    ZonePtr ours;
+    {
+        std::lock_guard lk(mu_);
+        auto it = primaries_.find(origin);
+        if (it != primaries_.end()) {
+            Primary &p = it->second;
+            if (served == p.zone) return;
+            if (served && serial_gt(served->serial(), p.zone->serial())) {
+                // The operator edited the zone file and moved its serial on: it
+                // wins; the journal starts again from it.
+                log("zone " + served->origin_text() + ": the zone file moved to " + soa_text(served->serial()) +
+                    "; it replaces the journaled copy");
+                p.zone = served;
+                p.history.clear();
+                std::string err;
+                if (!p.journal.rewrite({}, err)) log(err);
+                p.since_compact = 1;
+                return;
+            }
+            ours = p.zone;
+        }
+    }
+    if (!ours) {
+        std::lock_guard lk(sec_mu_);
+        for (auto &s : secondaries_)
+            if (s->origin_wire == origin) ours = s->zone;
+    }
+    // A reload of an older file (or one without our secondaries) must not undo
+    // acknowledged updates or drop pulled zones.
+    if (ours && served != ours) publish_(ours);
 }
 
 // ---------------------------------------------------------------------------
@@ -341,6 +372,7 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
     std::vector<Record> prereq = records_of(ldns_pkt_answer(q));
     std::vector<Record> updates = records_of(ldns_pkt_authority(q));
     uint8_t rcode;
+    ZonePtr published;
     {
         std::lock_guard lk(mu_);
         auto it = primaries_.find(zrec.owner);
@@ -365,10 +397,12 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
                 p.zone = res.zone;
                 p.history.push_back(std::move(res.diff));
                 ++p.since_compact;
-                publish_(p.zone);
+                published = p.zone;
             }
         }
     }
+    // Outside the lock: ZoneStore runs its change callbacks (zone_replaced) inline.
+    if (published) publish_(published);
     if (rcode == kRcodeNoError) queue_notify(zrec.owner);
     replies.push_back(make_reply(q, rcode, tc, now()));
 }
@@ -568,15 +602,7 @@ void Authority::notifier_loop() {
             }
         }
         if (!origin.empty() && origin[0] == '\x01') {
-            // A reload put an older copy of a primary zone in place: ours again.
-            std::string o = origin.substr(1);
-            ZonePtr z;
-            {
-                std::lock_guard lk(mu_);
-                auto it = primaries_.find(o);
-                if (it != primaries_.end()) z = it->second.zone;
-            }
-            if (z) publish_(z);
+            reassert(origin.substr(1));
             continue;
         }
         if (!origin.empty()) {

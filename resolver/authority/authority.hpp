@@ -111,6 +111,7 @@ private:
     void notifier_loop();
     void queue_notify(const std::string &origin_wire);
     void compact(const std::string &origin, bool force);
+    void reassert(const std::string &origin);
 
     AuthorityOptions opt_;
     CurrentFn current_;
