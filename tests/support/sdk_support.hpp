@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdexcept>
 #include <string>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -68,8 +69,34 @@ inline uint16_t free_port() {
     throw std::runtime_error("no free port");
 }
 
+/// Puts the calling thread into a named network namespace (/run/netns/NAME,
+/// made by `ip netns add`) and back when it dies. Sockets keep the namespace
+/// they were made in. An empty name does nothing.
+class NetnsGuard {
+public:
+    explicit NetnsGuard(const std::string &name) {
+        if (name.empty()) return;
+        self_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        int fd = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+        if (self_ < 0 || fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+            if (fd >= 0) ::close(fd);
+            throw std::runtime_error("setns " + name + ": " + std::strerror(errno));
+        }
+        ::close(fd);
+    }
+    ~NetnsGuard() {
+        if (self_ < 0) return;
+        (void)::setns(self_, CLONE_NEWNET);
+        ::close(self_);
+    }
+    NetnsGuard(const NetnsGuard &) = delete;
+
+private:
+    int self_ = -1;
+};
+
 /// Sends one DNS query for `name` A over UDP; true when any answer comes back.
-inline bool dns_answers(uint16_t port, const std::string &name = "probe.invalid.") {
+inline bool dns_answers(uint16_t port, const std::string &name = "probe.invalid.", const char *addr = "127.0.0.1") {
     std::vector<uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
     size_t s = 0;
     while (s < name.size()) {
@@ -86,7 +113,7 @@ inline bool dns_answers(uint16_t port, const std::string &name = "probe.invalid.
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, addr, &a.sin_addr);
     ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr *>(&a), sizeof a);
     pollfd p{fd, POLLIN, 0};
     bool ok = ::poll(&p, 1, 200) == 1;
@@ -132,11 +159,13 @@ inline void stop(pid_t pid) {
 /// `extra` is appended to the server: clause (e.g. forward-zone config).
 class Unbound {
 public:
+    /// In a network namespace, `netns` names it and `iface` is an IPv4 address there (port 53).
     explicit Unbound(const std::vector<std::string> &local_data, const std::vector<std::string> &local_zones = {},
-                     const std::string &extra = "") {
-        port_ = free_port();
+                     const std::string &extra = "", const std::string &netns = "", const std::string &iface = "127.0.0.1")
+        : iface_(iface) {
+        port_ = netns.empty() ? free_port() : 53;
         std::string conf = "server:\n"
-                           "  interface: 127.0.0.1\n"
+                           "  interface: " + iface + "\n"
                            "  port: " + std::to_string(port_) + "\n"
                            "  do-ip6: no\n"
                            "  chroot: \"\"\n"
@@ -149,7 +178,7 @@ public:
                            "  verbosity: 0\n"
                            "  num-threads: 1\n"
                            "  do-not-query-localhost: no\n"
-                           "  access-control: 127.0.0.0/8 allow\n"
+                           "  access-control: 0.0.0.0/0 allow\n"
                            "  module-config: \"iterator\"\n"
                            "  local-zone: \".\" refuse\n";
         for (const std::string &z : local_zones) conf += "  local-zone: \"" + z + "\" static\n";
@@ -157,9 +186,14 @@ public:
         conf += extra;
         conf += "remote-control:\n  control-enable: no\n";
         std::string cf = dir_.write("unbound.conf", conf);
-        pid_ = spawn({"unbound", "-d", "-c", cf}, dir_.file("unbound.log"));
+        std::vector<std::string> argv = {"unbound", "-d", "-c", cf};
+        if (!netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
+        pid_ = spawn(argv, dir_.file("unbound.log"));
         for (int i = 0; i < 100; ++i) {
-            if (dns_answers(port_)) return;
+            {
+                NetnsGuard in(netns);
+                if (dns_answers(port_, "probe.invalid.", iface.c_str())) return;
+            }
             int st;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
                 pid_ = -1;
@@ -175,9 +209,10 @@ public:
     ~Unbound() { stop(pid_); }
     Unbound(const Unbound &) = delete;
     uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string address() const { return iface_ + ":" + std::to_string(port_); }
 
 private:
+    std::string iface_;
     TempDir dir_;
     uint16_t port_ = 0;
     pid_t pid_ = -1;
