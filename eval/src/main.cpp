@@ -21,7 +21,8 @@ const char *kUsage =
     "  table         the 500-request comparison: results.csv, results.md in --out\n"
     "  sweep-load    100..1000 concurrent requests: load_sweep.csv in --out\n"
     "  sweep-deploy  ingress 0..10 x egress 0..4 deployed: deploy_sweep.csv in --out\n"
-    "  all           table, sweep-load and sweep-deploy, plus timing.csv\n"
+    "  sensitivity   the comparison with one parameter changed at a time\n"
+    "  all           all of the above, plus timing.csv\n"
     "options:\n"
     "  --topology FILE       GraphML (default: eval/data/Chinanet.graphml)\n"
     "  --out DIR             output directory (default: eval/results)\n"
@@ -121,7 +122,8 @@ int main(int argc, char **argv) try {
     if (cmd == "table" || cmd == "all") write_table(setting, p, out, timing);
     if (cmd == "sweep-load" || cmd == "all") write_load_sweep(setting, p, out, timing);
     if (cmd == "sweep-deploy" || cmd == "all") write_deploy_sweep(setting, p, out, timing);
-    if (cmd != "table" && cmd != "all" && cmd != "sweep-load" && cmd != "sweep-deploy")
+    if (cmd == "sensitivity" || cmd == "all") write_sensitivity(setting, p, out, timing);
+    if (cmd != "table" && cmd != "all" && cmd != "sweep-load" && cmd != "sweep-deploy" && cmd != "sensitivity")
         usage_error("unknown command " + cmd);
     if (cmd == "all") write_timing(setting, p, out, timing);
     return 0;

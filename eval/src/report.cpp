@@ -180,6 +180,60 @@ void write_deploy_sweep(const Setting &s, const Params &p, const std::string &di
     }
 }
 
+void write_sensitivity(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
+    struct Variant {
+        std::string name;
+        std::function<void(Params &)> set;
+    };
+    const std::vector<Variant> vs = {
+        {"defaults", [](Params &) {}},
+        {"cache hit 0.0", [](Params &q) { q.cache_hit = 0.0; }},
+        {"cache hit 0.5", [](Params &q) { q.cache_hit = 0.5; }},
+        {"cache hit 0.95", [](Params &q) { q.cache_hit = 0.95; }},
+        {"DNS resolution free (every name cached on the host)", [](Params &q) { q.free_resolution = true; }},
+        {"short requests (transfer 0.02 s, compute 0.05 s)", [](Params &q) { q.transfer_s = 0.02; q.compute_s = 0.05; }},
+        {"long requests (transfer 0.5 s, compute 2 s)", [](Params &q) { q.transfer_s = 0.5; q.compute_s = 2.0; }},
+        {"1000 concurrent", [](Params &q) { q.concurrency = 1000; }},
+        {"compute 5000 TFLOPS", [](Params &q) { q.total_tflops = 5000; }},
+        {"compute 3000 TFLOPS", [](Params &q) { q.total_tflops = 3000; }},
+        {"egress wlc instead of sed", [](Params &q) { q.egress_policy = sched::Policy::wlc; }},
+        {"ingress delay term off (d0 = 0)", [](Params &q) { q.delay_ref_ms = 0; }},
+        {"ingress d0 = 30 ms", [](Params &q) { q.delay_ref_ms = 30; }},
+        {"load reports every 1 s", [](Params &q) { q.report_period_s = 1.0; }},
+        {"seed 2", [](Params &q) { q.seed = 2; }},
+        {"seed 3", [](Params &q) { q.seed = 3; }},
+    };
+    auto csv = open_out(dir + "/sensitivity.csv");
+    csv << "variant,dns_rr_rt_mean,dns_nearest_rt_mean,aisid_rt_mean,rt_change_vs_rr_pct,rt_change_vs_nearest_pct,"
+           "link_var_change_vs_rr_pct,compute_var_change_vs_rr_pct,compute_var_change_vs_weighted_pct\n";
+    std::ostringstream md;
+    md << "# Sensitivity: AISID against DNS with one parameter changed\n\n"
+       << "Each row changes one parameter from the defaults of results.md. Changes are AISID against the DNS "
+          "baseline named in the column.\n\n"
+       << "| Variant | DNS RR mean (ms) | AISID mean (ms) | Response vs RR | Response vs nearest | "
+          "Link var vs RR | Compute var vs RR | Compute var vs weighted |\n"
+       << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const Variant &v : vs) {
+        Params q = p;
+        v.set(q);
+        const Setting local(s.topo, q); // servers follow total_tflops
+        Result rr = timed(local, dns_params(q, DnsPolicy::round_robin), "sens " + v.name + " rr", t);
+        Result nr = timed(local, dns_params(q, DnsPolicy::nearest), "sens " + v.name + " nearest", t);
+        Result wr = timed(local, dns_params(q, DnsPolicy::weighted), "sens " + v.name + " weighted", t);
+        Result a = timed(local, aisid_params(q), "sens " + v.name + " aisid", t);
+        const double c1 = change_pct(rr.rt_mean_ms, a.rt_mean_ms), c2 = change_pct(nr.rt_mean_ms, a.rt_mean_ms);
+        const double c3 = change_pct(rr.link_util_var, a.link_util_var);
+        const double c4 = change_pct(rr.compute_util_var, a.compute_util_var);
+        const double c5 = change_pct(wr.compute_util_var, a.compute_util_var);
+        csv << '"' << v.name << '"' << ',' << rr.rt_mean_ms << ',' << nr.rt_mean_ms << ',' << a.rt_mean_ms << ','
+            << c1 << ',' << c2 << ',' << c3 << ',' << c4 << ',' << c5 << '\n';
+        md << "| " << v.name << " | " << fmt(rr.rt_mean_ms, false) << " | " << fmt(a.rt_mean_ms, false) << " | "
+           << pct(c1) << " | " << pct(c2) << " | " << pct(c3) << " | " << pct(c4) << " | " << pct(c5) << " |\n";
+    }
+    auto f = open_out(dir + "/sensitivity.md");
+    f << md.str();
+}
+
 void write_timing(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
     Params one = p;
     one.concurrency = 500;

@@ -33,6 +33,9 @@ std::string write_table(const Setting &s, const Params &p, const std::string &di
 void write_load_sweep(const Setting &s, const Params &p, const std::string &dir, Timing &t);
 /// deploy_sweep.csv: ingress 0..10 × egress 0..4 at p.concurrency.
 void write_deploy_sweep(const Setting &s, const Params &p, const std::string &dir, Timing &t);
+/// sensitivity.csv and sensitivity.md: the comparison again with one
+/// parameter changed at a time (the choices the paper leaves open).
+void write_sensitivity(const Setting &s, const Params &p, const std::string &dir, Timing &t);
 /// timing.csv: the performance runs (500 concurrent; 100k requests).
 void write_timing(const Setting &s, const Params &p, const std::string &dir, Timing &t);
 

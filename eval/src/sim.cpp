@@ -404,6 +404,7 @@ void Sim::start(int r, double t) {
         // each one round trip over the topology.
         double resolve = 2 * delay_s(q.node, resolver);
         if (!hit) resolve += 2 * delay_s(resolver, s_.auth_node);
+        if (p_.free_resolution) resolve = 0;
         q.server = dns_answer(r, resolver_reg, hit);
         q.site = s_.servers[q.server].site;
         const int e = s_.sites[q.site];
@@ -454,7 +455,10 @@ void Sim::done(int r, double t) {
     out_.response_ms[r] = (t - q.t0) * 1000.0;
     ++out_.completed;
     out_.sim_end_s = t;
-    issue(q.client, t + p_.think_s);
+    if (p_.think_s > 0)
+        push(t + p_.think_s, Ev::start, q.client);
+    else
+        issue(q.client, t);
 }
 
 void Sim::tick(double t) {
@@ -634,7 +638,7 @@ Result Sim::run() {
         q_.pop();
         ++out_.events;
         switch (e.type) {
-        case Ev::start: break;
+        case Ev::start: issue(e.id, e.t); break;
         case Ev::connected: connected(e.id, e.t); break;
         case Ev::job_done:
             if (e.id >= 0 && (!jobs_[e.id].live || jobs_[e.id].version != e.ver)) break;

@@ -31,6 +31,7 @@ struct Params {
     int egress = 4;               ///< egress gateways deployed (0..4)
     DnsPolicy dns = DnsPolicy::round_robin;
     double cache_hit = 0.8;       ///< recursive resolver cache hit ratio
+    bool free_resolution = false; ///< DNS answers cost no time (as if the host cached every name)
     double link_gbps = 100.0;
     double hop_delay_ms = 5.0;
     double total_tflops = 10000.0;
