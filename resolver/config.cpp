@@ -9,16 +9,17 @@ namespace aisid::resolver {
 
 const char *usage_text() {
     return "usage: aisidd [--config FILE] [--listen ADDR:PORT]... [--zone FILE]...\n"
-           "              [--upstream ADDR[:PORT]]... [--allow CIDR]... [--state-dir DIR]\n"
+           "              [--upstream ADDR[:PORT]]... [--allow CIDR]... [--deny CIDR]... [--state-dir DIR]\n"
            "              [--log-level error|warn|info|debug] [--metrics ADDR:PORT]\n"
-           "              [--threads N] [--cache-size MB] [--stale-seconds S]\n"
+           "              [--threads N] [--cache-size MB|NK] [--stale-seconds S]\n"
            "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
            "              [--key NAME:BASE64]... [--update-key NAME]...\n"
            "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
            "The local DNS stub resolver: answers AISID domains from its zones (authoritative)\n"
            "and forwards and caches every other name.\n"
            "Defaults: --listen 127.0.0.1:53 --listen [::1]:53; upstreams from /etc/resolv.conf;\n"
-           "only loopback clients are answered (others get REFUSED).\n"
+           "only loopback clients are answered (others get REFUSED); --allow adds networks,\n"
+           "--deny removes loopback ones (--allow wins over --deny).\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -46,7 +47,7 @@ std::string trim(const std::string &s) {
 }
 
 bool is_repeatable(const std::string &k) {
-    static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "key",
+    static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "deny", "key",
                                             "update-key", "secondary", "notify"};
     return r.count(k) > 0;
 }
@@ -56,6 +57,7 @@ void clear_list(Config &c, const std::string &k) {
     else if (k == "zone") c.zones.clear();
     else if (k == "upstream") c.upstreams.clear();
     else if (k == "allow") c.allow.clear();
+    else if (k == "deny") c.deny.clear();
     else if (k == "key") c.keys.clear();
     else if (k == "update-key") c.update_keys.clear();
     else if (k == "secondary") c.secondaries.clear();
@@ -86,6 +88,10 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         auto p = parse_cidr(v);
         if (!p) return unexpected(err("bad --allow '" + v + "' (want a CIDR like 192.0.2.0/24)"));
         c.allow.push_back(*p);
+    } else if (key == "deny") {
+        auto p = parse_cidr(v);
+        if (!p) return unexpected(err("bad --deny '" + v + "' (want a CIDR like 127.0.0.2/32)"));
+        c.deny.push_back(*p);
     } else if (key == "log-level") {
         if (v == "error") c.log_level = LogLevel::error;
         else if (v == "warn" || v == "warning") c.log_level = LogLevel::warn;
@@ -101,8 +107,13 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (!parse_uint(v, 64, n) || n == 0) return unexpected(err("bad --threads '" + v + "' (1..64)"));
         c.threads = unsigned(n);
     } else if (key == "cache-size") {
-        if (!parse_uint(v, 1 << 16, n)) return unexpected(err("bad --cache-size '" + v + "' (MB)"));
-        c.cache_bytes = size_t(n) << 20;
+        // MB by default; a K or M suffix says it.
+        std::string num = v;
+        unsigned shift = 20;
+        if (!num.empty() && (num.back() == 'K' || num.back() == 'k')) shift = 10, num.pop_back();
+        else if (!num.empty() && (num.back() == 'M' || num.back() == 'm')) num.pop_back();
+        if (!parse_uint(num, 1 << 16, n)) return unexpected(err("bad --cache-size '" + v + "' (MB, or with a K/M suffix)"));
+        c.cache_bytes = size_t(n) << shift;
     } else if (key == "stale-seconds") {
         if (!parse_uint(v, 7 * 86400, n)) return unexpected(err("bad --stale-seconds '" + v + "'"));
         c.stale_seconds = uint32_t(n);
@@ -214,7 +225,7 @@ Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_c
                 wild = reinterpret_cast<const sockaddr_in &>(l.ss).sin_addr.s_addr == 0;
             else
                 wild = IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6 &>(l.ss).sin6_addr);
-            if (wild && is_loopback(u.ss)) return true;
+            if (wild && u.family() == l.family() && is_loopback(u.ss)) return true;
         }
         return false;
     };

@@ -25,6 +25,7 @@ struct Config {
     std::vector<Upstream> upstreams;
     bool upstreams_given = false;
     std::vector<Cidr> allow;
+    std::vector<Cidr> deny;                  // refused even when loopback (--allow wins)
     LogLevel log_level = LogLevel::info;
     std::string metrics_text;
     std::optional<SockAddr> metrics;

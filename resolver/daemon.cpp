@@ -49,6 +49,7 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
                                             bool has_authority) {
     auto rt = std::make_shared<Runtime>();
     rt->core.allow = c.allow;
+    rt->core.deny = c.deny;
     rt->core.stale_seconds = c.stale_seconds;
     rt->core.has_authority = has_authority;
     rt->timeout_ms = c.upstream_timeout_ms;

@@ -266,13 +266,20 @@ Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *o
     return res;
 }
 
+bool QueryCore::allowed(const sockaddr_storage &peer) const {
+    auto in = [&](const std::vector<Cidr> &l) {
+        return std::any_of(l.begin(), l.end(), [&](const Cidr &c) { return c.contains(peer); });
+    };
+    if (in(s_->allow)) return true;
+    return is_loopback(peer) && !in(s_->deny);
+}
+
 Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp, uint64_t now_ms,
                          uint8_t *out, size_t cap, Query &q) {
     Result res;
     ParseError pe = parse_query(msg, len, q);
     if (pe == ParseError::drop) return res;
-    bool allowed = is_loopback(peer) ||
-                   std::any_of(s_->allow.begin(), s_->allow.end(), [&](const Cidr &c) { return c.contains(peer); });
+    bool allowed = this->allowed(peer);
     res.verdict = Verdict::Answered;
     if (pe == ParseError::formerr) {
         if (!allowed) {  // do not help strangers probe us: REFUSED says nothing more
@@ -313,14 +320,14 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
         res.len = write_error(q, msg, true, kNotImp, out, cap);
         return res;
     }
-    // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
-    Result l = local(q, msg, tcp, out, cap);
-    if (l.verdict == Verdict::Answered) return l;
     if (q.qtype == kTypeOPT || q.qtype == 0) {  // meta types are not asked for (RFC 6895 §3.1)
         res.outcome = Outcome::formerr;
         res.len = write_error(q, msg, true, kFormErr, out, cap);
         return res;
     }
+    // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
+    Result l = local(q, msg, tcp, out, cap);
+    if (l.verdict == Verdict::Answered) return l;
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
     if (const CacheEntry *e = cache_.find({reinterpret_cast<const char *>(key), klen}, now_ms, false)) {

@@ -50,6 +50,7 @@ struct Result {
 
 struct CoreSettings {
     std::vector<Cidr> allow;          // besides loopback
+    std::vector<Cidr> deny;           // loopback clients refused anyway
     uint32_t stale_seconds = 86400;   // how long after expiry an answer may be served stale
     uint32_t stale_answer_ttl = 30;   // RFC 8767 §4: TTL of a stale answer
     uint32_t max_ttl = 86400;         // cap for positive answers
@@ -88,6 +89,7 @@ public:
     static size_t reply_limit(const Query &q, bool tcp);
 
 private:
+    bool allowed(const sockaddr_storage &peer) const;
     Result local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap);
     size_t serve_entry(const CacheEntry &e, const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms,
                        bool stale, uint8_t *out, size_t cap) const;

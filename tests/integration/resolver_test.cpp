@@ -1,0 +1,447 @@
+// aisidd end to end: the real daemon, a real Unbound upstream, and real clients
+// (dig, kdig, drill) on free loopback ports (issue 3).
+#include "resolver_fixture.hpp"
+
+#include <doctest/doctest.h>
+
+#include <set>
+#include <thread>
+
+using namespace aisid::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("AISID names are answered authoritatively, over UDP and TCP, by dig, kdig and drill") {
+    Unbound ub;
+    Aisidd d({"--upstream", ub.addr()});
+    for (const char *tcp : {"+notcp", "+tcp"}) {
+        CAPTURE(tcp);
+        // Rule 1: a registered service's explicit AAAA.
+        std::string o = dig(d.port, {tcp, "yolo.detection.image.ai.example", "AAAA"});
+        CHECK(status_of(o) == "NOERROR");
+        CHECK(has_flag(o, "aa"));
+        CHECK(o.find("IN\tAAAA\t2001:db8:abcd:12:1:2:1:0") != std::string::npos);
+        CHECK(o.find("udp: 1232") != std::string::npos);  // EDNS0, our payload size
+        // Rule 2: synthesized, with performance and a wildcard method.
+        o = dig(d.port, {tcp, "+short", "P5000.Detection.image.ai.example", "AAAA"});
+        CHECK(o == "2001:db8:abcd:12:1:2:0:1388\n");
+        // SVCB, TXT, SOA, NS of the zone.
+        CHECK(dig(d.port, {tcp, "+short", "yolo.detection.image.ai.example", "SVCB"}) ==
+              "1 yolo-detection-image.legacy.provider.example. port=443\n");
+        CHECK(dig(d.port, {tcp, "+short", "_aisid.ai.example", "TXT"}) == "\"v=aisid1\" \"prefix=2001:db8:abcd:12::/64\"\n");
+        CHECK(dig(d.port, {tcp, "+short", "ai.example", "SOA"}) == "ns.ai.example. admin.ai.example. 2026112501 3600 600 86400 60\n");
+        CHECK(dig(d.port, {tcp, "+short", "ai.example", "NS"}) == "ns.ai.example.\n");
+        // Another type at an existing name: NODATA with the SOA.
+        o = dig(d.port, {tcp, "yolo.detection.image.ai.example", "A"});
+        CHECK(status_of(o) == "NOERROR");
+        CHECK(o.find("ANSWER: 0, AUTHORITY: 1") != std::string::npos);
+        CHECK(o.find("ai.example.\t\t60\tIN\tSOA") != std::string::npos);
+        // Unknown names: NXDOMAIN with the SOA, never forwarded.
+        o = dig(d.port, {tcp, "nope.detection.image.ai.example", "AAAA"});
+        CHECK(status_of(o) == "NXDOMAIN");
+        CHECK(has_flag(o, "aa"));
+        CHECK(o.find("IN\tSOA\tns.ai.example.") != std::string::npos);
+        // A triple with no registered service.
+        CHECK(status_of(dig(d.port, {tcp, "yolo.detection.text.ai.example", "AAAA"})) == "NXDOMAIN");
+        // PTR for addresses inside the prefix.
+        CHECK(dig(d.port, {tcp, "+short", "-x", "2001:db8:abcd:12:1:2:1:1388"}) == "p5000.yolo.detection.image.ai.example.\n");
+        CHECK(dig(d.port, {tcp, "+short", "-x", "2001:db8:abcd:12:1:2::"}) == "detection.image.ai.example.\n");
+        o = dig(d.port, {tcp, "-x", "2001:db8:abcd:12:7:7:7:0"});
+        CHECK(status_of(o) == "NXDOMAIN");
+        CHECK(has_flag(o, "aa"));
+    }
+    // kdig and drill, UDP and TCP.
+    auto k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+short", "yolo.detection.video.ai.example", "AAAA"});
+    CHECK(k.out == "2001:db8:abcd:12:4:2:1:0\n");
+    k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", "+short", "yolo.detection.video.ai.example", "AAAA"});
+    CHECK(k.out == "2001:db8:abcd:12:4:2:1:0\n");
+    k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", "missing.ai.example", "AAAA"});
+    CHECK(k.out.find("status: NXDOMAIN") != std::string::npos);
+    auto dr = run({"drill", "-p", d.p(), "clip.captioning.video.ai.example", "@127.0.0.1", "AAAA"});
+    CHECK(dr.out.find("rcode: NOERROR") != std::string::npos);
+    CHECK(dr.out.find("2001:db8:abcd:12:4:9:c:0") != std::string::npos);
+    CHECK(dr.out.find("flags: qr aa") != std::string::npos);
+    dr = run({"drill", "-t", "-p", d.p(), "gpt.generation.text.ai.example", "@127.0.0.1", "SVCB"});
+    CHECK(dr.out.find("gpt-generation-text.legacy.provider.example.") != std::string::npos);
+    // Nothing about AISID names reached Unbound: it logs nothing, but aisidd's metrics would show
+    // forwards; checked in the metrics test. Clean exit on SIGTERM.
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("aisidd listens on IPv6 loopback too") {
+    int port = free_port();
+    TempDir dir;
+    Process p({aisidd_path(), "--listen", "[::1]:" + std::to_string(port), "--zone", example_zone(), "--upstream", "127.0.0.1:9"},
+              dir.path, "aisidd");
+    REQUIRE(wait_for_tcp("::1", port));
+    auto r = run({"dig", "@::1", "-p", std::to_string(port), "+short", "yolo.detection.image.ai.example", "AAAA"});
+    CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
+    r = run({"kdig", "@::1", "-p", std::to_string(port), "+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"});
+    CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
+    CHECK(p.stop() == 0);
+}
+
+TEST_CASE("legacy names are forwarded to Unbound, cached with TTLs counting down, negative answers cached") {
+    Unbound ub;
+    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--metrics", "127.0.0.1:" + std::to_string(free_port())});
+    std::string o = dig(d.port, {"www.legacy.example", "A"});
+    CHECK(status_of(o) == "NOERROR");
+    CHECK(!has_flag(o, "aa"));  // not ours
+    CHECK(has_flag(o, "ra"));
+    CHECK(o.find("www.legacy.example.\t300\tIN\tA\t192.0.2.10") != std::string::npos);
+    CHECK(dig(d.port, {"+tcp", "+short", "WWW.Legacy.Example", "AAAA"}) == "2001:db8:1::10\n");
+    o = dig(d.port, {"nx.legacy.example", "A"});
+    CHECK(status_of(o) == "NXDOMAIN");
+    CHECK(o.find("legacy.example.\t\t120\tIN\tSOA") != std::string::npos);
+    std::this_thread::sleep_for(2100ms);
+    // Unbound stops: the cache answers, TTLs counted down.
+    ub.stop();
+    o = dig(d.port, {"www.legacy.example", "A"});
+    CHECK(status_of(o) == "NOERROR");
+    std::smatch m;
+    REQUIRE(std::regex_search(o, m, std::regex("www.legacy.example.\t([0-9]+)\tIN\tA")));
+    int ttl = std::stoi(m[1]);
+    CHECK(ttl <= 298);
+    CHECK(ttl >= 290);
+    // RFC 2308: the NXDOMAIN is cached as well.
+    o = dig(d.port, {"nx.legacy.example", "A"});
+    CHECK(status_of(o) == "NXDOMAIN");
+    CHECK(o.find("\tIN\tSOA\t") != std::string::npos);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("upstream stopped: cache, then serve-stale, then SERVFAIL") {
+    Unbound ub;
+    int mport = free_port();
+    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--upstream-timeout", "300",
+              "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    CHECK(dig(d.port, {"+short", "short.legacy.example", "A"}) == "192.0.2.11\n");  // TTL 2
+    ub.stop();
+    CHECK(dig(d.port, {"+short", "short.legacy.example", "A"}) == "192.0.2.11\n");  // still fresh: cache
+    std::this_thread::sleep_for(2500ms);
+    // Expired and no upstream answers: RFC 8767 stale answer with TTL 30.
+    std::string o = dig(d.port, {"short.legacy.example", "A"});
+    CHECK(status_of(o) == "NOERROR");
+    CHECK(o.find("short.legacy.example.\t2\tIN\tA\t192.0.2.11") != std::string::npos);  // min(orig, 30)
+    // Never seen: nothing to serve.
+    o = dig(d.port, {"www.legacy.example", "A"});
+    CHECK(status_of(o) == "SERVFAIL");
+    std::string met = http_get(mport, "/metrics");
+    CHECK(metric(met, "aisidd_queries_total{outcome=\"stale\"}") == 1);
+    CHECK(metric(met, "aisidd_queries_total{outcome=\"servfail\"}") == 1);
+    CHECK(metric(met, "aisidd_upstream_up{upstream=\"" + ub.addr() + "\"}") == 0);
+    // Unbound comes back: answers again.
+    ub.start();
+    CHECK(dig(d.port, {"+short", "www.legacy.example", "A"}) == "192.0.2.10\n");
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("failover: a dead and a silent upstream before a working one") {
+    Unbound ub;
+    // A UDP socket that never answers: a timeout, not a refusal.
+    int silent = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bind(silent, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    socklen_t l = sizeof a;
+    getsockname(silent, reinterpret_cast<sockaddr *>(&a), &l);
+    int dead = free_port();  // nothing listens: ICMP port unreachable
+    Aisidd d({"--upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--upstream", "127.0.0.1:" + std::to_string(dead),
+              "--upstream", ub.addr(), "--upstream-timeout", "300", "--threads", "1"});
+    CHECK(dig(d.port, {"+short", "www.legacy.example", "A"}) == "192.0.2.10\n");
+    // The silent one saw our query with a random ID, and only the server asked may answer:
+    // a forged answer from elsewhere is ignored (checked via the core in unit tests).
+    char buf[512];
+    ssize_t n = recv(silent, buf, sizeof buf, MSG_DONTWAIT);
+    CHECK(n > 12);
+    close(silent);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("truncation over UDP, then the full answer over TCP (local zone and forwarded)") {
+    std::string big;
+    for (int i = 0; i < 12; ++i) big += " \"" + std::string(100, char('a' + i)) + "\"";
+    TempDir z;
+    std::string zone = read_file(example_zone()) + "big TXT" + big + "\nbig TXT \"another\"" + big + "\n";
+    write_file(z.file("ai.example.zone"), zone);
+    std::vector<std::string> ld;
+    ld.push_back("bigtxt.legacy.example. 300 IN TXT" + big);
+    ld.push_back("bigtxt.legacy.example. 300 IN TXT \"x\"" + big);
+    Unbound ub(ld);
+    Aisidd d({"--upstream", ub.addr(), "--zone", z.file("ai.example.zone")}, false);
+    for (std::string name : {"big.ai.example", "bigtxt.legacy.example"}) {
+        CAPTURE(name);
+        std::string o = dig(d.port, {"+ignore", "+notcp", name, "TXT"});
+        CHECK(has_flag(o, "tc"));
+        CHECK(o.find("ANSWER: 0") != std::string::npos);
+        o = dig(d.port, {"+bufsize=512", "+ignore", "+notcp", name, "TXT"});
+        CHECK(has_flag(o, "tc"));
+        // dig retries over TCP on TC by default.
+        o = dig(d.port, {name, "TXT"});
+        CHECK(!has_flag(o, "tc"));
+        CHECK(o.find("ANSWER: 2") != std::string::npos);
+        auto k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", name, "TXT"});
+        CHECK(k.out.find("ANSWER: 2") != std::string::npos);
+    }
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("malformed queries get FORMERR or are dropped; the daemon keeps answering") {
+    Aisidd d({"--upstream", "127.0.0.1:9"});
+    // Shorter than a header: dropped.
+    CHECK(udp_ask(d.port, std::string("\x12\x34\x01", 3), 300).empty());
+    // A response (QR set): dropped, never answered (no reflection loops).
+    CHECK(udp_ask(d.port, raw_query(7, "ai.example", 6, 0x8100), 300).empty());
+    // A compression loop in the question: FORMERR with the same ID.
+    std::string loop = std::string("\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01", 18);
+    std::string r = udp_ask(d.port, loop);
+    CHECK(msg_id(r) == 0xabcd);
+    CHECK(msg_rcode(r) == 1);
+    // Two questions: FORMERR.
+    std::string two = raw_query(9, "ai.example", 6);
+    two[5] = 2;
+    CHECK(msg_rcode(udp_ask(d.port, two)) == 1);
+    // Truncated mid-question and trailing garbage: FORMERR.
+    std::string q = raw_query(10, "yolo.detection.image.ai.example", 28);
+    CHECK(msg_rcode(udp_ask(d.port, q.substr(0, q.size() - 3))) == 1);
+    CHECK(msg_rcode(udp_ask(d.port, q + "junk")) == 1);
+    // EDNS version 1: BADVERS (extended rcode 16 → 0 in the header, 1 in the OPT).
+    std::string v1 = raw_query(11, "ai.example", 6, 0x0100, true);
+    v1[v1.size() - 5] = 1;
+    r = udp_ask(d.port, v1);
+    REQUIRE(r.size() > 12);
+    CHECK(msg_rcode(r) == 0);
+    CHECK(uint8_t(r[r.size() - 6]) == 1);
+    // Random bytes.
+    for (int i = 0; i < 200; ++i) {
+        std::string junk(12 + size_t(i % 50), '\0');
+        for (auto &c : junk) c = char(rand());
+        junk[2] &= 0x7f;
+        udp_ask(d.port, junk, 5);
+    }
+    // A broken message over TCP closes that connection only.
+    int fd = tcp_connect(d.port);
+    REQUIRE(fd >= 0);
+    send_all(fd, framed(std::string("\x00\x01\x01\x00\x00\x01\x00\x00", 8)));
+    std::string t = tcp_read_msg(fd);
+    CHECK((t.empty() || msg_rcode(t) == 1));
+    close(fd);
+    // Still answering, UDP and TCP.
+    CHECK(dig(d.port, {"+short", "yolo.detection.image.ai.example", "AAAA"}) == "2001:db8:abcd:12:1:2:1:0\n");
+    CHECK(dig(d.port, {"+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"}) == "2001:db8:abcd:12:1:2:1:0\n");
+    CHECK(d.proc.running());
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("UPDATE/NOTIFY get NOTIMP and AXFR/IXFR REFUSED without an authority side") {
+    Aisidd d({"--upstream", "127.0.0.1:9"});
+    CHECK(msg_rcode(udp_ask(d.port, raw_query(1, "ai.example", 6, 0x2800))) == 4);  // UPDATE
+    CHECK(msg_rcode(udp_ask(d.port, raw_query(2, "ai.example", 6, 0x2000))) == 4);  // NOTIFY
+    int fd = tcp_connect(d.port);
+    REQUIRE(fd >= 0);
+    send_all(fd, framed(raw_query(3, "ai.example", 252, 0)));
+    CHECK(msg_rcode(tcp_read_msg(fd)) == 5);
+    send_all(fd, framed(raw_query(4, "ai.example", 251, 0)));
+    CHECK(msg_rcode(tcp_read_msg(fd)) == 5);
+    close(fd);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("TCP: pipelined queries on one connection, idle connections closed") {
+    Unbound ub;
+    Aisidd d({"--upstream", ub.addr(), "--tcp-idle-timeout", "400"});
+    int fd = tcp_connect(d.port);
+    REQUIRE(fd >= 0);
+    // Three queries in one write, one of them forwarded (its answer may come last).
+    send_all(fd, framed(raw_query(101, "www.legacy.example", 1)) + framed(raw_query(102, "yolo.detection.image.ai.example", 28)) +
+                     framed(raw_query(103, "nope.ai.example", 28)));
+    std::set<uint16_t> ids;
+    for (int i = 0; i < 3; ++i) {
+        std::string m = tcp_read_msg(fd);
+        REQUIRE(!m.empty());
+        ids.insert(msg_id(m));
+        if (msg_id(m) == 101) CHECK(msg_ancount(m) == 1);
+        if (msg_id(m) == 102) CHECK(msg_ancount(m) == 1);
+        if (msg_id(m) == 103) CHECK(msg_rcode(m) == 3);
+    }
+    CHECK(ids == std::set<uint16_t>{101, 102, 103});
+    // RFC 7766 §6.2.3: the server closes an idle connection.
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(tcp_read_msg(fd, 3000).empty());
+    auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(waited < 2500ms);
+    char c;
+    CHECK(recv(fd, &c, 1, MSG_DONTWAIT) == 0);  // EOF, not a timeout
+    close(fd);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("access control: loopback by default, --deny and --allow, REFUSED otherwise") {
+    Aisidd d({"--upstream", "127.0.0.1:9", "--deny", "127.0.0.0/8", "--allow", "127.0.0.3/32"});
+    std::string q = raw_query(5, "yolo.detection.image.ai.example", 28);
+    CHECK(msg_rcode(udp_ask(d.port, q, 1000, "127.0.0.2")) == 5);
+    CHECK(msg_rcode(udp_ask(d.port, q, 1000, "127.0.0.1")) == 5);
+    std::string ok = udp_ask(d.port, q, 1000, "127.0.0.3");
+    CHECK(msg_rcode(ok) == 0);
+    CHECK(msg_ancount(ok) == 1);
+    auto r = run({"dig", "@127.0.0.1", "-p", d.p(), "-b", "127.0.0.2", "yolo.detection.image.ai.example", "AAAA"});
+    CHECK(status_of(r.out) == "REFUSED");
+    r = run({"dig", "@127.0.0.1", "-p", d.p(), "-b", "127.0.0.3", "+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"});
+    CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
+    CHECK(d.proc.stop() == 0);
+
+    Aisidd plain({"--upstream", "127.0.0.1:9"});  // the default: every loopback client
+    CHECK(msg_rcode(udp_ask(plain.port, q, 1000, "127.0.0.2")) == 0);
+    CHECK(plain.proc.stop() == 0);
+}
+
+TEST_CASE("SIGHUP reloads zones and config atomically; a broken zone keeps the old data") {
+    TempDir z;
+    std::string path = z.file("ai.example.zone");
+    std::string good = read_file(example_zone());
+    write_file(path, good);
+    write_file(z.file("aisidd.conf"), "# test config\nzone = " + path + "\nupstream = 127.0.0.1:9\nlog-level = info\n");
+    Aisidd d({"--config", z.file("aisidd.conf")}, false);
+    CHECK(dig(d.port, {"+short", "sam.segmentation.text.ai.example", "AAAA"}).empty());
+    // Register a service and reload.
+    write_file(path, good + "sam.segmentation.text AAAA 2001:db8:abcd:12:2:3:b:0\n");
+    d.proc.signal(SIGHUP);
+    std::string o;
+    for (int i = 0; i < 50 && o.empty(); ++i) {
+        std::this_thread::sleep_for(50ms);
+        o = dig(d.port, {"+short", "sam.segmentation.text.ai.example", "AAAA"});
+    }
+    CHECK(o == "2001:db8:abcd:12:2:3:b:0\n");
+    // Break the zone: a syntax error on a known line.
+    int lines = int(std::count(good.begin(), good.end(), '\n'));
+    write_file(path, good + "broken AAAA not-an-address\n");
+    d.proc.signal(SIGHUP);
+    std::string err;
+    for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(50ms);
+        err = d.proc.err();
+        if (err.find("reload failed") != std::string::npos) break;
+    }
+    CHECK(err.find("reload failed") != std::string::npos);
+    CHECK(err.find(path + ":" + std::to_string(lines + 1) + ":") != std::string::npos);
+    // The old data is still served, all of it.
+    CHECK(dig(d.port, {"+short", "sam.segmentation.text.ai.example", "AAAA"}) == "2001:db8:abcd:12:2:3:b:0\n");
+    CHECK(dig(d.port, {"+short", "yolo.detection.image.ai.example", "AAAA"}) == "2001:db8:abcd:12:1:2:1:0\n");
+    // A broken config file is refused as well.
+    write_file(z.file("aisidd.conf"), "zone = " + path + "\nupstream = not an address\n");
+    d.proc.signal(SIGHUP);
+    for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(50ms);
+        if (d.proc.err().find("aisidd.conf:2:") != std::string::npos) break;
+    }
+    CHECK(d.proc.err().find("aisidd.conf:2:") != std::string::npos);
+    CHECK(dig(d.port, {"+short", "yolo.detection.image.ai.example", "AAAA"}) == "2001:db8:abcd:12:1:2:1:0\n");
+    CHECK(d.proc.stop() == 0);
+    CHECK(d.proc.err().find("exiting on SIGTERM") != std::string::npos);
+}
+
+TEST_CASE("metrics: Prometheus text with outcomes, latency, cache, upstreams and zones") {
+    Unbound ub;
+    int mport = free_port();
+    Aisidd d({"--upstream", ub.addr(), "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    dig(d.port, {"yolo.detection.image.ai.example", "AAAA"});
+    dig(d.port, {"nope.ai.example", "AAAA"});
+    dig(d.port, {"www.legacy.example", "A"});
+    dig(d.port, {"+tcp", "www.legacy.example", "A"});
+    dig(d.port, {"+tcp", "www.legacy.example", "A"});
+    std::string m = http_get(mport, "/metrics");
+    CHECK(m.rfind("HTTP/1.1 200 OK", 0) == 0);
+    CHECK(m.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+    CHECK(metric(m, "aisidd_queries_total{outcome=\"aisid\"}") == 1);
+    CHECK(metric(m, "aisidd_queries_total{outcome=\"aisid_nxdomain\"}") == 1);
+    double fwd = metric(m, "aisidd_queries_total{outcome=\"forwarded\"}"), hit = metric(m, "aisidd_queries_total{outcome=\"cache_hit\"}");
+    CHECK(fwd >= 1);
+    CHECK(fwd + hit == 3);
+    CHECK(metric(m, "aisidd_query_duration_seconds_count") == 5);
+    CHECK(metric(m, "aisidd_query_duration_seconds_bucket{le=\"+Inf\"}") == 5);
+    CHECK(metric(m, "aisidd_cache_entries") >= 1);
+    CHECK(metric(m, "aisidd_cache_evictions_total") == 0);
+    CHECK(metric(m, "aisidd_upstream_up{upstream=\"" + ub.addr() + "\"}") == 1);
+    CHECK(metric(m, "aisidd_upstream_rtt_seconds{upstream=\"" + ub.addr() + "\"}") > 0);
+    CHECK(metric(m, "aisidd_zone_serial{zone=\"ai.example.\"}") == 2026112501);
+    CHECK(metric(m, "aisidd_zone_loaded_timestamp_seconds{zone=\"ai.example.\"}") > 1.7e9);
+    CHECK(metric(m, "aisidd_zone_services{zone=\"ai.example.\"}") == 20);
+    CHECK(http_get(mport, "/other").rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("the cache keeps to its memory bound by evicting") {
+    std::vector<std::string> ld;
+    for (int i = 0; i < 60; ++i) ld.push_back("n" + std::to_string(i) + ".legacy.example. 300 IN TXT \"" + std::string(200, 'x') + "\"");
+    Unbound ub(ld);
+    int mport = free_port();
+    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--cache-size", "8K", "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    for (int i = 0; i < 60; ++i) CHECK(!dig(d.port, {"+short", "n" + std::to_string(i) + ".legacy.example", "TXT"}).empty());
+    std::this_thread::sleep_for(100ms);  // cache gauges are published every 20 ms
+    std::string m = http_get(mport, "/metrics");
+    CHECK(metric(m, "aisidd_cache_bytes") <= 8192);
+    CHECK(metric(m, "aisidd_cache_entries") >= 5);
+    CHECK(metric(m, "aisidd_cache_entries") < 60);
+    CHECK(metric(m, "aisidd_cache_evictions_total") >= 60 - metric(m, "aisidd_cache_entries"));
+    // The most recent names are still cached: no new forward.
+    double fwd = metric(m, "aisidd_queries_total{outcome=\"forwarded\"}");
+    CHECK(fwd == 60);
+    dig(d.port, {"+short", "n59.legacy.example", "TXT"});
+    std::this_thread::sleep_for(100ms);
+    m = http_get(mport, "/metrics");
+    CHECK(metric(m, "aisidd_queries_total{outcome=\"cache_hit\"}") == 1);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("command line and config errors: exit 2 with 'aisidd: ...'") {
+    auto r = run({aisidd_path(), "--bogus", "x"});
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("aisidd: unknown option 'bogus'", 0) == 0);
+    r = run({aisidd_path(), "--upstream", "tls://127.0.0.1:853"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("not supported yet") != std::string::npos);
+    r = run({aisidd_path(), "--upstream", "https://127.0.0.1/dns-query"});
+    CHECK(r.code == 2);
+    r = run({aisidd_path(), "--ca-file", "/etc/ssl/certs/ca-certificates.crt", "--upstream", "127.0.0.1:9", "--listen", "127.0.0.1:" + std::to_string(free_port())});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("not supported yet") != std::string::npos);
+    TempDir z;
+    write_file(z.file("bad.zone"), "$ORIGIN bad.example.\n$TTL 60\n@ SOA ns admin 1 1 1 1 1\nx AAAA nope\n");
+    r = run({aisidd_path(), "--zone", z.file("bad.zone"), "--listen", "127.0.0.1:" + std::to_string(free_port()), "--upstream", "127.0.0.1:9"});
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("aisidd: " + z.file("bad.zone") + ":4:", 0) == 0);
+    int port = free_port();
+    r = run({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(port), "--upstream", "127.0.0.1:" + std::to_string(port)});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("forwarding loop") != std::string::npos);
+    r = run({aisidd_path(), "--version"});
+    CHECK(r.code == 0);
+    CHECK(r.out.rfind("aisidd ", 0) == 0);
+    r = run({aisidd_path(), "--help"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("--upstream") != std::string::npos);
+    // The authority options are accepted (their behaviour is issue 5's).
+    int p2 = free_port();
+    TempDir sd;
+    Process p({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(p2), "--upstream", "127.0.0.1:9", "--key",
+               "k1:c2VjcmV0c2VjcmV0", "--update-key", "k1", "--secondary", "sec.example=127.0.0.1:5300", "--notify",
+               "127.0.0.1:5301", "--state-dir", sd.path},
+              sd.path, "aisidd");
+    CHECK(wait_for_tcp("127.0.0.1", p2));
+    CHECK(p.stop() == 0);
+}
+
+TEST_CASE("aisid-lookup --server asks aisidd") {
+    Unbound ub;
+    Aisidd d({"--upstream", ub.addr()});
+    auto r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "--json", "p5000.yolo.detection.image.ai.example"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("2001:db8:abcd:12:1:2:1:1388") != std::string::npos);
+    CHECK(r.out.find("\"source\"") != std::string::npos);
+    r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "nothere.ai.example"});
+    CHECK(r.code == 1);
+    r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "2001:db8:abcd:12:2:4:5:0"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("llama.generation.text.ai.example") != std::string::npos);
+    CHECK(d.proc.stop() == 0);
+}

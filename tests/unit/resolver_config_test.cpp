@@ -1,0 +1,128 @@
+// aisidd's options and config file (SPEC §4).
+#include "config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace aisid::resolver;
+
+namespace {
+aisid::Expected<ParseOutcome, ConfigError> parse(std::vector<std::string> args, Config &c) {
+    std::vector<char *> av{const_cast<char *>("aisidd")};
+    for (auto &a : args) av.push_back(a.data());
+    return parse_command_line(int(av.size()), av.data(), c);
+}
+std::string tmpfile_with(const std::string &text) {
+    char path[] = "/tmp/aisidd-conf-XXXXXX";
+    int fd = mkstemp(path);
+    (void)!write(fd, text.data(), text.size());
+    close(fd);
+    return path;
+}
+} // namespace
+
+TEST_CASE("options") {
+    Config c;
+    auto r = parse({"--listen", "127.0.0.1:5353", "--listen=[::1]:5353", "--zone", "a.zone", "--upstream", "192.0.2.1",
+                    "--upstream", "[2001:db8::1]:5300", "--allow", "192.0.2.0/24", "--log-level", "debug", "--metrics",
+                    "127.0.0.1:9153", "--key", "k:c2VjcmV0", "--update-key", "k", "--secondary", "s.example=192.0.2.9",
+                    "--notify", "192.0.2.8:53", "--state-dir", "/var/lib/aisid", "--threads", "3", "--cache-size", "16K"},
+                   c);
+    REQUIRE(r);
+    CHECK(*r == ParseOutcome::ok);
+    CHECK(c.listen.size() == 2);
+    CHECK(c.listen[1].to_string() == "[::1]:5353");
+    CHECK(c.upstreams.size() == 2);
+    CHECK(c.upstreams[0].addr.to_string() == "192.0.2.1:53");
+    CHECK(c.upstreams[1].addr.to_string() == "[2001:db8::1]:5300");
+    CHECK(c.log_level == LogLevel::debug);
+    CHECK(c.metrics->to_string() == "127.0.0.1:9153");
+    CHECK(c.keys == std::vector<std::string>{"k:c2VjcmV0"});
+    CHECK(c.update_keys == std::vector<std::string>{"k"});
+    CHECK(c.secondaries == std::vector<std::string>{"s.example=192.0.2.9"});
+    CHECK(c.notify == std::vector<std::string>{"192.0.2.8:53"});
+    CHECK(c.state_dir == "/var/lib/aisid");
+    CHECK(c.threads == 3);
+    CHECK(c.cache_bytes == 16 * 1024);
+}
+
+TEST_CASE("bad options say what is wrong") {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+        {{"--listen", "nowhere"}, "bad listen address 'nowhere'"},
+        {{"--listen", "127.0.0.1:99999"}, "bad listen address"},
+        {{"--upstream", "tls://192.0.2.1"}, "not supported yet"},
+        {{"--upstream", "https://dns.example/dns-query"}, "not supported yet"},
+        {{"--upstream", "ftp://x"}, "unknown scheme"},
+        {{"--allow", "192.0.2.0/33"}, "bad --allow"},
+        {{"--log-level", "loud"}, "bad --log-level"},
+        {{"--key", "nosecret"}, "bad --key"},
+        {{"--secondary", "zone"}, "bad --secondary"},
+        {{"--frobnicate", "1"}, "unknown option 'frobnicate'"},
+        {{"--zone"}, "needs a value"},
+        {{"stray"}, "unexpected argument"},
+    };
+    for (auto &[args, msg] : bad) {
+        CAPTURE(args[0]);
+        Config c;
+        auto r = parse(args, c);
+        REQUIRE(!r);
+        CHECK(r.error().message.find(msg) != std::string::npos);
+    }
+}
+
+TEST_CASE("config file: same keys; the command line replaces lists; FILE:LINE errors") {
+    std::string f = tmpfile_with("# aisidd\nlisten = 127.0.0.1:5353\nzone = /a.zone\nzone = \"/b.zone\"\n\nupstream = 192.0.2.1 # comment\nallow = 10.0.0.0/8\n");
+    Config c;
+    auto r = parse({"--config", f, "--upstream", "192.0.2.2"}, c);
+    REQUIRE(r);
+    CHECK(c.zones == std::vector<std::string>{"/a.zone", "/b.zone"});
+    CHECK(c.upstreams.size() == 1);
+    CHECK(c.upstreams[0].text == "192.0.2.2");
+    CHECK(c.allow.size() == 1);
+    unlink(f.c_str());
+    f = tmpfile_with("listen = 127.0.0.1:5353\n\nbogus line\n");
+    Config d;
+    r = parse({"--config", f}, d);
+    REQUIRE(!r);
+    CHECK(r.error().message == f + ":3: expected 'key = value'");
+    unlink(f.c_str());
+    f = tmpfile_with("upstream = tls://x\n");
+    Config e;
+    r = parse({"--config", f}, e);
+    REQUIRE(!r);
+    CHECK(r.error().message.rfind(f + ":1: ", 0) == 0);
+    unlink(f.c_str());
+    Config g;
+    r = parse({"--config", "/nonexistent/aisidd.conf"}, g);
+    CHECK(!r);
+}
+
+TEST_CASE("defaults: listen on both loopbacks; upstreams from resolv.conf minus ourselves") {
+    std::string rc = tmpfile_with("# x\nsearch example\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nnameserver ::1\n");
+    Config c;
+    REQUIRE(parse({}, c));
+    REQUIRE(finish_config(c, rc));
+    CHECK(c.listen.size() == 2);
+    CHECK(c.listen[0].to_string() == "127.0.0.1:53");
+    CHECK(c.listen[1].to_string() == "[::1]:53");
+    // 127.0.0.1:53 and [::1]:53 are aisidd itself: forwarding there would loop.
+    REQUIRE(c.upstreams.size() == 1);
+    CHECK(c.upstreams[0].addr.to_string() == "192.0.2.53:53");
+    Config d;
+    REQUIRE(parse({"--listen", "127.0.0.1:5300"}, d));
+    REQUIRE(finish_config(d, rc));
+    CHECK(d.upstreams.size() == 3);  // 127.0.0.1:53 is not us now
+    Config w;
+    REQUIRE(parse({"--listen", "0.0.0.0:53"}, w));
+    REQUIRE(finish_config(w, rc));
+    CHECK(w.upstreams.size() == 2);  // a wildcard listener covers 127.0.0.1:53
+    Config loop;
+    REQUIRE(parse({"--listen", "127.0.0.1:5300", "--upstream", "127.0.0.1:5300"}, loop));
+    auto r = finish_config(loop, rc);
+    REQUIRE(!r);
+    CHECK(r.error().message.find("forwarding loop") != std::string::npos);
+    unlink(rc.c_str());
+}

@@ -1,0 +1,362 @@
+// The query core without I/O: zone answers (table-driven, records as zone
+// text), golden wire vectors, the cache with a fake clock, upstream checks,
+// access control, the authority dispatch point.
+#include "resolver_test_util.hpp"
+
+#include "zone_set.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+
+using namespace aisid;
+using namespace aisid::resolver;
+using namespace aisid::resolver::test;
+
+namespace {
+
+const char *kZone = R"($ORIGIN ai.example.
+$TTL 300
+@                    SOA  ns admin 2026112501 3600 600 86400 60
+@                    NS   ns
+ns                   AAAA 2001:db8:53::1
+_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
+image._object        TXT  "code=1"
+detection._function  TXT  "code=2"
+yolo._method         TXT  "code=1"
+www                  CNAME ns
+yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
+yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
+)";
+
+struct Core {
+    std::shared_ptr<ZoneSet> zones = std::make_shared<ZoneSet>();
+    Cache cache{1 << 20};
+    CoreSettings settings;
+    QueryCore core{cache, settings};
+    uint8_t out[65535];
+    Core(const char *zone_text = kZone) {
+        auto z = load_zone_text(zone_text, "test.zone");
+        REQUIRE_MESSAGE(z, (z ? "" : z.error().to_string()));
+        zones->add(*z);
+        core.set_zones(zones.get());
+    }
+    Result ask(const std::string &msg, const char *from = "127.0.0.1", bool tcp = false, uint64_t now = 1000) {
+        Query q;
+        return core.handle(u8(msg), msg.size(), peer(from), tcp, now, out, sizeof out, q);
+    }
+    PktPtr reply(const Result &r) { return parse(out, r.len); }
+};
+
+struct Case {
+    const char *name;
+    uint16_t type;
+    ldns_pkt_rcode rcode;
+    std::vector<std::string> answer;
+    std::vector<std::string> authority;
+};
+
+const std::string kSoa = "ai.example. 60 IN SOA ns.ai.example. admin.ai.example. 2026112501 3600 600 86400 60";
+
+} // namespace
+
+TEST_CASE("local zone answers (SPEC §2, RFC 2308)") {
+    Core c;
+    const Case cases[] = {
+        {"yolo.detection.image.ai.example.", 28, LDNS_RCODE_NOERROR,
+         {"yolo.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:1:0"}, {}},
+        {"YOLO.Detection.image.ai.example.", 28, LDNS_RCODE_NOERROR,
+         {"YOLO.Detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:1:0"}, {}},
+        {"p5000.yolo.detection.image.ai.example.", 28, LDNS_RCODE_NOERROR,
+         {"p5000.yolo.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:1:1388"}, {}},
+        {"detection.image.ai.example.", 28, LDNS_RCODE_NOERROR,
+         {"detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2::"}, {}},
+        {"image.ai.example.", 28, LDNS_RCODE_NOERROR, {"image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1::"}, {}},
+        {"yolo.detection.image.ai.example.", 64, LDNS_RCODE_NOERROR,
+         {"yolo.detection.image.ai.example. 300 IN SVCB 1 yolo-legacy.provider.example. port=8443"}, {}},
+        {"yolo.detection.image.ai.example.", 1, LDNS_RCODE_NOERROR, {}, {kSoa}},
+        {"p5000.yolo.detection.image.ai.example.", 16, LDNS_RCODE_NOERROR, {}, {kSoa}},
+        {"ai.example.", 6, LDNS_RCODE_NOERROR, {"ai.example. 300 IN SOA ns.ai.example. admin.ai.example. 2026112501 3600 600 86400 60"}, {}},
+        {"ai.example.", 2, LDNS_RCODE_NOERROR, {"ai.example. 300 IN NS ns.ai.example."}, {}},
+        {"_aisid.ai.example.", 16, LDNS_RCODE_NOERROR,
+         {"_aisid.ai.example. 300 IN TXT \"v=aisid1\" \"prefix=2001:db8:abcd:12::/64\""}, {}},
+        {"www.ai.example.", 28, LDNS_RCODE_NOERROR, {"www.ai.example. 300 IN CNAME ns.ai.example."}, {}},
+        {"_object.ai.example.", 16, LDNS_RCODE_NOERROR, {}, {kSoa}},  // an empty non-terminal
+        {"nope.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},
+        {"p0.image.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},
+        {"yolo.image.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},  // no function: not a service name
+        {"a.b.c.d.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},
+        {"8.8.3.1.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NOERROR,
+         {"8.8.3.1.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR "
+          "p5000.yolo.detection.image.ai.example."},
+         {}},
+        {"0.0.0.0.0.0.0.0.0.0.0.0.7.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NXDOMAIN,
+         {}, {kSoa}},
+    };
+    for (const Case &k : cases) {
+        std::string name = k.name;
+        CAPTURE(name);
+        CAPTURE(k.type);
+        Result r = c.ask(query(0x4242, k.name, k.type));
+        REQUIRE(r.verdict == Verdict::Answered);
+        auto p = c.reply(r);
+        REQUIRE(p);
+        CHECK(ldns_pkt_id(p.get()) == 0x4242);
+        CHECK(ldns_pkt_qr(p.get()));
+        CHECK(ldns_pkt_aa(p.get()));
+        CHECK(ldns_pkt_get_rcode(p.get()) == k.rcode);
+        CHECK(ldns_pkt_edns_udp_size(p.get()) == 1232);
+        CHECK(section(ldns_pkt_answer(p.get())) == k.answer);
+        CHECK(section(ldns_pkt_authority(p.get())) == k.authority);
+        CHECK(r.outcome == (k.rcode == LDNS_RCODE_NXDOMAIN ? Outcome::aisid_nxdomain : Outcome::aisid));
+    }
+}
+
+TEST_CASE("golden wire vector: AAAA of a registered service, EDNS") {
+    Core c;
+    // Query, annotated:
+    //   1234 0100 0001 0000 0000 0001      ID, RD, QD=1, AR=1
+    //   04 796f6c6f 09 646574656374696f6e 05 696d616765 02 6169 07 6578616d706c65 00   yolo.detection.image.ai.example.
+    //   001c 0001                          AAAA IN
+    //   00 0029 04d0 00000000 0000         OPT: 1232, v0, no flags
+    std::string q = query(0x1234, "yolo.detection.image.ai.example", 28);
+    Result r = c.ask(q);
+    REQUIRE(r.verdict == Verdict::Answered);
+    // Reply: ID; QR AA RD RA; QD=1 AN=1 NS=0 AR=1; the question as sent; AAAA with
+    // its owner compressed to the question (c00c), TTL 300, 16 bytes; our OPT.
+    const std::string expected = "1234" "8580" "0001" "0001" "0000" "0001" +
+        std::string("04796f6c6f09646574656374696f6e05696d616765026169076578616d706c6500" "001c0001") +
+        "c00c" "001c" "0001" "0000012c" "0010" "20010db8abcd00120001000200010000" +
+        "00" "0029" "04d0" "00000000" "0000";
+    std::string got;
+    char hx[3];
+    for (size_t i = 0; i < r.len; ++i) {
+        snprintf(hx, sizeof hx, "%02x", c.out[i]);
+        got += hx;
+    }
+    CHECK(got == expected);
+    // Parsed → written (ldns) → re-parsed: the same message.
+    auto p = c.reply(r);
+    REQUIRE(p);
+    uint8_t *w = nullptr;
+    size_t wn = 0;
+    REQUIRE(ldns_pkt2wire(&w, p.get(), &wn) == LDNS_STATUS_OK);
+    auto p2 = parse(w, wn);
+    free(w);
+    REQUIRE(p2);
+    CHECK(section(ldns_pkt_answer(p.get())) == section(ldns_pkt_answer(p2.get())));
+}
+
+TEST_CASE("no EDNS: no OPT in the reply; a 512-byte limit with TC; TCP gets it all") {
+    std::string zone = kZone;
+    for (int i = 0; i < 8; ++i) zone += "big TXT \"" + std::string(100, char('a' + i)) + "\"\n";
+    Core c(zone.c_str());
+    Result r = c.ask(query(1, "big.ai.example", 16, false));
+    auto p = c.reply(r);
+    REQUIRE(p);
+    CHECK(ldns_pkt_tc(p.get()));
+    CHECK(ldns_pkt_ancount(p.get()) == 0);
+    CHECK(r.len <= 512);
+    CHECK(ldns_pkt_edns(p.get()) == false);
+    r = c.ask(query(1, "big.ai.example", 16, true, 0x0100, 1232));
+    p = c.reply(r);
+    CHECK(!ldns_pkt_tc(p.get()));
+    CHECK(ldns_pkt_ancount(p.get()) == 8);
+    r = c.ask(query(1, "big.ai.example", 16, true, 0x0100, 600));  // the client's smaller size is honoured
+    CHECK(c.reply(r) != nullptr);
+    CHECK(ldns_pkt_tc(c.reply(r).get()));
+    r = c.ask(query(1, "big.ai.example", 16, false), "127.0.0.1", true);
+    CHECK(ldns_pkt_ancount(c.reply(r).get()) == 8);
+}
+
+TEST_CASE("malformed and unusual messages") {
+    Core c;
+    Query q;
+    uint8_t out[512];
+    auto handle = [&](const std::string &m) { return c.core.handle(u8(m), m.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q); };
+    CHECK(handle(std::string(5, '\0')).verdict == Verdict::Drop);
+    CHECK(handle(query(1, "ai.example", 6, true, 0x8100)).verdict == Verdict::Drop);  // a response
+    std::string two = query(1, "ai.example", 6);
+    two[5] = 2;
+    Result r = handle(two);
+    CHECK(r.outcome == Outcome::formerr);
+    CHECK((out[3] & 0xf) == 1);
+    std::string trailing = query(1, "ai.example", 6) + "x";
+    CHECK(handle(trailing).outcome == Outcome::formerr);
+    std::string two_opt = query(1, "ai.example", 6);
+    two_opt += two_opt.substr(two_opt.size() - 11);
+    two_opt[11] = 2;
+    CHECK(handle(two_opt).outcome == Outcome::formerr);
+    std::string v1 = query(1, "ai.example", 6);
+    v1[v1.size() - 5] = 1;  // EDNS version 1
+    r = handle(v1);
+    CHECK(r.outcome == Outcome::formerr);
+    auto p = parse(out, r.len);
+    REQUIRE(p);
+    CHECK(ldns_pkt_get_rcode(p.get()) == 0);  // BADVERS lives in the OPT's extended rcode
+    CHECK(ldns_pkt_edns_extended_rcode(p.get()) == 1);
+    CHECK(handle(query(1, "ai.example", 41)).outcome == Outcome::formerr);  // qtype OPT is meta
+    // IQUERY: NOTIMP.
+    CHECK(handle(query(1, "ai.example", 6, true, 0x0900)).outcome == Outcome::notimp);
+    // CHAOS class in a local zone: REFUSED, not forwarded.
+    std::string ch = query(1, "ai.example", 6);
+    ch[ch.size() - 12] = 3;
+    CHECK(handle(ch).outcome == Outcome::refused);
+}
+
+TEST_CASE("access control: loopback, --allow, --deny") {
+    Core c;
+    std::string q = query(1, "yolo.detection.image.ai.example", 28);
+    CHECK(c.ask(q, "127.0.0.1").outcome == Outcome::aisid);
+    CHECK(c.ask(q, "::1").outcome == Outcome::aisid);
+    CHECK(c.ask(q, "::ffff:127.0.0.9").outcome == Outcome::aisid);
+    Result r = c.ask(q, "192.0.2.1");
+    CHECK(r.outcome == Outcome::refused);
+    CHECK((c.out[3] & 0xf) == 5);
+    CHECK(c.ask(q, "2001:db8::1").outcome == Outcome::refused);
+    c.settings.allow.push_back(*parse_cidr("192.0.2.0/24"));
+    c.settings.allow.push_back(*parse_cidr("2001:db8::/32"));
+    CHECK(c.ask(q, "192.0.2.1").outcome == Outcome::aisid);
+    CHECK(c.ask(q, "::ffff:192.0.2.77").outcome == Outcome::aisid);
+    CHECK(c.ask(q, "2001:db8::1").outcome == Outcome::aisid);
+    CHECK(c.ask(q, "192.0.3.1").outcome == Outcome::refused);
+    c.settings.deny.push_back(*parse_cidr("127.0.0.2"));
+    CHECK(c.ask(q, "127.0.0.2").outcome == Outcome::refused);
+    CHECK(c.ask(q, "127.0.0.1").outcome == Outcome::aisid);
+}
+
+TEST_CASE("the authority dispatch point: UPDATE, NOTIFY, AXFR, IXFR") {
+    Core c;
+    CHECK(c.ask(query(1, "ai.example", 6, false, 0x2800)).outcome == Outcome::notimp);
+    CHECK(c.ask(query(1, "ai.example", 6, false, 0x2000)).outcome == Outcome::notimp);
+    CHECK(c.ask(query(1, "ai.example", 252, false, 0)).outcome == Outcome::refused);
+    CHECK(c.ask(query(1, "ai.example", 251, false, 0)).outcome == Outcome::refused);
+    c.settings.has_authority = true;
+    for (auto [t, f] : {std::pair<uint16_t, uint16_t>{6, 0x2800}, {6, 0x2000}, {252, 0}, {251, 0}}) {
+        Result r = c.ask(query(1, "ai.example", t, false, f));
+        CHECK(r.verdict == Verdict::Pass);
+        CHECK(r.to_authority);
+    }
+    // Not for strangers, even with a hook.
+    CHECK(c.ask(query(1, "ai.example", 252, false, 0), "192.0.2.1").outcome == Outcome::refused);
+}
+
+TEST_CASE("forwarding: upstream query, answer checks, cache with TTL countdown, stale, SERVFAIL") {
+    Core c;
+    c.settings.stale_seconds = 60;
+    std::string cq = query(0x7777, "WWW.legacy.example", 1, true);
+    Query q;
+    uint8_t out[4096];
+    Result r = c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 1000, out, sizeof out, q);
+    CHECK(r.verdict == Verdict::Pass);
+    CHECK(!r.to_authority);
+    // The query we send: our ID, RD, the client's question, our OPT.
+    size_t n = c.core.upstream_query(q, u8(cq), 0xbeef, out, sizeof out);
+    auto up = parse(out, n);
+    REQUIRE(up);
+    CHECK(ldns_pkt_id(up.get()) == 0xbeef);
+    CHECK(ldns_pkt_rd(up.get()));
+    CHECK(ldns_pkt_edns_udp_size(up.get()) == 1232);
+
+    std::string ans = upstream_answer(0xbeef, "www.legacy.example.", 1, LDNS_RCODE_NOERROR,
+                                      {"www.legacy.example. 100 IN A 192.0.2.10"}, {});
+    CHECK(QueryCore::check_upstream(q, 0xbeef, u8(ans), ans.size()) == QueryCore::Check::ok);
+    CHECK(QueryCore::check_upstream(q, 0xbeee, u8(ans), ans.size()) == QueryCore::Check::ignore);  // wrong ID
+    std::string other = upstream_answer(0xbeef, "evil.example.", 1, LDNS_RCODE_NOERROR, {"evil.example. 100 IN A 192.0.2.66"}, {});
+    CHECK(QueryCore::check_upstream(q, 0xbeef, u8(other), other.size()) == QueryCore::Check::ignore);  // wrong question
+    std::string aaaa = upstream_answer(0xbeef, "www.legacy.example.", 28, LDNS_RCODE_NOERROR, {}, {});
+    CHECK(QueryCore::check_upstream(q, 0xbeef, u8(aaaa), aaaa.size()) == QueryCore::Check::ignore);  // wrong type
+    std::string tc = upstream_answer(0xbeef, "www.legacy.example.", 1, LDNS_RCODE_NOERROR, {}, {}, true);
+    CHECK(QueryCore::check_upstream(q, 0xbeef, u8(tc), tc.size()) == QueryCore::Check::truncated);
+    std::string sf = upstream_answer(0xbeef, "www.legacy.example.", 1, LDNS_RCODE_SERVFAIL, {}, {});
+    CHECK(QueryCore::check_upstream(q, 0xbeef, u8(sf), sf.size()) == QueryCore::Check::failed);
+
+    r = c.core.answer_from_upstream(q, u8(cq), u8(ans), ans.size(), false, 1000, out, sizeof out);
+    CHECK(r.outcome == Outcome::forwarded);
+    auto p = parse(out, r.len);
+    REQUIRE(p);
+    CHECK(ldns_pkt_id(p.get()) == 0x7777);
+    CHECK(!ldns_pkt_aa(p.get()));
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"WWW.legacy.example. 100 IN A 192.0.2.10"});
+
+    // 40 s later: a cache hit with the TTL counted down, in the new client's letter case.
+    std::string cq2 = query(0x0102, "www.LEGACY.example", 1, false);
+    r = c.ask(cq2, "127.0.0.1", false, 41000);
+    CHECK(r.outcome == Outcome::cache_hit);
+    p = c.reply(r);
+    CHECK(ldns_pkt_id(p.get()) == 0x0102);
+    CHECK(ldns_pkt_edns(p.get()) == false);  // the client sent no OPT
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.LEGACY.example. 60 IN A 192.0.2.10"});
+    // Expired: forwarded again.
+    CHECK(c.ask(cq2, "127.0.0.1", false, 101000).verdict == Verdict::Pass);
+    // Every upstream failed: RFC 8767 stale answer (TTL ≤ 30).
+    r = c.core.answer_failure(q, u8(cq), false, 101000, out, sizeof out);
+    CHECK(r.outcome == Outcome::stale);
+    p = parse(out, r.len);
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"WWW.legacy.example. 30 IN A 192.0.2.10"});
+    // Past the stale window: SERVFAIL.
+    r = c.core.answer_failure(q, u8(cq), false, 101000 + 61000, out, sizeof out);
+    CHECK(r.outcome == Outcome::servfail);
+    CHECK(ldns_pkt_get_rcode(parse(out, r.len).get()) == LDNS_RCODE_SERVFAIL);
+}
+
+TEST_CASE("RFC 2308 negative caching: min(SOA TTL, SOA minimum); no SOA, no caching") {
+    Core c;
+    std::string cq = query(9, "nx.legacy.example", 1);
+    Query q;
+    uint8_t out[4096];
+    c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q);
+    std::string nx = upstream_answer(5, "nx.legacy.example.", 1, LDNS_RCODE_NXDOMAIN, {},
+                                     {"legacy.example. 120 IN SOA ns.legacy.example. admin.legacy.example. 1 3600 600 86400 30"});
+    Result r = c.core.answer_from_upstream(q, u8(cq), u8(nx), nx.size(), false, 0, out, sizeof out);
+    CHECK(ldns_pkt_get_rcode(parse(out, r.len).get()) == LDNS_RCODE_NXDOMAIN);
+    r = c.ask(cq, "127.0.0.1", false, 29000);
+    CHECK(r.outcome == Outcome::cache_hit);
+    CHECK(ldns_pkt_get_rcode(c.reply(r).get()) == LDNS_RCODE_NXDOMAIN);
+    CHECK(c.ask(cq, "127.0.0.1", false, 30500).verdict == Verdict::Pass);  // 30 s, the SOA minimum
+
+    std::string cq2 = query(9, "nosoa.legacy.example", 1);
+    c.core.handle(u8(cq2), cq2.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q);
+    std::string nosoa = upstream_answer(5, "nosoa.legacy.example.", 1, LDNS_RCODE_NXDOMAIN, {}, {});
+    c.core.answer_from_upstream(q, u8(cq2), u8(nosoa), nosoa.size(), false, 0, out, sizeof out);
+    CHECK(c.ask(cq2, "127.0.0.1", false, 10).verdict == Verdict::Pass);
+}
+
+TEST_CASE("local zones shadow the cache and are never forwarded") {
+    Core c;
+    for (const char *n : {"nope.ai.example", "x.y.z.ai.example", "ai.example"}) {
+        Result r = c.ask(query(1, n, 1));
+        CHECK(r.verdict == Verdict::Answered);
+    }
+    CHECK(c.ask(query(1, "example", 1)).verdict == Verdict::Pass);
+    CHECK(c.ask(query(1, "other.example", 28)).verdict == Verdict::Pass);
+}
+
+TEST_CASE("cache: LRU eviction keeps the memory bound") {
+    Cache cache(4000);
+    for (int i = 0; i < 100; ++i) {
+        CacheEntry e;
+        e.key = "k" + std::to_string(i);
+        e.body.assign(100, 'x');
+        e.expires_ms = 1000000;
+        e.stale_until_ms = 2000000;
+        cache.insert(std::move(e));
+        CHECK(cache.bytes() <= 4000);
+    }
+    CHECK(cache.entries() > 5);
+    CHECK(cache.evictions() == 100 - cache.entries());
+    CHECK(cache.find("k99", 0, false) != nullptr);
+    CHECK(cache.find("k0", 0, false) == nullptr);
+    // A use moves an entry to the front: it survives the next insertions.
+    size_t keep = 100 - cache.entries();
+    std::string oldest = "k" + std::to_string(keep);
+    CHECK(cache.find(oldest, 0, false) != nullptr);
+    CacheEntry e;
+    e.key = "new";
+    e.body.assign(100, 'y');
+    e.expires_ms = 1000000;
+    cache.insert(std::move(e));
+    CHECK(cache.find(oldest, 0, false) != nullptr);
+    CHECK(cache.find("k" + std::to_string(keep + 1), 0, false) == nullptr);
+}
