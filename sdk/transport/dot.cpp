@@ -28,6 +28,7 @@ namespace aisid::transport {
 namespace {
 
 constexpr size_t kMaxInFlight = 8192;
+constexpr int kMaxResend = 3;
 
 int new_session_cb(SSL *ssl, SSL_SESSION *sess);
 
@@ -164,7 +165,7 @@ private:
         Clock::time_point deadline;
         bool added_opt = false;
         bool sent = false;     // written on the current connection
-        bool retried = false;  // already re-sent once after the server closed
+        int resent = 0;        // times re-sent after the server closed the connection
     };
 
     uint16_t fresh_id() {
@@ -388,18 +389,19 @@ private:
         rbuf_.erase(rbuf_.begin(), rbuf_.begin() + std::ptrdiff_t(o));
     }
 
-    /// The server ended an open connection. RFC 7766 §6.2.3 lets it close an
-    /// idle connection at any time; queries that were in flight on a
-    /// connection that had already worked are re-sent once on a new one, the
-    /// rest fail so the caller can fail over.
+    /// The server ended an open connection. RFC 7766 §6.2.3 lets it close a
+    /// connection at any time (idle, or after some queries: dnsdist without
+    /// maxInFlight does), so queries in flight on a connection that answered
+    /// something are re-sent on a new one (at most kMaxResend times each);
+    /// the rest fail so the caller can fail over.
     void server_closed(ErrorKind k, const std::string &why) {
         bool had_worked = answers_on_conn_ > 0;
         close_conn(false);
         bool requeue = false;
         for (auto it = pending_.begin(); it != pending_.end();) {
             Pending &p = it->second;
-            if (had_worked && !p.retried) {
-                p.retried = true;
+            if (had_worked && p.resent < kMaxResend) {
+                ++p.resent;
                 p.sent = false;
                 requeue = true;
                 ++it;

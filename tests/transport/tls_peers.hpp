@@ -1,0 +1,350 @@
+// Real DoT/DoH peers for the transport tests and the transport benchmark:
+// a CA and server certificates made with the openssl CLI in a temp dir (never
+// committed), Unbound (UDP, DoT, DoH) and dnsdist (DoT, DoH in front of that
+// Unbound) on free loopback ports. Every process is stopped by its owner's
+// destructor, whatever happens in the test.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aisid::tls_test {
+
+inline std::string slurp(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+inline void spit(const std::string &path, const std::string &text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+}
+
+/// A fresh directory under $TMPDIR, removed by the destructor (keys included).
+struct TempDir {
+    std::string path;
+    TempDir() {
+        const char *t = std::getenv("TMPDIR");
+        std::string tmpl = std::string(t && *t ? t : "/tmp") + "/aisid-tls-XXXXXX";
+        std::vector<char> b(tmpl.begin(), tmpl.end());
+        b.push_back(0);
+        if (!mkdtemp(b.data())) throw std::runtime_error("mkdtemp failed");
+        path = b.data();
+    }
+    ~TempDir() {
+        if (std::getenv("AISID_TLS_KEEP")) return;  // debugging: keep configs and logs
+        std::string cmd = "rm -rf '" + path + "'";
+        (void)!std::system(cmd.c_str());
+    }
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    std::string file(const std::string &n) const { return path + "/" + n; }
+};
+
+/// A loopback port free for UDP and TCP right now.
+inline int free_port() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t l = sizeof a;
+        if (bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+            getsockname(u, reinterpret_cast<sockaddr *>(&a), &l) != 0) {
+            close(u);
+            continue;
+        }
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        bool ok = bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+        close(t);
+        close(u);
+        if (ok) return ntohs(a.sin_port);
+    }
+    throw std::runtime_error("no free port");
+}
+
+inline bool tcp_accepts(int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    close(s);
+    return ok;
+}
+
+/// A child process (stdout and stderr to `log`), killed by the destructor.
+class Process {
+public:
+    Process() = default;
+    Process(std::vector<std::string> argv, const std::string &log) {
+        pid_ = fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            FILE *f = std::fopen(log.c_str(), "w");
+            if (f) {
+                dup2(fileno(f), 1);
+                dup2(fileno(f), 2);
+            }
+            std::vector<char *> a;
+            for (auto &s : argv) a.push_back(s.data());
+            a.push_back(nullptr);
+            execvp(a[0], a.data());
+            _exit(127);
+        }
+    }
+    Process(Process &&o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
+    Process &operator=(Process &&o) noexcept {
+        stop();
+        pid_ = o.pid_;
+        o.pid_ = -1;
+        return *this;
+    }
+    ~Process() { stop(); }
+    pid_t pid() const { return pid_; }
+    bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+    void signal(int sig) const {
+        if (pid_ > 0) kill(pid_, sig);
+    }
+    /// SIGTERM, then SIGKILL after 3 s; always reaped.
+    void stop() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGCONT);
+        kill(pid_, SIGTERM);
+        for (int i = 0; i < 300; ++i) {
+            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+                pid_ = -1;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+    /// User + system CPU time of the process so far, in seconds (/proc/PID/stat).
+    double cpu_seconds() const {
+        std::string s = slurp("/proc/" + std::to_string(pid_) + "/stat");
+        size_t close = s.rfind(')');
+        if (close == std::string::npos) return 0;
+        std::istringstream in(s.substr(close + 2));
+        std::string f;
+        unsigned long long ut = 0, st = 0;
+        for (int i = 3; i <= 15 && in >> f; ++i) {
+            if (i == 14) ut = std::stoull(f);
+            if (i == 15) st = std::stoull(f);
+        }
+        return double(ut + st) / double(sysconf(_SC_CLK_TCK));
+    }
+
+private:
+    pid_t pid_ = -1;
+};
+
+inline void run_or_throw(const std::string &cmd) {
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("command failed: " + cmd);
+}
+
+/// A CA, a server certificate for dns.example + 127.0.0.1 signed by it, and a
+/// second CA (`rogue`) that signed nothing the servers use.
+struct Pki {
+    std::string dir, ca, cert, key, rogue_ca;
+    explicit Pki(const std::string &d) : dir(d) {
+        ca = dir + "/ca.pem";
+        cert = dir + "/server.pem";
+        key = dir + "/server.key";
+        rogue_ca = dir + "/rogue-ca.pem";
+        spit(dir + "/ext.cnf",
+             "subjectAltName=DNS:dns.example,IP:127.0.0.1\n"
+             "basicConstraints=critical,CA:FALSE\n"
+             "keyUsage=critical,digitalSignature\n"
+             "extendedKeyUsage=serverAuth\n");
+        std::string q = " >/dev/null 2>&1";
+        std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        std::string ca_ext = " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign";
+        run_or_throw("cd '" + dir + "' && openssl req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=aisid-test-ca" + ca_ext + q);
+        run_or_throw("cd '" + dir + "' && openssl req -x509" + ec + " -keyout rogue-ca.key -out rogue-ca.pem -days 2 -subj /CN=aisid-rogue-ca" + ca_ext + q);
+        run_or_throw("cd '" + dir + "' && openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=dns.example" + q);
+        run_or_throw("cd '" + dir + "' && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf" + q);
+    }
+};
+
+inline bool wait_tcp(int port, Process &p, int ms = 10000) {
+    for (int waited = 0; waited < ms; waited += 20) {
+        if (tcp_accepts(port)) return true;
+        if (!p.running()) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+/// Unbound on loopback: plain DNS on `udp`, DoT on `dot`, DoH on `doh`.
+/// Data: a.legacy.example A 192.0.2.1, qN.legacy.example A 198.51.100.N
+/// (N = 1..250), and anything under bench.example A 192.0.2.9 (a redirect
+/// zone: every name is answered from local data, no cache hit possible).
+struct Unbound {
+    int udp = free_port(), dot = free_port(), doh = free_port();
+    Process proc;
+    std::string log;
+    Unbound(const TempDir &tmp, const Pki &pki, const std::string &tag = "unbound") {
+        std::string conf = tmp.file(tag + ".conf");
+        log = tmp.file(tag + ".log");
+        std::ostringstream c;
+        c << "server:\n"
+          << "  interface: 127.0.0.1@" << udp << "\n"
+          << "  interface: 127.0.0.1@" << dot << "\n"
+          << "  interface: 127.0.0.1@" << doh << "\n"
+          << "  tls-port: " << dot << "\n"
+          << "  https-port: " << doh << "\n"
+          << "  tls-service-key: \"" << pki.key << "\"\n"
+          << "  tls-service-pem: \"" << pki.cert << "\"\n"
+          << "  http-endpoint: \"/dns-query\"\n"
+          << "  chroot: \"\"\n  username: \"\"\n  do-daemonize: no\n  pidfile: \"\"\n"
+          << "  directory: \"" << tmp.path << "\"\n"
+          << "  use-syslog: no\n  logfile: \"\"\n  verbosity: " << (std::getenv("AISID_TLS_VERBOSE") ? 4 : 1) << "\n  do-ip6: no\n  num-threads: 1\n"
+          << "  module-config: \"iterator\"\n  do-not-query-localhost: no\n"
+          << "  incoming-num-tcp: 64\n"
+          << "  local-zone: \".\" refuse\n"
+          << "  local-zone: \"legacy.example.\" static\n"
+          << "  local-data: \"a.legacy.example. 300 IN A 192.0.2.1\"\n";
+        for (int i = 1; i <= 250; ++i)
+            c << "  local-data: \"q" << i << ".legacy.example. 300 IN A 198.51.100." << i << "\"\n";
+        c << "  local-zone: \"bench.example.\" redirect\n"
+          << "  local-data: \"bench.example. 60 IN A 192.0.2.9\"\n"
+          << "remote-control:\n  control-enable: no\n";
+        spit(conf, c.str());
+        proc = Process({"unbound", "-d", "-c", conf}, log);
+        if (!wait_tcp(dot, proc) || !wait_tcp(doh, proc) || !wait_tcp(udp, proc))
+            throw std::runtime_error("unbound did not start: " + slurp(log));
+    }
+    std::string dot_uri(const std::string &name = "dns.example") const {
+        return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);
+    }
+    std::string doh_uri(const std::string &host = "127.0.0.1") const {
+        return "https://" + host + ":" + std::to_string(doh) + "/dns-query";
+    }
+};
+
+/// dnsdist with DoT and DoH listeners in front of a backend (plain DNS).
+/// maxInFlight turns on dnsdist's out-of-order processing of pipelined DoT
+/// queries; without it dnsdist 1.7 serves them one at a time and stalls on a
+/// burst (it waits for the socket while queries sit decrypted in its TLS
+/// buffer) until its read timeout closes the connection.
+struct Dnsdist {
+    int dot = free_port(), doh = free_port();
+    Process proc;
+    std::string log;
+    Dnsdist(const TempDir &tmp, const Pki &pki, int backend_port, const std::string &tag = "dnsdist") {
+        std::string conf = tmp.file(tag + ".conf");
+        log = tmp.file(tag + ".log");
+        std::ostringstream c;
+        c << "setSecurityPollSuffix(\"\")\n"
+          << "setLocal(\"127.0.0.1:" << free_port() << "\")\n"
+          << "addTLSLocal(\"127.0.0.1:" << dot << "\", \"" << pki.cert << "\", \"" << pki.key << "\", {maxInFlight=1000})\n"
+          << "addDOHLocal(\"127.0.0.1:" << doh << "\", \"" << pki.cert << "\", \"" << pki.key
+          << "\", \"/dns-query\")\n"
+          << "newServer({address=\"127.0.0.1:" << backend_port << "\", checkName=\"a.legacy.example.\"})\n";
+        spit(conf, c.str());
+        proc = Process({"dnsdist", "--supervised", "--disable-syslog", "-C", conf}, log);
+        if (!wait_tcp(dot, proc) || !wait_tcp(doh, proc))
+            throw std::runtime_error("dnsdist did not start: " + slurp(log));
+    }
+    std::string dot_uri(const std::string &name = "dns.example") const {
+        return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);
+    }
+    std::string doh_uri(const std::string &host = "127.0.0.1") const {
+        return "https://" + host + ":" + std::to_string(doh) + "/dns-query";
+    }
+};
+
+// --- DNS messages for the tests (hand-built; the library is what is tested) --
+
+/// A query for NAME (dotted, no trailing dot needed) TYPE A, RD set.
+inline std::vector<uint8_t> make_query(const std::string &name, uint16_t id, uint16_t qtype = 1, bool edns = false) {
+    std::vector<uint8_t> q = {uint8_t(id >> 8), uint8_t(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, uint8_t(edns ? 1 : 0)};
+    size_t start = 0;
+    std::string n = name;
+    if (!n.empty() && n.back() == '.') n.pop_back();
+    while (start <= n.size() && !n.empty()) {
+        size_t dot = n.find('.', start);
+        if (dot == std::string::npos) dot = n.size();
+        q.push_back(uint8_t(dot - start));
+        q.insert(q.end(), n.begin() + std::ptrdiff_t(start), n.begin() + std::ptrdiff_t(dot));
+        start = dot + 1;
+        if (dot == n.size()) break;
+    }
+    q.push_back(0);
+    q.push_back(uint8_t(qtype >> 8));
+    q.push_back(uint8_t(qtype));
+    q.push_back(0);
+    q.push_back(1);
+    if (edns) {
+        uint8_t opt[11] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
+        q.insert(q.end(), opt, opt + 11);
+    }
+    return q;
+}
+
+inline uint16_t msg_id(const std::vector<uint8_t> &m) { return m.size() >= 2 ? uint16_t(m[0] << 8 | m[1]) : 0; }
+inline int msg_rcode(const std::vector<uint8_t> &m) { return m.size() >= 4 ? m[3] & 0x0f : -1; }
+inline uint16_t msg_count(const std::vector<uint8_t> &m, int section) {
+    return m.size() >= 12 ? uint16_t(m[4 + 2 * section] << 8 | m[5 + 2 * section]) : 0;
+}
+
+/// The A addresses in the answer section, as text ("192.0.2.1"), and the
+/// lowest answer TTL in `min_ttl`.
+inline std::vector<std::string> answer_a(const std::vector<uint8_t> &m, uint32_t *min_ttl = nullptr) {
+    std::vector<std::string> out;
+    if (m.size() < 12) return out;
+    auto skip = [&](size_t o) -> size_t {
+        while (o < m.size()) {
+            uint8_t l = m[o];
+            if (l == 0) return o + 1;
+            if ((l & 0xc0) == 0xc0) return o + 2;
+            o += 1 + l;
+        }
+        return size_t(-1);
+    };
+    size_t o = 12;
+    for (int i = 0; i < msg_count(m, 0); ++i) {
+        o = skip(o);
+        if (o == size_t(-1)) return out;
+        o += 4;
+    }
+    if (min_ttl) *min_ttl = UINT32_MAX;
+    for (int i = 0; i < msg_count(m, 1); ++i) {
+        o = skip(o);
+        if (o == size_t(-1) || o + 10 > m.size()) return out;
+        uint16_t type = uint16_t(m[o] << 8 | m[o + 1]);
+        uint32_t ttl = uint32_t(m[o + 4]) << 24 | uint32_t(m[o + 5]) << 16 | uint32_t(m[o + 6]) << 8 | m[o + 7];
+        uint16_t len = uint16_t(m[o + 8] << 8 | m[o + 9]);
+        o += 10;
+        if (o + len > m.size()) return out;
+        if (type == 1 && len == 4) {
+            out.push_back(std::to_string(m[o]) + "." + std::to_string(m[o + 1]) + "." + std::to_string(m[o + 2]) +
+                          "." + std::to_string(m[o + 3]));
+            if (min_ttl && ttl < *min_ttl) *min_ttl = ttl;
+        }
+        o += len;
+    }
+    return out;
+}
+
+} // namespace aisid::tls_test

@@ -1,0 +1,123 @@
+// Unit tests of the transport library's parts that need no peer: upstream
+// URIs, RFC 7830/8467 padding, OPT stripping, TTL capping, question matching.
+#include <doctest/doctest.h>
+
+#include "tls_peers.hpp"
+#include "transport.hpp"
+
+using namespace aisid::transport;
+using aisid::tls_test::answer_a;
+using aisid::tls_test::make_query;
+
+TEST_CASE("upstream URIs: tls:// and https:// parse and everything else is refused") {
+    auto a = parse_upstream("tls://192.0.2.53#dns.example");
+    REQUIRE(a);
+    CHECK(a->kind == Endpoint::Kind::dot);
+    CHECK(a->host == "192.0.2.53");
+    CHECK(a->port == 853);  // RFC 7858 §3.1
+    CHECK(a->auth_name == "dns.example");
+
+    auto b = parse_upstream("tls://[2001:db8::53]:8853");
+    REQUIRE(b);
+    CHECK(b->host == "2001:db8::53");
+    CHECK(b->port == 8853);
+    CHECK(b->auth_name.empty());
+
+    auto c = parse_upstream("https://dns.example:8443/dns-query");
+    REQUIRE(c);
+    CHECK(c->kind == Endpoint::Kind::doh);
+    CHECK(c->host == "dns.example");
+    CHECK(c->port == 8443);
+    CHECK(c->url == "https://dns.example:8443/dns-query");
+
+    for (const char *bad : {"http://dns.example/dns-query", "192.0.2.1:53", "udp://192.0.2.1", "tls://dns.example",
+                            "tls://192.0.2.1:0", "tls://192.0.2.1:70000", "tls://192.0.2.1#bad name",
+                            "https://dns.example", "https://:443/x", "tls://[2001:db8::1"}) {
+        auto r = parse_upstream(bad);
+        CHECK_MESSAGE(!r, bad);
+        if (!r) CHECK(r.error().kind == ErrorKind::bad_uri);
+    }
+    auto h = parse_upstream("http://dns.example/dns-query");
+    REQUIRE(!h);
+    CHECK(h.error().reason.find("clear-text") != std::string::npos);
+    CHECK(is_encrypted_uri("tls://192.0.2.1"));
+    CHECK(!is_encrypted_uri("192.0.2.1"));
+}
+
+TEST_CASE("padding: queries become a multiple of 128 bytes (RFC 8467 §4.1)") {
+    for (const std::string &name : std::vector<std::string>{"a.example", "q1.legacy.example",
+                                   "a-rather-long-label-to-make-the-query-bigger.and-another-one-here.example",
+                                   std::string(60, 'x') + "." + std::string(60, 'y') + "." + std::string(10, 'z')}) {
+        for (bool edns : {false, true}) {
+            auto q = make_query(name, 0x1234, 1, edns);
+            bool added = false;
+            auto p = pad_query(q, 128, added);
+            REQUIRE(p);
+            CHECK(p->size() % 128 == 0);
+            CHECK(added == !edns);
+            CHECK((*p)[11] == 1);  // one OPT in the additional section
+            // Idempotent: a padded query is left alone.
+            bool again = false;
+            auto p2 = pad_query(*p, 128, again);
+            REQUIRE(p2);
+            CHECK(*p2 == *p);
+            CHECK(!again);
+            // The question is untouched.
+            CHECK(same_question(q, *p));
+        }
+    }
+    // A query that is exactly 124 bytes + option header lands on 128 with 0 padding.
+    auto q = make_query("a.example", 1, 1, true);
+    bool added = false;
+    std::vector<uint8_t> trailing = q;
+    trailing.push_back(0);
+    CHECK(!pad_query(trailing, 128, added));  // trailing garbage is refused
+    std::vector<uint8_t> truncated(q.begin(), q.end() - 3);
+    CHECK(!pad_query(truncated, 128, added));
+}
+
+TEST_CASE("strip_opt removes the OPT RR we added and cap_ttls caps every TTL but OPT's") {
+    // An answer: header, question, one A RR with TTL 300, one OPT.
+    auto m = make_query("a.example", 7, 1, false);
+    m[2] |= 0x80;
+    m[7] = 1;  // ANCOUNT
+    const uint8_t rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1};
+    m.insert(m.end(), rr, rr + sizeof rr);
+    bool added = false;
+    auto withopt = pad_query(m, 0, added);  // block 0: no padding
+    REQUIRE(withopt);
+    std::vector<uint8_t> w = m;
+    const uint8_t opt[] = {0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0};
+    w.insert(w.end(), opt, opt + sizeof opt);
+    w[11] = 1;
+    uint32_t ttl = 0;
+    REQUIRE(cap_ttls(w, 60));
+    CHECK(answer_a(w, &ttl) == std::vector<std::string>{"192.0.2.1"});
+    CHECK(ttl == 60);
+    REQUIRE(strip_opt(w));
+    CHECK(w[11] == 0);
+    CHECK(w.size() == m.size());
+    REQUIRE(cap_ttls(w, 600));  // a larger cap changes nothing
+    CHECK(answer_a(w, &ttl).size() == 1);
+    CHECK(ttl == 60);
+}
+
+TEST_CASE("same_question: case-insensitive name and exact type and class") {
+    auto q = make_query("Q1.Legacy.Example", 1);
+    auto r = make_query("q1.legacy.example", 2);
+    CHECK(same_question(q, r));
+    CHECK(!same_question(q, make_query("q2.legacy.example", 1)));
+    CHECK(!same_question(q, make_query("q1.legacy.example", 1, 28)));
+    CHECK(!same_question(q, std::vector<uint8_t>(q.begin(), q.begin() + 14)));
+}
+
+TEST_CASE("a pool refuses a clear-text upstream and a missing CA file up front") {
+    auto p = UpstreamPool::create({"tls://127.0.0.1:853", "192.0.2.1"}, Options{});
+    REQUIRE(!p);
+    CHECK(p.error().kind == ErrorKind::bad_uri);
+    Options o;
+    o.ca_file = "/nonexistent/ca.pem";
+    auto p2 = UpstreamPool::create({"tls://127.0.0.1:853"}, o);
+    REQUIRE(!p2);
+    CHECK(p2.error().text().find("cannot load CA file") != std::string::npos);
+}
