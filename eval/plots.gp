@@ -55,12 +55,14 @@ set xtics 0,1,10
 set key outside right
 set ylabel "Change against DNS round robin (%)"
 colors = "#7f7f7f #d62728 #ff7f0e #2ca02c #1f77b4"
-do for [m in "8:response_time:mean_response_time 9:link_util_var:link_utilization_variance 10:compute_util_var:compute_utilization_variance"] {
+do for [n in "500 1000"] {
+  do for [m in "9:response_time:mean_response_time 10:link_util_var:link_utilization_variance 11:compute_util_var:compute_utilization_variance"] {
     col = int(word(system("echo ".m." | tr ':' ' '"), 1))
     name = word(system("echo ".m." | tr ':' ' '"), 2)
     what = word(system("echo ".m." | tr ':' ' '"), 3)
-    set output dir."/deploy_".name.".png"
-    set title "Incremental deployment: ".system("echo ".what." | tr '_' ' '")
-    plot for [e=0:4] dep_csv using 1:($2==e ? column(col) : 1/0) skip 1 with linespoints lw 2 pt 7 \
+    set output dir."/deploy_".name."_".n.".png"
+    set title "Incremental deployment, ".n." concurrent requests: ".system("echo ".what." | tr '_' ' '")
+    plot for [e=0:4] dep_csv using 2:(($1==int(n) && $3==e) ? column(col) : 1/0) skip 1 with linespoints lw 2 pt 7 \
          lc rgb word(colors, e+1) title sprintf("%d egress", e)
+  }
 }

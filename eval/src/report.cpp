@@ -163,20 +163,27 @@ void write_load_sweep(const Setting &s, const Params &p, const std::string &dir,
 
 void write_deploy_sweep(const Setting &s, const Params &p, const std::string &dir, Timing &t) {
     auto csv = open_out(dir + "/deploy_sweep.csv");
-    csv << "ingress,egress,aisid_share,rt_mean,rt_p99,link_var,compute_var,rt_change_pct,link_var_change_pct,"
-           "compute_var_change_pct\n";
-    Result base = timed(s, dns_params(p, DnsPolicy::round_robin), "deploy base", t);
-    for (int e = 0; e <= 4; ++e) {
-        for (int i = 0; i <= 10; ++i) {
-            Params q = p;
-            q.ingress = i;
-            q.egress = e;
-            Result r = timed(s, q, "deploy " + std::to_string(i) + "/" + std::to_string(e), t);
-            csv << i << ',' << e << ',' << static_cast<double>(r.aisid) / static_cast<double>(r.issued) << ','
-                << r.rt_mean_ms << ',' << r.rt_p99_ms << ',' << r.link_util_var << ',' << r.compute_util_var << ','
-                << change_pct(base.rt_mean_ms, r.rt_mean_ms) << ',' << change_pct(base.link_util_var, r.link_util_var)
-                << ',' << change_pct(base.compute_util_var, r.compute_util_var) << '\n';
+    csv << "concurrency,ingress,egress,aisid_share,rt_mean,rt_p99,link_var,compute_var,rt_change_pct,"
+           "link_var_change_pct,compute_var_change_pct\n";
+    // At the table's load, and at the top of the load sweep where the
+    // load-blind baseline starts to overload servers.
+    for (int n : {p.concurrency, 1000}) {
+        Params q = p;
+        q.concurrency = n;
+        Result base = timed(s, dns_params(q, DnsPolicy::round_robin), "deploy base " + std::to_string(n), t);
+        for (int e = 0; e <= 4; ++e) {
+            for (int i = 0; i <= 10; ++i) {
+                q.ingress = i;
+                q.egress = e;
+                Result r = timed(s, q, "deploy " + std::to_string(n) + " " + std::to_string(i) + "/" + std::to_string(e), t);
+                csv << n << ',' << i << ',' << e << ',' << static_cast<double>(r.aisid) / static_cast<double>(r.issued)
+                    << ',' << r.rt_mean_ms << ',' << r.rt_p99_ms << ',' << r.link_util_var << ',' << r.compute_util_var
+                    << ',' << change_pct(base.rt_mean_ms, r.rt_mean_ms) << ','
+                    << change_pct(base.link_util_var, r.link_util_var) << ','
+                    << change_pct(base.compute_util_var, r.compute_util_var) << '\n';
+            }
         }
+        if (n == 1000) break; // p.concurrency was 1000 already
     }
 }
 
