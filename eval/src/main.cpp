@@ -17,6 +17,7 @@ namespace {
 const char *kUsage =
     "usage: aisid-eval COMMAND [OPTIONS]\n"
     "commands:\n"
+    "  describe      the setting: sites, gateways, resolvers, servers, types\n"
     "  run           one scenario; prints its metrics as key=value lines\n"
     "  table         the 500-request comparison: results.csv, results.md in --out\n"
     "  sweep-load    100..1000 concurrent requests: load_sweep.csv in --out\n"
@@ -38,6 +39,7 @@ const char *kUsage =
     "  --delay-ref-ms X      ingress weight delay scale d0, 0 = off (10)\n"
     "  --think-s X           client pause between requests (0)\n"
     "  --report-period X     load report period, s (0.1)\n"
+    "  --regional-resolvers  resolvers at the 10 core nodes, not in every city\n"
     "  --wlc                 egress uses LVS wlc instead of sed\n"
     "  --help, --version\n";
 
@@ -89,6 +91,7 @@ int main(int argc, char **argv) try {
         else if (a == "--total-tflops") p.total_tflops = num("--total-tflops", val());
         else if (a == "--delay-ref-ms") p.delay_ref_ms = num("--delay-ref-ms", val());
         else if (a == "--think-s") p.think_s = num("--think-s", val());
+        else if (a == "--regional-resolvers") p.regional_resolvers = true;
         else if (a == "--wlc") p.egress_policy = aisid::sched::Policy::wlc;
         else if (a == "--dns") {
             std::string d = val();
@@ -110,6 +113,33 @@ int main(int argc, char **argv) try {
     }
     Setting setting(std::move(*loaded.topo), p);
 
+    if (cmd == "describe") {
+        const auto &t = setting.topo;
+        std::printf("topology %s: %zu nodes, %zu links\n", t.name.c_str(), t.nodes.size(), t.edges.size());
+        for (size_t i = 0; i < setting.sites.size(); ++i)
+            std::printf("site %zu (egress gateway %zu): %s (node %d, degree %zu)\n", i, i + 1,
+                        t.nodes[setting.sites[i]].label.c_str(), setting.sites[i], t.degree(setting.sites[i]));
+        for (size_t i = 0; i < setting.ingress_nodes.size(); ++i) {
+            const int v = setting.ingress_nodes[i];
+            std::printf("ingress gateway %zu: %s (node %d, degree %zu); regional resolver (variant) for:", i + 1,
+                        t.nodes[v].label.c_str(), v, t.degree(v));
+            for (int c : setting.client_nodes)
+                if (setting.region[c] == static_cast<int>(i)) std::printf(" %s", t.nodes[c].label.c_str());
+            std::printf("\n");
+        }
+        std::printf("authoritative DNS: %s; recursive resolvers: one in every client city\n",
+                    t.nodes[setting.auth_node].label.c_str());
+        std::printf("client cities: %zu (the internal nodes)\n", setting.client_nodes.size());
+        for (const auto &sv : setting.servers) {
+            std::printf("server %s: %.0f TFLOPS, serves", sv.name.c_str(), sv.tflops);
+            for (const auto &c : sv.serves) std::printf(" %u.%u.%u", c.object, c.function, c.method);
+            std::printf("\n");
+        }
+        std::printf("requested types (object.function.method, 0 = any):");
+        for (const auto &c : setting.requested) std::printf(" %u.%u.%u", c.object, c.function, c.method);
+        std::printf("\n");
+        return 0;
+    }
     if (cmd == "run") {
         auto t0 = std::chrono::steady_clock::now();
         Result r = simulate(setting, p);

@@ -197,6 +197,7 @@ void write_sensitivity(const Setting &s, const Params &p, const std::string &dir
         {"cache hit 0.0", [](Params &q) { q.cache_hit = 0.0; }},
         {"cache hit 0.5", [](Params &q) { q.cache_hit = 0.5; }},
         {"cache hit 0.95", [](Params &q) { q.cache_hit = 0.95; }},
+        {"regional resolvers (at the 10 core nodes)", [](Params &q) { q.regional_resolvers = true; }},
         {"DNS resolution free (every name cached on the host)", [](Params &q) { q.free_resolution = true; }},
         {"short requests (transfer 0.02 s, compute 0.05 s)", [](Params &q) { q.transfer_s = 0.02; q.compute_s = 0.05; }},
         {"long requests (transfer 0.5 s, compute 2 s)", [](Params &q) { q.transfer_s = 0.5; q.compute_s = 2.0; }},
@@ -252,6 +253,9 @@ void write_timing(const Setting &s, const Params &p, const std::string &dir, Tim
     big.requests_per_client = 100;
     timed(s, dns_params(big, DnsPolicy::round_robin), "perf 100k requests dns", t);
     timed(s, aisid_params(big), "perf 100k requests aisid", t);
+    // The slowest case: a load-blind baseline that overloads servers, so
+    // every arrival and departure reshares a crowded server.
+    timed(s, dns_params(big, DnsPolicy::nearest), "perf 100k requests dns nearest (overloaded)", t);
     auto csv = open_out(dir + "/timing.csv");
     csv << "run,wall_s\n";
     double total = 0;

@@ -170,7 +170,7 @@ private:
     void remove_job(int j, double t);
     void refresh(int j, double t);
     void retime(int j, double t);
-    int dns_answer(int r, int resolver, bool hit);
+    int dns_answer(int r, int resolver_node, bool hit);
     double delay_s(int a, int b) const { return s_.routing.hops(a, b) * p_.hop_delay_ms / 1000.0; }
     int link_res(int l) const { return l; }
     int server_res(int k) const { return s_.routing.links() + k; }
@@ -204,9 +204,9 @@ private:
     std::vector<Route> route_;                    // [topology node * types + type]
     // DNS state
     std::vector<uint64_t> auth_rr_;               // per requested type
-    std::vector<uint64_t> cache_rr_;              // [resolver * types + type]
+    std::vector<uint64_t> cache_rr_;              // [resolver node * types + type]
     std::vector<std::vector<int>> wrr_;           // per requested type: weighted schedule
-    std::vector<std::vector<std::vector<int>>> near_; // [resolver][type] servers at nearest site
+    std::vector<std::vector<std::vector<int>>> near_; // [resolver node][type] servers at the nearest site
     Result out_;
 };
 
@@ -312,7 +312,7 @@ void Sim::issue(int client, double t) {
     start(r, t);
 }
 
-int Sim::dns_answer(int r, int resolver, bool hit) {
+int Sim::dns_answer(int r, int resolver, bool hit) { // resolver: its topology node
     const Req &q = reqs_[r];
     const size_t T = s_.requested.size();
     // The resolver caches the RRset the authoritative server rotated for it
@@ -394,8 +394,9 @@ void Sim::start(int r, double t) {
     } else {
         q.aisid = false;
         ++out_.dns;
-        const int resolver_reg = s_.region[q.node];
-        const int resolver = s_.ingress_nodes[resolver_reg];
+        // The recursive resolver: the ISP's, in the client's own city, or
+        // (variant) one per region at the core nodes.
+        const int resolver = p_.regional_resolvers ? s_.ingress_nodes[s_.region[q.node]] : q.node;
         const bool hit = u01(p_.seed, kCacheHit, static_cast<uint64_t>(q.client) << 32 | (client_seq_[q.client] - 1)) <
                          p_.cache_hit;
         ++out_.dns_lookups;
@@ -405,7 +406,7 @@ void Sim::start(int r, double t) {
         double resolve = 2 * delay_s(q.node, resolver);
         if (!hit) resolve += 2 * delay_s(resolver, s_.auth_node);
         if (p_.free_resolution) resolve = 0;
-        q.server = dns_answer(r, resolver_reg, hit);
+        q.server = dns_answer(r, resolver, hit);
         q.site = s_.servers[q.server].site;
         const int e = s_.sites[q.site];
         q.path = s_.routing.path(q.node, e);
@@ -577,7 +578,8 @@ Result Sim::run() {
     }
 
     // DNS: warm caches, each resolver at its own place in the rotation.
-    const size_t R = s_.ingress_nodes.size();
+    // Resolvers are indexed by the topology node they sit at.
+    const size_t R = static_cast<size_t>(s_.routing.nodes());
     auth_rr_.assign(T, 0);
     cache_rr_.assign(R * T, 0);
     for (size_t g = 0; g < R; ++g)
@@ -610,8 +612,8 @@ Result Sim::run() {
                 bool has = false;
                 for (int k : s_.matching[ty]) has |= s_.servers[k].site == static_cast<int>(si);
                 if (!has) continue;
-                if (best_site < 0 || s_.routing.hops(s_.ingress_nodes[g], s_.sites[si]) <
-                                         s_.routing.hops(s_.ingress_nodes[g], s_.sites[best_site]))
+                const int gv = static_cast<int>(g);
+                if (best_site < 0 || s_.routing.hops(gv, s_.sites[si]) < s_.routing.hops(gv, s_.sites[best_site]))
                     best_site = static_cast<int>(si);
             }
             for (int k : s_.matching[ty])

@@ -31,6 +31,7 @@ struct Params {
     int egress = 4;               ///< egress gateways deployed (0..4)
     DnsPolicy dns = DnsPolicy::round_robin;
     double cache_hit = 0.8;       ///< recursive resolver cache hit ratio
+    bool regional_resolvers = false; ///< resolvers at the 10 core nodes instead of in every city
     bool free_resolution = false; ///< DNS answers cost no time (as if the host cached every name)
     double link_gbps = 100.0;
     double hop_delay_ms = 5.0;
@@ -76,7 +77,7 @@ struct Setting {
     std::vector<int> sites;          ///< provider sites (egress gateway positions), 4
     std::vector<int> ingress_nodes;  ///< ingress gateway positions, 10, in deployment order
     std::vector<int> client_nodes;   ///< where clients sit
-    std::vector<int> region;         ///< per topology node: index into ingress_nodes
+    std::vector<int> region;         ///< per topology node: nearest core (ingress) node, index into ingress_nodes
     int auth_node = 0;               ///< the authoritative DNS server
     struct Server {
         int site;                    ///< index into sites

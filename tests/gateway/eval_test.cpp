@@ -121,8 +121,13 @@ TEST_CASE("simulation: same seed, same table; another seed, another table") {
 
 TEST_CASE("simulation: every request is issued once and completed once") {
     const Setting s(chinanet(), small());
-    for (auto [i, e] : {std::pair{0, 0}, {10, 4}, {3, 2}, {0, 4}, {10, 1}}) {
+    for (auto [i, e] : {std::pair{0, 0}, {10, 4}, {3, 2}, {0, 4}, {10, 1}, {-1, -1}}) {
         Params p = small();
+        if (i < 0) { // clients that pause between requests
+            p.think_s = 0.05;
+            i = 10;
+            e = 4;
+        }
         p.ingress = i;
         p.egress = e;
         Result r = simulate(s, p);
