@@ -55,6 +55,7 @@ ParseError parse_query(const uint8_t *msg, size_t len, Query &q) {
         uint16_t rdlen = r.u16();
         r.skip(rdlen);
         if (!r.ok()) return ParseError::formerr;
+        if (type == 250) q.tsig = true;  // TSIG (RFC 8945)
         if (type == kTypeOPT) {
             // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
             if (seen_opt || i < unsigned(an) + ns || owner_end != rr_at + 1)
@@ -304,6 +305,13 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     // The one dispatch point for the authority side (issue 5): NOTIFY and
     // UPDATE messages, zone transfer requests.
     bool transfer = q.opcode == kOpQuery && (q.qtype == kTypeAXFR || q.qtype == kTypeIXFR);
+    // A signed query (a secondary's SOA refresh) must be answered signed: the authority side does it.
+    if (q.tsig && s_->has_authority) {
+        res.verdict = Verdict::Pass;
+        res.to_authority = true;
+        res.outcome = Outcome::authority;
+        return res;
+    }
     if (q.opcode == kOpNotify || q.opcode == kOpUpdate || transfer) {
         if (s_->has_authority) {
             res.verdict = Verdict::Pass;

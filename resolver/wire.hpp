@@ -149,6 +149,7 @@ struct Query {
     bool do_bit = false;
     uint8_t edns_version = 0;
     uint16_t udp_size = 512;  // the client's advertised payload size (RFC 6891 §6.2.3)
+    bool tsig = false;        // signed (RFC 8945): answered by the authority side, which signs back
     bool rd() const { return flags & kFlagRD; }
     bool cd() const { return flags & kFlagCD; }
 };

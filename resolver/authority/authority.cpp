@@ -282,6 +282,8 @@ void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &p
                     handle_xfr(q.get(), msg, len, tcp, replies);
                     return;
                 }
+                handle_query(q.get(), msg, len, replies);
+                return;
             }
             break;
         }
@@ -443,6 +445,55 @@ void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const
     replies.push_back(make_reply(q, kRcodeNoError, tc, now()));
 }
 
+void Authority::handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, std::vector<std::string> &replies) {
+    // A signed query, typically a secondary's SOA refresh (RFC 1996 §3.11,
+    // RFC 8945 §5.3): answered from the zone data and signed back.
+    TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
+    using R = TsigCheck::Result;
+    if (tc.result != R::ok && tc.result != R::unsigned_msg) {
+        replies.push_back(make_reply(q, kRcodeNotAuth, tc, now()));
+        return;
+    }
+    Record qr = record_from_ldns(ldns_rr_list_rr(ldns_pkt_question(q), 0));
+    auto set = current_();
+    WireName n;
+    size_t pos = 0;
+    unsigned at = 0;
+    const Zone *z = nullptr;
+    if (name_from_wire(reinterpret_cast<const uint8_t *>(qr.owner.data()), qr.owner.size(), pos, n))
+        z = set->zone_for(n, at);
+    if (!z || qr.cls != kClassIN) {
+        replies.push_back(make_reply(q, kRcodeRefused, tc, now(), false));
+        return;
+    }
+    std::vector<Record> at_name = records_at(*z, qr.owner);
+    PktPtr p(ldns_pkt_new());
+    ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
+    ldns_pkt_set_qr(p.get(), true);
+    ldns_pkt_set_aa(p.get(), true);
+    ldns_pkt_set_rd(p.get(), ldns_pkt_rd(q));
+    ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(q), 0)));
+    bool any = false;
+    for (const Record &r : at_name)
+        if (r.type == qr.type || qr.type == kTypeANY) {
+            ldns_pkt_push_rr(p.get(), LDNS_SECTION_ANSWER, record_to_ldns(r).release());
+            any = true;
+        }
+    if (!any) {
+        // RFC 2308 §3: NXDOMAIN or NODATA, the SOA in the authority section.
+        Match m = set->lookup(n);
+        ldns_pkt_set_rcode(p.get(), at_name.empty() && m.kind == Match::Kind::NxDomain ? kRcodeNxDomain : kRcodeNoError);
+        Record soa{z->origin_wire(), kTypeSOA, kClassIN, z->soa().ttl, z->soa().rdata.at(0)};
+        ldns_pkt_push_rr(p.get(), LDNS_SECTION_AUTHORITY, record_to_ldns(soa).release());
+    }
+    std::string wire;
+    if (tc.result == R::ok && tsig_sign_pkt(p.get(), *tc.key, tc.request_mac.get(), false, wire, nullptr)) {
+        replies.push_back(wire);
+        return;
+    }
+    replies.push_back(to_wire(p.get()));
+}
+
 std::vector<Record> Authority::xfr_records(const std::string &origin, uint16_t qtype,
                                            std::optional<uint32_t> client_serial, const Record **) {
     ZonePtr z;
@@ -525,6 +576,14 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
         log(what + ": not a zone of ours (NOTAUTH)");
         replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
         return;
+    }
+    {
+        // RFC 1995 §4: an IXFR answered incrementally starts SOA(new), SOA(old).
+        bool incremental = stream.size() > 1 && stream[1].type == kTypeSOA && stream.size() > 2 &&
+                           soa_serial(stream[1].rdata) != soa_serial(stream[0].rdata);
+        std::string how = stream.size() == 1 ? "up to date" : incremental ? "incremental" : "full zone";
+        log(what + " to key " + tc.key->name + ": " + how + ", " + std::to_string(stream.size()) + " records, " +
+            soa_text(soa_serial(stream[0].rdata)));
     }
     std::vector<std::string> msgs = pack_xfr(q, stream, tc.key, tc.request_mac.get());
     if (msgs.empty()) {

@@ -1,0 +1,241 @@
+// Fixtures for the lifecycle integration tests: aisidd and BIND 9 named as
+// primaries and secondaries on free loopback ports, a DNS client and a
+// signed-UPDATE sender built on the authority library, aisid-admin runs.
+#pragma once
+
+#include "lifecycle_proc.hpp"
+#include "lifecycle_support.hpp"
+#include "records.hpp"
+#include "tsig.hpp"
+#include "update.hpp"
+#include "xfr.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace lifecycle_test {
+
+using namespace aisid::resolver;
+
+inline const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ==";
+inline const char *kOtherSecret = "b3RoZXItc2VjcmV0LW5vdC10aGUtcmlnaHQtb25lLi4uLg==";
+inline std::string key_arg() { return std::string("k1:") + kSecret; }
+
+inline sockaddr_storage loopback(int port, socklen_t &len) {
+    sockaddr_storage ss;
+    REQUIRE(parse_hostport("127.0.0.1:" + std::to_string(port), 53, ss, len));
+    return ss;
+}
+
+struct Answer {
+    int rcode = -1;  // -1: no answer
+    bool aa = false;
+    std::vector<Record> answer, authority;
+    bool has(uint16_t type, const std::string &rdata_text_contains = "") const {
+        for (const Record &r : answer)
+            if (r.type == type &&
+                (rdata_text_contains.empty() || record_to_text(r).find(rdata_text_contains) != std::string::npos))
+                return true;
+        return false;
+    }
+};
+
+inline Answer query(int port, const std::string &name, uint16_t type, int timeout_ms = 1000) {
+    std::string w;
+    REQUIRE(wire_from_text(name, w));
+    LdnsRdfPtr owner(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()));
+    PktPtr q(ldns_pkt_query_new(owner.release(), static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, 0));
+    ldns_pkt_set_random_id(q.get());
+    uint8_t *buf = nullptr;
+    size_t n = 0;
+    ldns_pkt2wire(&buf, q.get(), &n);
+    std::string req(reinterpret_cast<char *>(buf), n), resp, err;
+    free(buf);
+    socklen_t l;
+    sockaddr_storage ss = loopback(port, l);
+    Answer a;
+    if (!udp_exchange(ss, l, req, resp, timeout_ms, err)) return a;
+    ldns_pkt *raw = nullptr;
+    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK) return a;
+    PktPtr p(raw);
+    a.rcode = ldns_pkt_get_rcode(p.get());
+    a.aa = ldns_pkt_aa(p.get());
+    a.answer = records_of(ldns_pkt_answer(p.get()));
+    a.authority = records_of(ldns_pkt_authority(p.get()));
+    return a;
+}
+
+inline uint32_t serial_of(int port, const std::string &zone = "ai.example.") {
+    Answer a = query(port, zone, aisid::kTypeSOA);
+    for (const Record &r : a.answer)
+        if (r.type == aisid::kTypeSOA) return soa_serial(r.rdata);
+    return 0;
+}
+
+/// Polls `f` every 5 ms until it holds or `ms` pass; the time it took (ms), or -1.
+inline double wait_until(const std::function<bool()> &f, int ms) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+        if (f()) return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(ms)) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+struct UpdateReply {
+    int rcode = -1;
+    int tsig_error = -1;  // -1: no TSIG in the reply
+    bool verified = false;
+};
+
+enum class Signing { good, none, wrong_secret, unknown_key, skewed };
+
+/// Sends one UPDATE over TCP, signed as asked.
+inline UpdateReply send_update(int port, const std::string &zone, const std::vector<Record> &prereq,
+                               const std::vector<Record> &updates, Signing how = Signing::good,
+                               long clock_skew = 0) {
+    auto list = [](const std::vector<Record> &rs) {
+        ldns_rr_list *l = ldns_rr_list_new();
+        for (const Record &r : rs) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
+        return l;
+    };
+    std::string zw;
+    REQUIRE(wire_from_text(zone, zw));
+    LdnsRdfPtr z(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()));
+    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(z.get()), LDNS_RR_CLASS_IN, list(prereq), list(updates), nullptr));
+    ldns_pkt_set_random_id(u.get());
+    auto key = parse_tsig_key(key_arg());
+    REQUIRE(key);
+    std::string req;
+    LdnsRdfPtr mac;
+    if (how == Signing::good) {
+        REQUIRE(tsig_sign_pkt(u.get(), *key, nullptr, false, req, &mac));
+    } else {
+        uint8_t *buf = nullptr;
+        size_t n = 0;
+        ldns_pkt2wire(&buf, u.get(), &n);
+        req.assign(reinterpret_cast<char *>(buf), n);
+        free(buf);
+        if (how != Signing::none) {
+            TsigKey k = *key;
+            if (how == Signing::wrong_secret) k = *parse_tsig_key(std::string("k1:") + kOtherSecret);
+            if (how == Signing::unknown_key) k = *parse_tsig_key(std::string("nobody:") + kSecret);
+            tsig_append(req, &k, {}, static_cast<uint64_t>(::time(nullptr) + clock_skew), kTsigFudge, 0, {}, {});
+        }
+    }
+    socklen_t l;
+    sockaddr_storage ss = loopback(port, l);
+    std::vector<std::string> rs;
+    std::string err;
+    UpdateReply r;
+    if (!tcp_exchange(ss, l, req, rs, 3000, err)) return r;
+    ldns_pkt *raw = nullptr;
+    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size()) != LDNS_STATUS_OK) return r;
+    PktPtr p(raw);
+    r.rcode = ldns_pkt_get_rcode(p.get());
+    if (const ldns_rr *t = ldns_pkt_tsig(p.get()); t && ldns_rr_rd_count(t) >= 6) {
+        const ldns_rdf *e = ldns_rr_rdf(t, 5);
+        r.tsig_error = (ldns_rdf_data(e)[0] << 8) | ldns_rdf_data(e)[1];
+    }
+    if (mac) r.verified = tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size(),
+                                               *key, mac.get(), false, nullptr);
+    return r;
+}
+
+inline std::string bin(const char *rel) { return std::string(AISID_BINARY_DIR) + "/" + rel; }
+
+/// aisidd on a free loopback port, with the example zone and the test key.
+struct Aisidd {
+    TempDir &dir;
+    std::string name;
+    int port = 0;
+    std::vector<std::string> extra;
+    std::string state_dir;
+    std::optional<Process> proc;
+
+    Aisidd(TempDir &d, std::string n, std::vector<std::string> args) : dir(d), name(std::move(n)), extra(std::move(args)) {
+        port = free_port();
+        state_dir = dir.file(name + "-state");
+    }
+    void start() {
+        std::vector<std::string> argv{bin("resolver/aisidd"), "--listen", "127.0.0.1:" + std::to_string(port),
+                                      "--upstream", "127.0.0.1:9", "--state-dir", state_dir, "--threads", "1"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        proc.emplace(argv, dir.path, name);
+        REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", port, 5000), proc->err());
+    }
+    std::string log() const { return proc ? proc->err() : std::string(); }
+    void kill9() {
+        proc->signal(SIGKILL);
+        proc->wait(5000);
+    }
+    ~Aisidd() {
+        if (proc) proc->stop(3000);
+    }
+};
+
+inline std::string zone_file(TempDir &d, const std::string &name = "ai.example.zone") {
+    std::string p = d.file(name);
+    write_file(p, kZone);
+    return p;
+}
+
+/// BIND 9 named on a free loopback port, in its own directory.
+struct Named {
+    TempDir &dir;
+    int port = 0;
+    std::string home;
+    std::optional<Process> proc;
+    Named(TempDir &d, const std::string &zone_stanza, bool primary) : dir(d) {
+        port = free_port();
+        home = dir.file(primary ? "named-primary" : "named-secondary");
+        REQUIRE(std::system(("mkdir -p '" + home + "'").c_str()) == 0);
+        if (primary) write_file(home + "/ai.example.db", kZone);
+        std::string conf = "key \"k1\" { algorithm hmac-sha256; secret \"" + std::string(kSecret) + "\"; };\n"
+                           "options {\n"
+                           "  directory \"" + home + "\";\n"
+                           "  pid-file \"" + home + "/named.pid\";\n"
+                           "  session-keyfile \"" + home + "/session.key\";\n"
+                           "  managed-keys-directory \"" + home + "\";\n"
+                           "  listen-on port " + std::to_string(port) + " { 127.0.0.1; };\n"
+                           "  listen-on-v6 { none; };\n"
+                           "  recursion no;\n  dnssec-validation no;\n  notify explicit;\n  notify-delay 0;\n"
+                           "  minimal-responses yes;\n"
+                           "};\n"
+                           "controls { };\n" +
+                           zone_stanza;
+        write_file(home + "/named.conf", conf);
+    }
+    void start() {
+        REQUIRE_MESSAGE(have_program("named"), "named is missing: install bind9 (packaging/test-deps.txt)");
+        proc.emplace(std::vector<std::string>{"named", "-g", "-c", home + "/named.conf", "-n", "1"}, dir.path,
+                     "named-" + std::to_string(port));
+        REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", port, 10000), proc->err());
+    }
+    std::string log() const { return proc ? proc->err() : std::string(); }
+    ~Named() {
+        if (proc) proc->stop(5000);
+    }
+};
+
+inline CmdResult admin(int port, std::vector<std::string> args, const std::string &key = key_arg()) {
+    std::vector<std::string> argv{bin("cli/aisid-admin"), "--server", "127.0.0.1:" + std::to_string(port), "--key", key};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, 20000);
+}
+
+inline CmdResult nsupdate(int port, const std::string &script) {
+    std::string path = "/tmp/aisid-nsupdate-" + std::to_string(::getpid()) + "-" + std::to_string(port) + ".txt";
+    write_file(path, "server 127.0.0.1 " + std::to_string(port) + "\nzone ai.example.\n" + script + "send\n");
+    CmdResult r = run({"nsupdate", "-y", std::string("hmac-sha256:k1:") + kSecret, path}, 20000);
+    ::unlink(path.c_str());
+    return r;
+}
+
+} // namespace lifecycle_test

@@ -1,0 +1,239 @@
+// Lifecycle tests' own copy of the process helpers (tests/support/proc.hpp of
+// the aisidd tests, kept separate so either can change): starting real programs on loopback: free ports, spawning a
+// process (stdout/stderr captured to files), waiting for its port, stopping it
+// (always: the destructor kills what is still running), and running a command
+// to capture its output. Header-only; usable from any doctest binary.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace lifecycle_test {
+
+inline std::string read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+inline void write_file(const std::string &path, const std::string &text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+}
+
+/// A fresh directory under $TMPDIR, removed (recursively) by the destructor.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        const char *t = std::getenv("TMPDIR");
+        std::string tmpl = std::string(t && *t ? t : "/tmp") + "/aisid-life-XXXXXX";
+        std::vector<char> b(tmpl.begin(), tmpl.end());
+        b.push_back(0);
+        if (!mkdtemp(b.data())) throw std::runtime_error("mkdtemp failed");
+        path = b.data();
+    }
+    ~TempDir() {
+        if (!path.empty()) {
+            std::string cmd = "rm -rf '" + path + "'";
+            (void)!std::system(cmd.c_str());
+        }
+    }
+    std::string file(const std::string &name) const { return path + "/" + name; }
+};
+
+/// A loopback port free for both UDP and TCP right now (the kernel picks it).
+inline int free_port(const char *host = "127.0.0.1") {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        inet_pton(AF_INET, host, &a.sin_addr);
+        socklen_t l = sizeof a;
+        if (bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+            getsockname(u, reinterpret_cast<sockaddr *>(&a), &l) != 0) {
+            close(u);
+            continue;
+        }
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bool ok = bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+        int port = ntohs(a.sin_port);
+        close(t);
+        close(u);
+        if (ok) return port;
+    }
+    throw std::runtime_error("no free port");
+}
+
+/// True once something accepts TCP connections on host:port (IPv4 or IPv6 literal).
+inline bool wait_for_tcp(const std::string &host, int port, int timeout_ms = 5000) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < end) {
+        sockaddr_storage ss{};
+        socklen_t len;
+        int fam;
+        if (host.find(':') != std::string::npos) {
+            auto &s6 = reinterpret_cast<sockaddr_in6 &>(ss);
+            s6.sin6_family = AF_INET6;
+            s6.sin6_port = htons(uint16_t(port));
+            inet_pton(AF_INET6, host.c_str(), &s6.sin6_addr);
+            len = sizeof s6;
+            fam = AF_INET6;
+        } else {
+            auto &s4 = reinterpret_cast<sockaddr_in &>(ss);
+            s4.sin_family = AF_INET;
+            s4.sin_port = htons(uint16_t(port));
+            inet_pton(AF_INET, host.c_str(), &s4.sin_addr);
+            len = sizeof s4;
+            fam = AF_INET;
+        }
+        int fd = socket(fam, SOCK_STREAM, 0);
+        bool ok = connect(fd, reinterpret_cast<sockaddr *>(&ss), len) == 0;
+        close(fd);
+        if (ok) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+/// A child process; killed (SIGKILL) and reaped by the destructor if still running.
+class Process {
+public:
+    Process() = default;
+    /// Starts argv[0] (looked up in PATH) with stdout/stderr redirected to files in `logdir`.
+    Process(std::vector<std::string> argv, const std::string &logdir, const std::string &name)
+        : out_path_(logdir + "/" + name + ".out"), err_path_(logdir + "/" + name + ".err") {
+        std::vector<char *> av;
+        for (auto &a : argv) av.push_back(a.data());
+        av.push_back(nullptr);
+        pid_ = fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int e = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int n = open("/dev/null", O_RDONLY);
+            dup2(n, 0);
+            dup2(o, 1);
+            dup2(e, 2);
+            // A test runner's blocked signals must not leak into the server.
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, nullptr);
+            execvp(av[0], av.data());
+            _exit(127);
+        }
+    }
+    Process(const Process &) = delete;
+    Process &operator=(const Process &) = delete;
+    Process(Process &&o) noexcept { *this = std::move(o); }
+    Process &operator=(Process &&o) noexcept {
+        stop_now();
+        pid_ = o.pid_;
+        status_ = o.status_;
+        out_path_ = std::move(o.out_path_);
+        err_path_ = std::move(o.err_path_);
+        o.pid_ = -1;
+        return *this;
+    }
+    ~Process() { stop_now(); }
+
+    pid_t pid() const { return pid_; }
+    bool running() {
+        if (pid_ <= 0) return false;
+        int st;
+        pid_t r = waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            status_ = st;
+            pid_ = -1;
+            return false;
+        }
+        return true;
+    }
+    void signal(int sig) {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+    /// Waits for the exit; the exit code, 128+signal, or -1 on timeout.
+    int wait(int timeout_ms = 5000) {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (running()) {
+            if (std::chrono::steady_clock::now() >= end) return -1;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return exit_code();
+    }
+    /// SIGTERM, then SIGKILL if it does not exit in time; the exit code.
+    int stop(int timeout_ms = 5000) {
+        signal(SIGTERM);
+        int rc = wait(timeout_ms);
+        if (rc == -1) {
+            signal(SIGKILL);
+            rc = wait(5000);
+        }
+        return rc;
+    }
+    int exit_code() const {
+        if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+        if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+        return -1;
+    }
+    std::string out() const { return read_file(out_path_); }
+    std::string err() const { return read_file(err_path_); }
+
+private:
+    void stop_now() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int st;
+            waitpid(pid_, &st, 0);
+            pid_ = -1;
+        }
+    }
+    pid_t pid_ = -1;
+    int status_ = 0;
+    std::string out_path_, err_path_;
+};
+
+struct CmdResult {
+    int code = -1;  // exit code; 128+signal; -1 when it timed out (then killed)
+    std::string out, err;
+};
+
+/// Runs a command to completion (killed after timeout_ms) and captures its output.
+inline CmdResult run(std::vector<std::string> argv, int timeout_ms = 20000) {
+    TempDir d;
+    Process p(std::move(argv), d.path, "cmd");
+    CmdResult r;
+    r.code = p.wait(timeout_ms);
+    if (r.code == -1) p.stop(1000), r.code = -1;
+    r.out = p.out();
+    r.err = p.err();
+    return r;
+}
+
+/// True when the program is in PATH.
+inline bool have_program(const std::string &name) {
+    std::string cmd = "command -v '" + name + "' >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+}
+
+} // namespace lifecycle_test
