@@ -3,10 +3,14 @@
 // private mount namespace whose /etc/nsswitch.conf names the aisid source.
 //
 //   nss_loop CALLS NAME EXPECTED_ADDRESS [THREADS]
-//
-// Exit 0 when every call answered EXPECTED_ADDRESS and the resident set after
-// the loop is no larger than after a warm-up (small slack for the allocator);
-// 1 otherwise, with the reason on stderr.
+//     Exit 0 when every call answered EXPECTED_ADDRESS and the resident set
+//     after the loop is no larger than after a warm-up (small slack for the
+//     allocator); 1 otherwise, with the reason on stderr.
+//   nss_loop --reload NAME EXPECTED_ADDRESS STEP_FILE
+//     One long-lived process sees zone edits: NAME must not resolve at first;
+//     then it writes "1" to STEP_FILE (the driver adds NAME to the zone) and
+//     NAME must resolve within 5 s; then "2" (the driver breaks the file) and
+//     NAME must keep resolving for 2.5 s (the last good zone is kept).
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -53,9 +57,63 @@ bool ask_hostent(const char *name, const in6_addr &want) {
     return out->h_length == 16 && out->h_addr_list[0] && std::memcmp(out->h_addr_list[0], &want, 16) == 0;
 }
 
+bool resolves(const char *name, const in6_addr &want) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    addrinfo *res = nullptr;
+    if (getaddrinfo(name, nullptr, &hints, &res) != 0 || !res) return false;
+    bool ok = false;
+    for (addrinfo *r = res; r; r = r->ai_next)
+        if (r->ai_family == AF_INET6 &&
+            std::memcmp(&reinterpret_cast<sockaddr_in6 *>(r->ai_addr)->sin6_addr, &want, 16) == 0)
+            ok = true;
+    freeaddrinfo(res);
+    return ok;
+}
+
+void step(const char *file, const char *what) {
+    FILE *f = std::fopen(file, "w");
+    if (f) {
+        std::fputs(what, f);
+        std::fclose(f);
+    }
+}
+
+int reload_test(const char *name, const in6_addr &want, const char *step_file) {
+    if (resolves(name, want)) {
+        std::fprintf(stderr, "nss_loop: %s resolves before the zone has it\n", name);
+        return 1;
+    }
+    step(step_file, "1");
+    bool seen = false;
+    for (int i = 0; i < 250 && !seen; ++i) {
+        usleep(20000);
+        seen = resolves(name, want);
+    }
+    if (!seen) {
+        std::fprintf(stderr, "nss_loop: %s not picked up within 5 s of the zone edit\n", name);
+        return 1;
+    }
+    step(step_file, "2");
+    for (int i = 0; i < 125; ++i) {
+        usleep(20000);
+        if (!resolves(name, want)) {
+            std::fprintf(stderr, "nss_loop: %s lost after the zone file broke (last good copy not kept)\n", name);
+            return 1;
+        }
+    }
+    std::printf("reload: picked up, and kept across a broken edit\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+    if (argc == 5 && std::strcmp(argv[1], "--reload") == 0) {
+        in6_addr want{};
+        if (inet_pton(AF_INET6, argv[3], &want) != 1) return 2;
+        return reload_test(argv[2], want, argv[4]);
+    }
     if (argc < 4) {
         std::fprintf(stderr, "usage: nss_loop CALLS NAME EXPECTED_ADDRESS [THREADS]\n");
         return 2;
