@@ -137,6 +137,7 @@ void Authority::stop() {
     if (sec_thread_.joinable()) sec_thread_.join();
     if (notify_thread_.joinable()) notify_thread_.join();
     // Leave a compact zone file behind on a clean exit.
+    if (!opt_.compact_on_stop) return;
     std::vector<std::string> names;
     {
         std::lock_guard lk(mu_);

@@ -39,6 +39,7 @@ struct AuthorityOptions {
     size_t journal_keep = 1000;            // diffs kept for IXFR after compaction
     int transfer_timeout_ms = 5000;
     bool start_threads = true;             // false: unit tests drive it synchronously
+    bool compact_on_stop = true;           // false: a stop looks like a crash (tests)
     std::function<time_t()> now;           // default: time()
     std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."
 };

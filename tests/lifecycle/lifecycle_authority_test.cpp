@@ -1,0 +1,272 @@
+// The Authority without a network: messages in, messages out, a fixed clock.
+// Journal replay across instances, compaction, IXFR from the journal and the
+// AXFR fallback, TSIG error answers (RFC 8945 §5.3.2) that verify.
+#include "authority.hpp"
+#include "lifecycle_support.hpp"
+#include "update.hpp"
+#include "xfr.hpp"
+
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+
+#include <filesystem>
+
+using namespace aisid;
+using namespace aisid::resolver;
+using lifecycle_test::bare;
+using lifecycle_test::kZone;
+using lifecycle_test::rr;
+
+namespace {
+
+const char *kKey = "k1:c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ==";
+constexpr time_t kNow = 1795600000;
+
+struct Env {
+    std::string dir;
+    std::shared_ptr<const ZoneSet> set;
+    std::vector<std::string> logs;
+    std::unique_ptr<Authority> auth;
+    ZonePtr file_zone;
+    time_t clock = kNow;
+
+    explicit Env(std::string d = {}) : dir(std::move(d)) {
+        if (dir.empty()) {
+            char tmpl[] = "/tmp/aisid-auth-XXXXXX";
+            REQUIRE(mkdtemp(tmpl));
+            dir = tmpl;
+        }
+        file_zone = *load_zone_text(kZone, "ai.example.zone");
+        restart();
+    }
+    void restart() {
+        auth.reset();
+        auto s = std::make_shared<ZoneSet>();
+        s->add(file_zone);
+        set = s;
+        AuthorityOptions o;
+        o.keys = {kKey};
+        o.update_keys = {"k1"};
+        o.state_dir = dir;
+        o.start_threads = false;
+        o.compact_on_stop = false;  // each restart is a crash: the journal must carry everything
+        o.now = [this] { return clock; };
+        o.log = [this](const std::string &l) { logs.push_back(l); };
+        auth = std::make_unique<Authority>(
+            o, [this] { return set; },
+            [this](ZonePtr z) {
+                auto s = std::make_shared<ZoneSet>(*set);
+                s->add(z);
+                set = s;
+            });
+        auto st = auth->start();
+        REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().message));
+    }
+    const Zone &zone() const { return *set->find(file_zone->origin_wire()); }
+    bool logged(const std::string &s) const {
+        for (auto &l : logs)
+            if (l.find(s) != std::string::npos) return true;
+        return false;
+    }
+    std::vector<std::string> send(const std::string &wire, bool tcp = true) {
+        sockaddr_storage peer{};
+        auto *a = reinterpret_cast<sockaddr_in *>(&peer);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(0x7f000001);
+        std::vector<std::string> out;
+        auth->handle(reinterpret_cast<const uint8_t *>(wire.data()), wire.size(), peer, tcp, out);
+        return out;
+    }
+    ~Env() {
+        auth.reset();
+        std::filesystem::remove_all(dir);
+    }
+};
+
+std::string pkt_wire(ldns_pkt *p) {
+    uint8_t *buf = nullptr;
+    size_t n = 0;
+    REQUIRE(ldns_pkt2wire(&buf, p, &n) == LDNS_STATUS_OK);
+    std::string s(reinterpret_cast<char *>(buf), n);
+    free(buf);
+    return s;
+}
+
+// An UPDATE signed here (not by ldns) at a chosen time; the server verifies with ldns.
+std::string update(const std::vector<Record> &pre, const std::vector<Record> &upd, time_t when, std::string *mac = nullptr) {
+    auto list = [](const std::vector<Record> &rs) {
+        ldns_rr_list *l = ldns_rr_list_new();
+        for (const Record &r : rs) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
+        return l;
+    };
+    std::string zw;
+    wire_from_text("ai.example.", zw);
+    PktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
+                                 list(pre), list(upd), nullptr));
+    ldns_pkt_set_id(u.get(), 4242);
+    std::string w = pkt_wire(u.get());
+    auto k = parse_tsig_key(kKey);
+    tsig_append(w, &*k, {}, static_cast<uint64_t>(when), kTsigFudge, 0, {}, {});
+    if (mac) {
+        ldns_pkt *raw = nullptr;
+        ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(w.data()), w.size());
+        PktPtr p(raw);
+        const ldns_rdf *m = tsig_mac_rdf(p.get());
+        *mac = std::string(reinterpret_cast<const char *>(ldns_rdf_data(m)), ldns_rdf_size(m));
+    }
+    return w;
+}
+
+PktPtr parse(const std::string &w) {
+    ldns_pkt *raw = nullptr;
+    REQUIRE(ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(w.data()), w.size()) == LDNS_STATUS_OK);
+    return PktPtr(raw);
+}
+
+std::string xfr_query(uint16_t type, std::optional<uint32_t> serial, LdnsRdfPtr *mac) {
+    std::string zw;
+    wire_from_text("ai.example.", zw);
+    PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()),
+                                static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, 0));
+    if (serial)
+        ldns_pkt_push_rr(q.get(), LDNS_SECTION_AUTHORITY,
+                         record_to_ldns(rr("ai.example. 300 IN SOA ns.ai.example. admin.ai.example. " +
+                                           std::to_string(*serial) + " 3600 600 86400 60"))
+                             .release());
+    std::string w;
+    // ldns signs with the real clock: the test's clock follows it for these.
+    REQUIRE(tsig_sign_pkt(q.get(), *parse_tsig_key(kKey), nullptr, false, w, mac));
+    return w;
+}
+
+} // namespace
+
+TEST_CASE("authority: signed UPDATE applies, is journaled, replays in a new instance, compacts") {
+    Env e;
+    std::string mac;
+    auto out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow + 100, &mac));
+    REQUIRE(out.size() == 1);
+    PktPtr r = parse(out[0]);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOERROR);
+    CHECK(ldns_pkt_id(r.get()) == 4242);
+    // signed back with the request's MAC
+    auto k = parse_tsig_key(kKey);
+    LdnsRdfPtr req_mac(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, mac.size(), mac.data()));
+    CHECK(tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(out[0].data()), out[0].size(), *k,
+                               req_mac.get(), false, nullptr));
+    CHECK(e.zone().serial() == 2026112502u);
+    CHECK(e.zone().dim(Dim::method).code("vit") == 3);
+
+    out = e.send(update({}, {rr("vit.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:3:0")}, kNow));
+    CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOERROR);
+
+    e.restart();  // the file zone again + the journal
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK(e.zone().service(1, 2, 3) != nullptr);
+    CHECK(e.logged("replayed 2 journal entries"));
+
+    e.auth->compact_now();
+    std::string compacted = e.dir + "/ai.example.zone";
+    REQUIRE(std::filesystem::exists(compacted));
+    auto z = load_zone_file(compacted);
+    REQUIRE(z.has_value());
+    CHECK((*z)->serial() == 2026112503u);
+    e.logs.clear();
+    e.restart();
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK_FALSE(e.logged("replayed"));  // the compacted file already holds them
+}
+
+TEST_CASE("authority: TSIG failures answer NOTAUTH with the TSIG error; BADTIME is signed and verifies") {
+    Env e;
+    std::string mac;
+    auto out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow - 301, &mac));
+    REQUIRE(out.size() == 1);
+    PktPtr r = parse(out[0]);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
+    const ldns_rr *t = ldns_pkt_tsig(r.get());
+    REQUIRE(t);
+    const ldns_rdf *err = ldns_rr_rdf(t, 5);
+    CHECK(((ldns_rdf_data(err)[0] << 8) | ldns_rdf_data(err)[1]) == kTsigBadTime);
+    auto k = parse_tsig_key(kKey);
+    LdnsRdfPtr req_mac(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, mac.size(), mac.data()));
+    CHECK(tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(out[0].data()), out[0].size(), *k,
+                               req_mac.get(), false, nullptr));
+    CHECK(e.zone().serial() == 2026112501u);
+    // inside the fudge: accepted
+    out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow - 299));
+    CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOERROR);
+    // a flipped MAC byte: BADSIG, unsigned
+    std::string w = update({}, {rr("x._method.ai.example. 300 IN TXT \"code=9\"")}, kNow);
+    w[w.size() - 12] ^= 1;
+    out = e.send(w);
+    r = parse(out[0]);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
+    err = ldns_rr_rdf(ldns_pkt_tsig(r.get()), 5);
+    CHECK(((ldns_rdf_data(err)[0] << 8) | ldns_rdf_data(err)[1]) == kTsigBadSig);
+    CHECK(e.zone().serial() == 2026112502u);
+}
+
+TEST_CASE("authority: IXFR from the journal, AXFR-style fallback when it does not reach back, up to date") {
+    Env e;
+    e.clock = ::time(nullptr);
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, {rr("h" + std::to_string(i) + ".hosts.ai.example. 300 IN AAAA 2001:db8::" + std::to_string(i + 1))}, e.clock))[0]).get()) == 0);
+    auto records = [](const std::vector<std::string> &msgs) {
+        std::vector<Record> all;
+        for (auto &m : msgs) {
+            PktPtr p = parse(m);
+            auto rs = records_of(ldns_pkt_answer(p.get()));
+            all.insert(all.end(), rs.begin(), rs.end());
+        }
+        return all;
+    };
+    LdnsRdfPtr mac;
+    auto inc = parse_xfr_stream(records(e.send(xfr_query(kTypeIXFR, 2026112502u, &mac))), true, 2026112502u, false);
+    REQUIRE(inc);
+    CHECK(inc->kind == XfrResult::Kind::incremental);
+    CHECK(inc->diffs.size() == 2);
+    auto full = parse_xfr_stream(records(e.send(xfr_query(kTypeIXFR, 2026110000u, &mac))), true, 2026110000u, false);
+    REQUIRE(full);
+    CHECK(full->kind == XfrResult::Kind::full);
+    auto up = e.send(xfr_query(kTypeIXFR, 2026112504u, &mac));
+    CHECK(records(up).size() == 1);
+    auto ax = parse_xfr_stream(records(e.send(xfr_query(kTypeAXFR, std::nullopt, &mac))), false, std::nullopt, false);
+    REQUIRE(ax);
+    CHECK(ax->full.size() == zone_records(e.zone()).size());
+    // over UDP: TC, go to TCP
+    auto udp = e.send(xfr_query(kTypeAXFR, std::nullopt, &mac), false);
+    CHECK(ldns_pkt_tc(parse(udp[0]).get()));
+    // unsigned: REFUSED
+    std::string zw;
+    wire_from_text("ai.example.", zw);
+    PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_TYPE_AXFR,
+                                LDNS_RR_CLASS_IN, 0));
+    CHECK(ldns_pkt_get_rcode(parse(e.send(pkt_wire(q.get()))[0]).get()) == LDNS_RCODE_REFUSED);
+}
+
+TEST_CASE("authority: a big zone goes out in several signed messages that verify in order") {
+    Env e;
+    e.clock = ::time(nullptr);
+    std::vector<Record> many;
+    for (int i = 0; i < 1500; ++i)
+        many.push_back(rr("host" + std::to_string(i) + ".bulk.ai.example. 300 IN AAAA 2001:db8:1::" + std::to_string(i + 1)));
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, many, e.clock))[0]).get()) == 0);
+    LdnsRdfPtr mac;
+    auto msgs = e.send(xfr_query(kTypeAXFR, std::nullopt, &mac));
+    REQUIRE(msgs.size() > 1);
+    auto k = parse_tsig_key(kKey);
+    LdnsRdfPtr prev = std::move(mac);
+    size_t n = 0;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        PktPtr p = parse(msgs[i]);
+        LdnsRdfPtr next;
+        CHECK_MESSAGE(tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(msgs[i].data()), msgs[i].size(),
+                                           *k, prev.get(), i > 0, &next),
+                      "message " << i);
+        prev = std::move(next);
+        n += ldns_rr_list_rr_count(ldns_pkt_answer(p.get()));
+    }
+    CHECK(n == zone_records(e.zone()).size() + 1);
+}
