@@ -203,16 +203,22 @@ resolvconf)
     # also names aisidd's own address (that must never become an upstream).
     printf 'nameserver 127.0.0.53\nnameserver 127.0.0.153\noptions edns0 trust-ad\nsearch example.net\n' > "$R/run/systemd/resolve/stub-resolv.conf"
     ln -s ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
-    # A free loopback port for aisidd (resolv.conf itself always names :53).
-    PORT=$(( 20000 + $$ % 20000 ))
-    "$AISIDD" --listen "127.0.0.1:$PORT" --zone "$SRC/zones/ai.example.zone" --upstream 192.0.2.1 > "$T/aisidd.log" 2>&1 &
-    APID=$!
-    trap 'kill $APID 2>/dev/null; rm -rf "$T"' EXIT
-    i=0
-    until aisid-lookup --server "127.0.0.1:$PORT" yolo.detection.image.ai.example > /dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 50 ] || fail "aisidd did not come up: $(cat "$T/aisidd.log")"
-        sleep 0.1
+    # aisidd on a free loopback port (resolv.conf itself always names :53);
+    # another port when this one is taken.
+    APID=
+    trap 'if [ -n "$APID" ]; then kill $APID 2>/dev/null; fi; rm -rf "$T"' EXIT
+    for attempt in 1 2 3 4 5; do
+        PORT=$(( 20000 + ($$ * 7 + attempt * 1009) % 40000 ))
+        "$AISIDD" --listen "127.0.0.1:$PORT" --zone "$SRC/zones/ai.example.zone" --upstream 192.0.2.1 > "$T/aisidd.log" 2>&1 &
+        APID=$!
+        i=0
+        while kill -0 $APID 2>/dev/null && [ $i -lt 50 ]; do
+            if aisid-lookup --server "127.0.0.1:$PORT" yolo.detection.image.ai.example > /dev/null 2>&1; then break 2; fi
+            i=$((i + 1)); sleep 0.1
+        done
+        kill $APID 2>/dev/null || true; wait $APID 2>/dev/null || true; APID=
     done
+    [ -n "$APID" ] || fail "aisidd did not come up: $(cat "$T/aisidd.log")"
     OPTS="--root $R --probe yolo.detection.image.ai.example --timeout 1"
 
     # Nobody answers: nothing changes.
