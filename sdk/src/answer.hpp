@@ -1,24 +1,69 @@
 // What a resolution gives back: the C API's aisid_result_t, shared by the C++
 // API, the legacy path and connect.
+//
+// An AISID answer points into the zone snapshot it came from (held by a
+// shared_ptr, so a reload never pulls it away) and makes its text (name, zone,
+// SVCB endpoints) only when asked: the hot path builds no strings.
 #pragma once
 
 #include "aisid/aisid.h"
+#include "dname.hpp"
+#include "zone_set.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 struct aisid_result {
-    std::string name;  // canonical, trailing dot
     aisid_source_t source = AISID_SOURCE_LEGACY;
     uint32_t ttl = 0;
     std::vector<in6_addr> addrs;
     bool has_fields = false;
     aisid_fields_t fields{};
-    std::string terms[3];  // "" when the code is 0 or has no term
-    std::string zone;      // the AISID domain, "" for legacy answers
-    std::vector<std::pair<std::string, uint16_t>> fallbacks;  // SVCB target, port (priority order)
+    const aisid::Zone *prefix_zone = nullptr;  // the zone whose prefix holds the AISID (its codebook)
+
+    std::shared_ptr<const aisid::ZoneSet> snapshot;  // keeps zone, service and terms alive
+    const aisid::Zone *zone = nullptr;               // the AISID domain, null for legacy answers
+    const aisid::Service *service = nullptr;         // the registered service, for its SVCB endpoints
+
+    /// The codebook term of a field, into the snapshot; null for 0 (any) or an unknown code.
+    const std::string *term(int d) const {
+        uint16_t c = d == 0 ? fields.object : d == 1 ? fields.function : fields.method;
+        return has_fields && prefix_zone && c ? prefix_zone->dim(static_cast<aisid::Dim>(d)).term(c) : nullptr;
+    }
+    /// The canonical name (trailing dot).
+    const std::string &name() const {
+        std::call_once(name_once_, [&] {
+            if (name_text_.empty() && wire_len_) name_text_ = aisid::name_to_text(std::string_view(wire_, wire_len_));
+        });
+        return name_text_;
+    }
+    /// The AISID domain's name, "" for legacy answers.
+    const std::string &zone_name() const {
+        std::call_once(zone_once_, [&] {
+            if (zone) zone_text_ = zone->origin_text();
+        });
+        return zone_text_;
+    }
+    /// SVCB legacy endpoints (target, port) in priority order (RFC 9460 §2.4.1).
+    const std::vector<std::pair<std::string, uint16_t>> &fallbacks() const;
+
+    void set_name_wire(std::string_view w) {
+        wire_len_ = static_cast<uint16_t>(w.size());
+        std::memcpy(wire_, w.data(), w.size());
+    }
+    void set_name_text(std::string s) { name_text_ = std::move(s); }
+
+private:
+    char wire_[aisid::kMaxNameLen + 1];
+    uint16_t wire_len_ = 0;
+    mutable std::once_flag name_once_, zone_once_, fb_once_;
+    mutable std::string name_text_, zone_text_;
+    mutable std::vector<std::pair<std::string, uint16_t>> fallbacks_;
 };
 
 namespace aisid::sdk {

@@ -116,9 +116,9 @@ aisid_status_t aisid_resolve(aisid_client_t *c, const char *name, aisid_result_t
     *out = nullptr;
     if (!c || !name) return AISID_EINVAL;
     return guarded([&] {
-        auto r = std::make_unique<aisid_result>();
-        auto deadline = Clock::now() + std::chrono::milliseconds(c->impl.legacy().timeout_ms());
-        aisid_status_t s = c->impl.resolve(name, *r, deadline);
+        // Default-initialized: no need to zero the name buffer.
+        std::unique_ptr<aisid_result> r(new aisid_result);
+        aisid_status_t s = c->impl.resolve(name, *r, Clock::time_point::max());
         if (s != AISID_OK) {
             set_error(std::string(name) + ": " + aisid_strerror(s));
             return s;
@@ -140,7 +140,7 @@ int aisid_result_is_aisid(const aisid_result_t *r) { return r && r->source == AI
 
 aisid_source_t aisid_result_source(const aisid_result_t *r) { return r ? r->source : AISID_SOURCE_LEGACY; }
 
-const char *aisid_result_name(const aisid_result_t *r) { return r ? r->name.c_str() : ""; }
+const char *aisid_result_name(const aisid_result_t *r) { return r ? r->name().c_str() : ""; }
 
 uint32_t aisid_result_ttl(const aisid_result_t *r) { return r ? r->ttl : 0; }
 
@@ -152,18 +152,18 @@ int aisid_result_fields(const aisid_result_t *r, aisid_fields_t *out) {
 
 const char *aisid_result_term(const aisid_result_t *r, aisid_dim_t d) {
     if (!r || !r->has_fields || d < AISID_DIM_OBJECT || d > AISID_DIM_METHOD) return nullptr;
-    const std::string &t = r->terms[d];
-    return t.empty() ? nullptr : t.c_str();
+    const std::string *t = r->term(d);
+    return t ? t->c_str() : nullptr;
 }
 
-const char *aisid_result_zone(const aisid_result_t *r) { return r && !r->zone.empty() ? r->zone.c_str() : nullptr; }
+const char *aisid_result_zone(const aisid_result_t *r) { return r && r->zone ? r->zone_name().c_str() : nullptr; }
 
-size_t aisid_result_fallback_count(const aisid_result_t *r) { return r ? r->fallbacks.size() : 0; }
+size_t aisid_result_fallback_count(const aisid_result_t *r) { return r ? r->fallbacks().size() : 0; }
 
 int aisid_result_fallback(const aisid_result_t *r, size_t i, const char **target, uint16_t *port) {
-    if (!r || i >= r->fallbacks.size()) return -1;
-    if (target) *target = r->fallbacks[i].first.c_str();
-    if (port) *port = r->fallbacks[i].second;
+    if (!r || i >= r->fallbacks().size()) return -1;
+    if (target) *target = r->fallbacks()[i].first.c_str();
+    if (port) *port = r->fallbacks()[i].second;
     return 0;
 }
 
@@ -205,7 +205,7 @@ aisid_status_t aisid_resolve_async(aisid_client_t *c, const char *name, aisid_re
                 cb(arg, AISID_ENOMEM, nullptr);
                 return;
             }
-            res->name = canon;
+            res->set_name_text(canon);
             res->source = AISID_SOURCE_LEGACY;
             res->ttl = a.ttl;
             res->addrs = std::move(a.addrs);

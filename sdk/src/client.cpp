@@ -6,6 +6,22 @@
 #include <arpa/inet.h>
 #include <cstring>
 
+const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() const {
+    std::call_once(fb_once_, [&] {
+        if (!zone || !service) return;
+        std::vector<aisid::SvcbEndpoint> eps;
+        zone->for_each_svcb(*service, [&](std::string_view r) {
+            aisid::SvcbEndpoint e;
+            // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
+            if (aisid::parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
+        });
+        // RFC 9460 §2.4.1: lower SvcPriority first.
+        std::stable_sort(eps.begin(), eps.end(), [](auto &a, auto &b) { return a.priority < b.priority; });
+        for (auto &e : eps) fallbacks_.emplace_back(std::move(e.target), e.port);
+    });
+    return fallbacks_;
+}
+
 namespace aisid::sdk {
 
 namespace {
@@ -15,54 +31,46 @@ namespace {
 constexpr auto kRememberLegacyOnly = std::chrono::seconds(60);
 constexpr auto kRememberReachable = std::chrono::seconds(600);
 
-void add_fallbacks(const Zone &z, const Service &s, Answer &out) {
-    std::vector<SvcbEndpoint> eps;
-    z.for_each_svcb(s, [&](std::string_view r) {
-        SvcbEndpoint e;
-        // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
-        if (parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
-    });
-    // RFC 9460 §2.4.1: lower SvcPriority first.
-    std::stable_sort(eps.begin(), eps.end(), [](auto &a, auto &b) { return a.priority < b.priority; });
-    for (auto &e : eps) out.fallbacks.emplace_back(std::move(e.target), e.port);
-}
-
 } // namespace
 
 Client::Client(unsigned flags, std::vector<std::string> host_dirs)
     : zones_(!(flags & AISID_CLIENT_NO_HOST_ZONES), !(flags & AISID_CLIENT_NO_WATCH), std::move(host_dirs)) {}
 
-void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out) {
+void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zone *known) {
     Aisid a = Aisid::from_in6(addr);
-    const Zone *z = zs.zone_for_prefix(a.prefix());
+    const Zone *z = known && known->is_aisid() && known->prefix() == a.prefix() ? known : zs.zone_for_prefix(a.prefix());
     if (!z) return;
     out.has_fields = true;
     out.fields = aisid_fields_t{a.prefix(), a.object(), a.function(), a.method(), a.performance()};
-    for (int d = 0; d < 3; ++d) {
-        uint16_t c = a.code(static_cast<Dim>(d));
-        const std::string *t = c ? z->dim(static_cast<Dim>(d)).term(c) : nullptr;
-        out.terms[d] = t ? *t : std::string();
-    }
-    if (out.zone.empty()) out.zone = z->origin_text();
+    out.prefix_zone = z;  // terms are looked up when asked
+    if (!out.zone) out.zone = z;
 }
 
 Local Client::resolve_local(const char *name, Answer &out) {
     const ZoneSet &zs = *zones_.current();
+    // The answer may point into the snapshot: it holds a reference (no lock: the
+    // snapshot is this thread's cached one).
+    auto hold = [&] { out.snapshot = zones_.current_ref(); };
     // A literal address resolves to itself (as getaddrinfo does).
     in6_addr a6;
     in_addr a4;
-    if (inet_pton(AF_INET6, name, &a6) == 1) {
-        out.name = name;
+    // Only text that could be an address is parsed as one (names are the hot path).
+    const size_t len = std::strlen(name);
+    const bool maybe6 = std::memchr(name, ':', len) != nullptr;
+    const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
+    if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
+        out.set_name_text(name);
         out.addrs.assign(1, a6);
         decode_into(zs, a6, out);
+        if (out.has_fields) hold();
         out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
         return Local::Answered;
     }
-    if (inet_pton(AF_INET, name, &a4) == 1) {
+    if (maybe4 && inet_pton(AF_INET, name, &a4) == 1) {
         std::memset(&a6, 0, sizeof a6);
         a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
         std::memcpy(&a6.s6_addr[12], &a4, 4);
-        out.name = name;
+        out.set_name_text(name);
         out.addrs.assign(1, a6);
         out.source = AISID_SOURCE_LEGACY;
         return Local::Answered;
@@ -76,18 +84,17 @@ Local Client::resolve_local(const char *name, Answer &out) {
     case Match::Kind::Explicit:
     case Match::Kind::Synthesized: break;
     }
-    out.name = name_to_text(n.wire());
+    hold();
+    out.set_name_wire(n.wire());
     out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
-    if (m.zone->is_aisid()) out.zone = m.zone->origin_text();
+    if (m.zone->is_aisid()) out.zone = m.zone;
     if (m.kind == Match::Kind::Synthesized || m.service) {
         in6_addr x;
         m.aisid.to_in6(x);
         out.addrs.assign(1, x);
         out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
-        decode_into(zs, x, out);
-        if (const Service *s = m.service ? m.service
-                                         : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]))
-            add_fallbacks(*m.zone, *s, out);
+        decode_into(zs, x, out, m.zone);
+        out.service = m.service ? m.service : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]);
         return Local::Answered;
     }
     // Rule 1: records at the name.
@@ -118,6 +125,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
 }
 
 aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
+    // Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
     if (!name) return AISID_EINVAL;
     switch (resolve_local(name, out)) {
     case Local::Answered:
@@ -130,11 +138,13 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     case Local::NotLocal: break;
     }
     counters_.resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+    if (deadline == Clock::time_point::max())
+        deadline = Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
     LegacyAnswer la = legacy_.resolve(name, deadline);
     if (la.status != AISID_OK) return la.status;
     WireName n;
     name_from_text(name, n);
-    out.name = name_to_text(n.wire());
+    out.set_name_wire(n.wire());
     out.source = AISID_SOURCE_LEGACY;
     out.ttl = la.ttl;
     out.addrs = std::move(la.addrs);

@@ -33,7 +33,8 @@ public:
 
     /// SPEC §2 from the zone snapshot (or a literal address); no I/O.
     Local resolve_local(const char *name, Answer &out);
-    /// The whole resolution: local, else legacy DNS (blocking until deadline).
+    /// The whole resolution: local, else legacy DNS (blocking until deadline;
+    /// time_point::max() means the legacy timeout from when DNS is asked).
     aisid_status_t resolve(const char *name, Answer &out, Clock::time_point deadline);
 
     void set_attempt_delay_ms(int ms) { attempt_delay_ms_.store(ms); }
@@ -63,6 +64,7 @@ private:
 };
 
 /// Fills answer fields (decoded AISID, terms) for an address in a loaded prefix.
-void decode_into(const ZoneSet &zs, const in6_addr &a, Answer &out);
+/// `known`: the zone that answered, when it may hold the prefix (saves a lookup).
+void decode_into(const ZoneSet &zs, const in6_addr &a, Answer &out, const Zone *known = nullptr);
 
 } // namespace aisid::sdk

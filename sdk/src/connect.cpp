@@ -146,7 +146,8 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
 
     const bool aisid = ans.source == AISID_SOURCE_AISID;
     std::deque<Candidate> queue;
-    std::vector<std::pair<std::string, uint16_t>> fallbacks = aisid ? ans.fallbacks : decltype(ans.fallbacks){};
+    std::vector<std::pair<std::string, uint16_t>> fallbacks;
+    if (aisid) fallbacks = ans.fallbacks();
     bool fallback_started = false;  // its names resolved and its addresses queued
     bool aisid_failed = false;
     aisid_fallback_reason_t reason = AISID_FALLBACK_NONE;

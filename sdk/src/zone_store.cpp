@@ -105,6 +105,12 @@ const ZoneSet *ZoneStore::current() const {
     return e->set.get();
 }
 
+std::shared_ptr<const ZoneSet> ZoneStore::current_ref() const {
+    for (const TlEntry &t : tl_cache)
+        if (t.id == id_) return t.set;
+    return snapshot();
+}
+
 std::shared_ptr<const ZoneSet> ZoneStore::snapshot() const {
     std::lock_guard lk(pub_mu_);
     return cur_;

@@ -38,6 +38,8 @@ public:
     /// this thread last looked. The pointer stays valid until this thread calls
     /// current() again (on any store).
     const ZoneSet *current() const;
+    /// The snapshot current() gave this thread, counted (no lock; call current() first).
+    std::shared_ptr<const ZoneSet> current_ref() const;
     /// A counted reference to the current snapshot (for longer use).
     std::shared_ptr<const ZoneSet> snapshot() const;
     uint64_t generation() const { return gen_.load(std::memory_order_acquire); }

@@ -155,6 +155,12 @@ public:
             return;
         }
         transfers_.emplace(e, std::move(t));
+        // Start the transfer now rather than at the caller's next timer tick
+        // (curl asks for a 0 ms timeout after curl_multi_add_handle).
+        int running = 0;
+        timer_.reset();
+        curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+        drain();
         done_.deliver();
     }
 

@@ -161,9 +161,11 @@ class Unbound {
 public:
     /// In a network namespace, `netns` names it and `iface` is an IPv4 address there (port 53).
     explicit Unbound(const std::vector<std::string> &local_data, const std::vector<std::string> &local_zones = {},
-                     const std::string &extra = "", const std::string &netns = "", const std::string &iface = "127.0.0.1")
+                     const std::string &extra = "", const std::string &netns = "", const std::string &iface = "127.0.0.1",
+                     uint16_t port = 0)
         : iface_(iface) {
-        port_ = netns.empty() ? free_port() : 53;
+        // A namespace of the test's own has port 53 free; elsewhere the kernel picks one.
+        port_ = port ? port : netns.empty() ? free_port() : 53;
         std::string conf = "server:\n"
                            "  interface: " + iface + "\n"
                            "  port: " + std::to_string(port_) + "\n"
@@ -183,7 +185,7 @@ public:
                            "  local-zone: \".\" refuse\n";
         for (const std::string &z : local_zones) conf += "  local-zone: \"" + z + "\" static\n";
         for (const std::string &d : local_data) conf += "  local-data: \"" + d + "\"\n";
-        conf += extra;
+        conf += extra;  // more server: options, or whole clauses (forward-zone:) after them
         conf += "remote-control:\n  control-enable: no\n";
         std::string cf = dir_.write("unbound.conf", conf);
         std::vector<std::string> argv = {"unbound", "-d", "-c", cf};
