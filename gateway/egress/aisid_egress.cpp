@@ -83,6 +83,7 @@ class Egress {
 public:
     explicit Egress(EgressConfig cfg) : cfg_(std::move(cfg)), sched_(cfg_.policy, cfg_.overload) {
         for (const auto &n : cfg_.nodes) sched_.add_node(n.spec);
+        last_report_.assign(cfg_.nodes.size(), 0);
     }
 
     int run();
@@ -132,6 +133,7 @@ private:
     std::mutex stop_mu_;
     std::condition_variable stop_cv_;
     std::vector<std::string> installed_; // routes to remove on exit
+    std::vector<uint64_t> last_report_;  // per node, now_ms() of its last load report (0: never), under mu_
 };
 
 // --- routes -----------------------------------------------------------------
@@ -550,6 +552,7 @@ void Egress::on_report(int fd) {
             double u = util ? std::strtod(util->c_str(), nullptr) : 0.0;
             std::lock_guard lk(mu_);
             sched_.report(i, static_cast<uint32_t>(a), u < 0 ? 0 : u > 1 ? 1 : u);
+            last_report_[i] = now_ms();
         }
     }
 }
@@ -563,11 +566,29 @@ void Egress::background() {
         const uint64_t now = now_ms();
         if (now >= next_probe) {
             next_probe = now + static_cast<uint64_t>(cfg_.probe_interval_ms);
-            std::vector<sched::NodeId> down;
+            std::vector<sched::NodeId> down, silent;
             {
                 std::lock_guard lk(mu_);
-                for (sched::NodeId i = 0; i < sched_.size(); ++i)
+                for (sched::NodeId i = 0; i < sched_.size(); ++i) {
                     if (!sched_.state(i).up) down.push_back(i);
+                    else if (last_report_[i] && now - last_report_[i] > static_cast<uint64_t>(cfg_.node_timeout_ms))
+                        silent.push_back(i);
+                }
+            }
+            // A node that stopped reporting keeps its last (stale) load, which
+            // may hide it from every pick, so no failed connect would ever
+            // mark it down: probe it now instead.
+            for (sched::NodeId i : silent) {
+                int fd = connect_timeout(cfg_.nodes[i].addr, cfg_.connect_timeout_ms);
+                std::lock_guard lk(mu_);
+                last_report_[i] = 0; // probed; it is watched again from its next report
+                if (fd >= 0) {
+                    close(fd);
+                    continue;
+                }
+                sched_.set_up(i, false);
+                logf(Level::warn, "node %s %s down: no load report for %d ms and the probe failed",
+                     cfg_.nodes[i].spec.name.c_str(), cfg_.nodes[i].addr.to_string().c_str(), cfg_.node_timeout_ms);
             }
             for (sched::NodeId i : down) {
                 int fd = connect_timeout(cfg_.nodes[i].addr, cfg_.connect_timeout_ms);

@@ -80,13 +80,14 @@ bool load_egress_config(const std::string &path, EgressConfig &cfg, std::string 
                 return fail("bad overload '" + t[1] + "'");
             }
         } else if ((k == "probe-interval" || k == "connect-timeout" || k == "report-interval" ||
-                    k == "udp-idle") && want(2)) {
+                    k == "udp-idle" || k == "node-timeout") && want(2)) {
             if (!parse_uint(t[1], 3600000, v) || v == 0) return fail("bad milliseconds '" + t[1] + "'");
             int ms = static_cast<int>(v);
             if (k == "probe-interval") cfg.probe_interval_ms = ms;
             else if (k == "connect-timeout") cfg.connect_timeout_ms = ms;
             else if (k == "report-interval") cfg.report_interval_ms = ms;
-            else cfg.udp_idle_ms = ms;
+            else if (k == "udp-idle") cfg.udp_idle_ms = ms;
+            else cfg.node_timeout_ms = ms;
         } else if (k == "legacy" && want(3)) {
             auto ep = parse_endpoint(t[1]);
             auto a = Aisid::parse(t[2]);

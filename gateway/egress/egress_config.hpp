@@ -40,6 +40,7 @@ struct EgressConfig {
     int connect_timeout_ms = 300;
     int report_interval_ms = 200;
     int udp_idle_ms = 30000;
+    int node_timeout_ms = 1000; ///< a node silent this long (after reporting) is probed
     std::vector<LegacyListener> legacy;
     std::vector<NodeConfig> nodes;
 };

@@ -1,0 +1,404 @@
+// End to end: the gateway testbed (gateway/testbed/run) in network namespaces,
+// driven by real sockets opened inside the client namespaces (setns per
+// thread). Label e2e: needs root. Every case builds its own testbed and tears
+// it down, whatever happens.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::string sh(const std::string &cmd, int *rc = nullptr) {
+    std::string out;
+    FILE *p = popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    if (rc) *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+std::string slurp(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+size_t count_of(const std::string &hay, const std::string &needle) {
+    size_t n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+    return n;
+}
+
+// Runs f in a thread that has joined network namespace `ns`.
+template <class F> auto in_netns(const std::string &ns, F f) {
+    decltype(f()) result{};
+    std::thread t([&] {
+        int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE_MESSAGE(fd >= 0, "no namespace " << ns);
+        REQUIRE(setns(fd, CLONE_NEWNET) == 0);
+        close(fd);
+        result = f();
+    });
+    t.join();
+    return result;
+}
+
+sockaddr_in6 addr6(const char *text, uint16_t port) {
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, text, &sa.sin6_addr);
+    sa.sin6_port = htons(port);
+    return sa;
+}
+
+int tcp_connect(const char *addr, uint16_t port, int timeout_ms = 2000) {
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in6 sa = addr6(addr, port);
+    if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string read_line(int fd) {
+    std::string s;
+    char c;
+    while (s.size() < 512 && recv(fd, &c, 1, 0) == 1 && c != '\n') s += c;
+    return s;
+}
+
+// "HELLO": the node answers "node=NAME" and holds the connection. "" on failure.
+std::string hello(int fd) {
+    if (send(fd, "HELLO\n", 6, MSG_NOSIGNAL) != 6) return "";
+    std::string l = read_line(fd);
+    return l.rfind("node=", 0) == 0 ? l.substr(5) : "";
+}
+
+// One request, a fresh connection each time: the node's name or "".
+std::string ask(const char *addr, uint16_t port = 80) {
+    int fd = tcp_connect(addr, port);
+    if (fd < 0) return "";
+    std::string n = hello(fd);
+    close(fd);
+    return n;
+}
+
+class Testbed {
+public:
+    Testbed() {
+        REQUIRE_MESSAGE(geteuid() == 0, "the gateway e2e tests need root (network namespaces)");
+        id_ = "e" + std::to_string(getpid() % 100000);
+        state_ = "/tmp/aisid-testbed-" + id_;
+        env_ = "AISID_BUILD_DIR=" AISID_BINARY_DIR " AISID_TESTBED_ID=" + id_ + " AISID_TESTBED_STATE=" + state_;
+        int rc = 0;
+        std::string out = sh(env_ + " " AISID_SOURCE_DIR "/gateway/testbed/run up", &rc);
+        up_ = rc == 0;
+        REQUIRE_MESSAGE(up_, "testbed up failed: " << out);
+    }
+    ~Testbed() {
+        int rc = 0;
+        std::string out = sh(env_ + " " AISID_SOURCE_DIR "/gateway/testbed/run down", &rc);
+        CHECK_MESSAGE(rc == 0, out);
+        CHECK_MESSAGE(sh("ip netns list | grep -c 'tb" + id_ + "-' || true").find('0') == 0,
+                      "namespaces left behind");
+    }
+    std::string ns(const std::string &role) const { return "tb" + id_ + "-" + role; }
+    std::string log(const std::string &name) const { return slurp(state_ + "/" + name + ".log"); }
+    std::string run(const std::string &role, const std::string &cmd, int *rc = nullptr) const {
+        return sh("ip netns exec " + ns(role) + " " + cmd, rc);
+    }
+    pid_t pid(const std::string &name) const { return std::atoi(slurp(state_ + "/" + name + ".pid").c_str()); }
+    void restart_node(int i) const {
+        std::string cmd = "ip netns exec " + ns("dc") + " " AISID_BINARY_DIR "/gateway/testbed/aisid-testnode --name n" +
+                          std::to_string(i) + " --listen [2001:db8:d::" + std::to_string(i) +
+                          "]:8080 --report [2001:db8:c1::1]:9400 --report [2001:db8:c2::1]:9400 --capacity " +
+                          std::to_string(i * 100) + " >>" + state_ + "/n" + std::to_string(i) + ".log 2>&1 & echo $! >" +
+                          state_ + "/n" + std::to_string(i) + ".pid";
+        std::system(cmd.c_str());
+    }
+
+private:
+    std::string id_, state_, env_;
+    bool up_ = false;
+};
+
+constexpr const char *kYolo = "2001:db8:abcd:12:1:2:1:0";      // yolo.detection.image, best effort
+constexpr const char *kYoloP60 = "2001:db8:abcd:12:1:2:1:3c";  // ... within 60 ms
+constexpr const char *kYoloP10 = "2001:db8:abcd:12:1:2:1:a";   // ... within 10 ms: no node
+constexpr const char *kTextGen = "2001:db8:abcd:12:2:4:0:0";   // generation.text, any method
+
+} // namespace
+
+TEST_CASE("aisid client reaches services at their AISIDs through SRv6, TCP and UDP") {
+    Testbed tb;
+    // The ingress routes the prefix to the resilient group of SRv6 encap nexthops.
+    std::string route = sh("ip -n " + tb.ns("ing") + " -6 route get " + kYolo + " from 2001:db8:1::10");
+    CHECK(route.find("encap seg6 mode encap") != std::string::npos);
+
+    std::set<std::string> any = {"n1", "n2", "n3", "n4"};
+    std::string n = in_netns(tb.ns("cl"), [] { return ask(kYolo); });
+    CHECK(any.count(n) == 1);
+    // Semantic match: generation.text is served by n3 and n4 only.
+    for (int i = 0; i < 6; ++i) {
+        std::string t = in_netns(tb.ns("cl"), [] { return ask(kTextGen); });
+        CHECK((t == "n3" || t == "n4"));
+    }
+    // Performance: 60 ms is met by n1 (20) and n2 (50) only.
+    for (int i = 0; i < 6; ++i) {
+        std::string p = in_netns(tb.ns("cl"), [] { return ask(kYoloP60); });
+        CHECK((p == "n1" || p == "n2"));
+    }
+    // The egress saw the AISID the client dialled, decapsulated from SRv6.
+    std::string logs = tb.log("eg1") + tb.log("eg2");
+    CHECK(logs.find("tcp [2001:db8:1::10]") != std::string::npos);
+    CHECK(logs.find("[object 2 function 4 method 0 performance 0] -> node n") != std::string::npos);
+    CHECK(logs.find("performance 60] -> node n") != std::string::npos);
+    // Both egress SIDs decapsulated packets (End.DT6 counters are per route, so
+    // look at the gateways' logs instead: over 13 flows both are used w.h.p.;
+    // a 5-tuple hash puts each on one of two equal paths).
+
+    // UDP: the reply comes back from the AISID itself.
+    auto udp = in_netns(tb.ns("cl"), [] {
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        timeval tv{2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in6 to = addr6(kYolo, 5300);
+        sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr *>(&to), sizeof to);
+        char buf[256] = {};
+        sockaddr_in6 from{};
+        socklen_t len = sizeof from;
+        ssize_t r = recvfrom(fd, buf, sizeof buf - 1, 0, reinterpret_cast<sockaddr *>(&from), &len);
+        close(fd);
+        char a[INET6_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET6, &from.sin6_addr, a, sizeof a);
+        return std::array<std::string, 2>{r > 0 ? std::string(buf) : "", a};
+    });
+    CHECK(udp[0].rfind("node=n", 0) == 0);
+    CHECK(udp[0].find("ping") != std::string::npos);
+    CHECK(udp[1] == kYolo);
+
+    // Plain tools: curl over HTTP, nc.
+    int rc = 0;
+    std::string c = tb.run("cl", std::string("curl -sS --max-time 3 http://[") + kYolo + "]/x", &rc);
+    CHECK(rc == 0);
+    CHECK(c.find("node=n") == 0);
+}
+
+TEST_CASE("legacy client reaches the service through DNS fallback (Unbound, legacy endpoint)") {
+    Testbed tb;
+    // No route to the AISID prefix on the legacy network.
+    int rc = 0;
+    std::string out = tb.run("lc", std::string("curl -sS --connect-timeout 1 http://[") + kYolo + "]/x", &rc);
+    CHECK(rc != 0);
+    // The SVCB fallback name, through Unbound.
+    std::string aaaa = tb.run("lc", "dig +short +time=2 @2001:db8:53::53 yolo-detection-image.legacy.provider.example AAAA");
+    CHECK(aaaa.find("2001:db8:3::443") == 0);
+    out = tb.run("lc", "curl -sS --max-time 3 http://[2001:db8:3::443]:443/legacy", &rc);
+    CHECK(rc == 0);
+    CHECK(out.find("node=n") == 0);
+    CHECK(tb.log("eg2").find("(legacy endpoint of 2001:db8:abcd:12:1:2:1:0)") != std::string::npos);
+    CHECK(tb.log("unbound").find("yolo-detection-image.legacy.provider.example") != std::string::npos);
+
+    // The SDK does the same on its own: AISID first, then the SVCB fallback.
+    const std::string client = AISID_BINARY_DIR "/gateway/testbed/aisid-testclient";
+    if (access(client.c_str(), X_OK) == 0) {
+        const std::string args = " --zone " AISID_SOURCE_DIR "/zones/ai.example.zone --upstream 2001:db8:53::53 "
+                                 "yolo.detection.image.ai.example 80";
+        out = tb.run("lc", client + args, &rc);
+        CHECK_MESSAGE(rc == 0, out);
+        CHECK_MESSAGE(out.find("path=fallback") == 0, out);
+        CHECK_MESSAGE(out.find("reply=node=n") != std::string::npos, out);
+        out = tb.run("cl", client + args, &rc);
+        CHECK_MESSAGE(rc == 0, out);
+        CHECK_MESSAGE(out.find("path=aisid") == 0, out);
+        CHECK_MESSAGE(out.find("reply=node=n") != std::string::npos, out);
+    }
+}
+
+TEST_CASE("1000 connections spread over the nodes by weight") {
+    Testbed tb;
+    // Held open, so each pick sees the ones before it (least connections).
+    auto counts = in_netns(tb.ns("cl"), [] {
+        std::map<std::string, int> c;
+        std::vector<int> fds;
+        for (int i = 0; i < 1000; ++i) {
+            int fd = tcp_connect(kYolo, 80);
+            std::string n = fd >= 0 ? hello(fd) : "";
+            c[n.empty() ? "failed" : n]++;
+            if (fd >= 0) fds.push_back(fd);
+        }
+        for (int fd : fds) close(fd);
+        return c;
+    });
+    MESSAGE("spread: n1=" << counts["n1"] << " n2=" << counts["n2"] << " n3=" << counts["n3"] << " n4=" << counts["n4"]
+                          << " failed=" << counts["failed"]);
+    CHECK(counts["failed"] == 0);
+    // Weights 1:2:3:4 → 100, 200, 300, 400, each within 5 %.
+    for (int i = 1; i <= 4; ++i) {
+        const double want = 100.0 * i;
+        CHECK_MESSAGE(std::abs(counts["n" + std::to_string(i)] - want) <= 0.05 * want, "n" << i);
+    }
+    // Both egress gateways took part (the ingress spreads flows over both).
+    CHECK(count_of(tb.log("eg1"), " -> node n") > 100);
+    CHECK(count_of(tb.log("eg2"), " -> node n") > 100);
+}
+
+TEST_CASE("a node killed mid-run: new flows go elsewhere, nothing lost after a retry, probes bring it back") {
+    Testbed tb;
+    auto result = in_netns(tb.ns("cl"), [&] {
+        std::map<std::string, int> before, after;
+        int lost = 0, retried = 0;
+        std::vector<int> held; // flows in progress on the node when it dies
+        for (int i = 0; i < 300; ++i) {
+            if (i == 100) {
+                for (int k = 0; k < 8; ++k) {
+                    int fd = tcp_connect(kYolo, 80);
+                    if (fd >= 0 && hello(fd) == "n4") held.push_back(fd);
+                    else if (fd >= 0) close(fd);
+                }
+                kill(tb.pid("n4"), SIGKILL);
+            }
+            std::string n;
+            for (int attempt = 0; attempt < 3 && n.empty(); ++attempt) {
+                if (attempt) ++retried;
+                n = ask(kYolo);
+            }
+            if (n.empty()) ++lost;
+            (i < 100 ? before : after)[n]++;
+        }
+        // The killed node's flows were cut (the client would retry them).
+        int cut = 0;
+        for (int fd : held) {
+            char c;
+            if (recv(fd, &c, 1, 0) <= 0) ++cut;
+            close(fd);
+        }
+        return std::make_tuple(before, after, lost, retried, cut, static_cast<int>(held.size()));
+    });
+    auto &[before, after, lost, retried, cut, held] = result;
+    MESSAGE("before: n4=" << before["n4"] << "; after: n1=" << after["n1"] << " n2=" << after["n2"]
+                          << " n3=" << after["n3"] << " n4=" << after["n4"] << "; retried=" << retried
+                          << " held=" << held << " cut=" << cut);
+    CHECK(lost == 0);
+    CHECK(before["n4"] > 0);
+    CHECK(after["n4"] == 0);
+    CHECK(after["n1"] + after["n2"] + after["n3"] == 200);
+    CHECK(cut == held);
+    CHECK(held > 0);
+    CHECK((tb.log("eg1") + tb.log("eg2")).find("node n4 [2001:db8:d::4]:8080 down") != std::string::npos);
+
+    // Back up: a probe sees it and new flows reach it again.
+    tb.restart_node(4);
+    bool back = false;
+    for (int i = 0; i < 50 && !back; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        back = in_netns(tb.ns("cl"), [] { return ask(kYolo); }) == "n4";
+    }
+    CHECK(back);
+    CHECK((tb.log("eg1") + tb.log("eg2")).find("node n4 [2001:db8:d::4]:8080 up again (probe)") != std::string::npos);
+}
+
+TEST_CASE("an egress gateway stopped: the ingress moves its weight away, flows keep being served") {
+    Testbed tb;
+    std::string group = sh("ip -n " + tb.ns("ing") + " nexthop show id 4200");
+    REQUIRE(group.find("4201,") != std::string::npos);
+    REQUIRE(group.find("4202,") != std::string::npos);
+    kill(tb.pid("eg1"), SIGTERM);
+    bool moved = false;
+    for (int i = 0; i < 50 && !moved; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        group = sh("ip -n " + tb.ns("ing") + " nexthop show id 4200");
+        moved = group.find("4201") == std::string::npos && group.find("4202") != std::string::npos;
+    }
+    CHECK_MESSAGE(moved, group);
+    CHECK(tb.log("ingress").find("path eg1 down: no report") != std::string::npos);
+    const size_t eg2_before = count_of(tb.log("eg2"), " -> node n");
+    int ok = in_netns(tb.ns("cl"), [] {
+        int n = 0;
+        for (int i = 0; i < 50; ++i) n += !ask(kYolo).empty();
+        return n;
+    });
+    CHECK(ok == 50);
+    CHECK(count_of(tb.log("eg2"), " -> node n") - eg2_before == 50);
+}
+
+TEST_CASE("a request whose performance no node meets is refused and logged") {
+    Testbed tb;
+    auto r = in_netns(tb.ns("cl"), [] {
+        int fd = tcp_connect(kYoloP10, 80);
+        if (fd < 0) return std::string("connect failed");
+        std::string n = hello(fd);
+        close(fd);
+        return n;
+    });
+    CHECK(r.empty());
+    CHECK((tb.log("eg1") + tb.log("eg2")).find("refused: no node up serves object 1 function 2 method 1 performance 10") !=
+          std::string::npos);
+    // UDP: no answer at all.
+    auto udp = in_netns(tb.ns("cl"), [] {
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        timeval tv{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in6 to = addr6(kYoloP10, 5300);
+        sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr *>(&to), sizeof to);
+        char buf[64];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        close(fd);
+        return n;
+    });
+    CHECK(udp < 0);
+}
+
+TEST_CASE("daemons: --help, --version, config errors with FILE:LINE and exit 2") {
+    int rc = 0;
+    std::string out = sh(AISID_BINARY_DIR "/gateway/egress/aisid-egress --version", &rc);
+    CHECK(rc == 0);
+    CHECK(out.rfind("aisid-egress ", 0) == 0);
+    out = sh(AISID_BINARY_DIR "/gateway/ingress/aisid-ingress --help", &rc);
+    CHECK(rc == 0);
+    CHECK(out.find("usage: aisid-ingress") == 0);
+    char path[] = "/tmp/aisid-gw-conf-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    const char bad[] = "prefix 2001:db8:abcd:12::/64\ntcp 80\nnode n1 [2001:db8:d::1]:8080 weight=x serves=1:2:1\n";
+    CHECK(write(fd, bad, sizeof bad - 1) == static_cast<ssize_t>(sizeof bad - 1));
+    close(fd);
+    out = sh(std::string(AISID_BINARY_DIR "/gateway/egress/aisid-egress --check --config ") + path, &rc);
+    CHECK(rc == 2);
+    CHECK(out.find(std::string("aisid-egress: ") + path + ":3: bad weight 'x'") == 0);
+    out = sh(std::string(AISID_BINARY_DIR "/gateway/ingress/aisid-ingress --check --config ") + path, &rc);
+    CHECK(rc == 2);
+    CHECK(out.find(std::string("aisid-ingress: ") + path + ":2: ") == 0);
+    out = sh(AISID_BINARY_DIR "/gateway/egress/aisid-egress --bogus", &rc);
+    CHECK(rc == 2);
+    unlink(path);
+}
