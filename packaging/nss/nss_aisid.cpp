@@ -288,15 +288,18 @@ NSS_EXPORT nss_status _nss_aisid_gethostbyname4_r(const char *name, gaih_addrtup
         // IPv6 first: an AISID is the address the caller wants (RFC 6724 would
         // order them the same way for these prefixes).
         const unsigned total = ans.n6 + ans.n4;
-        gaih_addrtuple *first = *pat, *prev = nullptr;
+        // Everything is carved out before *pat is touched: on ERANGE glibc
+        // retries with a larger buffer, and *pat must not point into this one.
+        gaih_addrtuple *first = *pat;  // glibc may hand us a tuple to fill first
+        const unsigned fresh = first ? total - 1 : total;
+        gaih_addrtuple *tuples = nullptr;
+        if (fresh > 0) {
+            tuples = static_cast<gaih_addrtuple *>(a.take(fresh * sizeof(gaih_addrtuple), alignof(gaih_addrtuple)));
+            if (!tuples) return too_small(errnop, herrnop);
+        }
+        gaih_addrtuple *prev = nullptr;
         for (unsigned i = 0; i < total; ++i) {
-            gaih_addrtuple *t;
-            if (i == 0 && first) {
-                t = first;  // glibc may hand us a tuple to fill first
-            } else {
-                t = static_cast<gaih_addrtuple *>(a.take(sizeof(gaih_addrtuple), alignof(gaih_addrtuple)));
-                if (!t) return too_small(errnop, herrnop);
-            }
+            gaih_addrtuple *t = first ? (i == 0 ? first : &tuples[i - 1]) : &tuples[i];
             memset(t, 0, sizeof *t);
             t->name = i == 0 ? hname : nullptr;
             if (i < ans.n6) {
@@ -307,9 +310,9 @@ NSS_EXPORT nss_status _nss_aisid_gethostbyname4_r(const char *name, gaih_addrtup
                 memcpy(t->addr, ans.a4[i - ans.n6], 4);
             }
             if (prev) prev->next = t;
-            else *pat = t;
             prev = t;
         }
+        *pat = first ? first : tuples;
         if (ttlp) *ttlp = ans.ttl;
         *errnop = 0;
         *herrnop = NETDB_SUCCESS;

@@ -11,7 +11,14 @@
 //     then it writes "1" to STEP_FILE (the driver adds NAME to the zone) and
 //     NAME must resolve within 5 s; then "2" (the driver breaks the file) and
 //     NAME must keep resolving for 2.5 s (the last good zone is kept).
+//   nss_loop --buffers MODULE NAME EXPECTED_ADDRESS
+//     Calls the module's entry points directly (dlopen) with every buffer size
+//     from 0 up: too small must be TRYAGAIN/ERANGE with the result untouched,
+//     then SUCCESS with the address.
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <nss.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -106,9 +113,82 @@ int reload_test(const char *name, const in6_addr &want, const char *step_file) {
     return 0;
 }
 
+using Fn4 = nss_status (*)(const char *, gaih_addrtuple **, char *, size_t, int *, int *, int32_t *);
+using Fn3 = nss_status (*)(const char *, int, hostent *, char *, size_t, int *, int *, int32_t *, char **);
+
+int buffers_test(const char *module, const char *name, const in6_addr &want) {
+    void *h = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        std::fprintf(stderr, "nss_loop: dlopen %s: %s\n", module, dlerror());
+        return 1;
+    }
+    auto f4 = reinterpret_cast<Fn4>(dlsym(h, "_nss_aisid_gethostbyname4_r"));
+    auto f3 = reinterpret_cast<Fn3>(dlsym(h, "_nss_aisid_gethostbyname3_r"));
+    if (!f4 || !f3) return 1;
+    std::vector<char> buf(4096);
+    bool ok4 = false, ok3 = false;
+    for (size_t len = 0; len < buf.size() && !(ok4 && ok3); ++len) {
+        int err = 0, herr = 0;
+        int32_t ttl = -1;
+        if (!ok4) {
+            gaih_addrtuple *pat = nullptr;
+            nss_status s = f4(name, &pat, buf.data(), len, &err, &herr, &ttl);
+            if (s == NSS_STATUS_SUCCESS) {
+                if (!pat || pat->family != AF_INET6 || std::memcmp(pat->addr, &want, 16) != 0 || ttl <= 0) {
+                    std::fprintf(stderr, "nss_loop: gethostbyname4_r(len %zu) wrong answer\n", len);
+                    return 1;
+                }
+                ok4 = true;
+            } else if (s != NSS_STATUS_TRYAGAIN || err != ERANGE || pat != nullptr) {
+                std::fprintf(stderr, "nss_loop: gethostbyname4_r(len %zu): status %d errno %d, result %s\n", len,
+                             int(s), err, pat ? "touched" : "untouched");
+                return 1;
+            }
+        }
+        if (!ok3) {
+            hostent he{};
+            char *canon = nullptr;
+            nss_status s = f3(name, AF_INET6, &he, buf.data(), len, &err, &herr, &ttl, &canon);
+            if (s == NSS_STATUS_SUCCESS) {
+                if (he.h_length != 16 || !he.h_addr_list[0] || std::memcmp(he.h_addr_list[0], &want, 16) != 0 ||
+                    he.h_addr_list[1] || !canon || std::strcmp(canon, name) != 0) {
+                    std::fprintf(stderr, "nss_loop: gethostbyname3_r(len %zu) wrong answer\n", len);
+                    return 1;
+                }
+                ok3 = true;
+            } else if (s != NSS_STATUS_TRYAGAIN || err != ERANGE) {
+                std::fprintf(stderr, "nss_loop: gethostbyname3_r(len %zu): status %d errno %d\n", len, int(s), err);
+                return 1;
+            }
+        }
+    }
+    // Not ours: NOTFOUND with ENOENT / HOST_NOT_FOUND, the next source's turn.
+    int err = 0, herr = 0;
+    gaih_addrtuple *pat = nullptr;
+    nss_status s = f4("legacy-name.example", &pat, buf.data(), buf.size(), &err, &herr, nullptr);
+    if (s != NSS_STATUS_NOTFOUND || err != ENOENT || herr != HOST_NOT_FOUND) {
+        std::fprintf(stderr, "nss_loop: legacy name: status %d errno %d h_errno %d\n", int(s), err, herr);
+        return 1;
+    }
+    hostent he{};
+    s = f3(name, AF_INET, &he, buf.data(), buf.size(), &err, &herr, nullptr, nullptr);
+    if (s != NSS_STATUS_NOTFOUND || err != ENOENT || herr != HOST_NOT_FOUND) {
+        std::fprintf(stderr, "nss_loop: AF_INET for an AISID name: status %d errno %d h_errno %d\n", int(s), err, herr);
+        return 1;
+    }
+    if (!ok4 || !ok3) return 1;
+    std::printf("buffers: ERANGE until the answer fits, then the AISID; NOTFOUND for others\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+    if (argc == 5 && std::strcmp(argv[1], "--buffers") == 0) {
+        in6_addr want{};
+        if (inet_pton(AF_INET6, argv[4], &want) != 1) return 2;
+        return buffers_test(argv[2], argv[3], want);
+    }
     if (argc == 5 && std::strcmp(argv[1], "--reload") == 0) {
         in6_addr want{};
         if (inet_pton(AF_INET6, argv[3], &want) != 1) return 2;

@@ -6,7 +6,7 @@
 # The host's real files are never touched.
 #
 #   nss_test.sh CHECK MODULE_DIR SOURCE_DIR [NSS_LOOP]
-#   CHECK: getent | fallthrough | reverse | million | reload | exports
+#   CHECK: getent | fallthrough | reverse | million | reload | buffers | exports
 # Exit 0 pass, 1 fail, 77 skipped (no root / no mount namespaces).
 set -eu
 
@@ -146,6 +146,12 @@ million)
     [ -x "$LOOP" ] || fail "nss_loop helper not built"
     out=$(in_ns "aisid" "\"$LOOP\" 1000000 yolo.detection.image.ai.example 2001:db8:abcd:12:1:2:1:0 2") ||
         fail "nss_loop: $out"
+    echo "$out"
+    ;;
+buffers)
+    [ -x "$LOOP" ] || fail "nss_loop helper not built"
+    out=$(in_ns "files" "\"$LOOP\" --buffers \"$MODDIR/libnss_aisid.so.2\" yolo.detection.image.ai.example 2001:db8:abcd:12:1:2:1:0") ||
+        fail "$out"
     echo "$out"
     ;;
 reload)
