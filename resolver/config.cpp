@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "transport.hpp"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -9,7 +11,7 @@ namespace aisid::resolver {
 
 const char *usage_text() {
     return "usage: aisidd [--config FILE] [--listen ADDR:PORT]... [--zone FILE]...\n"
-           "              [--upstream ADDR[:PORT]]... [--allow CIDR]... [--deny CIDR]... [--state-dir DIR]\n"
+           "              [--upstream ADDR[:PORT]|tls://ADDR[:PORT][#NAME]|https://HOST[:PORT]/PATH]... [--allow CIDR]... [--deny CIDR]... [--state-dir DIR]\n"
            "              [--log-level error|warn|info|debug] [--metrics ADDR:PORT]\n"
            "              [--threads N] [--cache-size MB|NK] [--stale-seconds S]\n"
            "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
@@ -76,8 +78,19 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (v.empty()) return unexpected(err("--zone needs a file"));
         c.zones.push_back(v);
     } else if (key == "upstream") {
-        if (v.rfind("tls://", 0) == 0 || v.rfind("https://", 0) == 0)
-            return unexpected(err("upstream '" + v + "': DNS over TLS/HTTPS is not supported yet"));
+        if (transport::is_encrypted_uri(v) || v.rfind("http://", 0) == 0) {  // DoT / DoH (sdk/transport)
+            auto ep = transport::parse_upstream(v);
+            if (!ep) return unexpected(err("bad upstream '" + v + "': " + ep.error().reason));
+            Upstream u{v, {}, true};
+            if (ep->kind == transport::Endpoint::Kind::dot) {
+                bool v6 = ep->host.find(':') != std::string::npos;
+                auto a = parse_sockaddr((v6 ? "[" + ep->host + "]" : ep->host) + ":" + std::to_string(ep->port), 853);
+                if (a) u.addr = *a;
+            }
+            c.upstreams.push_back(u);
+            c.upstreams_given = true;
+            return true;
+        }
         if (v.find("://") != std::string::npos)
             return unexpected(err("upstream '" + v + "': unknown scheme (want ADDR[:PORT])"));
         auto a = parse_sockaddr(v, 53);

@@ -15,7 +15,8 @@ enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
 
 struct Upstream {
     std::string text;  // as given
-    SockAddr addr;
+    SockAddr addr;     // DoH: empty (a host name, resolved by the transport)
+    bool encrypted = false;  // tls:// or https:// (sdk/transport)
 };
 
 struct Config {

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -55,11 +56,12 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->timeout_ms = c.upstream_timeout_ms;
     rt->tcp_idle_ms = c.tcp_idle_ms;
     rt->cache_bytes_per_worker = c.cache_bytes / std::max(1u, c.threads);
+    rt->ca_file = c.ca_file;
     for (const Upstream &u : c.upstreams) {
         std::shared_ptr<UpstreamHealth> h;
         if (old)  // keep the counters of an upstream that stays
             for (const auto &o : old->upstreams)
-                if (o->up.addr.same(u.addr)) h = o;
+                if (u.encrypted ? o->up.text == u.text : o->up.addr.same(u.addr)) h = o;
         if (!h) {
             h = std::make_shared<UpstreamHealth>();
             h->up = u;
@@ -73,7 +75,7 @@ std::string describe(const Config &c) {
     std::string s;
     for (const SockAddr &a : c.listen) s += (s.empty() ? "" : " ") + a.to_string();
     std::string u;
-    for (const Upstream &x : c.upstreams) u += (u.empty() ? "" : " ") + x.addr.to_string();
+    for (const Upstream &x : c.upstreams) u += (u.empty() ? "" : " ") + (x.encrypted ? x.text : x.addr.to_string());
     return "listening on " + s + " (udp+tcp, " + std::to_string(c.threads) + " threads); upstreams: " +
            (u.empty() ? "none" : u);
 }
@@ -100,8 +102,8 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         std::fprintf(stderr, "aisidd: %s\n", f.error().message.c_str());
         return 2;
     }
-    if (!cfg.ca_file.empty()) {
-        std::fprintf(stderr, "aisidd: --ca-file: DNS over TLS/HTTPS upstreams are not supported yet\n");
+    if (!cfg.ca_file.empty() && access(cfg.ca_file.c_str(), R_OK) != 0) {
+        std::fprintf(stderr, "aisidd: --ca-file %s: %s\n", cfg.ca_file.c_str(), std::strerror(errno));
         return 2;
     }
     g_log_level.store(static_cast<int>(cfg.log_level));

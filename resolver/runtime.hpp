@@ -30,6 +30,7 @@ struct Runtime {
     uint32_t timeout_ms = 1500;
     uint32_t tcp_idle_ms = 10000;
     size_t cache_bytes_per_worker = 0;
+    std::string ca_file;  // --ca-file for DoT/DoH upstreams; empty: the system store
 };
 
 // Latency buckets (seconds) of aisidd_query_duration_seconds.

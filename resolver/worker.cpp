@@ -1,6 +1,7 @@
 #include "worker.hpp"
 
 #include "log.hpp"
+#include "transport.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -67,7 +68,7 @@ std::string open_listeners(const std::vector<SockAddr> &addrs, ListenSockets &ou
 
 namespace {
 
-enum Tag : uint64_t { kUdpListen = 1, kTcpListen = 2, kTcpConn = 3, kUpstream = 4, kWake = 5 };
+enum Tag : uint64_t { kUdpListen = 1, kTcpListen = 2, kTcpConn = 3, kUpstream = 4, kWake = 5, kTls = 6 };
 inline uint64_t tag(Tag t, uint64_t v) { return (uint64_t(t) << 56) | v; }
 
 constexpr int kBatch = 64;
@@ -136,6 +137,20 @@ struct Worker::Impl {
 
     std::mutex inbox_mu;
     std::vector<Delivery> inbox;
+
+    // DoT/DoH upstreams (sdk/transport): one transport per URI in this worker,
+    // driven by this loop (their descriptors are in epoll as kTls). Completions
+    // are queued and handled after the descriptors are synced, so a socket the
+    // transport closed is never confused with one a new try opens.
+    struct TlsUp {
+        std::unique_ptr<transport::Upstream> t;
+        std::string ca;
+    };
+    std::unordered_map<std::string, TlsUp> tls_ups;
+    std::unordered_map<uint64_t, std::unique_ptr<Pending>> tls_pending;
+    std::vector<std::pair<uint64_t, transport::Result>> tls_done;
+    std::unordered_map<int, uint32_t> tls_fds;
+    uint64_t next_tls_token = 1;
 
     // UDP batches (recvmmsg / sendmmsg).
     mmsghdr in_hdr[kBatch];
@@ -268,6 +283,11 @@ struct Worker::Impl {
             ++p->tries;
             UpstreamHealth &h = *rt->upstreams[p->up_index];
             h.queries.fetch_add(1, std::memory_order_relaxed);
+            if (h.up.encrypted) {
+                if (tls_send(p, h)) return;
+                note_failure(h);
+                continue;
+            }
             p->id = static_cast<uint16_t>(arc4random());  // RFC 5452 §9.2: random ID...
             size_t qlen = core.upstream_query(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()), p->id,
                                               scratch, sizeof scratch);
@@ -288,6 +308,112 @@ struct Worker::Impl {
             note_failure(h);
         }
         finish_failure(*p);
+    }
+
+    // ---- DoT / DoH ----
+    transport::Upstream *tls_upstream(const Upstream &up) {
+        auto it = tls_ups.find(up.text);
+        // After a reload with another --ca-file, an idle transport is remade.
+        if (it != tls_ups.end() && (it->second.ca == rt->ca_file || it->second.t->in_flight()))
+            return it->second.t.get();
+        auto ep = transport::parse_upstream(up.text);
+        if (!ep) {
+            AISIDD_LOG(LogLevel::warn, "upstream " + ep.error().text());
+            return nullptr;
+        }
+        transport::Options o;
+        o.ca_file = rt->ca_file;
+        o.timeout_ms = rt->timeout_ms;
+        o.idle_timeout_ms = rt->tcp_idle_ms;
+        auto t = transport::make_upstream(*ep, o);
+        if (!t) {
+            AISIDD_LOG(LogLevel::warn, "upstream " + t.error().text());
+            return nullptr;
+        }
+        TlsUp &slot = tls_ups[up.text];
+        slot.t = std::move(*t);
+        slot.ca = rt->ca_file;
+        return slot.t.get();
+    }
+
+    bool tls_send(std::unique_ptr<Pending> &p, UpstreamHealth &h) {
+        transport::Upstream *u = tls_upstream(h.up);
+        if (!u) return false;
+        p->id = static_cast<uint16_t>(arc4random());
+        size_t qlen = core.upstream_query(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()), p->id, scratch,
+                                          sizeof scratch);
+        p->fd = -1;
+        p->up_tcp = false;
+        p->sent_ns = now_ns_monotonic();
+        uint64_t token = next_tls_token++;
+        tls_pending.emplace(token, std::move(p));
+        u->submit(std::span<const uint8_t>(scratch, qlen),
+                  [this, token](transport::Result r) { tls_done.emplace_back(token, std::move(r)); });
+        tls_after();
+        return true;
+    }
+
+    void tls_sync_fds() {
+        std::vector<transport::PollFd> want;
+        for (auto &[k, u] : tls_ups) u.t->fds(want);
+        std::unordered_map<int, uint32_t> now;
+        for (const transport::PollFd &f : want)
+            now[f.fd] |= (f.events & POLLIN ? EPOLLIN : 0u) | (f.events & POLLOUT ? EPOLLOUT : 0u);
+        for (auto &[fd, ev] : tls_fds)
+            if (!now.count(fd)) epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);  // may be closed already
+        for (auto &[fd, ev] : now) {
+            // MOD, or ADD when the transport reopened a descriptor with the same number.
+            epoll_event e{};
+            e.events = ev;
+            e.data.u64 = tag(kTls, uint64_t(fd));
+            if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) != 0) epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        }
+        tls_fds = std::move(now);
+    }
+
+    void tls_after() {
+        tls_sync_fds();
+        while (!tls_done.empty()) {
+            auto batch = std::move(tls_done);
+            tls_done.clear();
+            for (auto &[token, r] : batch) tls_complete(token, r);
+        }
+    }
+
+    void tls_complete(uint64_t token, transport::Result &r) {
+        auto it = tls_pending.find(token);
+        if (it == tls_pending.end()) return;
+        std::unique_ptr<Pending> p = std::move(it->second);
+        tls_pending.erase(it);
+        if (p->up_index >= rt->upstreams.size()) {  // reloaded meanwhile
+            send_try(std::move(p));
+            return;
+        }
+        UpstreamHealth &h = *rt->upstreams[p->up_index];
+        if (r && QueryCore::check_upstream(p->q, p->id, r->wire.data(), r->wire.size()) == QueryCore::Check::ok) {
+            note_success(h, p->up_index, now_ns_monotonic() - p->sent_ns);
+            uint8_t out[65535];
+            Result res = core.answer_from_upstream(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()),
+                                                   r->wire.data(), r->wire.size(), p->client_tcp,
+                                                   now_ms_monotonic(), out, sizeof out);
+            reply(*p, res, out);
+            return;
+        }
+        // The reason (certificate mismatch, refused, timeout, TLS alert, HTTP
+        // status) is logged when the upstream starts failing; never a fallback
+        // to clear text, the next configured upstream is tried instead.
+        std::string why = r ? h.up.text + ": the answer was not usable (SERVFAIL/REFUSED or not ours)" : r.error().text();
+        AISIDD_LOG(h.consecutive_failures.load(std::memory_order_relaxed) == 0 ? LogLevel::warn : LogLevel::debug,
+                   "upstream " + why);
+        note_failure(h);
+        send_try(std::move(p));
+    }
+
+    void on_tls(int fd, uint32_t events) {
+        short re = short((events & EPOLLIN ? POLLIN : 0) | (events & EPOLLOUT ? POLLOUT : 0) |
+                         (events & EPOLLERR ? POLLERR : 0) | (events & EPOLLHUP ? POLLHUP : 0));
+        for (auto &[k, u] : tls_ups) u.t->process(fd, re);
+        tls_after();
     }
 
     void note_failure(UpstreamHealth &h) {
@@ -463,11 +589,9 @@ struct Worker::Impl {
                 if (p.tcp_buf.size() >= need + 2) {
                     std::string msg = p.tcp_buf.substr(2, need);
                     auto *m = reinterpret_cast<const uint8_t *>(msg.data());
-                    switch (QueryCore::check_upstream(p.q, p.id, m, need)) {
-                    case QueryCore::Check::ok:
-                    case QueryCore::Check::truncated: complete(fd, m, need); return;
-                    default: try_next(fd); return;
-                    }
+                    if (QueryCore::check_upstream(p.q, p.id, m, need) == QueryCore::Check::ok) complete(fd, m, need);
+                    else try_next(fd);
+                    return;
                 }
             }
         }
@@ -486,6 +610,10 @@ struct Worker::Impl {
         for (auto &[id, c] : conns)
             if (c.inflight == 0 && c.out.size() == c.out_off && now - c.last_ms >= rt->tcp_idle_ms) idle.push_back(id);
         for (uint64_t id : idle) close_conn(id);
+        if (!tls_ups.empty()) {
+            for (auto &[k, u] : tls_ups) u.t->process_timeouts(transport::Clock::now());
+            tls_after();
+        }
         stats.cache_entries.store(cache.entries(), std::memory_order_relaxed);
         stats.cache_bytes.store(cache.bytes(), std::memory_order_relaxed);
         stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
@@ -677,7 +805,7 @@ struct Worker::Impl {
         for (size_t i = 0; i < socks.tcp.size(); ++i) ep_add(socks.tcp[i], EPOLLIN, tag(kTcpListen, i));
         epoll_event evs[64];
         while (!sh.stop.load(std::memory_order_relaxed)) {
-            int timeout = pending.empty() && conns.empty() ? 500 : 20;
+            int timeout = pending.empty() && conns.empty() && tls_pending.empty() ? 500 : 20;
             int n = epoll_wait(ep, evs, 64, timeout);
             refresh();
             for (int i = 0; i < n; ++i) {
@@ -688,6 +816,7 @@ struct Worker::Impl {
                 case kTcpListen: on_accept(socks.tcp[v]); break;
                 case kTcpConn: on_conn(v, evs[i].events); break;
                 case kUpstream: on_upstream(int(v), evs[i].events); break;
+                case kTls: on_tls(int(v), evs[i].events); break;
                 case kWake: {
                     uint64_t x;
                     (void)!read(wake_fd, &x, sizeof x);
@@ -704,6 +833,8 @@ struct Worker::Impl {
         }
         for (auto &[fd, p] : pending) close(fd);
         pending.clear();
+        tls_pending.clear();
+        tls_ups.clear();  // closes their connections
         for (auto &[id, c] : conns) close(c.fd);
         conns.clear();
         for (int fd : socks.udp) close(fd);

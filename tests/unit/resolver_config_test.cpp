@@ -53,8 +53,8 @@ TEST_CASE("bad options say what is wrong") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
         {{"--listen", "nowhere"}, "bad listen address 'nowhere'"},
         {{"--listen", "127.0.0.1:99999"}, "bad listen address"},
-        {{"--upstream", "tls://192.0.2.1"}, "not supported yet"},
-        {{"--upstream", "https://dns.example/dns-query"}, "not supported yet"},
+        {{"--upstream", "tls://dns.example"}, "not an IP address"},
+        {{"--upstream", "http://dns.example/dns-query"}, "clear-text HTTP is not allowed"},
         {{"--upstream", "ftp://x"}, "unknown scheme"},
         {{"--allow", "192.0.2.0/33"}, "bad --allow"},
         {{"--log-level", "loud"}, "bad --log-level"},
