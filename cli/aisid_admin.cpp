@@ -318,6 +318,21 @@ int run(int argc, char **argv) {
     if (cmd != "define" && !code_text.empty()) fail(2, "--code goes with define");
     if (cmd != "register" && cmd != "migrate" && !fallback.empty()) fail(2, "--fallback goes with register or migrate");
 
+    // Bad input is a usage error before anything goes on the network.
+    Dim def_dim = Dim::object;
+    std::string def_term;
+    if (cmd == "define") {
+        std::string dim_text = lower(args[1]);
+        def_term = lower(args[2]);
+        if (dim_text == "object") def_dim = Dim::object;
+        else if (dim_text == "function") def_dim = Dim::function;
+        else if (dim_text == "method") def_dim = Dim::method;
+        else fail(2, "define object|function|method TERM (not '" + args[1] + "')");
+        if (!valid_term(def_term))
+            fail(2, "'" + def_term + "' is not a valid term (want [a-z][a-z0-9-]{0,62}, not 'any' nor p<digits>)");
+    }
+    if (!fallback.empty()) (void)svcb_text(fallback);
+
     if (!zone.empty()) {
         if (!wire_from_text(absolute(zone), c.zone_wire)) fail(2, "bad --zone '" + zone + "'");
     } else if (cmd == "define") {
@@ -335,14 +350,8 @@ int run(int argc, char **argv) {
         // New records take the TTL of the zone's _aisid record (what synthesized answers use).
         uint32_t ttl = z->aisid_ttl() ? z->aisid_ttl() : 300;
         if (cmd == "define") {
-            std::string dim_text = lower(args[1]), term = lower(args[2]);
-            Dim d;
-            if (dim_text == "object") d = Dim::object;
-            else if (dim_text == "function") d = Dim::function;
-            else if (dim_text == "method") d = Dim::method;
-            else fail(2, "define object|function|method TERM (not '" + args[1] + "')");
-            if (!valid_term(term))
-                fail(2, "'" + term + "' is not a valid term (want [a-z][a-z0-9-]{0,62}, not 'any' nor p<digits>)");
+            Dim d = def_dim;
+            const std::string &term = def_term;
             const Dimension &dim = z->dim(d);
             if (uint16_t have = dim.code(term))
                 fail(1, std::string(dim_name(d)) + " term '" + term + "' is already defined (code " +

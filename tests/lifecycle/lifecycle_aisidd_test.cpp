@@ -241,3 +241,69 @@ TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s; keeps answering
     CHECK(wait_until([&] { return query(s.port, "n4.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 2000) >= 0);
     CHECK(s.log().find("serving the last good copy") != std::string::npos);
 }
+
+TEST_CASE("aisidd: SIGHUP keeps acknowledged updates and pulled zones") {
+    TempDir d;
+    Aisidd s(d, "secondary", {});
+    Aisidd p(d, "primary", primary_args(zone_file(d)));
+    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
+    p.extra.push_back("--notify");
+    p.extra.push_back("127.0.0.1:" + std::to_string(s.port));
+    p.start();
+    s.start();
+    REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("h1.hosts.ai.example. 300 IN AAAA 2001:db8:99::1")}).rcode == 0);
+    REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112502u; }, 1000) >= 0);
+    // The reload reads the older zone file again: the journaled copy must stay served.
+    p.proc->signal(SIGHUP);
+    s.proc->signal(SIGHUP);
+    CHECK(wait_until([&] { return p.log().find("reloaded") != std::string::npos && s.log().find("reloaded") != std::string::npos; }, 3000) >= 0);
+    CHECK(wait_until([&] {
+              return query(p.port, "h1.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA) &&
+                     query(s.port, "h1.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA);
+          }, 1000) >= 0);
+    // and updates go on from the journaled serial
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("h2.hosts.ai.example. 300 IN AAAA 2001:db8:99::2")}).rcode == 0);
+    CHECK(serial_of(p.port) == 2026112503u);
+    CHECK(wait_until([&] { return query(s.port, "h2.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 1000) >= 0);
+}
+
+TEST_CASE("aisidd secondary: the SOA refresh timer pulls changes without NOTIFY") {
+    TempDir d;
+    std::string text = kZone;
+    text.replace(text.find("3600 600 86400 60"), 17, "1 1 86400 60");  // refresh 1 s, retry 1 s
+    std::string zf = d.file("fast.zone");
+    write_file(zf, text);
+    Aisidd p(d, "primary", primary_args(zf));
+    Aisidd s(d, "secondary", {});
+    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
+    p.start();
+    s.start();
+    REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("t.hosts.ai.example. 300 IN AAAA 2001:db8:99::1")}).rcode == 0);
+    CHECK(wait_until([&] { return query(s.port, "t.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 3000) >= 0);
+    // primary away: retries on the retry timer, keeps serving, catches up when it is back
+    p.proc->stop(3000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(query(s.port, "t.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
+    CHECK(s.log().find("failed") != std::string::npos);
+    p.start();
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("u.hosts.ai.example. 300 IN AAAA 2001:db8:99::2")}).rcode == 0);
+    CHECK(wait_until([&] { return query(s.port, "u.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 4000) >= 0);
+}
+
+TEST_CASE("aisid-admin: usage and network errors") {
+    TempDir d;
+    int port = free_port();  // nothing listens there
+    auto r = admin(port, {"--zone", "ai.example", "define", "method", "x", "--timeout", "300"});
+    CHECK(r.code == 3);
+    CHECK(r.err.find("aisid-admin: ") == 0);
+    CHECK(admin(port, {"define", "method", "x"}).code == 2);            // define needs --zone
+    CHECK(admin(port, {"--zone", "ai.example", "define", "thing", "x"}).code == 2);
+    CHECK(admin(port, {"--zone", "ai.example", "define", "method", "p100"}).code == 2);
+    CHECK(admin(port, {"migrate", "a.b.c.ai.example"}).code == 2);      // needs --fallback
+    CHECK(admin(port, {"frobnicate"}).code == 2);
+    CHECK(run({bin("cli/aisid-admin"), "--help"}).code == 0);
+    CHECK(run({bin("cli/aisid-admin"), "--version"}).out.find("aisid-admin ") == 0);
+    CHECK(run({bin("cli/aisid-admin"), "query", "x"}).code == 2);       // no --server
+}
