@@ -5,8 +5,8 @@
 # the maintainer scripts run chroot-free (DPKG_ROOT). Nothing on this host's
 # /etc is touched.
 #
-#   deb_test.sh CHECK SOURCE_DIR BUILD_DIR DEB_DIR
-#   CHECK: build | contents | maintscripts | lintian | unit | resolvconf
+#   deb_test.sh CHECK SOURCE_DIR BUILD_DIR DEB_DIR [NOTIFY_HELPER]
+#   CHECK: build | contents | maintscripts | lintian | unit | resolvconf | ready (+ NOTIFY_HELPER)
 # Exit 0 pass, 1 fail, 77 skipped (a tool is missing; the reason is printed).
 set -eu
 
@@ -189,6 +189,17 @@ unit)
     else
         echo "systemd-analyze security --offline is not supported here; verify only"
     fi
+    ;;
+ready)
+    # aisidd under the notify protocol, as aisidd.service (Type=notify) runs it.
+    AISIDD=$BUILD/resolver/aisidd
+    HELPER=$5
+    [ -x "$AISIDD" ] && [ -x "$HELPER" ] || fail "aisidd and notify_listen must be built"
+    if ! grep -q NOTIFY_SOCKET "$AISIDD"; then
+        skip "aisidd does not report readiness yet (READY=1 to \$NOTIFY_SOCKET, packaging/sd_notify.hpp): aisidd.service (Type=notify) would time out"
+    fi
+    PORT=$(( 20000 + ($$ * 13) % 40000 ))
+    "$HELPER" 10 "$AISIDD" --listen "127.0.0.1:$PORT" --zone "$SRC/zones/ai.example.zone" --upstream 192.0.2.1
     ;;
 resolvconf)
     TOOL=$SRC/packaging/aisid-resolvconf
