@@ -182,7 +182,7 @@ TEST_CASE("aisid_resolve: synthesized names, performance, wildcards, NXDOMAIN, N
     aisid_client_free(c);
 }
 
-TEST_CASE("aisid_client_add_zone_file: errors with FILE:LINE; replaces a zone of the same origin") {
+TEST_CASE("aisid_client_add_zone_file: errors with FILE:LINE and replaces a zone of the same origin") {
     TempDir d;
     aisid_client_t *c = empty_client();
     std::string bad = d.write("bad.zone", "$ORIGIN b.example.\n$TTL 60\n@ SOA ns admin 1 2 3 4 5\n@ NS ns\n"
@@ -289,7 +289,7 @@ TEST_CASE("aisid_resolve_async: AISID names answer before it returns") {
     aisid_client_free(c);
 }
 
-TEST_CASE("zone changes on disk are picked up without a restart; a broken edit keeps the last good data") {
+TEST_CASE("zone changes on disk are picked up without a restart and a broken edit keeps the last good data") {
     TempDir d;
     aisid_client_t *c = empty_client(0);  // watching
     std::string path = d.write("w.zone", zone_text("w.example.", "2001:db8:5::/64"));

@@ -194,7 +194,7 @@ std::string peer(const Attempt &a) {
 
 } // namespace
 
-TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost; remembered per network") {
+TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost, remembered per network") {
     if (::geteuid() != 0) {
         MESSAGE("needs root for network namespaces");
         return;
