@@ -411,7 +411,37 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
     uint16_t qt = r.u16(), qc = r.u16();
     // Only the answer to the question we asked (RFC 5452 §9.1).
     if (!r.ok() || name.wire() != q.qname.wire() || qt != q.qtype || qc != q.qclass) return Check::ignore;
+    // The rest must be well formed too, or we would hand garbage on.
+    unsigned total = unsigned(rd16(resp + 6)) + rd16(resp + 8) + rd16(resp + 10);
+    bool bad_rdata = false;
+    for (unsigned i = 0; i < total && r.ok() && !bad_rdata; ++i) {
+        r.skip_name();
+        uint16_t type = r.u16();
+        r.skip(6);
+        uint16_t rdlen = r.u16();
+        size_t rd = r.pos();
+        r.skip(rdlen);
+        if (!r.ok()) break;
+        // Names inside the rdata of the common types must decode (no pointer
+        // past the end or into a loop): clients would choke on them.
+        size_t names = 0, fixed = 0, lead = 0;
+        switch (type) {
+        case kTypeNS: case kTypeCNAME: case kTypePTR: case 39 /* DNAME */: names = 1; break;
+        case kTypeSOA: names = 2; fixed = 20; break;
+        case 15 /* MX */: lead = 2; names = 1; break;
+        default: break;
+        }
+        if (names) {
+            size_t pos = rd + lead;
+            WireName tmp;
+            for (size_t k = 0; k < names && !bad_rdata; ++k)
+                bad_rdata = pos > rd + rdlen || !name_from_wire(resp, rd + rdlen, pos, tmp);
+            bad_rdata = bad_rdata || pos + fixed != rd + rdlen;
+        }
+    }
+    // RFC 2181 §9: a truncated answer is retried over TCP whatever it holds.
     if (flags & kFlagTC) return Check::truncated;
+    if (!r.ok() || r.left() != 0 || bad_rdata) return Check::failed;
     uint8_t rc = flags & 0xf;
     if (rc != kNoError && rc != kNxDomain) return Check::failed;
     return Check::ok;
@@ -464,17 +494,11 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
         else if (i < unsigned(an) + ns) min_ttl = std::min(min_ttl, ttl);
     }
     if (!ok) {
-        // Cannot be stored safely; still give the client what the upstream said.
-        if (n <= reply_limit(q, tcp) && n <= cap && body_at == q.question_end) {
-            std::memcpy(out, resp, n);
-            wr16(out, q.id);
-            std::memcpy(out + kHeaderLen, msg + kHeaderLen, q.question_end - kHeaderLen);
-            res.len = n;
-        } else {
-            res.len = write_error(q, msg, true, kServFail, out, cap);
-            res.verdict = Verdict::Fail;
-            res.outcome = Outcome::servfail;
-        }
+        // Not storable as is (e.g. the OPT is not last, a compressed question):
+        // rather SERVFAIL than relaying what we cannot check.
+        res.len = write_error(q, msg, true, kServFail, out, cap);
+        res.verdict = Verdict::Fail;
+        res.outcome = Outcome::servfail;
         return res;
     }
     e.ar = static_cast<uint16_t>(ar - (body_end < n ? 1 : 0));

@@ -76,7 +76,8 @@ public:
 
     enum class Check { ok, ignore, truncated, failed };
     /// Is `resp` the answer to the query we sent (ID, QR, question)? `ignore`:
-    /// not ours, keep waiting; `failed`: this upstream failed (SERVFAIL...).
+    /// not ours, keep waiting; `failed`: this upstream failed (SERVFAIL, malformed);
+    /// `truncated`: retry over TCP (over TCP itself it is a failure).
     static Check check_upstream(const Query &q, uint16_t id, const uint8_t *resp, size_t n);
     /// Caches an accepted upstream answer and writes the client's reply.
     Result answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n, bool tcp,

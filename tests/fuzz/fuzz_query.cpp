@@ -1,0 +1,125 @@
+// aisidd's query core: bytes in → verdict and bytes out. The first byte picks
+// the path (client query over UDP/TCP from an allowed or a refused peer, or
+// the bytes as an upstream's answer to a fixed query); whatever the core
+// writes must be a DNS message ldns can parse, with the client's ID, and fit
+// the client's limit.
+#include "query_core.hpp"
+#include "zone_set.hpp"
+
+#include <arpa/inet.h>
+#include <ldns/ldns.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace aisid;
+using namespace aisid::resolver;
+
+namespace {
+
+const ZoneSet &zones() {
+    static ZoneSet set = [] {
+        ZoneSet s;
+        auto z = load_zone_text(R"($ORIGIN ai.example.
+$TTL 300
+@ SOA ns admin 1 3600 600 86400 60
+@ NS ns
+ns AAAA 2001:db8:53::1
+www CNAME ns
+_aisid TXT "v=aisid1" "prefix=2001:db8:abcd:12::/64"
+image._object TXT "code=1"
+detection._function TXT "code=2"
+yolo._method TXT "code=1"
+yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
+yolo.detection.image SVCB 1 yolo.provider.example. port=8443
+big TXT "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+big TXT "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+big TXT "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+big TXT "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+big TXT "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+)",
+                                "fuzz");
+        if (!z) abort();
+        s.add(*z);
+        return s;
+    }();
+    return set;
+}
+
+sockaddr_storage peer(bool allowed) {
+    sockaddr_storage ss{};
+    auto &s4 = reinterpret_cast<sockaddr_in &>(ss);
+    s4.sin_family = AF_INET;
+    inet_pton(AF_INET, allowed ? "127.0.0.1" : "192.0.2.1", &s4.sin_addr);
+    return ss;
+}
+
+void must_parse(const uint8_t *out, size_t len, uint16_t id, size_t limit) {
+    if (len == 0) return;
+    if (len > limit) abort();
+    ldns_pkt *p = nullptr;
+    if (ldns_wire2pkt(&p, out, len) != LDNS_STATUS_OK) abort();
+    if (ldns_pkt_id(p) != id || !ldns_pkt_qr(p)) abort();
+    ldns_pkt_free(p);
+}
+
+// A fixed client query: www.legacy.example A, with EDNS.
+const uint8_t kClientQuery[] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+                                3,    'w',  'w',  'w',  6,    'l',  'e',  'g',  'a',  'c',  'y',  7,
+                                'e',  'x',  'a',  'm',  'p',  'l',  'e',  0,    0x00, 0x01, 0x00, 0x01,
+                                0x00, 0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    static Cache cache(1 << 20);
+    static CoreSettings settings;
+    static QueryCore core(cache, settings);
+    core.set_zones(&zones());
+    static uint64_t now = 1000;
+    now += 997;  // time passes: entries expire, go stale
+    uint8_t mode = data[0];
+    const uint8_t *msg = data + 1;
+    size_t len = size - 1;
+    static uint8_t out[65535];
+    Query q;
+    if (mode < 0xc0) {
+        bool tcp = mode & 1, allowed = !(mode & 2);
+        settings.has_authority = mode & 4;
+        Result r = core.handle(msg, len, peer(allowed), tcp, now, out, sizeof out, q);
+        if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
+            uint16_t id = len >= 2 ? uint16_t((msg[0] << 8) | msg[1]) : 0;
+            must_parse(out, r.len, id, tcp ? 65535 : 1232);
+        } else if (r.verdict == Verdict::Pass && !r.to_authority) {
+            size_t n = core.upstream_query(q, msg, 0xabcd, out, sizeof out);
+            ldns_pkt *p = nullptr;
+            if (!n || ldns_wire2pkt(&p, out, n) != LDNS_STATUS_OK) abort();
+            ldns_pkt_free(p);
+            Result f = core.answer_failure(q, msg, tcp, now, out, sizeof out);
+            must_parse(out, f.len, q.id, tcp ? 65535 : 1232);
+        }
+        return 0;
+    }
+    // The bytes as an upstream's answer to kClientQuery (ID 0xbeef expected).
+    ParseError pe = parse_query(kClientQuery, sizeof kClientQuery, q);
+    if (pe != ParseError::none) abort();
+    bool tcp = mode & 1;
+    auto check = QueryCore::check_upstream(q, 0xbeef, msg, len);
+    if (check == QueryCore::Check::ok) {
+        Result r = core.answer_from_upstream(q, kClientQuery, msg, len, tcp, now, out, sizeof out);
+        // Differential: whatever ldns accepts from the upstream, it accepts from us.
+        ldns_pkt *in = nullptr;
+        bool valid = ldns_wire2pkt(&in, msg, len) == LDNS_STATUS_OK;
+        if (in) ldns_pkt_free(in);
+        if (valid) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
+        // And again from the cache.
+        r = core.handle(kClientQuery, sizeof kClientQuery, peer(true), tcp, now, out, sizeof out, q);
+        if (valid && r.verdict == Verdict::Answered) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
+        // What ldns rejects we relay as received (like any forwarder) but keep it
+        // out of the cache here, so later cache hits can be held to ldns.
+        if (!valid) cache.clear();
+    }
+    return 0;
+}
