@@ -770,13 +770,14 @@ bool Authority::pull(Secondary &s) {
     }
     s.failures = 0;
     if (next) {
-        std::string err;
-        if (!write_file_atomic(s.path, zone_to_text(*next), err)) log("zone " + s.text + ": " + err);
         {
             std::lock_guard lk(sec_mu_);
             s.zone = next;
         }
+        // Answers first, then the copy on disk for the SDK and NSS (and restarts).
         publish_(next);
+        std::string err;
+        if (!write_file_atomic(s.path, zone_to_text(*next), err)) log("zone " + s.text + ": " + err);
         log("zone " + s.text + ": " + soa_text(next->serial()) + " from " + sockaddr_text(s.primary) + " by " + how);
         soa_timers(next->soa().rdata.at(0), refresh, retry, expire);
         queue_notify(s.origin_wire);
