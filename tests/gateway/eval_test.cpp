@@ -202,3 +202,54 @@ TEST_CASE("simulation: egress only is anycast to the nearest serving site, no de
         CHECK(static_cast<int>(r.upload_path[i].size()) == best);
     }
 }
+
+TEST_CASE("DNS baseline: round robin, weighted and nearest answer as their names say") {
+    const Setting s(chinanet(), small());
+    Params p = small();
+    p.ingress = 0;
+    p.egress = 0;
+    p.concurrency = 200;
+    p.requests_per_client = 25; // 5000 requests, 250 per requested type
+    for (DnsPolicy d : {DnsPolicy::round_robin, DnsPolicy::weighted, DnsPolicy::nearest}) {
+        p.dns = d;
+        const Result r = simulate(s, p);
+        for (size_t ty = 0; ty < s.requested.size(); ++ty) {
+            const auto &m = s.matching[ty];
+            std::vector<int> count(s.servers.size(), 0);
+            int n = 0;
+            for (size_t i = 0; i < r.served_by.size(); ++i)
+                if (r.request_type[i] == static_cast<int>(ty)) {
+                    ++count[r.served_by[i]];
+                    ++n;
+                }
+            REQUIRE(n > 100);
+            double cap = 0;
+            for (int k : m) cap += s.servers[k].tflops;
+            for (size_t k = 0; k < s.servers.size(); ++k) {
+                const bool matches = std::find(m.begin(), m.end(), static_cast<int>(k)) != m.end();
+                if (!matches) {
+                    CHECK(count[k] == 0);
+                    continue;
+                }
+                if (d == DnsPolicy::round_robin) {
+                    // Every resolver rotates on its own, so the spread is even
+                    // up to one rotation per resolver.
+                    CHECK(std::abs(count[k] - static_cast<double>(n) / m.size()) <= 0.35 * n / m.size() + 2);
+                } else if (d == DnsPolicy::weighted) {
+                    const double want = n * s.servers[k].tflops / cap;
+                    CHECK(std::abs(count[k] - want) <= 0.35 * want + 2);
+                }
+            }
+            if (d == DnsPolicy::nearest) {
+                // Each answer is at the site nearest the client's resolver
+                // (its own city) among the sites that serve the type.
+                for (size_t i = 0; i < r.served_by.size(); ++i) {
+                    if (r.request_type[i] != static_cast<int>(ty)) continue;
+                    int best = 1 << 30;
+                    for (int k : m) best = std::min(best, s.routing.hops(r.client_node[i], s.sites[s.servers[k].site]));
+                    CHECK(s.routing.hops(r.client_node[i], s.sites[s.servers[r.served_by[i]].site]) == best);
+                }
+            }
+        }
+    }
+}
