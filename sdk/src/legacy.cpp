@@ -173,8 +173,10 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv) {
         cache_.clear();
     }
     std::lock_guard lk(async_mu_);
-    if (async_ch_ && async_pending_ == 0) async_ch_.reset();  // the next query picks up the new servers
-    else if (async_ch_ && !csv.empty()) ares_set_servers_ports_csv(async_ch_.get(), csv.c_str());
+    // The next query makes a channel with the new servers; c-ares 1.18 will not
+    // change the servers of a channel with queries in flight.
+    if (async_ch_ && async_pending_ == 0) async_ch_.reset();
+    else if (async_ch_) async_stale_ = true;
     return AISID_OK;
 }
 
@@ -310,7 +312,12 @@ aisid_status_t LegacyResolver::resolve_async(const std::string &name, Done done)
         return AISID_OK;
     }
     std::lock_guard lk(async_mu_);
+    if (async_ch_ && async_stale_ && async_pending_ == 0) {
+        async_ch_.reset();
+        async_stale_ = false;
+    }
     if (!async_ch_) {
+        async_stale_ = false;
         aisid_status_t st;
         async_ch_ = make_channel(timeout_ms(), st);
         if (!async_ch_) return st;

@@ -92,6 +92,7 @@ private:
     std::recursive_mutex async_mu_;
     Channel async_ch_;
     size_t async_pending_ = 0;
+    bool async_stale_ = false;  // upstreams changed while queries were in flight
 };
 
 } // namespace aisid::sdk
