@@ -196,7 +196,7 @@ inline bool wait_tcp(int port, Process &p, int ms = 10000) {
 }
 
 /// Unbound on loopback: plain DNS on `udp`, DoT on `dot`, DoH on `doh`.
-/// Data: a.legacy.example A 192.0.2.1, qN.legacy.example A 198.51.100.N
+/// Data: a.legacy.example A 192.0.2.1 and AAAA 2001:db8::1, qN.legacy.example A 198.51.100.N
 /// (N = 1..250), and anything under bench.example A 192.0.2.9 (a redirect
 /// zone: every name is answered from local data, no cache hit possible).
 struct Unbound {
@@ -223,7 +223,8 @@ struct Unbound {
           << "  incoming-num-tcp: 64\n"
           << "  local-zone: \".\" refuse\n"
           << "  local-zone: \"legacy.example.\" static\n"
-          << "  local-data: \"a.legacy.example. 300 IN A 192.0.2.1\"\n";
+          << "  local-data: \"a.legacy.example. 300 IN A 192.0.2.1\"\n"
+          << "  local-data: \"a.legacy.example. 300 IN AAAA 2001:db8::1\"\n";
         for (int i = 1; i <= 250; ++i)
             c << "  local-data: \"q" << i << ".legacy.example. 300 IN A 198.51.100." << i << "\"\n";
         c << "  local-zone: \"bench.example.\" redirect\n"

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "address_lookup.hpp"
 #include "tls_peers.hpp"
 #include "transport.hpp"
 
@@ -296,4 +297,32 @@ TEST_CASE("DoT: idle close then reconnect with TLS session resumption") {
         CHECK(r2->resumed);
         CHECK(s.resumed == 1);
     }
+}
+
+TEST_CASE("address lookups for the SDK: AAAA then A with TTLs and NXDOMAIN and the failure reason") {
+    Peers p;
+    Unbound ub(p.tmp, p.pki);
+    auto o = opts(p.pki, 1000);
+    auto deadline = [] { return Clock::now() + std::chrono::seconds(3); };
+    for (const std::string &uri : {ub.dot_uri(), ub.doh_uri()}) {
+        CAPTURE(uri);
+        auto l = AddressLookup::create({uri}, o);
+        REQUIRE(l);
+        auto a = (*l)->resolve("a.legacy.example", deadline());
+        REQUIRE(a.status == AddressLookup::Status::ok);
+        REQUIRE(a.addrs.size() == 2);
+        char txt[INET6_ADDRSTRLEN];
+        CHECK(std::string(inet_ntop(AF_INET6, &a.addrs[0], txt, sizeof txt)) == "2001:db8::1");
+        CHECK(std::string(inet_ntop(AF_INET6, &a.addrs[1], txt, sizeof txt)) == "::ffff:192.0.2.1");
+        CHECK(a.ttl <= 300);
+        CHECK(a.ttl > 0);
+        CHECK((*l)->resolve("nope.legacy.example", deadline()).status == AddressLookup::Status::nxdomain);
+        CHECK((*l)->resolve("q1.legacy.example", deadline()).addrs.size() == 1);
+    }
+    auto bad = AddressLookup::create({ub.dot_uri("wrong.example")}, o);
+    REQUIRE(bad);
+    auto r = (*bad)->resolve("a.legacy.example", deadline());
+    CHECK(r.status == AddressLookup::Status::network);
+    CHECK_MESSAGE(r.failure.find("hostname mismatch") != std::string::npos, r.failure);
+    CHECK(r.addrs.empty());
 }

@@ -2,6 +2,7 @@
 // URIs, RFC 7830/8467 padding, OPT stripping, TTL capping, question matching.
 #include <doctest/doctest.h>
 
+#include "address_lookup.hpp"
 #include "tls_peers.hpp"
 #include "transport.hpp"
 
@@ -120,4 +121,31 @@ TEST_CASE("a pool refuses a clear-text upstream and a missing CA file up front")
     auto p2 = UpstreamPool::create({"tls://127.0.0.1:853"}, o);
     REQUIRE(!p2);
     CHECK(p2.error().text().find("cannot load CA file") != std::string::npos);
+}
+
+TEST_CASE("SDK upstream lists split into encrypted and plain entries") {
+    std::vector<std::string> enc;
+    std::string plain;
+    AddressLookup::split_upstreams("192.0.2.1, tls://192.0.2.2#dns.example,https://dns.example/dns-query,[2001:db8::1]:53",
+                                   enc, plain);
+    CHECK(enc == std::vector<std::string>{"tls://192.0.2.2#dns.example", "https://dns.example/dns-query"});
+    CHECK(plain == "192.0.2.1,[2001:db8::1]:53");
+    enc.clear();
+    plain.clear();
+    AddressLookup::split_upstreams("http://dns.example/x", enc, plain);
+    CHECK(enc.size() == 1);  // kept so parse_upstream refuses it, never sent to c-ares
+    CHECK(plain.empty());
+}
+
+TEST_CASE("build_query writes the name as labels and refuses bad names") {
+    auto q = build_query("www.Example.", 28, 0x0102);
+    REQUIRE(q);
+    CHECK(*q == make_query("www.Example", 0x0102, 28));
+    CHECK(!build_query("", 1, 0));
+    CHECK(!build_query("a..b", 1, 0));
+    CHECK(!build_query(std::string(64, 'x') + ".example", 1, 0));
+    std::string longname;
+    for (int i = 0; i < 50; ++i) longname += "abcd.";
+    longname += "example";
+    CHECK(!build_query(longname, 1, 0));
 }

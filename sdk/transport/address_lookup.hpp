@@ -1,0 +1,45 @@
+// Host-name lookups (AAAA and A) over encrypted upstreams: what the SDK's
+// legacy path runs when aisid_client_set_upstreams() is given tls:// or
+// https:// entries (issue 8 item 4). Thread-safe: callers take turns driving
+// one pool, so every thread shares its connections.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <mutex>
+
+#include "transport.hpp"
+
+namespace aisid::transport {
+
+class AddressLookup {
+public:
+    enum class Status { ok, nxdomain, nodata, servfail, timeout, network, bad_name };
+    struct Addresses {
+        Status status = Status::network;
+        std::vector<in6_addr> addrs;  ///< AAAA first, then A as ::ffff:a.b.c.d (SPEC §5)
+        uint32_t ttl = 0;             ///< the smallest TTL of the answers, CNAMEs included
+        std::string failure;          ///< for timeout/network/servfail: "UPSTREAM: reason"
+    };
+
+    /// Splits an SDK upstream list "A,B,...": tls://, https:// (and http://,
+    /// which parse_upstream refuses) into `encrypted`, the rest into `plain`
+    /// (comma-joined, for c-ares).
+    static void split_upstreams(std::string_view csv, std::vector<std::string> &encrypted, std::string &plain);
+
+    static Expected<std::unique_ptr<AddressLookup>, Error> create(const std::vector<std::string> &uris,
+                                                                 const Options &opt);
+
+    /// AAAA and A for `name` in parallel, until both answer or `deadline`.
+    Addresses resolve(const std::string &name, Clock::time_point deadline);
+
+private:
+    explicit AddressLookup(std::unique_ptr<UpstreamPool> p) : pool_(std::move(p)) {}
+    std::mutex mu_;
+    std::unique_ptr<UpstreamPool> pool_;
+};
+
+/// A query for `name` (dotted text, trailing dot optional) and `qtype`, RD set.
+Expected<std::vector<uint8_t>, std::string> build_query(std::string_view name, uint16_t qtype, uint16_t id);
+
+} // namespace aisid::transport
