@@ -3,7 +3,9 @@
 // acknowledgement at the primary to the secondary answering it, for aisidd →
 // aisidd, named → aisidd and aisidd → named. Results on stderr.
 //   AISID_BENCH_UPDATES (default 2000), AISID_BENCH_PROPAGATIONS (default 50),
-//   AISID_BENCH_DIR (default /var/tmp: a real disk, not tmpfs).
+//   AISID_BENCH_DIR (default /var/tmp: a real disk, not tmpfs),
+//   AISID_BENCH_ZONE_SIZE (default 0: extra records in the primary's zone; each
+//   UPDATE copies the zone, so this shows how the cost grows with it).
 #include "lifecycle_fixture.hpp"
 
 #include <algorithm>
@@ -75,7 +77,15 @@ TEST_CASE("bench: lifecycle") {
     TempDir d;
     {
         Aisidd s(d, "secondary", {});
-        Aisidd p(d, "primary", {"--zone", zone_file(d), "--key", key_arg(), "--update-key", "k1", "--notify",
+        std::string zf = zone_file(d);
+        if (int extra = env_int("AISID_BENCH_ZONE_SIZE", 0); extra > 0) {
+            std::string text = read_file(zf);
+            for (int i = 0; i < extra; ++i)
+                text += "x" + std::to_string(i) + ".bulk AAAA 2001:db8:76::" + std::to_string(i % 9999 + 1) + "\n";
+            write_file(zf, text);
+            std::fprintf(stderr, "zone: %d extra records\n", extra);
+        }
+        Aisidd p(d, "primary", {"--zone", zf, "--key", key_arg(), "--update-key", "k1", "--notify",
                                 "127.0.0.1:" + std::to_string(s.port)});
         s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
         p.start();

@@ -126,6 +126,7 @@ Expected<bool, AuthorityError> Authority::start() {
     if (opt_.start_threads) {
         sec_thread_ = std::thread([this] { secondary_loop(); });
         notify_thread_ = std::thread([this] { notifier_loop(); });
+        writer_thread_ = std::thread([this] { writer_loop(); });
     }
     return true;
 }
@@ -136,6 +137,9 @@ void Authority::stop() {
     ncv_.notify_all();
     if (sec_thread_.joinable()) sec_thread_.join();
     if (notify_thread_.joinable()) notify_thread_.join();
+    wcv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
+    flush_writes();
     // Leave a compact zone file behind on a clean exit.
     if (!opt_.compact_on_stop) return;
     std::vector<std::string> names;
@@ -400,6 +404,7 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
                 p.zone = res.zone;
                 p.history.push_back(std::move(res.diff));
                 ++p.since_compact;
+                last_change_.store(std::chrono::steady_clock::now().time_since_epoch().count());
                 published = p.zone;
             }
         }
@@ -649,7 +654,6 @@ void Authority::compact_now() {
 
 void Authority::notifier_loop() {
     using Clock = std::chrono::steady_clock;
-    auto last_change = Clock::now();
     while (!stopping_) {
         std::string origin;
         {
@@ -666,7 +670,7 @@ void Authority::notifier_loop() {
             continue;
         }
         if (!origin.empty()) {
-            last_change = Clock::now();
+            last_change_.store(Clock::now().time_since_epoch().count());
             ZonePtr z;
             {
                 std::lock_guard lk(mu_);
@@ -694,11 +698,51 @@ void Authority::notifier_loop() {
                 }
             }
         }
-        // Compaction: after a burst of changes, or once things are quiet.
+    }
+}
+
+// Zone files are written off the paths that answer and pull: a secondary's
+// copy after each transfer (latest version wins), a primary's compaction after
+// a burst of changes or once things are quiet.
+void Authority::queue_write(const std::string &path, ZonePtr z) {
+    if (!opt_.start_threads) {
+        std::string err;
+        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+        return;
+    }
+    {
+        std::lock_guard lk(wmu_);
+        pending_writes_[path] = std::move(z);
+    }
+    wcv_.notify_all();
+}
+
+void Authority::flush_writes() {
+    std::map<std::string, ZonePtr> todo;
+    {
+        std::lock_guard lk(wmu_);
+        todo.swap(pending_writes_);
+    }
+    for (auto &[path, z] : todo) {
+        std::string err;
+        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+    }
+}
+
+void Authority::writer_loop() {
+    using Clock = std::chrono::steady_clock;
+    while (!stopping_) {
+        {
+            std::unique_lock lk(wmu_);
+            wcv_.wait_for(lk, std::chrono::milliseconds(250), [&] { return stopping_ || !pending_writes_.empty(); });
+        }
+        if (stopping_) break;
+        flush_writes();
         std::vector<std::string> due;
         {
             std::lock_guard lk(mu_);
-            bool quiet = Clock::now() - last_change > std::chrono::seconds(1);
+            auto last = Clock::time_point(Clock::duration(last_change_.load()));
+            bool quiet = Clock::now() - last > std::chrono::seconds(1);
             for (auto &[o, p] : primaries_)
                 if (p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) due.push_back(o);
         }
@@ -776,8 +820,7 @@ bool Authority::pull(Secondary &s) {
         }
         // Answers first, then the copy on disk for the SDK and NSS (and restarts).
         publish_(next);
-        std::string err;
-        if (!write_file_atomic(s.path, zone_to_text(*next), err)) log("zone " + s.text + ": " + err);
+        queue_write(s.path, next);
         log("zone " + s.text + ": " + soa_text(next->serial()) + " from " + sockaddr_text(s.primary) + " by " + how);
         soa_timers(next->soa().rdata.at(0), refresh, retry, expire);
         queue_notify(s.origin_wire);

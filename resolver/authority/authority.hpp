@@ -114,6 +114,9 @@ private:
     void queue_notify(const std::string &origin_wire);
     void compact(const std::string &origin, bool force);
     void reassert(const std::string &origin);
+    void queue_write(const std::string &path, ZonePtr z);
+    void flush_writes();
+    void writer_loop();
 
     AuthorityOptions opt_;
     CurrentFn current_;
@@ -131,7 +134,11 @@ private:
     std::condition_variable ncv_;
     std::deque<std::string> notify_queue_;
     std::atomic<bool> stopping_{false};
-    std::thread sec_thread_, notify_thread_;
+    std::mutex wmu_;
+    std::condition_variable wcv_;
+    std::map<std::string, ZonePtr> pending_writes_;  // path → latest version
+    std::atomic<int64_t> last_change_{0};             // steady_clock ticks of the last change
+    std::thread sec_thread_, notify_thread_, writer_thread_;
 };
 
 } // namespace aisid::resolver
