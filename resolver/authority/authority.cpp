@@ -637,7 +637,11 @@ void Authority::compact(const std::string &origin, bool force) {
     Primary &p = primaries_[origin];
     p.compacted_serial = z->serial();
     if (p.history.size() > 2 * opt_.journal_keep) {
-        while (p.history.size() > opt_.journal_keep) p.history.pop_front();
+        // Never drop what replay still needs: the diffs after the compacted serial.
+        size_t needed = 0;
+        for (auto it = p.history.rbegin(); it != p.history.rend() && it->to != p.compacted_serial; ++it) ++needed;
+        size_t keep_n = std::max(opt_.journal_keep, needed);
+        while (p.history.size() > keep_n) p.history.pop_front();
         std::vector<Diff> keep(p.history.begin(), p.history.end());
         if (!p.journal.rewrite(keep, err)) log("zone " + z->origin_text() + ": journal trim failed: " + err);
     }

@@ -30,6 +30,7 @@ struct Env {
     std::unique_ptr<Authority> auth;
     ZonePtr file_zone;
     time_t clock = kNow;
+    size_t journal_keep = 1000;
 
     explicit Env(std::string d = {}) : dir(std::move(d)) {
         if (dir.empty()) {
@@ -50,7 +51,8 @@ struct Env {
         o.update_keys = {"k1"};
         o.state_dir = dir;
         o.start_threads = false;
-        o.compact_on_stop = false;  // each restart is a crash: the journal must carry everything
+        o.compact_on_stop = false;
+        o.journal_keep = journal_keep;  // each restart is a crash: the journal must carry everything
         o.now = [this] { return clock; };
         o.log = [this](const std::string &l) { logs.push_back(l); };
         auth = std::make_unique<Authority>(
@@ -269,4 +271,39 @@ TEST_CASE("authority: a big zone goes out in several signed messages that verify
         n += ldns_rr_list_rr_count(ldns_pkt_answer(p.get()));
     }
     CHECK(n == zone_records(e.zone()).size() + 1);
+}
+
+TEST_CASE("authority: compaction trims the journal but keeps what replay and recent IXFR need") {
+    Env e;
+    e.journal_keep = 2;
+    e.restart();
+    e.clock = ::time(nullptr);
+    auto add = [&](int i) {
+        auto out = e.send(update({}, {rr("h" + std::to_string(i) + ".hosts.ai.example. 300 IN AAAA 2001:db8::" + std::to_string(i + 1))}, e.clock));
+        REQUIRE(ldns_pkt_get_rcode(parse(out[0]).get()) == 0);
+    };
+    for (int i = 0; i < 10; ++i) add(i);
+    e.auth->compact_now();  // 10 diffs > 2 * keep: trimmed to the last 2
+    for (int i = 10; i < 13; ++i) add(i);
+    e.restart();  // a crash: the compacted file + the 3 diffs after it
+    CHECK(e.zone().serial() == 2026112501u + 13);
+    CHECK(e.logged("replayed 3 journal entries"));
+    for (int i = 0; i < 13; ++i) CHECK_FALSE(records_at(e.zone(), rr("h" + std::to_string(i) + ".hosts.ai.example. 300 IN A 192.0.2.1").owner).empty());
+    auto records = [&](uint32_t serial) {
+        LdnsRdfPtr mac;
+        std::vector<Record> all;
+        for (auto &m : e.send(xfr_query(kTypeIXFR, serial, &mac))) {
+            PktPtr p = parse(m);
+            auto rs = records_of(ldns_pkt_answer(p.get()));
+            all.insert(all.end(), rs.begin(), rs.end());
+        }
+        return parse_xfr_stream(all, true, serial, false);
+    };
+    auto inc = records(2026112501u + 8);  // still in the journal
+    REQUIRE(inc);
+    CHECK(inc->kind == XfrResult::Kind::incremental);
+    CHECK(inc->diffs.size() == 5);
+    auto full = records(2026112501u + 3);  // trimmed away: the whole zone instead
+    REQUIRE(full);
+    CHECK(full->kind == XfrResult::Kind::full);
 }
