@@ -397,6 +397,39 @@ size_t QueryCore::upstream_query(const Query &q, const uint8_t *msg, uint16_t id
     return w.ok() ? w.size() : 0;
 }
 
+namespace {
+// A name in an upstream answer, stricter than the RFC: every compression
+// pointer goes backwards (no loops) and lands after the header, because we
+// rewrite header counts and a name read from there would change under us.
+bool checked_name(const uint8_t *m, size_t end, size_t &pos) {
+    size_t p = pos, total = 0;
+    bool jumped = false;
+    for (int hops = 0; hops < 128; ++hops) {
+        if (p >= end) return false;
+        uint8_t l = m[p];
+        if ((l & 0xc0) == 0xc0) {
+            if (p + 1 >= end) return false;
+            size_t t = (size_t(l & 0x3f) << 8) | m[p + 1];
+            if (t < kHeaderLen || t >= p) return false;
+            if (!jumped) pos = p + 2;
+            jumped = true;
+            p = t;
+            continue;
+        }
+        if (l & 0xc0) return false;
+        total += l + 1u;
+        if (total > kMaxNameLen) return false;
+        if (p + 1 + l > end) return false;
+        if (l == 0) {
+            if (!jumped) pos = p + 1;
+            return true;
+        }
+        p += 1 + l;
+    }
+    return false;
+}
+} // namespace
+
 QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const uint8_t *resp, size_t n) {
     if (n < kHeaderLen || rd16(resp) != id) return Check::ignore;
     uint16_t flags = rd16(resp + 2);
@@ -415,7 +448,12 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
     unsigned total = unsigned(rd16(resp + 6)) + rd16(resp + 8) + rd16(resp + 10);
     bool bad_rdata = false;
     for (unsigned i = 0; i < total && r.ok() && !bad_rdata; ++i) {
-        r.skip_name();
+        size_t at = r.pos();
+        if (!checked_name(resp, n, at)) {
+            bad_rdata = true;
+            break;
+        }
+        r.skip(at - r.pos());
         uint16_t type = r.u16();
         r.skip(6);
         uint16_t rdlen = r.u16();
@@ -429,13 +467,14 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
         case kTypeNS: case kTypeCNAME: case kTypePTR: case 39 /* DNAME */: names = 1; break;
         case kTypeSOA: names = 2; fixed = 20; break;
         case 15 /* MX */: lead = 2; names = 1; break;
+        case kTypeA: bad_rdata = rdlen != 4; break;
+        case kTypeAAAA: bad_rdata = rdlen != 16; break;
         default: break;
         }
         if (names) {
             size_t pos = rd + lead;
-            WireName tmp;
             for (size_t k = 0; k < names && !bad_rdata; ++k)
-                bad_rdata = pos > rd + rdlen || !name_from_wire(resp, rd + rdlen, pos, tmp);
+                bad_rdata = pos > rd + rdlen || !checked_name(resp, rd + rdlen, pos);
             bad_rdata = bad_rdata || pos + fixed != rd + rdlen;
         }
     }

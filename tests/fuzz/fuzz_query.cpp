@@ -78,8 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static CoreSettings settings;
     static QueryCore core(cache, settings);
     core.set_zones(&zones());
-    static uint64_t now = 1000;
-    now += 997;  // time passes: entries expire, go stale
+    // Each input stands alone (reproducible crashes): an empty cache, a fixed clock.
+    cache.clear();
+    uint64_t now = 1000000;
     uint8_t mode = data[0];
     const uint8_t *msg = data + 1;
     size_t len = size - 1;
@@ -115,11 +116,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (in) ldns_pkt_free(in);
         if (valid) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
         // And again from the cache.
-        r = core.handle(kClientQuery, sizeof kClientQuery, peer(true), tcp, now, out, sizeof out, q);
+        r = core.handle(kClientQuery, sizeof kClientQuery, peer(true), tcp, now + 1500, out, sizeof out, q);
         if (valid && r.verdict == Verdict::Answered) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
-        // What ldns rejects we relay as received (like any forwarder) but keep it
-        // out of the cache here, so later cache hits can be held to ldns.
-        if (!valid) cache.clear();
+        // Later, every upstream down: the stale answer (or SERVFAIL).
+        r = core.answer_failure(q, kClientQuery, !tcp, now + 400000, out, sizeof out);
+        if (valid) must_parse(out, r.len, 0x1234, !tcp ? 65535 : 1232);
     }
     return 0;
 }
