@@ -1,6 +1,9 @@
 #include "legacy.hpp"
 
+#include "address_lookup.hpp"
+
 #include <algorithm>
+#include <cstdlib>
 #include <arpa/inet.h>
 #include <cstring>
 #include <netdb.h>
@@ -126,7 +129,36 @@ LegacyResolver::Channel LegacyResolver::make_channel(int timeout_ms, aisid_statu
     return c;
 }
 
-aisid_status_t LegacyResolver::set_upstreams(const std::string &csv) {
+namespace {
+aisid_status_t from_lookup(transport::AddressLookup::Status s) {
+    using S = transport::AddressLookup::Status;
+    switch (s) {
+    case S::ok: return AISID_OK;
+    case S::nxdomain: return AISID_ENOTFOUND;
+    case S::nodata: return AISID_ENODATA;
+    case S::servfail: return AISID_ESERVFAIL;
+    case S::timeout: return AISID_ETIMEOUT;
+    case S::bad_name: return AISID_EINVAL;
+    case S::network: break;
+    }
+    return AISID_ENETWORK;
+}
+} // namespace
+
+aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
+    // Encrypted entries go to sdk/transport (issue 8), the rest to c-ares.
+    std::vector<std::string> enc;
+    std::string csv;
+    transport::AddressLookup::split_upstreams(csv_in, enc, csv);
+    std::shared_ptr<transport::AddressLookup> tls;
+    if (!enc.empty()) {
+        transport::Options o;
+        if (const char *ca = std::getenv("AISID_CA_FILE"); ca && *ca) o.ca_file = ca;
+        o.timeout_ms = static_cast<uint32_t>(std::max(100, timeout_ms()));
+        auto l = transport::AddressLookup::create(enc, o);
+        if (!l) return AISID_EINVAL;
+        tls = std::move(*l);
+    }
     if (!csv.empty()) {
         // Each entry must be an address: c-ares would also take names it cannot use.
         size_t start = 0;
@@ -170,6 +202,7 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv) {
     {
         std::lock_guard lk(mu_);
         upstreams_ = csv;
+        tls_ = std::move(tls);
         cache_.clear();
     }
     std::lock_guard lk(async_mu_);
@@ -228,6 +261,26 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
     if (left <= 0) {
         out.status = AISID_ETIMEOUT;
         return out;
+    }
+    std::shared_ptr<transport::AddressLookup> tls;
+    bool plain;
+    {
+        std::lock_guard lk(mu_);
+        tls = tls_;
+        plain = !upstreams_.empty();
+    }
+    if (tls) {
+        // DoT/DoH first; c-ares only for plain upstreams the caller listed too.
+        auto r = tls->resolve(name, deadline);
+        out.status = from_lookup(r.status);
+        out.addrs = std::move(r.addrs);
+        out.ttl = r.ttl;
+        bool failed = out.status == AISID_ETIMEOUT || out.status == AISID_ENETWORK;
+        if (!failed || !plain || Clock::now() >= deadline) {
+            store(key, out);
+            return out;
+        }
+        left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     }
     aisid_status_t st;
     Channel ch = make_channel(static_cast<int>(std::min<long long>(left, timeout_ms())), st);
@@ -309,6 +362,17 @@ aisid_status_t LegacyResolver::resolve_async(const std::string &name, Done done)
     if (cached(key, a)) {
         counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
         done(std::move(a));
+        return AISID_OK;
+    }
+    bool has_tls;
+    {
+        std::lock_guard lk(mu_);
+        has_tls = tls_ != nullptr;
+    }
+    if (has_tls) {
+        // Not yet on the caller's event loop: a DoT/DoH lookup completes here,
+        // within the legacy timeout (sdk/transport has the fds/process API for it).
+        done(resolve(name, Clock::now() + std::chrono::milliseconds(timeout_ms())));
         return AISID_OK;
     }
     std::lock_guard lk(async_mu_);

@@ -20,6 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
+namespace aisid::transport {
+class AddressLookup;  // DoT/DoH lookups (sdk/transport)
+}
+
 namespace aisid::sdk {
 
 using Clock = std::chrono::steady_clock;
@@ -46,6 +50,9 @@ public:
     ~LegacyResolver();
 
     /// Validates and sets "ADDR[:PORT],..." (an empty string: back to resolv.conf).
+    /// `tls://ADDR[:PORT][#NAME]` and `https://HOST[:PORT]/PATH` entries are
+    /// DoT/DoH upstreams (CA: $AISID_CA_FILE, else the system store), tried
+    /// first; plain entries after them. Never resolv.conf when any is given.
     aisid_status_t set_upstreams(const std::string &csv);
     void set_timeout_ms(int ms) { timeout_ms_.store(ms); }
     int timeout_ms() const { return timeout_ms_.load(); }
@@ -87,6 +94,7 @@ private:
     };
     std::unordered_map<std::string, Entry> cache_;
     std::string upstreams_;
+    std::shared_ptr<transport::AddressLookup> tls_;  // DoT/DoH upstreams, if any
     std::atomic<int> timeout_ms_{5000};
 
     std::recursive_mutex async_mu_;
