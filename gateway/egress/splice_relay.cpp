@@ -43,8 +43,10 @@ int pump(Direction &d) {
             }
         }
         if (d.in_pipe > 0) {
+            // No SPLICE_F_MORE: it corks the socket (MSG_MORE) and a short reply
+            // would wait for the 200 ms cork timer.
             ssize_t n = splice(d.pipe_r, nullptr, d.to, nullptr, d.in_pipe,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE);
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
                 d.in_pipe -= static_cast<size_t>(n);
                 d.bytes += static_cast<uint64_t>(n);
