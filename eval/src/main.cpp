@@ -40,6 +40,9 @@ const char *kUsage =
     "  --think-s X           client pause between requests (0)\n"
     "  --report-period X     load report period, s (0.1)\n"
     "  --regional-resolvers  resolvers at the 10 core nodes, not in every city\n"
+    "  --equal-servers       the 4 servers of a site are equal (default 40/30/20/10%)\n"
+    "  --skewed-sites        sites hold 40/30/20/10% of the compute (default equal)\n"
+    "  --attach-to-ingress   AISID traffic goes to the nearest ingress, even off its path\n"
     "  --wlc                 egress uses LVS wlc instead of sed\n"
     "  --help, --version\n";
 
@@ -92,6 +95,9 @@ int main(int argc, char **argv) try {
         else if (a == "--delay-ref-ms") p.delay_ref_ms = num("--delay-ref-ms", val());
         else if (a == "--think-s") p.think_s = num("--think-s", val());
         else if (a == "--regional-resolvers") p.regional_resolvers = true;
+        else if (a == "--equal-servers") p.equal_servers = true;
+        else if (a == "--skewed-sites") p.skewed_sites = true;
+        else if (a == "--attach-to-ingress") p.attach_to_ingress = true;
         else if (a == "--wlc") p.egress_policy = aisid::sched::Policy::wlc;
         else if (a == "--dns") {
             std::string d = val();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <deque>
 #include <queue>
 #include <stdexcept>
 
@@ -87,7 +88,8 @@ Setting::Setting(Topology t, const Params &p) : topo(std::move(t)), routing(topo
         for (int j = 0; j < 4; ++j) {
             Server sv;
             sv.site = si;
-            sv.tflops = p.total_tflops * 0.25 * share[j];
+            const double site_share = p.skewed_sites ? share[si] : 0.25;
+            sv.tflops = p.total_tflops * site_share * (p.equal_servers ? 0.25 : share[j]);
             const int k = 4 * si + j;
             for (int m = 0; m < 5; ++m) sv.serves.push_back(offered[(k + m) % 10]);
             sv.name = topo.nodes[sites[si]].label + "-" + std::to_string(j);
@@ -124,6 +126,18 @@ struct Resource {
     }
 };
 
+// The compute side of a server. Every computation asks demand × compute_s of
+// work at rate demand × frac(), so in "virtual time" V = ∫ frac dt each one
+// needs exactly compute_s: they finish in arrival order, and only the head of
+// the queue needs a scheduled event (O(1) per arrival or departure however
+// crowded the server is).
+struct ServerQueue {
+    std::deque<std::pair<double, int>> fifo; // (virtual finish time, request)
+    double v = 0;
+    double vlast = 0;
+    uint32_t version = 0;
+};
+
 struct Job {
     int req = -1;
     double demand = 0;
@@ -136,7 +150,7 @@ struct Job {
     std::vector<int> pos; // index of this job inside res[i].jobs
 };
 
-enum class Ev : uint8_t { start, connected, job_done, done, tick };
+enum class Ev : uint8_t { start, connected, job_done, server_done, done, tick };
 struct Event {
     double t;
     uint64_t seq;
@@ -164,6 +178,10 @@ private:
     void start(int r, double t);
     void connected(int r, double t);
     void job_done(int j, double t);
+    void compute_start(int r, double t);
+    void server_done(int k, double t);
+    void server_advance(int k, double t);
+    void server_reschedule(int k, double t);
     void done(int r, double t);
     void tick(double t);
     int add_job(int req, double demand, double volume, std::vector<int> res, double t);
@@ -181,6 +199,7 @@ private:
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> q_;
     uint64_t seq_ = 0;
     std::vector<Resource> res_;
+    std::vector<ServerQueue> srv_;
     std::vector<Job> jobs_;
     std::vector<int> free_jobs_;
     std::vector<Req> reqs_;
@@ -431,23 +450,53 @@ void Sim::connected(int r, double t) {
 }
 
 void Sim::job_done(int j, double t) {
+    // An upload finished (j < 0: one that crossed no link).
     int r;
-    bool compute;
     if (j < 0) {
         r = -1 - j;
-        compute = false;
     } else {
         r = jobs_[j].req;
-        compute = jobs_[j].res.size() == 1 && jobs_[j].res[0] >= s_.routing.links();
         remove_job(j, t);
     }
-    Req &q = reqs_[r];
-    if (!compute) {
-        add_job(r, q.tflops, q.tflops * p_.compute_s, {server_res(q.server)}, t);
-        return;
-    }
-    --active_[q.server];
-    if (q.aisid) egress_[q.site].on_release(server_node_id_[q.server]);
+    compute_start(r, t);
+}
+
+void Sim::server_advance(int k, double t) {
+    Resource &rs = res_[server_res(k)];
+    ServerQueue &sq = srv_[k];
+    sq.v += rs.frac() * (t - sq.vlast);
+    sq.vlast = t;
+    rs.flush(t);
+}
+
+void Sim::server_reschedule(int k, double t) {
+    ServerQueue &sq = srv_[k];
+    ++sq.version;
+    if (sq.fifo.empty()) return;
+    const double f = res_[server_res(k)].frac();
+    push(t + std::max(0.0, sq.fifo.front().first - sq.v) / f, Ev::server_done, k, sq.version);
+}
+
+void Sim::compute_start(int r, double t) {
+    const Req &q = reqs_[r];
+    const int k = q.server;
+    server_advance(k, t);
+    res_[server_res(k)].load += q.tflops;
+    srv_[k].fifo.emplace_back(srv_[k].v + p_.compute_s, r);
+    server_reschedule(k, t);
+}
+
+void Sim::server_done(int k, double t) {
+    server_advance(k, t);
+    ServerQueue &sq = srv_[k];
+    const int r = sq.fifo.front().second;
+    sq.fifo.pop_front();
+    Resource &rs = res_[server_res(k)];
+    rs.load = sq.fifo.empty() ? 0.0 : rs.load - reqs_[r].tflops;
+    server_reschedule(k, t);
+    const Req &q = reqs_[r];
+    --active_[k];
+    if (q.aisid) egress_[q.site].on_release(server_node_id_[k]);
     push(t + q.reply_s, Ev::done, r);
 }
 
@@ -511,6 +560,7 @@ Result Sim::run() {
     for (int l = 0; l < L; ++l) res_[l].cap = p_.link_gbps * 1e9;
     for (int k = 0; k < S; ++k) res_[L + k].cap = s_.servers[k].tflops;
     active_.assign(S, 0);
+    srv_.assign(S, ServerQueue{});
     // AISID routes exist once an egress gateway announces the prefix.
     use_aisid_ = p_.egress > 0;
 
@@ -564,6 +614,15 @@ Result Sim::run() {
                     rt.site = si;
             }
             if (rt.site < 0) continue;
+            if (p_.attach_to_ingress) {
+                // Variant: the client's access network hands all AISID traffic
+                // to its nearest deployed ingress gateway, detour or not.
+                for (int g = 0; g < std::min<int>(p_.ingress, static_cast<int>(s_.ingress_nodes.size())); ++g)
+                    if (rt.ingress < 0 ||
+                        s_.routing.hops(v, s_.ingress_nodes[g]) < s_.routing.hops(v, s_.ingress_nodes[rt.ingress]))
+                        rt.ingress = g;
+                continue;
+            }
             int at = v;
             const auto &way = s_.routing.path(v, s_.sites[rt.site]);
             for (size_t h = 0; h <= way.size(); ++h) {
@@ -646,6 +705,9 @@ Result Sim::run() {
             if (e.id >= 0 && (!jobs_[e.id].live || jobs_[e.id].version != e.ver)) break;
             job_done(e.id, e.t);
             break;
+        case Ev::server_done:
+            if (e.ver == srv_[e.id].version) server_done(e.id, e.t);
+            break;
         case Ev::done: done(e.id, e.t); break;
         case Ev::tick: tick(e.t); break;
         }
@@ -679,7 +741,13 @@ Result Sim::run() {
         out_.compute_util.push_back(window_end_ > 0 ? window_area_[L + k] / (res_[L + k].cap * window_end_) : 0.0);
     stats(out_.link_util, out_.link_util_mean, out_.link_util_var, out_.link_util_max);
     stats(out_.compute_util, out_.compute_util_mean, out_.compute_util_var, out_.compute_util_max);
+    for (size_t i = 0; i < res_.size(); ++i) {
+        res_[i].flush(out_.sim_end_s);
+        (static_cast<int>(i) < L ? out_.volume_carried : out_.work_done) += res_[i].area;
+    }
     for (const Req &q : reqs_) {
+        out_.work_asked += q.tflops * p_.compute_s;
+        out_.volume_asked += q.mbps * 1e6 * p_.transfer_s * static_cast<double>(q.path.size());
         out_.served_by.push_back(q.server);
         out_.request_type.push_back(q.type);
         out_.client_node.push_back(q.node);

@@ -44,6 +44,9 @@ struct Params {
     double report_period_s = 0.1; ///< load reports to egress and control side
     double delay_ref_ms = 10.0;   ///< ingress weight delay scale d0
     sched::Policy egress_policy = sched::Policy::sed;
+    bool attach_to_ingress = false; ///< AISID traffic goes to the nearest ingress even off its path
+    bool equal_servers = false;   ///< servers of a site all equal (default 40/30/20/10%)
+    bool skewed_sites = false;    ///< sites hold 40/30/20/10% of the compute (default equal)
 };
 
 struct Result {
@@ -57,6 +60,10 @@ struct Result {
     double window_s = 0;   ///< measurement window (until the last request is issued)
     double sim_end_s = 0;  ///< virtual time when the last request completed
     uint64_t events = 0;
+    double work_asked = 0;  ///< Σ compute demand × compute_s over all requests (TFLOP)
+    double work_done = 0;   ///< ∫ server usage dt over the whole run (TFLOP)
+    double volume_asked = 0;///< Σ upload volume over requests whose upload crossed links, times hops (bit)
+    double volume_carried = 0; ///< ∫ link usage dt over the whole run (bit)
     std::vector<double> response_ms;  ///< per request, in issue order
     std::vector<int> served_by;       ///< per request: service node index
     std::vector<int> request_type;    ///< per request: index into Setting::requested

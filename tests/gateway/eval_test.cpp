@@ -253,3 +253,19 @@ TEST_CASE("DNS baseline: round robin, weighted and nearest answer as their names
         }
     }
 }
+
+TEST_CASE("simulation: the work asked for is the work done, also under overload") {
+    Params p = small();
+    p.concurrency = 400;
+    p.total_tflops = 2000; // servers overloaded
+    const Setting s(chinanet(), p);
+    for (auto [i, e, d] : {std::tuple{0, 0, DnsPolicy::nearest}, {10, 4, DnsPolicy::round_robin}, {0, 0, DnsPolicy::round_robin}}) {
+        p.ingress = i;
+        p.egress = e;
+        p.dns = d;
+        const Result r = simulate(s, p);
+        CHECK(r.compute_util_max > 0.9); // some server saturated most of the time
+        CHECK(r.work_done == doctest::Approx(r.work_asked).epsilon(1e-9));
+        CHECK(r.volume_carried == doctest::Approx(r.volume_asked).epsilon(1e-9));
+    }
+}
