@@ -62,7 +62,7 @@ TEST_CASE("topology: the real Chinanet file") {
     CHECK(deg == 2 * 66);
 }
 
-TEST_CASE("topology: malformed GraphML is an error, not a crash") {
+TEST_CASE("topology: malformed GraphML is an error and not a crash") {
     CHECK_FALSE(parse_graphml("").topo);
     CHECK_FALSE(parse_graphml("<graphml><graph><node id=\"0\"/><edge source=\"0\" target=\"5\"/></graph></graphml>").topo);
     CHECK_FALSE(parse_graphml("<graphml><graph><node id=\"0\"/><node id=\"1\"/>"
@@ -78,7 +78,7 @@ TEST_CASE("topology: malformed GraphML is an error, not a crash") {
     CHECK(ok.topo->nodes[0].nbrs == std::vector<int>{1});
 }
 
-TEST_CASE("routing: shortest paths are connected, symmetric in length, minimal") {
+TEST_CASE("routing: shortest paths are connected and minimal with symmetric lengths") {
     const Topology &t = chinanet();
     Routing r(t);
     CHECK(r.links() == 132);
@@ -100,7 +100,7 @@ TEST_CASE("routing: shortest paths are connected, symmetric in length, minimal")
     }
 }
 
-TEST_CASE("simulation: same seed, same table; another seed, another table") {
+TEST_CASE("simulation: the same seed gives the same table and another seed another") {
     const Setting s(chinanet(), small());
     namespace fs = std::filesystem;
     const fs::path a = fs::temp_directory_path() / "aisid_eval_test_a";
@@ -187,7 +187,7 @@ TEST_CASE("simulation: zero deployment is exactly the DNS baseline on shortest p
     CHECK(r.compute_util == b.compute_util);
 }
 
-TEST_CASE("simulation: egress only is anycast to the nearest serving site, no detour") {
+TEST_CASE("simulation: egress only is anycast to the nearest serving site with no detour") {
     const Setting s(chinanet(), small());
     Params p = small();
     p.ingress = 0;
@@ -203,7 +203,7 @@ TEST_CASE("simulation: egress only is anycast to the nearest serving site, no de
     }
 }
 
-TEST_CASE("DNS baseline: round robin, weighted and nearest answer as their names say") {
+TEST_CASE("DNS baseline: round robin and weighted and nearest answer as their names say") {
     const Setting s(chinanet(), small());
     Params p = small();
     p.ingress = 0;
@@ -254,7 +254,7 @@ TEST_CASE("DNS baseline: round robin, weighted and nearest answer as their names
     }
 }
 
-TEST_CASE("simulation: the work asked for is the work done, also under overload") {
+TEST_CASE("simulation: the work asked for is the work done also under overload") {
     Params p = small();
     p.concurrency = 400;
     p.total_tflops = 2000; // servers overloaded

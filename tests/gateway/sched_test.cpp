@@ -39,7 +39,7 @@ TEST_CASE("request from AISID: codes and performance") {
     CHECK(r.performance == 5000);
 }
 
-TEST_CASE("semantic match: 0 in a request is any, 0 in a node is generic") {
+TEST_CASE("semantic match: 0 in a request is any and 0 in a node is generic") {
     CHECK(codes_match({1, 2, 1}, {1, 2, 1}));
     CHECK(codes_match({1, 2, 1}, {1, 0, 0}));
     CHECK(codes_match({1, 2, 1}, {0, 0, 0}));
@@ -53,7 +53,7 @@ TEST_CASE("semantic match: 0 in a request is any, 0 in a node is generic") {
     CHECK_FALSE(meets_performance(0, 5000)); // no declared latency: best effort only
 }
 
-TEST_CASE("egress: only matching, up, performing nodes are picked; none → refused") {
+TEST_CASE("egress: only matching up nodes that meet the performance are picked or none") {
     EgressScheduler s;
     NodeId a = s.add_node(node("a", 1, {{1, 2, 1}}, 50));
     NodeId b = s.add_node(node("b", 1, {{1, 2, 2}}, 500));
@@ -109,7 +109,7 @@ TEST_CASE("egress: sed keeps a fast node busy where wlc wakes an idle slow one")
     CHECK(wlc.pick({{1, 0, 0}, 0}) == 0u);
 }
 
-TEST_CASE("egress: live reports steer new flows; release lowers load") {
+TEST_CASE("egress: live reports steer new flows and release lowers load") {
     EgressScheduler s;
     NodeId a = s.add_node(node("a", 1, {{1, 0, 0}}));
     NodeId b = s.add_node(node("b", 1, {{1, 0, 0}}));
@@ -221,7 +221,7 @@ TEST_CASE("ingress: a weight change moves only flows to or from the changed path
     for (int i = 0; i < n; ++i) CHECK(*ps.choose(flow(static_cast<uint32_t>(i))) == before[i]);
 }
 
-TEST_CASE("ingress: paths added in another order choose alike; all down → none") {
+TEST_CASE("ingress: paths added in another order choose alike and all down gives none") {
     PathSet a, b;
     a.add_path({hash_name("x"), "x", 1.0});
     a.add_path({hash_name("y"), "y", 3.0});
@@ -245,7 +245,7 @@ TEST_CASE("ingress: integer weights for kernel multipath") {
     CHECK(w == std::vector<uint32_t>{256, 64, 1, 0});
 }
 
-TEST_CASE("affinity: pinned flows stay, idle flows expire") {
+TEST_CASE("affinity: pinned flows stay and idle flows expire") {
     FlowTable<NodeId> t;
     t.pin(flow(1), 3, 100);
     t.pin(flow(2), 4, 100);
