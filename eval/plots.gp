@@ -26,6 +26,7 @@ plot load_csv using 1:2  skip 1 with linespoints lw 2 pt 7 lc rgb "#d62728" titl
 unset logscale y
 set yrange [*:*]
 
+set key bottom right
 set output dir."/fig10_link_util_variance.png"
 set title "Link bandwidth utilization variance (Fig. 10)"
 set ylabel "Variance of link utilization"
