@@ -489,8 +489,15 @@ struct Worker::Impl {
         reply(p, r, out);
     }
 
+    void publish_cache_stats() {
+        stats.cache_entries.store(cache.entries(), std::memory_order_relaxed);
+        stats.cache_bytes.store(cache.bytes(), std::memory_order_relaxed);
+        stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
+    }
+
     void reply(Pending &p, const Result &r, const uint8_t *out) {
         account(r, p.start_ns);
+        publish_cache_stats();  // inserts (and evictions) happen only on this path
         if (!r.len) return;
         if (!p.client_tcp) {
             socklen_t l = p.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
@@ -614,9 +621,7 @@ struct Worker::Impl {
             for (auto &[k, u] : tls_ups) u.t->process_timeouts(transport::Clock::now());
             tls_after();
         }
-        stats.cache_entries.store(cache.entries(), std::memory_order_relaxed);
-        stats.cache_bytes.store(cache.bytes(), std::memory_order_relaxed);
-        stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
+        publish_cache_stats();
         stats.tcp_connections.store(conns.size(), std::memory_order_relaxed);
     }
 
