@@ -236,11 +236,11 @@ void aisid_async_cancel(aisid_client_t *c) {
 }
 
 int aisid_connect(aisid_client_t *c, const char *name, uint16_t port, int timeout_ms, aisid_status_t *err) {
-    return aisid_connect_ex(c, name, port, timeout_ms, nullptr, err);
+    return aisid_connect_ex(c, name, port, timeout_ms, err, nullptr);
 }
 
-int aisid_connect_ex(aisid_client_t *c, const char *name, uint16_t port, int timeout_ms,
-                     aisid_connect_info_t *info, aisid_status_t *err) {
+int aisid_connect_ex(aisid_client_t *c, const char *name, uint16_t port, int timeout_ms, aisid_status_t *err,
+                     aisid_connect_info_t *info) {
     aisid_connect_info_t local{};
     aisid_connect_info_t &inf = info ? *info : local;
     aisid_status_t st = AISID_EINVAL;

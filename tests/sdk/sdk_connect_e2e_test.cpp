@@ -176,7 +176,7 @@ struct Attempt {
 Attempt connect_in(const std::string &ns, aisid_client_t *c, const char *name, uint16_t port, int timeout = 3000) {
     NetnsGuard in(ns);
     Attempt a;
-    a.fd = aisid_connect_ex(c, name, port, timeout, &a.info, &a.err);
+    a.fd = aisid_connect_ex(c, name, port, timeout, &a.err, &a.info);
     if (a.fd >= 0) {
         a.tag = read_tag(a.fd);
         ::close(a.fd);

@@ -286,7 +286,7 @@ TEST_CASE("connect to a legacy name: Happy Eyeballs from AAAA to A") {
     // ::1 on the same port refuses (nobody listens there): the A address gets its turn at once.
     aisid_connect_info_t info{};
     aisid_status_t e;
-    int fd = aisid_connect_ex(c, "lo.legacy.example", v4.port, 2000, &info, &e);
+    int fd = aisid_connect_ex(c, "lo.legacy.example", v4.port, 2000, &e, &info);
     REQUIRE(fd >= 0);
     CHECK(e == AISID_OK);
     CHECK(info.path == AISID_PATH_LEGACY);
@@ -297,7 +297,7 @@ TEST_CASE("connect to a legacy name: Happy Eyeballs from AAAA to A") {
 
     // With a listener on ::1 too, IPv6 wins (RFC 8305 §4: IPv6 first).
     Listener v6("::1", v4.port);
-    fd = aisid_connect_ex(c, "lo.legacy.example", v4.port, 2000, &info, &e);
+    fd = aisid_connect_ex(c, "lo.legacy.example", v4.port, 2000, &e, &info);
     REQUIRE(fd >= 0);
     CHECK(info.attempts == 1);
     CHECK(addr_text(info.peer.sin6_addr) == "::1");

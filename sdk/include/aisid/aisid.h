@@ -309,10 +309,11 @@ AISID_EXPORT int aisid_connect(aisid_client_t *c, const char *name, uint16_t por
 
 /**
  * aisid_connect, and says which path was taken, why, and how long it took.
+ * The parameters are those of aisid_connect, then:
  * @param info filled on success and on failure (path NONE); may be NULL.
  */
 AISID_EXPORT int aisid_connect_ex(aisid_client_t *c, const char *name, uint16_t port, int timeout_ms,
-                                  aisid_connect_info_t *info, aisid_status_t *err);
+                                  aisid_status_t *err, aisid_connect_info_t *info);
 
 /* ---- counters ---------------------------------------------------------- */
 

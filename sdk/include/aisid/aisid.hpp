@@ -228,7 +228,7 @@ public:
     Outcome<Socket> connect(const std::string &name, uint16_t port,
                             std::chrono::milliseconds timeout = std::chrono::seconds(30), ConnectInfo *info = nullptr) {
         aisid_status_t s = AISID_OK;
-        int fd = aisid_connect_ex(c_, name.c_str(), port, static_cast<int>(timeout.count()), info, &s);
+        int fd = aisid_connect_ex(c_, name.c_str(), port, static_cast<int>(timeout.count()), &s, info);
         if (fd < 0) return static_cast<Status>(s);
         return Socket(fd);
     }
