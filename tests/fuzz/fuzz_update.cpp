@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -36,13 +37,20 @@ struct World {
     ZonePtr zone;
     std::shared_ptr<const ZoneSet> set;
     std::unique_ptr<Authority> auth;
+    std::string dir;
+    ~World() {
+        auth.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
     World() {
         zone = *load_zone_text(kZone, "fuzz");
         auto s = std::make_shared<ZoneSet>();
         s->add(zone);
         set = s;
         char tmpl[] = "/tmp/aisid-fuzz-update-XXXXXX";
-        std::string dir = mkdtemp(tmpl) ? tmpl : "/tmp";
+        if (!mkdtemp(tmpl)) __builtin_trap();
+        dir = tmpl;
         AuthorityOptions o;
         o.keys = {"k1:c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ=="};
         o.update_keys = {"k1"};
