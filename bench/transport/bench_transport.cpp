@@ -106,7 +106,8 @@ Row bench_pool(const std::string &label, const std::string &uri, const char *run
     std::function<void()> send_one = [&] {
         ++inflight;
         ++row.sent;
-        pl.submit(make_query(qname(n++, run), uint16_t(n)), [&](tr::Result r) {
+        uint64_t k = n++;
+        pl.submit(make_query(qname(k, run), uint16_t(k)), [&](tr::Result r) {
             --inflight;
             if (r)
                 ++row.answered;

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -31,6 +32,39 @@ constexpr size_t kMaxInFlight = 8192;
 constexpr int kMaxResend = 3;
 
 int new_session_cb(SSL *ssl, SSL_SESSION *sess);
+
+// A socket BIO that writes with MSG_NOSIGNAL: a server that resets the
+// connection must not kill the application with SIGPIPE (OpenSSL's own
+// socket BIO uses write(2)). The descriptor stays ours to close.
+int nosig_write(BIO *b, const char *d, int n) {
+    BIO_clear_retry_flags(b);
+    ssize_t r = send(int(reinterpret_cast<intptr_t>(BIO_get_data(b))), d, size_t(n), MSG_NOSIGNAL);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+    return int(r);
+}
+int nosig_read(BIO *b, char *d, int n) {
+    BIO_clear_retry_flags(b);
+    ssize_t r = recv(int(reinterpret_cast<intptr_t>(BIO_get_data(b))), d, size_t(n), 0);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+    return int(r);
+}
+long nosig_ctrl(BIO *, int cmd, long, void *) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+int nosig_create(BIO *b) {
+    BIO_set_init(b, 1);
+    return 1;
+}
+BIO_METHOD *nosig_method() {
+    static BIO_METHOD *m = [] {
+        BIO_METHOD *x = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "aisid socket");
+        if (!x) return x;
+        BIO_meth_set_write(x, nosig_write);
+        BIO_meth_set_read(x, nosig_read);
+        BIO_meth_set_ctrl(x, nosig_ctrl);
+        BIO_meth_set_create(x, nosig_create);
+        return x;
+    }();
+    return m;
+}
 
 class DotUpstream final : public Upstream {
 public:
@@ -148,8 +182,12 @@ public:
         // A connection that is not up in time, or an open one that stays
         // silent for a whole timeout, is abandoned; the next query reconnects.
         if (any && state_ != State::closed &&
-            (state_ != State::open || now - last_read_ >= std::chrono::milliseconds(opt_.timeout_ms)))
+            (state_ != State::open || now - last_read_ >= std::chrono::milliseconds(opt_.timeout_ms))) {
             close_conn(false);
+            // The queries that have time left go out again on a new connection.
+            for (auto &[id, p] : pending_) p.sent = false;
+            if (!pending_.empty()) start_connect();
+        }
         done_.deliver();
     }
 
@@ -244,10 +282,14 @@ private:
         }
         ERR_clear_error();
         ssl_.reset(SSL_new(ctx_.get()));
-        if (!ssl_ || SSL_set_fd(ssl_.get(), fd_) != 1) {
+        BIO *bio = nosig_method() ? BIO_new(nosig_method()) : nullptr;
+        if (!ssl_ || !bio) {
+            if (bio) BIO_free(bio);
             fail_all(ErrorKind::tls, "SSL_new: " + openssl_reason());
             return;
         }
+        BIO_set_data(bio, reinterpret_cast<void *>(intptr_t(fd_)));
+        SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
         SSL_set_app_data(ssl_.get(), this);
         // RFC 8310 §8: the certificate must match the configured name, else
         // (no name) the address must be in an iPAddress SAN.
