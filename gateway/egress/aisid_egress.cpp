@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cerrno>
@@ -84,6 +85,7 @@ public:
     explicit Egress(EgressConfig cfg) : cfg_(std::move(cfg)), sched_(cfg_.policy, cfg_.overload) {
         for (const auto &n : cfg_.nodes) sched_.add_node(n.spec);
         last_report_.assign(cfg_.nodes.size(), 0);
+        own_.assign(cfg_.nodes.size(), 0);
     }
 
     int run();
@@ -134,6 +136,18 @@ private:
     std::condition_variable stop_cv_;
     std::vector<std::string> installed_; // routes to remove on exit
     std::vector<uint64_t> last_report_;  // per node, now_ms() of its last load report (0: never), under mu_
+    std::vector<uint32_t> own_;          // per node, flows this gateway has on it now, under mu_
+
+    // Scheduler bookkeeping plus our own exact count (callers hold mu_).
+    std::optional<sched::NodeId> assign_locked(const sched::Request &r) {
+        auto id = sched_.assign(r);
+        if (id) ++own_[*id];
+        return id;
+    }
+    void release_locked(sched::NodeId id) {
+        sched_.on_release(id);
+        if (own_[id] > 0) --own_[id];
+    }
 };
 
 // --- routes -----------------------------------------------------------------
@@ -327,7 +341,7 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
         std::optional<sched::NodeId> id;
         {
             std::lock_guard lk(mu_);
-            id = sched_.assign(req);
+            id = assign_locked(req);
         }
         if (!id) {
             logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from.c_str(), to.c_str(),
@@ -341,7 +355,7 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
             int e = errno;
             {
                 std::lock_guard lk(mu_);
-                sched_.on_release(*id);
+                release_locked(*id);
                 sched_.set_up(*id, false);
             }
             logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
@@ -356,7 +370,7 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
         RelayResult r = splice_relay(fd, up);
         {
             std::lock_guard lk(mu_);
-            sched_.on_release(*id);
+            release_locked(*id);
         }
         logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from.c_str(),
              node.spec.name.c_str(), static_cast<unsigned long long>(r.up), static_cast<unsigned long long>(r.down),
@@ -421,7 +435,7 @@ void Egress::on_udp_datagram(const Handler &h) {
             std::optional<sched::NodeId> id;
             {
                 std::lock_guard lk(mu_);
-                id = sched_.assign(sched::Request::from(a));
+                id = assign_locked(sched::Request::from(a));
             }
             sockaddr_in6 to = local;
             to.sin6_addr = dst;
@@ -435,7 +449,7 @@ void Egress::on_udp_datagram(const Handler &h) {
             if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr *>(&node.addr.sa), sizeof node.addr.sa) != 0) {
                 if (fd >= 0) close(fd);
                 std::lock_guard lk(mu_);
-                sched_.on_release(*id);
+                release_locked(*id);
                 continue;
             }
             auto f = std::make_unique<UdpFlow>();
@@ -510,7 +524,7 @@ void Egress::close_udp_flow(const sched::FlowKey &k, const char *why) {
     close(f.fd);
     {
         std::lock_guard lk(mu_);
-        sched_.on_release(f.node);
+        release_locked(f.node);
     }
     logf(Level::debug, "udp %s flow on node %s closed: %s", format_sockaddr(f.client).c_str(),
          cfg_.nodes[f.node].spec.name.c_str(), why);
@@ -551,7 +565,9 @@ void Egress::on_report(int fd) {
             unsigned long a = std::strtoul(active->c_str(), &end, 10);
             double u = util ? std::strtod(util->c_str(), nullptr) : 0.0;
             std::lock_guard lk(mu_);
-            sched_.report(i, static_cast<uint32_t>(a), u < 0 ? 0 : u > 1 ? 1 : u);
+            // A report is up to one interval old: it may miss flows we sent
+            // since. Never believe fewer than the flows we hold there ourselves.
+            sched_.report(i, std::max(static_cast<uint32_t>(a), own_[i]), u < 0 ? 0 : u > 1 ? 1 : u);
             last_report_[i] = now_ms();
         }
     }
