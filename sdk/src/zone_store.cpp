@@ -2,6 +2,7 @@
 
 #include "host_zones.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -205,15 +206,29 @@ bool ZoneStore::reload_locked(std::vector<std::string> &errs) {
     if (now != published_) changed = true;
     if (!changed) return ok;
     published_ = std::move(now);
-    auto set = std::make_shared<ZoneSet>();
-    for (ZonePtr &z : zones) set->add(std::move(z));  // later files replace earlier zones of the same origin
+    std::shared_ptr<const ZoneSet> set;
+    {
+        auto s = std::make_shared<ZoneSet>();
+        for (ZonePtr &z : zones) s->add(std::move(z));  // later files replace earlier zones of the same origin
+        set = std::move(s);
+    }
     {
         std::lock_guard lk(pub_mu_);
-        cur_ = std::move(set);
+        std::swap(cur_, set);
         gen_.fetch_add(1, std::memory_order_release);
     }
+    retired_.push_back(std::move(set));
+    collect_retired_locked();
     reloads_.fetch_add(1, std::memory_order_relaxed);
     return ok;
+}
+
+void ZoneStore::collect_retired_locked() {
+    // use_count() == 1: only this list holds it; no reader can take it again
+    // (readers only copy cur_). A reader's thread-local copy keeps it here.
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
+                                  [](const std::shared_ptr<const ZoneSet> &s) { return s.use_count() == 1; }),
+                   retired_.end());
 }
 
 int ZoneStore::make_watches() {
@@ -263,11 +278,19 @@ void ZoneStore::watch_loop() {
     alignas(inotify_event) char buf[16 * (sizeof(inotify_event) + NAME_MAX + 1)];
     while (!stop_.load()) {
         pollfd p[2] = {{stop_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
-        int n = ::poll(p, inotify_fd_ >= 0 ? 2 : 1, -1);
+        bool pending_gc;
+        {
+            std::lock_guard lk(reload_mu_);
+            collect_retired_locked();
+            pending_gc = !retired_.empty();
+        }
+        // While old snapshots wait for their readers, look again every second.
+        int n = ::poll(p, inotify_fd_ >= 0 ? 2 : 1, pending_gc ? 1000 : -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             return;
         }
+        if (n == 0) continue;  // only the retired snapshots' second
         if (p[0].revents & POLLIN) {
             uint64_t v;
             (void)!::read(stop_fd_, &v, sizeof v);

@@ -70,6 +70,11 @@ private:
     std::map<std::string, FileState> files_;
     std::vector<std::string> load_errors_;
     std::vector<const Zone *> published_;  // the zones of the current snapshot
+    // Snapshots replaced by a reload, kept here until no reader holds them, so
+    // that freeing a big zone happens on the reloading thread, never on a
+    // resolving one (guarded by reload_mu_).
+    std::vector<std::shared_ptr<const ZoneSet>> retired_;
+    void collect_retired_locked();
     std::map<int, std::pair<std::string, bool>> watches_;  // wd -> (dir, any file matters)
     std::atomic<uint64_t> reloads_{0}, reload_errors_{0};
     int inotify_fd_ = -1;

@@ -5,6 +5,7 @@
 #include "aisid/aisid.h"
 #include "aisid/aisid.hpp"
 #include "sdk_support.hpp"
+#include "zone_store.hpp"
 
 #include <doctest/doctest.h>
 
@@ -439,4 +440,24 @@ TEST_CASE("C++ API: Client, Answer, Outcome, counters") {
     CHECK(k.resolve_aisid == 3);
     aisid::Client moved = std::move(*c);
     CHECK(moved.resolve("yolo.detection.image.ai.example"));
+}
+
+TEST_CASE("replaced snapshots are freed by the store, not by the resolving thread") {
+    TempDir d;
+    std::string path = d.write("r.zone", zone_text("r.example.", "2001:db8:5::/64"));
+    aisid::sdk::ZoneStore store(false, true);
+    std::string err;
+    REQUIRE(store.add_file(path, err));
+    const aisid::ZoneSet *first = store.current();  // this thread caches the snapshot
+    REQUIRE(first);
+    std::weak_ptr<const aisid::ZoneSet> old = store.snapshot();
+    uint64_t g = store.generation();
+    d.write("r.zone", zone_text("r.example.", "2001:db8:6::/64"));
+    REQUIRE(eventually([&] { return store.generation() > g; }));
+    // The new snapshot is picked up; dropping this thread's reference to the
+    // old one must not free it here: the store still has it.
+    CHECK(store.current() != first);
+    CHECK(!old.expired());
+    // The watcher frees it within about a second.
+    CHECK(eventually([&] { return old.expired(); }, 3000));
 }
