@@ -1,0 +1,231 @@
+// A fake upstream DNS server for fault tests: a UDP socket on a free loopback
+// port that the test controls (silent, slow, garbage, wrong ID or question
+// first, answers from another port, extra records for other names), and that
+// records every query it receives (ID, source port, name, type). Its thread
+// is stopped and joined by the destructor, so it never outlives a test.
+#pragma once
+
+#include "../support/proc.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aisid::test {
+
+/// Lowercase presentation text ("www.legacy.example.") from an uncompressed wire name at m[pos]; pos moves past it.
+inline bool read_plain_name(const std::string &m, size_t &pos, std::string &text) {
+    text.clear();
+    while (pos < m.size()) {
+        uint8_t l = uint8_t(m[pos]);
+        if (l == 0) {
+            ++pos;
+            if (text.empty()) text = ".";
+            return true;
+        }
+        if (l > 63 || pos + 1 + l > m.size()) return false;
+        for (size_t i = 0; i < l; ++i) text += char(std::tolower(uint8_t(m[pos + 1 + i])));
+        text += '.';
+        pos += 1 + l;
+    }
+    return false;
+}
+
+inline std::string be16(uint16_t v) { return {char(v >> 8), char(v & 0xff)}; }
+inline std::string be32(uint32_t v) { return be16(uint16_t(v >> 16)) + be16(uint16_t(v)); }
+inline std::string wire_of(const std::string &name) {
+    std::string o;
+    size_t s = 0;
+    std::string n = name;
+    if (!n.empty() && n.back() == '.') n.pop_back();
+    while (s < n.size()) {
+        size_t d = n.find('.', s);
+        if (d == std::string::npos) d = n.size();
+        o += char(d - s);
+        o += n.substr(s, d - s);
+        s = d + 1;
+    }
+    return o + '\0';
+}
+/// One resource record: owner wire, type, class IN, TTL, rdata.
+inline std::string rr_wire(const std::string &owner, uint16_t type, uint32_t ttl, const std::string &rdata) {
+    return wire_of(owner) + be16(type) + be16(1) + be32(ttl) + be16(uint16_t(rdata.size())) + rdata;
+}
+inline std::string a_rdata(const char *ip) {
+    in_addr a{};
+    inet_pton(AF_INET, ip, &a);
+    return std::string(reinterpret_cast<const char *>(&a), 4);
+}
+
+struct SeenQuery {
+    uint16_t id = 0;
+    uint16_t src_port = 0;
+    std::string name;  // lowercase, trailing dot
+    uint16_t type = 0;
+};
+
+class FakeUpstream {
+public:
+    enum class Mode {
+        answer,           // the right answer at once
+        silent,           // nothing
+        slow,             // the right answer after delay_ms
+        garbage,          // random bytes (with the query's ID, so only parsing can reject them)
+        wrong_id_first,   // a bogus answer with another ID, then the right one
+        wrong_q_first,    // a bogus answer for another name, then the right one
+        spoof_first,      // a bogus answer from another port, then the right one
+        spoof_only,       // only the bogus answer from another port
+        extra_records,    // the right answer plus records for other names (answer and additional)
+    };
+    // The right answer's address, and the one nothing must ever serve.
+    static constexpr const char *kGood = "192.0.2.1";
+    static constexpr const char *kBogus = "192.0.2.66";
+
+    std::atomic<Mode> mode{Mode::answer};
+    std::atomic<int> delay_ms{0};
+    int port = 0;
+
+    FakeUpstream() {
+        udp_ = socket(AF_INET, SOCK_DGRAM, 0);
+        spoof_ = socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        if (udp_ < 0 || spoof_ < 0 || bind(udp_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+            bind(spoof_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+            throw std::runtime_error("fake upstream: bind failed");
+        socklen_t l = sizeof a;
+        getsockname(udp_, reinterpret_cast<sockaddr *>(&a), &l);
+        port = ntohs(a.sin_port);
+        int big = 4 << 20;
+        setsockopt(udp_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        thread_ = std::thread([this] { loop(); });
+    }
+    FakeUpstream(const FakeUpstream &) = delete;
+    FakeUpstream &operator=(const FakeUpstream &) = delete;
+    ~FakeUpstream() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+        close(udp_);
+        close(spoof_);
+    }
+    std::string addr() const { return "127.0.0.1:" + std::to_string(port); }
+    std::vector<SeenQuery> seen() {
+        std::lock_guard<std::mutex> g(mu_);
+        return seen_;
+    }
+    size_t count(const std::string &name) {
+        std::lock_guard<std::mutex> g(mu_);
+        size_t n = 0;
+        for (auto &s : seen_) n += s.name == name;
+        return n;
+    }
+    void clear() {
+        std::lock_guard<std::mutex> g(mu_);
+        seen_.clear();
+    }
+
+private:
+    void loop() {
+        std::mt19937 rng(12345);
+        while (!stop_) {
+            pollfd p{udp_, POLLIN, 0};
+            if (poll(&p, 1, 50) != 1) continue;
+            char buf[4096];
+            sockaddr_in from{};
+            socklen_t fl = sizeof from;
+            ssize_t n = recvfrom(udp_, buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(&from), &fl);
+            if (n < 12) continue;
+            std::string q(buf, size_t(n));
+            size_t pos = 12;
+            SeenQuery s;
+            s.id = uint16_t((uint8_t(q[0]) << 8) | uint8_t(q[1]));
+            s.src_port = ntohs(from.sin_port);
+            if (!read_plain_name(q, pos, s.name) || pos + 4 > q.size()) continue;
+            s.type = uint16_t((uint8_t(q[pos]) << 8) | uint8_t(q[pos + 1]));
+            std::string question = q.substr(12, pos + 4 - 12);
+            {
+                std::lock_guard<std::mutex> g(mu_);
+                seen_.push_back(s);
+            }
+            auto send_from = [&](int fd, const std::string &m) {
+                sendto(fd, m.data(), m.size(), 0, reinterpret_cast<sockaddr *>(&from), fl);
+            };
+            std::string good = reply(s.id, question, s.type, kGood, "");
+            switch (mode.load()) {
+            case Mode::answer: send_from(udp_, good); break;
+            case Mode::silent: break;
+            case Mode::slow:
+                std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+                send_from(udp_, good);
+                break;
+            case Mode::garbage: {
+                std::string g = be16(s.id) + be16(0x8180);
+                size_t len = 2 + rng() % 200;
+                for (size_t i = 0; i < len; ++i) g += char(rng());
+                send_from(udp_, g);
+                break;
+            }
+            case Mode::wrong_id_first:
+                send_from(udp_, reply(uint16_t(s.id ^ 0x5a5a), question, s.type, kBogus, ""));
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                send_from(udp_, good);
+                break;
+            case Mode::wrong_q_first: {
+                std::string other = wire_of("bogus.legacy.example") + be16(s.type) + be16(1);
+                send_from(udp_, reply(s.id, other, s.type, kBogus, ""));
+                // the right name with another type, too
+                std::string other_type = question.substr(0, question.size() - 4) + be16(uint16_t(s.type == 1 ? 28 : 1)) + be16(1);
+                send_from(udp_, reply(s.id, other_type, s.type, kBogus, ""));
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                send_from(udp_, good);
+                break;
+            }
+            case Mode::spoof_first:
+                send_from(spoof_, reply(s.id, question, s.type, kBogus, ""));
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                send_from(udp_, good);
+                break;
+            case Mode::spoof_only: send_from(spoof_, reply(s.id, question, s.type, kBogus, "")); break;
+            case Mode::extra_records: {
+                // RFC 2181 §5.4.1 / bailiwick: the victim's records ride along in
+                // the answer and additional sections of an answer about another name.
+                std::string extra_an = rr_wire("victim.legacy.example", 1, 3600, a_rdata(kBogus));
+                std::string extra_ar = rr_wire("victim2.legacy.example", 1, 3600, a_rdata(kBogus)) +
+                                       rr_wire("www.legacy.example", 28, 3600, std::string(16, '\x66'));
+                send_from(udp_, reply(s.id, question, s.type, kGood, extra_an, extra_ar, 1, 2));
+                break;
+            }
+            }
+        }
+    }
+    // A response: question, one A (when asked for A) with `ip`, and extra records.
+    static std::string reply(uint16_t id, const std::string &question, uint16_t qtype, const char *ip,
+                             const std::string &extra_an, const std::string &extra_ar = "", uint16_t n_extra_an = 0,
+                             uint16_t n_extra_ar = 0) {
+        bool a = qtype == 1;
+        std::string m = be16(id) + be16(0x8180) + be16(1) + be16(uint16_t((a ? 1 : 0) + n_extra_an)) + be16(0) +
+                        be16(n_extra_ar) + question;
+        if (a) m += be16(0xc00c) + be16(1) + be16(1) + be32(300) + be16(4) + a_rdata(ip);
+        return m + extra_an + extra_ar;
+    }
+
+    int udp_ = -1, spoof_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    std::mutex mu_;
+    std::vector<SeenQuery> seen_;
+};
+
+} // namespace aisid::test

@@ -1,0 +1,414 @@
+// Faults and security (issue 7): aisidd against an upstream that misbehaves
+// (a fake one the test controls), TCP peers that stall or send half a
+// message, bailiwick, upstream ID/port entropy, a client from a non-loopback
+// address (a network namespace the test creates), and the journal's disk full
+// (a tmpfs the test mounts). Each fault asserts the expected behaviour and
+// that the daemon still answers afterwards.
+#include "../integration/resolver_fixture.hpp"
+#include "fake_upstream.hpp"
+
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+using namespace aisid::test;
+
+namespace {
+
+const std::string kAisidName = "yolo.detection.image.ai.example";
+const std::string kAisidAddr = "2001:db8:abcd:12:1:2:1:0\n";
+
+// The daemon is alive and still serves its own zone.
+void check_alive(Aisidd &d) {
+    REQUIRE(d.proc.running());
+    CHECK(dig(d.port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+}
+
+std::vector<std::string> fast_args(const FakeUpstream &up) {
+    return {"--upstream", up.addr(), "--upstream-timeout", "400", "--threads", "2"};
+}
+
+} // namespace
+
+TEST_CASE("fault: silent upstream gives SERVFAIL within the retry budget and the daemon keeps answering") {
+    FakeUpstream up;
+    up.mode = FakeUpstream::Mode::silent;
+    Aisidd d(fast_args(up));
+    auto t0 = std::chrono::steady_clock::now();
+    std::string o = dig(d.port, {"www.legacy.example", "A"});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(ms < 2500);  // two tries of 400 ms, not dig's 3 s timeout
+    CHECK(up.count("www.legacy.example.") >= 1);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("fault: slow upstream within the timeout is answered and beyond it SERVFAIL") {
+    FakeUpstream up;
+    up.mode = FakeUpstream::Mode::slow;
+    up.delay_ms = 200;
+    Aisidd d(fast_args(up));
+    CHECK(dig(d.port, {"+short", "slow1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    up.delay_ms = 1500;  // past both tries
+    std::string o = dig(d.port, {"+time=5", "slow2.legacy.example", "A"});
+    CHECK(status_of(o) == "SERVFAIL");
+    up.mode = FakeUpstream::Mode::answer;
+    // The late answers that arrive now are for closed sockets: nothing breaks.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+    CHECK(dig(d.port, {"+short", "slow3.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("fault: garbage from the upstream is never relayed") {
+    FakeUpstream up;
+    up.mode = FakeUpstream::Mode::garbage;
+    Aisidd d(fast_args(up));
+    for (int i = 0; i < 20; ++i) {
+        std::string o = dig(d.port, {"g" + std::to_string(i) + ".legacy.example", "A"});
+        // garbage with a readable header may be a FORMERR/NOTIMP from the upstream
+        // → failed, or unparseable → failed/ignored: always SERVFAIL, never data.
+        CHECK(status_of(o) == "SERVFAIL");
+        CHECK(o.find("ANSWER SECTION") == std::string::npos);
+    }
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("fault: an answer with a mismatched ID or question is ignored and the right one is used") {
+    FakeUpstream up;
+    Aisidd d(fast_args(up));
+    up.mode = FakeUpstream::Mode::wrong_id_first;
+    CHECK(dig(d.port, {"+short", "id.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    up.mode = FakeUpstream::Mode::wrong_q_first;
+    CHECK(dig(d.port, {"+short", "q.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    // The bogus answers did not land in the cache under their own question either.
+    up.mode = FakeUpstream::Mode::answer;
+    up.clear();
+    CHECK(dig(d.port, {"+short", "bogus.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    CHECK(up.count("bogus.legacy.example.") == 1);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("fault: spoofed answers from another port are ignored") {
+    FakeUpstream up;
+    Aisidd d(fast_args(up));
+    up.mode = FakeUpstream::Mode::spoof_first;
+    CHECK(dig(d.port, {"+short", "spoof1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    up.mode = FakeUpstream::Mode::spoof_only;
+    std::string o = dig(d.port, {"spoof2.legacy.example", "A"});
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(o.find(FakeUpstream::kBogus) == std::string::npos);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("security: records for other names in an upstream answer are not served from the cache") {
+    FakeUpstream up;
+    Aisidd d(fast_args(up));
+    up.mode = FakeUpstream::Mode::extra_records;
+    std::string o = dig(d.port, {"+short", "www.legacy.example", "A"});
+    CHECK(o.find(FakeUpstream::kGood) != std::string::npos);
+    up.mode = FakeUpstream::Mode::answer;
+    up.clear();
+    // The victims' names must be asked upstream, and get the upstream's real answer.
+    CHECK(dig(d.port, {"+short", "victim.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    CHECK(dig(d.port, {"+short", "victim2.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    CHECK(up.count("victim.legacy.example.") == 1);
+    CHECK(up.count("victim2.legacy.example.") == 1);
+    // And another type of the question's name (carried in the additional section).
+    o = dig(d.port, {"+short", "www.legacy.example", "AAAA"});
+    CHECK(o.empty());
+    CHECK(up.count("www.legacy.example.") == 1);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("security: upstream query IDs and source ports over 10000 queries") {
+    FakeUpstream up;
+    Aisidd d({"--upstream", up.addr(), "--upstream-timeout", "2000", "--threads", "2"});
+    // 10000 distinct names (no cache hits), 64 in flight from one client socket.
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int big = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(d.port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    const int total = 10000, window = 64;
+    int sent = 0, got = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (got < total && std::chrono::steady_clock::now() < deadline) {
+        while (sent < total && sent - got < window) {
+            std::string q = raw_query(uint16_t(sent), "e" + std::to_string(sent) + ".legacy.example", 1);
+            sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr *>(&a), sizeof a);
+            ++sent;
+        }
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, 3000) != 1) {
+            // A lost reply: count it as answered to move the window; the
+            // assertion on seen queries below catches real losses.
+            got = sent;
+            continue;
+        }
+        char buf[2048];
+        if (recv(fd, buf, sizeof buf, 0) > 0) ++got;
+    }
+    close(fd);
+    auto seen = up.seen();
+    REQUIRE(seen.size() >= size_t(total * 0.99));
+    std::set<uint16_t> ids, ports;
+    std::vector<double> hi(256), lo(256);
+    std::map<uint16_t, int> port_count;
+    for (auto &s : seen) {
+        ids.insert(s.id);
+        ports.insert(s.src_port);
+        hi[s.id >> 8] += 1;
+        lo[s.id & 0xff] += 1;
+    }
+    // Chi-square of each ID byte against uniform (255 degrees of freedom;
+    // 330.5 is the 0.1 % critical value), and Shannon entropy of the IDs.
+    auto chi2 = [&](const std::vector<double> &bins) {
+        double e = double(seen.size()) / 256, x = 0;
+        for (double o : bins) x += (o - e) * (o - e) / e;
+        return x;
+    };
+    auto entropy = [&](const auto &values) {
+        std::map<uint32_t, double> c;
+        for (auto v : values) c[v] += 1;
+        double h = 0, n = double(values.size());
+        for (auto &[k, v] : c) h -= v / n * std::log2(v / n);
+        return h;
+    };
+    std::vector<uint32_t> idv, portv;
+    for (auto &s : seen) idv.push_back(s.id), portv.push_back(s.src_port);
+    double n = double(seen.size());
+    // For n uniform draws from N values, E[unique] = N(1 - exp(-n/N)).
+    double expect_ids = 65536.0 * (1 - std::exp(-n / 65536.0));
+    uint16_t pmin = *ports.begin(), pmax = *ports.rbegin();
+    MESSAGE("upstream queries: " << seen.size() << "; unique IDs " << ids.size() << " (uniform: " << int(expect_ids)
+                                 << "); ID entropy " << entropy(idv) << " bits (max " << std::log2(n) << ")"
+                                 << "; chi2 high byte " << chi2(hi) << ", low byte " << chi2(lo)
+                                 << "; unique source ports " << ports.size() << " in [" << pmin << ", " << pmax
+                                 << "]; port entropy " << entropy(portv) << " bits");
+    CHECK(double(ids.size()) > expect_ids * 0.97);
+    CHECK(chi2(hi) < 330.5);
+    CHECK(chi2(lo) < 330.5);
+    CHECK(entropy(idv) > 13.0);
+    // A fresh kernel-chosen port per query: most ports are distinct and spread.
+    CHECK(ports.size() > seen.size() / 2);
+    CHECK(entropy(portv) > 12.0);
+    CHECK(pmax - pmin > 10000);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("fault: TCP peers that stall or send half a message are closed at the idle timeout while others are served") {
+    FakeUpstream up;
+    Aisidd d({"--upstream", up.addr(), "--tcp-idle-timeout", "1000", "--threads", "1"});
+    std::string q = raw_query(77, kAisidName, 28);
+    std::string f = framed(q);
+    int silent = tcp_connect(d.port);           // connects, sends nothing
+    int one_byte = tcp_connect(d.port);         // half the length prefix
+    int half_msg = tcp_connect(d.port);         // the length and half the message
+    int lies = tcp_connect(d.port);             // a length far past what it sends
+    REQUIRE(silent >= 0);
+    REQUIRE(one_byte >= 0);
+    REQUIRE(half_msg >= 0);
+    REQUIRE(lies >= 0);
+    CHECK(send_all(one_byte, f.substr(0, 1)));
+    CHECK(send_all(half_msg, f.substr(0, 2 + q.size() / 2)));
+    CHECK(send_all(lies, std::string("\xff\xff", 2) + q));
+    // Others are served meanwhile, over UDP and TCP (one worker thread: the
+    // stalled peers must not block it).
+    CHECK(dig(d.port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+    int good = tcp_connect(d.port);
+    REQUIRE(good >= 0);
+    CHECK(send_all(good, f));
+    CHECK(msg_id(tcp_read_msg(good)) == 77);
+    close(good);
+    // Each stalled peer is closed (EOF) by the idle timeout: 1 s, allow 4 s.
+    for (int fd : {silent, one_byte, half_msg, lies}) {
+        pollfd p{fd, POLLIN, 0};
+        bool closed = false;
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+        while (!closed && std::chrono::steady_clock::now() < end) {
+            if (poll(&p, 1, 200) == 1) {
+                char b[512];
+                ssize_t k = recv(fd, b, sizeof b, 0);
+                closed = k <= 0;  // a reply to half a message would be a bug too
+                CHECK(k <= 0);
+            }
+        }
+        CHECK(closed);
+        close(fd);
+    }
+    // Many stalled peers at once do not stop new ones being served.
+    std::vector<int> many;
+    for (int i = 0; i < 200; ++i) {
+        int fd = tcp_connect(d.port);
+        if (fd >= 0) many.push_back(fd), send_all(fd, f.substr(0, 3));
+    }
+    CHECK(many.size() == 200);
+    CHECK(dig(d.port, {"+tcp", "+short", kAisidName, "AAAA"}) == kAisidAddr);
+    for (int fd : many) close(fd);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
+namespace {
+
+// A network namespace with lo up and a TEST-NET address on it, deleted by the destructor.
+struct NetNs {
+    std::string name;
+    bool ok = false;
+    NetNs() {
+        name = "aisidrel" + std::to_string(getpid());
+        ok = run({"ip", "netns", "add", name}).code == 0 &&
+             run({"ip", "-n", name, "link", "set", "lo", "up"}).code == 0 &&
+             run({"ip", "-n", name, "addr", "add", "192.0.2.53/32", "dev", "lo"}).code == 0;
+    }
+    ~NetNs() { (void)run({"ip", "netns", "del", name}); }
+};
+
+} // namespace
+
+TEST_CASE("security: not an open resolver by default (a non-loopback client gets REFUSED)") {
+    if (geteuid() != 0 || !have_program("ip")) {
+        MESSAGE("skipped: needs root and ip(8) for a network namespace");
+        return;
+    }
+    NetNs ns;
+    REQUIRE(ns.ok);
+    TempDir dir;
+    int port = 5300 + getpid() % 1000;  // a fresh namespace: every port is free
+    std::string listen = "192.0.2.53:" + std::to_string(port);
+    Process d({"ip", "netns", "exec", ns.name, aisidd_path(), "--listen", listen, "--listen",
+               "127.0.0.1:" + std::to_string(port), "--zone", example_zone(), "--upstream", "127.0.0.1:9"},
+              dir.path, "aisidd");
+    auto ask = [&](const std::string &server, const std::string &src, const std::string &name, bool tcp) {
+        std::vector<std::string> argv = {"ip", "netns", "exec", ns.name, "dig", "@" + server, "-p", std::to_string(port),
+                                         "-b", src, "+tries=1", "+time=2", name, "AAAA"};
+        if (tcp) argv.push_back("+tcp");
+        return run(argv).out;
+    };
+    std::string o;
+    for (int i = 0; i < 50 && status_of(o) == "(none)"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        o = ask("127.0.0.1", "127.0.0.1", kAisidName, false);
+    }
+    REQUIRE_MESSAGE(status_of(o) == "NOERROR", d.err());
+    for (bool tcp : {false, true}) {
+        // From 192.0.2.53 (not loopback): REFUSED, for AISID and legacy names alike.
+        CHECK(status_of(ask("192.0.2.53", "192.0.2.53", kAisidName, tcp)) == "REFUSED");
+        CHECK(status_of(ask("192.0.2.53", "192.0.2.53", "www.legacy.example", tcp)) == "REFUSED");
+        CHECK(status_of(ask("127.0.0.1", "127.0.0.1", kAisidName, tcp)) == "NOERROR");
+    }
+    CHECK(d.stop() == 0);
+}
+
+namespace {
+
+// A tiny tmpfs mounted on a fresh directory, unmounted by the destructor.
+struct TinyFs {
+    TempDir dir;
+    std::string path;
+    bool ok = false;
+    explicit TinyFs(const std::string &size) {
+        path = dir.file("state");
+        mkdir(path.c_str(), 0755);
+        ok = mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    }
+    ~TinyFs() {
+        if (ok) umount2(path.c_str(), MNT_DETACH);
+    }
+    // Fills the file system but `leave` bytes; the filler file is `fill`.
+    void fill(size_t leave) {
+        struct statvfs s {};
+        statvfs(path.c_str(), &s);
+        size_t avail = size_t(s.f_bavail) * s.f_frsize;
+        std::string f = path + "/fill";
+        int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        std::string chunk(4096, 'x');
+        for (size_t w = 0; w + leave + chunk.size() <= avail;) {
+            ssize_t k = write(fd, chunk.data(), chunk.size());
+            if (k <= 0) break;
+            w += size_t(k);
+        }
+        close(fd);
+    }
+    void unfill() { unlink((path + "/fill").c_str()); }
+};
+
+const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1yZWxpYWJpbGl0eS10ZXN0cyE=";
+
+CmdResult admin(int port, std::vector<std::string> args) {
+    std::vector<std::string> argv{AISID_ADMIN_PATH, "--server", "127.0.0.1:" + std::to_string(port), "--key",
+                                  std::string("k1:") + kSecret, "--zone", "ai.example"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, 20000);
+}
+
+} // namespace
+
+TEST_CASE("fault: the journal's disk full refuses updates with SERVFAIL and half-applies nothing") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root to mount a tmpfs");
+        return;
+    }
+    TinyFs fs("256k");
+    REQUIRE(fs.ok);
+    TempDir z;
+    std::string zone = z.file("ai.example.zone");
+    write_file(zone, read_file(example_zone()));
+    std::vector<std::string> args = {"--zone", zone, "--upstream", "127.0.0.1:9", "--threads", "1",
+                                     "--state-dir", fs.path, "--key", std::string("k1:") + kSecret,
+                                     "--update-key", "k1"};
+    std::vector<std::string> acked, refused;
+    {
+        Aisidd d(args, false);
+        auto r = admin(d.port, {"define", "method", "before"});
+        REQUIRE_MESSAGE(r.code == 0, r.err);
+        acked.push_back("before");
+        fs.fill(0);
+        // Updates until the disk is full: each is acknowledged or refused, never lost.
+        for (int i = 0; i < 40; ++i) {
+            std::string term = "full" + std::to_string(i);
+            r = admin(d.port, {"define", "method", term});
+            if (r.code == 0) acked.push_back(term);
+            else {
+                refused.push_back(term);
+                MESSAGE("refused " << term << ": exit " << r.code << " " << r.err);
+            }
+            if (refused.size() >= 3) break;
+        }
+        CHECK(refused.size() >= 1);  // a full disk must refuse
+        // The daemon answers; a refused change is nowhere (not in the served zone).
+        check_alive(d);
+        for (auto &t : refused)
+            CHECK(status_of(dig(d.port, {t + "._method.ai.example", "TXT"})) == "NXDOMAIN");
+        for (auto &t : acked)
+            CHECK(dig(d.port, {"+short", t + "._method.ai.example", "TXT"}).find("code=") != std::string::npos);
+        // Space again: updates work again.
+        fs.unfill();
+        r = admin(d.port, {"define", "method", "after"});
+        CHECK_MESSAGE(r.code == 0, r.err);
+        if (r.code == 0) acked.push_back("after");
+        d.proc.signal(SIGKILL);
+        d.proc.wait();
+    }
+    // After kill -9: every acknowledged change is back, no refused one.
+    Aisidd d2(args, false);
+    for (auto &t : acked)
+        CHECK_MESSAGE(dig(d2.port, {"+short", t + "._method.ai.example", "TXT"}).find("code=") != std::string::npos, t);
+    for (auto &t : refused)
+        CHECK(status_of(dig(d2.port, {t + "._method.ai.example", "TXT"})) == "NXDOMAIN");
+    check_alive(d2);
+    CHECK(d2.proc.stop() == 0);
+}
