@@ -186,7 +186,7 @@ TEST_CASE("truncation over UDP, then the full answer over TCP (local zone and fo
     CHECK(d.proc.stop() == 0);
 }
 
-TEST_CASE("malformed queries get FORMERR or are dropped; the daemon keeps answering") {
+TEST_CASE("malformed queries get FORMERR or are dropped - the daemon keeps answering") {
     Aisidd d({"--upstream", "127.0.0.1:9"});
     // Shorter than a header: dropped.
     CHECK(udp_ask(d.port, std::string("\x12\x34\x01", 3), 300).empty());
@@ -295,7 +295,7 @@ TEST_CASE("access control: loopback by default, --deny and --allow, REFUSED othe
     CHECK(plain.proc.stop() == 0);
 }
 
-TEST_CASE("SIGHUP reloads zones and config atomically; a broken zone keeps the old data") {
+TEST_CASE("SIGHUP reloads zones and config atomically - a broken zone keeps the old data") {
     TempDir z;
     std::string path = z.file("ai.example.zone");
     std::string good = read_file(example_zone());

@@ -73,7 +73,7 @@ TEST_CASE("bad options say what is wrong") {
     }
 }
 
-TEST_CASE("config file: same keys; the command line replaces lists; FILE:LINE errors") {
+TEST_CASE("config file: same keys - the command line replaces lists - FILE:LINE errors") {
     std::string f = tmpfile_with("# aisidd\nlisten = 127.0.0.1:5353\nzone = /a.zone\nzone = \"/b.zone\"\n\nupstream = 192.0.2.1 # comment\nallow = 10.0.0.0/8\n");
     Config c;
     auto r = parse({"--config", f, "--upstream", "192.0.2.2"}, c);
@@ -100,7 +100,7 @@ TEST_CASE("config file: same keys; the command line replaces lists; FILE:LINE er
     CHECK(!r);
 }
 
-TEST_CASE("defaults: listen on both loopbacks; upstreams from resolv.conf minus ourselves") {
+TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus ourselves") {
     std::string rc = tmpfile_with("# x\nsearch example\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nnameserver ::1\n");
     Config c;
     REQUIRE(parse({}, c));

@@ -148,7 +148,7 @@ TEST_CASE("golden wire vector: AAAA of a registered service, EDNS") {
     CHECK(section(ldns_pkt_answer(p.get())) == section(ldns_pkt_answer(p2.get())));
 }
 
-TEST_CASE("no EDNS: no OPT in the reply; a 512-byte limit with TC; TCP gets it all") {
+TEST_CASE("no EDNS: no OPT in the reply - a 512-byte limit with TC - TCP gets it all") {
     std::string zone = kZone;
     for (int i = 0; i < 8; ++i) zone += "big TXT \"" + std::string(100, char('a' + i)) + "\"\n";
     Core c(zone.c_str());
@@ -301,7 +301,7 @@ TEST_CASE("forwarding: upstream query, answer checks, cache with TTL countdown, 
     CHECK(ldns_pkt_get_rcode(parse(out, r.len).get()) == LDNS_RCODE_SERVFAIL);
 }
 
-TEST_CASE("RFC 2308 negative caching: min(SOA TTL, SOA minimum); no SOA, no caching") {
+TEST_CASE("RFC 2308 negative caching: min(SOA TTL, SOA minimum) - no SOA, no caching") {
     Core c;
     std::string cq = query(9, "nx.legacy.example", 1);
     Query q;
