@@ -43,7 +43,16 @@ std::string open_listeners(const std::vector<SockAddr> &addrs, ListenSockets &ou
             set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
             set_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
             if (a.family() == AF_INET6) set_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-            if (type == SOCK_DGRAM) set_opt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+            bool wild = a.family() == AF_INET
+                            ? reinterpret_cast<const sockaddr_in &>(a.ss).sin_addr.s_addr == 0
+                            : IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6 &>(a.ss).sin6_addr);
+            if (type == SOCK_DGRAM) {
+                set_opt(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+                // On a wildcard socket the reply must leave from the address the
+                // query was sent to, or the client drops it.
+                if (wild && a.family() == AF_INET) set_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+                if (wild && a.family() == AF_INET6) set_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+            }
             if (bind(fd, a.sa(), a.len) != 0) {
                 std::string e = errno_text(std::string("cannot listen on ") + (type == SOCK_DGRAM ? "udp " : "tcp ") +
                                            a.to_string());
@@ -60,6 +69,7 @@ std::string open_listeners(const std::vector<SockAddr> &addrs, ListenSockets &ou
                 out.tcp.push_back(fd);
             } else {
                 out.udp.push_back(fd);
+                out.udp_wild.push_back(wild ? 1 : 0);
             }
         }
     }
@@ -93,6 +103,7 @@ struct Pending {
     std::string msg;  // the client's query
     bool client_tcp = false;
     int udp_fd = -1;
+    std::string ctl;  // PKTINFO for the reply on a wildcard socket
     sockaddr_storage peer{};
     uint64_t conn_id = 0;
     uint64_t start_ns = 0;
@@ -157,6 +168,8 @@ struct Worker::Impl {
     iovec in_iov[kBatch];
     sockaddr_storage in_addr[kBatch];
     uint8_t in_buf[kBatch][kBuf];
+    alignas(cmsghdr) uint8_t in_ctl[kBatch][64];
+    alignas(cmsghdr) uint8_t out_ctl[kBatch][64];
     mmsghdr out_hdr[kBatch];
     iovec out_iov[kBatch];
     uint8_t out_buf[kBatch][kBuf];
@@ -201,7 +214,34 @@ struct Worker::Impl {
     }
 
     // ---- UDP from clients ----
-    void on_udp(int fd) {
+    // The control message for a reply: the query's destination as the source.
+    static size_t reply_ctl(const msghdr &in, uint8_t *out, size_t cap) {
+        for (cmsghdr *c = CMSG_FIRSTHDR(&in); c; c = CMSG_NXTHDR(const_cast<msghdr *>(&in), c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && CMSG_SPACE(sizeof(in_pktinfo)) <= cap) {
+                in_pktinfo pi;
+                std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+                pi.ipi_spec_dst = pi.ipi_addr;
+                pi.ipi_ifindex = 0;
+                auto *o = reinterpret_cast<cmsghdr *>(out);
+                o->cmsg_level = IPPROTO_IP;
+                o->cmsg_type = IP_PKTINFO;
+                o->cmsg_len = CMSG_LEN(sizeof pi);
+                std::memcpy(CMSG_DATA(o), &pi, sizeof pi);
+                return CMSG_SPACE(sizeof pi);
+            }
+            if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && CMSG_SPACE(sizeof(in6_pktinfo)) <= cap) {
+                auto *o = reinterpret_cast<cmsghdr *>(out);
+                o->cmsg_level = IPPROTO_IPV6;
+                o->cmsg_type = IPV6_PKTINFO;
+                o->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+                std::memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(in6_pktinfo));
+                return CMSG_SPACE(sizeof(in6_pktinfo));
+            }
+        }
+        return 0;
+    }
+
+    void on_udp(int fd, bool wild) {
         for (int round = 0; round < 8; ++round) {
             for (int i = 0; i < kBatch; ++i) {
                 in_iov[i] = {in_buf[i], kBuf};
@@ -210,6 +250,10 @@ struct Worker::Impl {
                 in_hdr[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
                 in_hdr[i].msg_hdr.msg_iov = &in_iov[i];
                 in_hdr[i].msg_hdr.msg_iovlen = 1;
+                if (wild) {
+                    in_hdr[i].msg_hdr.msg_control = in_ctl[i];
+                    in_hdr[i].msg_hdr.msg_controllen = sizeof in_ctl[i];
+                }
             }
             int n = recvmmsg(fd, in_hdr, kBatch, MSG_DONTWAIT, nullptr);
             if (n <= 0) return;
@@ -227,6 +271,13 @@ struct Worker::Impl {
                     out_hdr[nout].msg_hdr.msg_namelen = in_hdr[i].msg_hdr.msg_namelen;
                     out_hdr[nout].msg_hdr.msg_iov = &out_iov[nout];
                     out_hdr[nout].msg_hdr.msg_iovlen = 1;
+                    if (wild) {
+                        size_t cl = reply_ctl(in_hdr[i].msg_hdr, out_ctl[nout], sizeof out_ctl[nout]);
+                        if (cl) {
+                            out_hdr[nout].msg_hdr.msg_control = out_ctl[nout];
+                            out_hdr[nout].msg_hdr.msg_controllen = cl;
+                        }
+                    }
                     ++nout;
                     stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
                 } else if (r.verdict == Verdict::Pass) {
@@ -237,6 +288,11 @@ struct Worker::Impl {
                         p->q = q;
                         p->msg.assign(reinterpret_cast<const char *>(in_buf[i]), in_hdr[i].msg_len);
                         p->udp_fd = fd;
+                        if (wild) {
+                            uint8_t ctl[64];
+                            size_t cl = reply_ctl(in_hdr[i].msg_hdr, ctl, sizeof ctl);
+                            p->ctl.assign(reinterpret_cast<const char *>(ctl), cl);
+                        }
                         p->peer = in_addr[i];
                         p->start_ns = t0;
                         start_forward(std::move(p));
@@ -501,7 +557,19 @@ struct Worker::Impl {
         if (!r.len) return;
         if (!p.client_tcp) {
             socklen_t l = p.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-            sendto(p.udp_fd, out, r.len, MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&p.peer), l);
+            iovec iov{const_cast<uint8_t *>(out), r.len};
+            msghdr mh{};
+            mh.msg_name = &p.peer;
+            mh.msg_namelen = l;
+            mh.msg_iov = &iov;
+            mh.msg_iovlen = 1;
+            alignas(cmsghdr) uint8_t ctl[64];
+            if (!p.ctl.empty() && p.ctl.size() <= sizeof ctl) {
+                std::memcpy(ctl, p.ctl.data(), p.ctl.size());
+                mh.msg_control = ctl;
+                mh.msg_controllen = p.ctl.size();
+            }
+            sendmsg(p.udp_fd, &mh, MSG_DONTWAIT);
             return;
         }
         auto it = conns.find(p.conn_id);
@@ -817,7 +885,7 @@ struct Worker::Impl {
                 uint64_t d = evs[i].data.u64;
                 uint64_t v = d & ((uint64_t(1) << 56) - 1);
                 switch (Tag(d >> 56)) {
-                case kUdpListen: on_udp(socks.udp[v]); break;
+                case kUdpListen: on_udp(socks.udp[v], socks.udp_wild[v]); break;
                 case kTcpListen: on_accept(socks.tcp[v]); break;
                 case kTcpConn: on_conn(v, evs[i].events); break;
                 case kUpstream: on_upstream(int(v), evs[i].events); break;

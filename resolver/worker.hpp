@@ -18,6 +18,7 @@ namespace aisid::resolver {
 
 struct ListenSockets {
     std::vector<int> udp;
+    std::vector<uint8_t> udp_wild;  // bound to 0.0.0.0 / ::: replies need the query's destination (PKTINFO)
     std::vector<int> tcp;
 };
 

@@ -446,3 +446,23 @@ TEST_CASE("aisid-lookup --server asks aisidd") {
     CHECK(r.out.find("llama.generation.text.ai.example") != std::string::npos);
     CHECK(d.proc.stop() == 0);
 }
+
+TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO)") {
+    Unbound ub;
+    int port = free_port();
+    TempDir dir;
+    Process p({aisidd_path(), "--listen", "0.0.0.0:" + std::to_string(port), "--zone", example_zone(), "--upstream", ub.addr()},
+              dir.path, "aisidd");
+    REQUIRE(wait_for_tcp("127.0.0.1", port));
+    // dig rejects a reply from another source address ("reply from unexpected source").
+    for (const char *dst : {"127.0.0.2", "127.0.0.3"}) {
+        CAPTURE(dst);
+        auto r = run({"dig", std::string("@") + dst, "-p", std::to_string(port), "+tries=1", "+time=2", "+short",
+                      "yolo.detection.image.ai.example", "AAAA"});
+        CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
+        r = run({"dig", std::string("@") + dst, "-p", std::to_string(port), "+tries=1", "+time=2", "+short",
+                 "www.legacy.example", "A"});
+        CHECK(r.out == "192.0.2.10\n");
+    }
+    CHECK(p.stop() == 0);
+}
