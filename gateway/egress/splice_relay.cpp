@@ -11,10 +11,13 @@
 namespace aisid::gw {
 namespace {
 
-constexpr size_t kChunk = 1 << 16; // one default pipe (16 pages)
+// Pipes are grown to 256 KiB (F_SETPIPE_SZ; the default 64 KiB costs four
+// times the splice calls on bulk transfers); kChunk follows the real size.
+constexpr int kPipeSize = 1 << 18;
 
 struct Direction {
     int from, to;
+    size_t cap = 1 << 16;
     int pipe_r = -1, pipe_w = -1;
     size_t in_pipe = 0;
     bool eof = false;  // from has no more data
@@ -28,8 +31,8 @@ int pump(Direction &d) {
     d.want_in = d.want_out = false;
     for (;;) {
         bool progressed = false;
-        if (!d.eof && d.in_pipe < kChunk) {
-            ssize_t n = splice(d.from, nullptr, d.pipe_w, nullptr, kChunk - d.in_pipe,
+        if (!d.eof && d.in_pipe < d.cap) {
+            ssize_t n = splice(d.from, nullptr, d.pipe_w, nullptr, d.cap - d.in_pipe,
                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n > 0) {
                 d.in_pipe += static_cast<size_t>(n);
@@ -62,7 +65,7 @@ int pump(Direction &d) {
             d.done = true;
         }
         if (!progressed) return 0;
-        if (d.in_pipe >= kChunk) d.want_in = false;
+        if (d.in_pipe >= d.cap) d.want_in = false;
     }
 }
 
@@ -81,6 +84,8 @@ RelayResult splice_relay(int a, int b) {
         }
         d.pipe_r = p[0];
         d.pipe_w = p[1];
+        int sz = fcntl(p[1], F_SETPIPE_SZ, kPipeSize);
+        if (sz > 0) d.cap = static_cast<size_t>(sz);
     }
     for (int fd : {a, b}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 
