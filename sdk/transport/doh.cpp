@@ -57,6 +57,7 @@ public:
     ~DohUpstream() override {
         for (auto &[easy, t] : transfers_) curl_multi_remove_handle(multi_.get(), easy);
         transfers_.clear();
+        idle_.clear();
         multi_.reset();
     }
 
@@ -116,36 +117,46 @@ public:
         // matched by its stream, and gets the caller's ID back.
         t->body[0] = t->body[1] = 0;
         t->cb = std::move(cb);
-        t->easy.reset(curl_easy_init());
+        // A finished transfer's handle is reused with its options (curl keeps
+        // them); only the per-query ones are set again below.
+        bool fresh = idle_.empty();
+        if (fresh) {
+            t->easy.reset(curl_easy_init());
+        } else {
+            t->easy = std::move(idle_.back());
+            idle_.pop_back();
+        }
         CURL *e = t->easy.get();
         if (!e) {
             fail(std::move(t->cb), ErrorKind::http, "curl_easy_init failed");
             done_.deliver();
             return;
         }
-        curl_easy_setopt(e, CURLOPT_URL, ep_.url.c_str());
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");  // never a clear-text downgrade
-        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        curl_easy_setopt(e, CURLOPT_SSLVERSION, long(CURL_SSLVERSION_TLSv1_2));
-        if (!opt_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opt_.ca_file.c_str());
-        if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_.get());
-        curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(opt_.timeout_ms));
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(opt_.timeout_ms));
-        curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, long(std::max<uint32_t>(1, opt_.idle_timeout_ms / 1000)));
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        if (fresh) {
+            curl_easy_setopt(e, CURLOPT_URL, ep_.url.c_str());
+            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");  // never a clear-text downgrade
+            curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+            curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
+            curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+            curl_easy_setopt(e, CURLOPT_SSLVERSION, long(CURL_SSLVERSION_TLSv1_2));
+            if (!opt_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opt_.ca_file.c_str());
+            if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_.get());
+            curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
+            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(opt_.timeout_ms));
+            curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(opt_.timeout_ms));
+            curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, long(std::max<uint32_t>(1, opt_.idle_timeout_ms / 1000)));
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get());
+            curl_easy_setopt(e, CURLOPT_USERAGENT, "aisid");
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &DohUpstream::write_cb);
+            curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &DohUpstream::header_cb);
+        }
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, reinterpret_cast<const char *>(t->body.data()));
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, long(t->body.size()));
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get());
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "aisid");
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &DohUpstream::write_cb);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &DohUpstream::header_cb);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
         curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
@@ -272,6 +283,15 @@ private:
             stats_.handshakes += uint64_t(conns);  // every https connection is a TLS handshake
             curl_multi_remove_handle(multi_.get(), e);
             finish(*t, rc);
+            if (idle_.size() < 256) {
+                // Nothing of the finished transfer may stay reachable from the handle.
+                curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nullptr);
+                curl_easy_setopt(e, CURLOPT_WRITEDATA, nullptr);
+                curl_easy_setopt(e, CURLOPT_HEADERDATA, nullptr);
+                curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, nullptr);
+                idle_.push_back(std::move(t->easy));
+            }
         }
     }
 
@@ -343,6 +363,7 @@ private:
     SharePtr share_;
     MultiPtr multi_;
     std::map<CURL *, std::unique_ptr<Transfer>> transfers_;
+    std::vector<EasyPtr> idle_;  // finished handles, options kept, for the next queries
     std::map<int, short> sockets_;
     std::optional<Clock::time_point> timer_;
     Stats stats_;
