@@ -114,11 +114,11 @@ std::string ask(const char *addr, uint16_t port = 80) {
 
 class Testbed {
 public:
-    Testbed() {
+    explicit Testbed(const std::string &extra_env = "") {
         REQUIRE_MESSAGE(geteuid() == 0, "the gateway e2e tests need root (network namespaces)");
         id_ = "e" + std::to_string(getpid() % 100000);
         state_ = "/tmp/aisid-testbed-" + id_;
-        env_ = "AISID_BUILD_DIR=" AISID_BINARY_DIR " AISID_TESTBED_ID=" + id_ + " AISID_TESTBED_STATE=" + state_;
+        env_ = extra_env + " AISID_BUILD_DIR=" AISID_BINARY_DIR " AISID_TESTBED_ID=" + id_ + " AISID_TESTBED_STATE=" + state_;
         int rc = 0;
         std::string out = sh(env_ + " " AISID_SOURCE_DIR "/gateway/testbed/run up", &rc);
         up_ = rc == 0;
@@ -361,6 +361,79 @@ TEST_CASE("an egress gateway stopped: the ingress moves its weight away, flows k
     });
     CHECK(ok == 50);
     CHECK(count_of(tb.log("eg2"), " -> node n") - eg2_before == 50);
+}
+
+TEST_CASE("the control side moves the ingress weights: new flows follow, established flows are not broken") {
+    Testbed tb("AISID_TESTBED_IDLE_TIMER=1");
+    // Established flows: echo sessions that stay busy (a resilient bucket moves
+    // only once idle for idle_timer).
+    const int kHeld = 12;
+    auto run = [&](auto f) { return in_netns(tb.ns("cl"), f); };
+    std::vector<int> held = run([&] {
+        std::vector<int> fds;
+        for (int i = 0; i < kHeld; ++i) {
+            int fd = tcp_connect(kYolo, 80);
+            if (fd >= 0 && send(fd, "ECHO\n", 5, MSG_NOSIGNAL) == 5 && read_line(fd).rfind("node=", 0) == 0)
+                fds.push_back(fd);
+        }
+        return fds;
+    });
+    REQUIRE(held.size() == static_cast<size_t>(kHeld));
+    CHECK(count_of(tb.log("eg1"), " -> node n") > 0); // some of them do go through eg1
+    auto echo_all = [&] {
+        int ok = 0;
+        for (int fd : held) {
+            char b[8] = {};
+            if (send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 && recv(fd, b, 5, MSG_WAITALL) == 5 &&
+                std::string(b, 5) == "ping\n")
+                ++ok;
+        }
+        return ok;
+    };
+    // The control side reports eg1's path 90 % utilized (link=): weight 255 → ~26.
+    auto control = [&] {
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in6 to = addr6("2001:db8:1::1", 9500);
+        const char msg[] = "aisid-gw gw=eg1 link=0.9";
+        sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr *>(&to), sizeof to);
+        close(fd);
+        return 0;
+    };
+    run(control);
+    bool changed = false;
+    std::string group;
+    int survived_min = kHeld;
+    for (int i = 0; i < 25; ++i) { // 2.5 s: past idle_timer, flows kept busy
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        survived_min = std::min(survived_min, run(echo_all));
+        group = sh("ip -n " + tb.ns("ing") + " nexthop show id 4200");
+        changed = changed || group.find("4201,255") == std::string::npos;
+    }
+    CHECK_MESSAGE(changed, group);
+    const std::string ilog = tb.log("ingress");
+    const size_t at = ilog.rfind("weights eg1=");
+    REQUIRE(at != std::string::npos);
+    const int w1 = std::atoi(ilog.c_str() + at + 12);
+    MESSAGE(ilog.substr(at, ilog.find('\n', at) - at));
+    CHECK(w1 >= 20);
+    CHECK(w1 <= 30); // 255 * (1 - 0.9)
+    CHECK(ilog.find("eg2=255", at) != std::string::npos);
+    CHECK(survived_min == kHeld);
+    // New flows now mostly take eg2 (eg1 keeps at most ~26/281 of the idle buckets).
+    const size_t eg1_before = count_of(tb.log("eg1"), " -> node n");
+    const size_t eg2_before = count_of(tb.log("eg2"), " -> node n");
+    int ok = run([] {
+        int n = 0;
+        for (int i = 0; i < 100; ++i) n += !ask(kYolo).empty();
+        return n;
+    });
+    CHECK(ok == 100);
+    const size_t via1 = count_of(tb.log("eg1"), " -> node n") - eg1_before;
+    const size_t via2 = count_of(tb.log("eg2"), " -> node n") - eg2_before;
+    MESSAGE("new flows after the change: eg1=" << via1 << " eg2=" << via2);
+    CHECK(via2 >= 70);
+    CHECK(run(echo_all) == kHeld);
+    for (int fd : held) close(fd);
 }
 
 TEST_CASE("a request whose performance no node meets is refused and logged") {
