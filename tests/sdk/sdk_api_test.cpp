@@ -313,7 +313,12 @@ TEST_CASE("zone changes on disk are picked up without a restart and a broken edi
 
     // An in-place write (no rename) is seen too: decommission it again.
     d.write("w.zone", zone_text("w.example.", "2001:db8:5::/64"), false);
-    CHECK(eventually([&] { return aisid_resolve(c, "resnet.detection.image.w.example", &r) == AISID_ENOTFOUND; }));
+    CHECK(eventually([&] {
+        aisid_result_t *x = nullptr;
+        aisid_status_t st = aisid_resolve(c, "resnet.detection.image.w.example", &x);
+        aisid_result_free(x);
+        return st == AISID_ENOTFOUND;
+    }));
 
     // A broken edit: the old data stays, the error is counted.
     aisid_counters_t k0;
