@@ -96,6 +96,8 @@ struct Conn {
     uint64_t last_ms = 0;
     unsigned inflight = 0;
     bool want_out = false;
+    bool paused = false;      // not reading: too many queries of this client in flight
+    bool processing = false;  // inside process_conn (replies may come back re-entrantly)
 };
 
 struct Pending {
@@ -574,8 +576,8 @@ struct Worker::Impl {
         }
         auto it = conns.find(p.conn_id);
         if (it == conns.end()) return;  // the client went away
-        if (it->second.inflight) --it->second.inflight;
         tcp_send(it->second, out, r.len);
+        conn_reply_done(p.conn_id);
     }
 
     void switch_to_tcp(int fd) {
@@ -755,8 +757,21 @@ struct Worker::Impl {
         }
         if (!c.want_out) {
             c.want_out = true;
-            ep_mod(c.fd, EPOLLIN | EPOLLOUT, tag(kTcpConn, c.id));
+            conn_events(c);
         }
+    }
+
+    void conn_events(Conn &c) {
+        ep_mod(c.fd, (c.paused ? 0u : uint32_t(EPOLLIN)) | (c.want_out ? uint32_t(EPOLLOUT) : 0u), tag(kTcpConn, c.id));
+    }
+
+    // A forwarded answer went back on this connection: queries waiting in its
+    // buffer may go now.
+    void conn_reply_done(uint64_t id) {
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        if (it->second.inflight) --it->second.inflight;
+        process_conn(id);
     }
 
     void on_conn(uint64_t id, uint32_t events) {
@@ -778,11 +793,11 @@ struct Worker::Impl {
                 c.out.clear();
                 c.out_off = 0;
                 c.want_out = false;
-                ep_mod(c.fd, EPOLLIN, tag(kTcpConn, id));
+                conn_events(c);
             }
             c.last_ms = now;
         }
-        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c.paused) return;
         for (;;) {
             ssize_t k = recv(c.fd, scratch, sizeof scratch, 0);
             if (k == 0) {
@@ -798,6 +813,15 @@ struct Worker::Impl {
             c.last_ms = now;
             if (c.in.size() > 2 * 65537) break;
         }
+        process_conn(id);
+    }
+
+    void process_conn(uint64_t id) {
+        auto it = conns.find(id);
+        if (it == conns.end() || it->second.processing) return;
+        Conn &c = it->second;
+        c.processing = true;
+        uint64_t now = now_ms_monotonic();
         // RFC 7766 §6.2.1: queries may be pipelined; each is handled as it is complete.
         size_t off = 0;
         uint64_t t0 = now_ns_monotonic();
@@ -837,6 +861,14 @@ struct Worker::Impl {
             }
         }
         c.in.erase(0, off);
+        c.processing = false;
+        // Stop reading while the client has too much in flight (or buffered);
+        // resume when its answers have gone out.
+        bool full = c.inflight >= kMaxInflightPerConn || c.in.size() > 2 * 65537;
+        if (full != c.paused) {
+            c.paused = full;
+            conn_events(c);
+        }
     }
 
     // ---- authority hook ----
@@ -862,11 +894,11 @@ struct Worker::Impl {
             }
             auto it = conns.find(d.conn_id);
             if (it == conns.end()) continue;
-            if (it->second.inflight) --it->second.inflight;
             for (const std::string &r : d.replies) {
                 if (conns.find(d.conn_id) == conns.end()) break;
                 tcp_send(it->second, reinterpret_cast<const uint8_t *>(r.data()), r.size());
             }
+            conn_reply_done(d.conn_id);
         }
     }
 

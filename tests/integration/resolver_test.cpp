@@ -466,3 +466,26 @@ TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO
     }
     CHECK(p.stop() == 0);
 }
+
+TEST_CASE("TCP: more pipelined forwarded queries than may be in flight are all answered") {
+    std::vector<std::string> ld;
+    for (int i = 0; i < 150; ++i) ld.push_back("p" + std::to_string(i) + ".legacy.example. 300 IN A 192.0.2." + std::to_string(i % 250 + 1));
+    Unbound ub(ld);
+    Aisidd d({"--upstream", ub.addr(), "--threads", "1"});
+    int fd = tcp_connect(d.port);
+    REQUIRE(fd >= 0);
+    std::string all;
+    for (int i = 0; i < 150; ++i) all += framed(raw_query(uint16_t(1000 + i), "p" + std::to_string(i) + ".legacy.example", 1));
+    REQUIRE(send_all(fd, all));
+    std::set<uint16_t> ids;
+    for (int i = 0; i < 150; ++i) {
+        std::string m = tcp_read_msg(fd, 3000);
+        if (m.empty()) break;
+        CHECK(msg_rcode(m) == 0);
+        CHECK(msg_ancount(m) == 1);
+        ids.insert(msg_id(m));
+    }
+    CHECK(ids.size() == 150);
+    close(fd);
+    CHECK(d.proc.stop() == 0);
+}
