@@ -92,6 +92,8 @@ LegacyResolver::LegacyResolver() { ensure_ares_library(); }
 
 LegacyResolver::~LegacyResolver() {
     std::lock_guard lk(async_mu_);
+    if (tls_async_) tls_async_->cancel();  // pending DoT/DoH lookups: AISID_ECANCELLED
+    for (auto &o : tls_async_old_) o->cancel();
     async_ch_.reset();  // pending callbacks run with ARES_EDESTRUCTION
 }
 
@@ -139,6 +141,7 @@ aisid_status_t from_lookup(transport::AddressLookup::Status s) {
     case S::servfail: return AISID_ESERVFAIL;
     case S::timeout: return AISID_ETIMEOUT;
     case S::bad_name: return AISID_EINVAL;
+    case S::cancelled: return AISID_ECANCELLED;
     case S::network: break;
     }
     return AISID_ENETWORK;
@@ -151,13 +154,16 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
     std::string csv;
     transport::AddressLookup::split_upstreams(csv_in, enc, csv);
     std::shared_ptr<transport::AddressLookup> tls;
+    std::unique_ptr<transport::AsyncAddressLookup> tls_async;
     if (!enc.empty()) {
         transport::Options o;
         if (const char *ca = std::getenv("AISID_CA_FILE"); ca && *ca) o.ca_file = ca;
         o.timeout_ms = static_cast<uint32_t>(std::max(100, timeout_ms()));
         auto l = transport::AddressLookup::create(enc, o);
-        if (!l) return AISID_EINVAL;
+        auto la = transport::AsyncAddressLookup::create(enc, o);
+        if (!l || !la) return AISID_EINVAL;
         tls = std::move(*l);
+        tls_async = std::move(*la);
     }
     if (!csv.empty()) {
         // Each entry must be an address: c-ares would also take names it cannot use.
@@ -206,6 +212,8 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
         cache_.clear();
     }
     std::lock_guard lk(async_mu_);
+    if (tls_async_ && tls_async_->pending()) tls_async_old_.push_back(std::move(tls_async_));
+    tls_async_ = std::move(tls_async);
     // The next query makes a channel with the new servers; c-ares 1.18 will not
     // change the servers of a channel with queries in flight.
     if (async_ch_ && async_pending_ == 0) async_ch_.reset();
@@ -364,17 +372,35 @@ aisid_status_t LegacyResolver::resolve_async(const std::string &name, Done done)
         done(std::move(a));
         return AISID_OK;
     }
-    bool has_tls;
-    {
-        std::lock_guard lk(mu_);
-        has_tls = tls_ != nullptr;
-    }
-    if (has_tls) {
-        // Not yet on the caller's event loop: a DoT/DoH lookup completes here,
-        // within the legacy timeout (sdk/transport has the fds/process API for it).
-        done(resolve(name, Clock::now() + std::chrono::milliseconds(timeout_ms())));
+    std::lock_guard lk(async_mu_);
+    if (tls_async_) {
+        // DoT/DoH on the caller's event loop (async_fds/async_process below).
+        bool plain;
+        {
+            std::lock_guard lk2(mu_);
+            plain = !upstreams_.empty();
+        }
+        counters.queries.fetch_add(1, std::memory_order_relaxed);
+        tls_async_->resolve(name, [this, key, name, plain, done](transport::AddressLookup::Addresses r) mutable {
+            LegacyAnswer a;
+            a.status = from_lookup(r.status);
+            a.addrs = std::move(r.addrs);
+            a.ttl = r.ttl;
+            if ((a.status == AISID_ETIMEOUT || a.status == AISID_ENETWORK) && plain) {
+                // The caller's plain upstreams after the encrypted ones (c-ares).
+                async_plain(name, std::move(done));
+                return;
+            }
+            store(key, a);
+            done(std::move(a));
+        });
         return AISID_OK;
     }
+    return async_plain(name, std::move(done));
+}
+
+aisid_status_t LegacyResolver::async_plain(const std::string &name, Done done) {
+    std::string key = key_of(name);
     std::lock_guard lk(async_mu_);
     if (async_ch_ && async_stale_ && async_pending_ == 0) {
         async_ch_.reset();
@@ -408,10 +434,15 @@ aisid_status_t LegacyResolver::resolve_async(const std::string &name, Done done)
 
 size_t LegacyResolver::async_fds(pollfd *fds, size_t max) {
     std::lock_guard lk(async_mu_);
-    if (!async_ch_) return 0;
+    size_t n = 0;
+    std::vector<transport::PollFd> tf;
+    if (tls_async_) tls_async_->fds(tf);
+    for (auto &o : tls_async_old_) o->fds(tf);
+    for (const transport::PollFd &f : tf)
+        if (n < max) fds[n++] = pollfd{f.fd, f.events, 0};
+    if (!async_ch_) return n;
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
     int bits = ares_getsock(async_ch_.get(), socks, ARES_GETSOCK_MAXNUM);
-    size_t n = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM && n < max; ++i) {
         short ev = 0;
         if (ARES_GETSOCK_READABLE(bits, i)) ev |= POLLIN;
@@ -423,15 +454,34 @@ size_t LegacyResolver::async_fds(pollfd *fds, size_t max) {
 
 int LegacyResolver::async_timeout_ms() {
     std::lock_guard lk(async_mu_);
-    if (!async_ch_ || async_pending_ == 0) return -1;
+    int ms = -1;
+    auto fold = [&ms](int t) {
+        if (t >= 0 && (ms < 0 || t < ms)) ms = t;
+    };
+    if (tls_async_) fold(tls_async_->next_timeout_ms());
+    for (auto &o : tls_async_old_) fold(o->next_timeout_ms());
+    if (!async_ch_ || async_pending_ == 0) return ms;
     timeval tv{};
     timeval *t = ares_timeout(async_ch_.get(), nullptr, &tv);
-    if (!t) return -1;
-    return static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
+    if (t) fold(static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000));
+    return ms;
+}
+
+void LegacyResolver::tls_async_process(const pollfd *fds, size_t n) {
+    std::vector<transport::AsyncAddressLookup *> all;
+    if (tls_async_) all.push_back(tls_async_.get());
+    for (auto &o : tls_async_old_) all.push_back(o.get());
+    for (transport::AsyncAddressLookup *l : all) {
+        for (size_t i = 0; i < n; ++i)
+            if (fds[i].revents) l->process(fds[i].fd, fds[i].revents);
+        l->process_timeouts();
+    }
+    std::erase_if(tls_async_old_, [](const auto &o) { return o->pending() == 0; });
 }
 
 void LegacyResolver::async_process(const pollfd *fds, size_t n) {
     std::lock_guard lk(async_mu_);
+    tls_async_process(fds, n);
     if (!async_ch_) return;
     bool any = false;
     for (size_t i = 0; i < n; ++i) {
@@ -447,17 +497,25 @@ void LegacyResolver::async_process(const pollfd *fds, size_t n) {
 
 void LegacyResolver::async_process_fd(int rfd, int wfd) {
     std::lock_guard lk(async_mu_);
+    pollfd p[2] = {{rfd, POLLIN, rfd >= 0 ? short(POLLIN) : short(0)}, {wfd, POLLOUT, wfd >= 0 ? short(POLLOUT) : short(0)}};
+    tls_async_process(p, 2);
     if (!async_ch_) return;
     ares_process_fd(async_ch_.get(), rfd < 0 ? ARES_SOCKET_BAD : rfd, wfd < 0 ? ARES_SOCKET_BAD : wfd);
 }
 
 size_t LegacyResolver::async_pending() {
     std::lock_guard lk(async_mu_);
-    return async_pending_;
+    size_t n = async_pending_;
+    if (tls_async_) n += tls_async_->pending();
+    for (auto &o : tls_async_old_) n += o->pending();
+    return n;
 }
 
 void LegacyResolver::async_cancel() {
     std::lock_guard lk(async_mu_);
+    if (tls_async_) tls_async_->cancel();
+    for (auto &o : tls_async_old_) o->cancel();
+    tls_async_old_.clear();
     if (async_ch_) ares_cancel(async_ch_.get());
 }
 

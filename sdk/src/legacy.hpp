@@ -22,6 +22,7 @@
 
 namespace aisid::transport {
 class AddressLookup;  // DoT/DoH lookups (sdk/transport)
+class AsyncAddressLookup;
 }
 
 namespace aisid::sdk {
@@ -76,6 +77,12 @@ public:
 
     LegacyCounters counters;
 
+private:
+    aisid_status_t async_plain(const std::string &name, Done done);  // c-ares part of resolve_async
+    void tls_async_process(const pollfd *fds, size_t n);               // with async_mu_ held
+
+public:
+
     /// Cache key of a name: lowercase, no trailing dot.
     static std::string key_of(const std::string &name);
 
@@ -100,6 +107,11 @@ private:
     std::recursive_mutex async_mu_;
     Channel async_ch_;
     size_t async_pending_ = 0;
+    // DoT/DoH for the asynchronous API: the current one, and replaced ones
+    // still finishing their lookups (driven until empty).
+    std::unique_ptr<transport::AsyncAddressLookup> tls_async_;
+    std::vector<std::unique_ptr<transport::AsyncAddressLookup>> tls_async_old_;
+    std::vector<int> tls_async_fds_;
     bool async_stale_ = false;  // upstreams changed while queries were in flight
 };
 

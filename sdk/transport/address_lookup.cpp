@@ -113,6 +113,53 @@ Expected<std::unique_ptr<AddressLookup>, Error> AddressLookup::create(const std:
     return std::unique_ptr<AddressLookup>(new AddressLookup(std::move(*p)));
 }
 
+namespace {
+
+// AAAA and A results into one answer: AAAA first, the smallest TTL, and a
+// status that says why nothing came back.
+void combine(Result &r6, Result &r4, AddressLookup::Addresses &out) {
+    using Status = AddressLookup::Status;
+    std::vector<in6_addr> v6, v4;
+    int64_t ttl = -1;
+    Status s[2] = {Status::ok, Status::ok};
+    Result *rs[2] = {&r6, &r4};
+    std::vector<in6_addr> *dst[2] = {&v6, &v4};
+    for (int i = 0; i < 2; ++i) {
+        Result &r = *rs[i];
+        if (!r) {
+            out.failure = r.error().text();
+            s[i] = r.error().kind == ErrorKind::timeout ? Status::timeout : Status::network;
+            continue;
+        }
+        int rcode = 0;
+        if (!read_answer(r->wire, rcode, *dst[i], ttl)) {
+            s[i] = Status::servfail;
+            out.failure = r->upstream + ": malformed answer";
+        } else if (rcode == 3) {
+            s[i] = Status::nxdomain;  // RFC 8020: nothing below it either
+        } else if (rcode != 0) {
+            s[i] = Status::servfail;
+            out.failure = r->upstream + ": RCODE " + std::to_string(rcode);
+        }
+    }
+    out.addrs = std::move(v6);
+    out.addrs.insert(out.addrs.end(), v4.begin(), v4.end());
+    out.ttl = ttl < 0 ? 0 : uint32_t(std::min<int64_t>(ttl, INT32_MAX));
+    if (!out.addrs.empty())
+        out.status = Status::ok;
+    else if (s[0] == Status::nxdomain || s[1] == Status::nxdomain)
+        out.status = Status::nxdomain;
+    else if (s[0] != Status::ok)
+        out.status = s[0];
+    else if (s[1] != Status::ok)
+        out.status = s[1];
+    else
+        out.status = Status::nodata;
+    if (out.status == Status::ok || out.status == Status::nxdomain || out.status == Status::nodata) out.failure.clear();
+}
+
+} // namespace
+
 AddressLookup::Addresses AddressLookup::resolve(const std::string &name, Clock::time_point deadline) {
     Addresses out;
     auto q6 = build_query(name, kTypeAaaa, 0), q4 = build_query(name, kTypeA, 0);
@@ -148,45 +195,80 @@ AddressLookup::Addresses AddressLookup::resolve(const std::string &name, Clock::
         out.failure = "no answer before the deadline";
         return out;
     }
-    std::optional<Result> &r6 = both->r6, &r4 = both->r4;
-    std::vector<in6_addr> v6, v4;
-    int64_t ttl = -1;
-    Status s[2] = {Status::ok, Status::ok};
-    std::optional<Result> *rs[2] = {&r6, &r4};
-    std::vector<in6_addr> *dst[2] = {&v6, &v4};
-    for (int i = 0; i < 2; ++i) {
-        Result &r = **rs[i];
-        if (!r) {
-            out.failure = r.error().text();
-            s[i] = r.error().kind == ErrorKind::timeout ? Status::timeout : Status::network;
-            continue;
-        }
-        int rcode = 0;
-        if (!read_answer(r->wire, rcode, *dst[i], ttl)) {
-            s[i] = Status::servfail;
-            out.failure = r->upstream + ": malformed answer";
-        } else if (rcode == 3) {
-            s[i] = Status::nxdomain;  // RFC 8020: nothing below it either
-        } else if (rcode != 0) {
-            s[i] = Status::servfail;
-            out.failure = r->upstream + ": RCODE " + std::to_string(rcode);
-        }
-    }
-    out.addrs = std::move(v6);
-    out.addrs.insert(out.addrs.end(), v4.begin(), v4.end());
-    out.ttl = ttl < 0 ? 0 : uint32_t(std::min<int64_t>(ttl, INT32_MAX));
-    if (!out.addrs.empty())
-        out.status = Status::ok;
-    else if (s[0] == Status::nxdomain || s[1] == Status::nxdomain)
-        out.status = Status::nxdomain;
-    else if (s[0] != Status::ok)
-        out.status = s[0];
-    else if (s[1] != Status::ok)
-        out.status = s[1];
-    else
-        out.status = Status::nodata;
-    if (out.status == Status::ok || out.status == Status::nxdomain || out.status == Status::nodata) out.failure.clear();
+    combine(*both->r6, *both->r4, out);
     return out;
+}
+
+// ---- asynchronous ----
+
+struct AsyncAddressLookup::Lookup {
+    Done done;
+    std::optional<Result> r6, r4;
+};
+
+Expected<std::unique_ptr<AsyncAddressLookup>, Error> AsyncAddressLookup::create(const std::vector<std::string> &uris,
+                                                                               const Options &opt) {
+    auto p = UpstreamPool::create(uris, opt);
+    if (!p) return unexpected(p.error());
+    return std::unique_ptr<AsyncAddressLookup>(new AsyncAddressLookup(std::move(*p)));
+}
+
+AsyncAddressLookup::~AsyncAddressLookup() { cancel(); }
+
+void AsyncAddressLookup::resolve(const std::string &name, Done done) {
+    auto q6 = build_query(name, kTypeAaaa, 0), q4 = build_query(name, kTypeA, 0);
+    if (!q6 || !q4) {
+        AddressLookup::Addresses out;
+        out.status = AddressLookup::Status::bad_name;
+        out.failure = q6 ? q4.error() : q6.error();
+        done(std::move(out));
+        return;
+    }
+    uint64_t id = next_id_++;
+    auto l = std::make_shared<Lookup>();
+    l->done = std::move(done);
+    lookups_.emplace(id, l);
+    // The callbacks hold the lookup: after cancel() they complete into it and
+    // nothing else happens.
+    pool_->submit(*q6, [this, id, l](Result r) {
+        l->r6 = std::move(r);
+        if (l->r4) finished(id);
+    });
+    pool_->submit(*q4, [this, id, l](Result r) {
+        l->r4 = std::move(r);
+        if (l->r6) finished(id);
+    });
+}
+
+void AsyncAddressLookup::finished(uint64_t id) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;  // cancelled
+    std::shared_ptr<Lookup> l = it->second;
+    lookups_.erase(it);
+    AddressLookup::Addresses out;
+    combine(*l->r6, *l->r4, out);
+    Done d = std::move(l->done);
+    d(std::move(out));
+}
+
+void AsyncAddressLookup::fds(std::vector<PollFd> &out) const {
+    auto v = pool_->fds();
+    out.insert(out.end(), v.begin(), v.end());
+}
+
+void AsyncAddressLookup::process(int fd, short revents) { pool_->process(fd, revents); }
+int AsyncAddressLookup::next_timeout_ms() const { return pool_->next_timeout_ms(); }
+void AsyncAddressLookup::process_timeouts() { pool_->process_timeouts(); }
+
+void AsyncAddressLookup::cancel() {
+    auto all = std::move(lookups_);
+    lookups_.clear();
+    for (auto &[id, l] : all) {
+        AddressLookup::Addresses out;
+        out.status = AddressLookup::Status::cancelled;
+        Done d = std::move(l->done);
+        if (d) d(std::move(out));
+    }
 }
 
 } // namespace aisid::transport

@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 
+#include <map>
 #include <mutex>
 
 #include "transport.hpp"
@@ -14,7 +15,7 @@ namespace aisid::transport {
 
 class AddressLookup {
 public:
-    enum class Status { ok, nxdomain, nodata, servfail, timeout, network, bad_name };
+    enum class Status { ok, nxdomain, nodata, servfail, timeout, network, bad_name, cancelled };
     struct Addresses {
         Status status = Status::network;
         std::vector<in6_addr> addrs;  ///< AAAA first, then A as ::ffff:a.b.c.d (SPEC §5)
@@ -37,6 +38,35 @@ private:
     explicit AddressLookup(std::unique_ptr<UpstreamPool> p) : pool_(std::move(p)) {}
     std::mutex mu_;
     std::unique_ptr<UpstreamPool> pool_;
+};
+
+/// The same lookups for an event loop (the SDK's asynchronous API): the
+/// caller polls fds(), calls process() and process_timeouts(). Not
+/// thread-safe: the caller serializes (the SDK holds its async mutex).
+class AsyncAddressLookup {
+public:
+    using Done = std::function<void(AddressLookup::Addresses)>;
+    static Expected<std::unique_ptr<AsyncAddressLookup>, Error> create(const std::vector<std::string> &uris,
+                                                                      const Options &opt);
+    ~AsyncAddressLookup();
+    /// `done` runs once: from process()/process_timeouts(), from here for a
+    /// bad name, or from cancel().
+    void resolve(const std::string &name, Done done);
+    void fds(std::vector<PollFd> &out) const;
+    void process(int fd, short revents);
+    int next_timeout_ms() const;
+    void process_timeouts();
+    size_t pending() const { return lookups_.size(); }
+    /// Every pending lookup completes now with Status::cancelled.
+    void cancel();
+
+private:
+    struct Lookup;
+    explicit AsyncAddressLookup(std::unique_ptr<UpstreamPool> p) : pool_(std::move(p)) {}
+    void finished(uint64_t id);
+    std::unique_ptr<UpstreamPool> pool_;
+    std::map<uint64_t, std::shared_ptr<Lookup>> lookups_;
+    uint64_t next_id_ = 1;
 };
 
 /// A query for `name` (dotted text, trailing dot optional) and `qtype`, RD set.

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <aisid/aisid.h>
+#include <poll.h>
 
 #include "tls_peers.hpp"
 
@@ -79,5 +80,66 @@ TEST_CASE("SDK: aisid_client_set_upstreams takes tls:// and https:// upstreams")
     Client cl;
     CHECK(aisid_client_set_upstreams(cl.c, "http://127.0.0.1/dns-query") == AISID_EINVAL);
     CHECK(aisid_client_set_upstreams(cl.c, "tls://dns.example") == AISID_EINVAL);
+    unsetenv("AISID_CA_FILE");
+}
+
+namespace {
+struct AsyncOut {
+    int calls = 0;
+    aisid_status_t status = AISID_EAGAIN;
+    size_t count = 0;
+};
+void on_result(void *arg, aisid_status_t st, aisid_result_t *r) {
+    auto *o = static_cast<AsyncOut *>(arg);
+    ++o->calls;
+    o->status = st;
+    if (r) {
+        o->count = aisid_result_count(r);
+        aisid_result_free(r);
+    }
+}
+} // namespace
+
+TEST_CASE("SDK: asynchronous lookups over DoT and DoH run on the caller's event loop") {
+    TempDir tmp;
+    Pki pki(tmp.path);
+    Unbound ub(tmp, pki);
+    setenv("AISID_CA_FILE", pki.ca.c_str(), 1);
+    for (const std::string &up : {ub.dot_uri(), ub.doh_uri()}) {
+        CAPTURE(up);
+        Client cl;
+        REQUIRE(aisid_client_set_upstreams(cl.c, up.c_str()) == AISID_OK);
+        std::vector<AsyncOut> outs(20);
+        for (int i = 0; i < 20; ++i) {
+            std::string n = "q" + std::to_string(i + 1) + ".legacy.example";
+            REQUIRE(aisid_resolve_async(cl.c, n.c_str(), on_result, &outs[size_t(i)]) == AISID_OK);
+        }
+        // Nothing answered inside aisid_resolve_async: the answers need I/O.
+        int before = 0;
+        for (auto &o : outs) before += o.calls;
+        CHECK(before == 0);
+        CHECK(aisid_async_pending(cl.c) == 20);
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (aisid_async_pending(cl.c) && std::chrono::steady_clock::now() < end) {
+            pollfd fds[16];
+            size_t n = aisid_async_fds(cl.c, fds, 16);
+            int t = aisid_async_timeout(cl.c);
+            CHECK(n > 0);
+            poll(fds, n, t < 0 || t > 200 ? 200 : t);
+            aisid_async_process(cl.c, fds, n);
+        }
+        for (auto &o : outs) {
+            CHECK(o.calls == 1);
+            CHECK(o.status == AISID_OK);
+            CHECK(o.count == 1);
+        }
+        // Cancelled lookups complete once with AISID_ECANCELLED.
+        AsyncOut c;
+        REQUIRE(aisid_resolve_async(cl.c, "q200.legacy.example", on_result, &c) == AISID_OK);
+        aisid_async_cancel(cl.c);
+        CHECK(c.calls == 1);
+        CHECK(c.status == AISID_ECANCELLED);
+        CHECK(aisid_async_pending(cl.c) == 0);
+    }
     unsetenv("AISID_CA_FILE");
 }
