@@ -399,10 +399,16 @@ TEST_CASE("the control side moves the ingress weights: new flows follow, establi
         close(fd);
         return 0;
     };
+    // Busy for longer than idle_timer first: had the flows been idle, their
+    // buckets would be as movable as any other (and these flows would break).
+    int survived_min = kHeld;
+    for (int i = 0; i < 15; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        survived_min = std::min(survived_min, run(echo_all));
+    }
     run(control);
     bool changed = false;
     std::string group;
-    int survived_min = kHeld;
     for (int i = 0; i < 25; ++i) { // 2.5 s: past idle_timer, flows kept busy
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         survived_min = std::min(survived_min, run(echo_all));
