@@ -18,10 +18,51 @@
 #include <utility>
 #include <vector>
 
+namespace aisid::sdk {
+
+/// Addresses of an answer: one (the usual AISID answer) kept inline, so the
+/// hot path allocates only the result itself; more go to the heap.
+class AddrList {
+public:
+    size_t size() const { return heap_.empty() ? n_ : heap_.size(); }
+    bool empty() const { return size() == 0; }
+    const in6_addr *begin() const { return heap_.empty() ? &one_ : heap_.data(); }
+    const in6_addr *end() const { return begin() + size(); }
+    const in6_addr &operator[](size_t i) const { return begin()[i]; }
+    void push_back(const in6_addr &a) {
+        if (heap_.empty() && n_ == 0) {
+            one_ = a;
+            n_ = 1;
+            return;
+        }
+        if (heap_.empty()) heap_.push_back(one_);
+        heap_.push_back(a);
+    }
+    void assign_one(const in6_addr &a) {
+        heap_.clear();
+        one_ = a;
+        n_ = 1;
+    }
+    AddrList &operator=(std::vector<in6_addr> &&v) {
+        heap_.clear();
+        n_ = 0;
+        for (const in6_addr &a : v) push_back(a);
+        return *this;
+    }
+    std::vector<in6_addr> to_vector() const { return {begin(), end()}; }
+
+private:
+    in6_addr one_;
+    uint8_t n_ = 0;
+    std::vector<in6_addr> heap_;
+};
+
+} // namespace aisid::sdk
+
 struct aisid_result {
     aisid_source_t source = AISID_SOURCE_LEGACY;
     uint32_t ttl = 0;
-    std::vector<in6_addr> addrs;
+    aisid::sdk::AddrList addrs;
     bool has_fields = false;
     aisid_fields_t fields{};
     const aisid::Zone *prefix_zone = nullptr;  // the zone whose prefix holds the AISID (its codebook)

@@ -47,10 +47,11 @@ void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zon
 }
 
 Local Client::resolve_local(const char *name, Answer &out) {
-    const ZoneSet &zs = *zones_.current();
+    const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
+    const ZoneSet &zs = *snap;
     // The answer may point into the snapshot: it holds a reference (no lock: the
     // snapshot is this thread's cached one).
-    auto hold = [&] { out.snapshot = zones_.current_ref(); };
+    auto hold = [&] { out.snapshot = snap; };
     // A literal address resolves to itself (as getaddrinfo does).
     in6_addr a6;
     in_addr a4;
@@ -60,7 +61,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
     const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
     if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
         out.set_name_text(name);
-        out.addrs.assign(1, a6);
+        out.addrs.assign_one(a6);
         decode_into(zs, a6, out);
         if (out.has_fields) hold();
         out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
@@ -71,7 +72,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
         a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
         std::memcpy(&a6.s6_addr[12], &a4, 4);
         out.set_name_text(name);
-        out.addrs.assign(1, a6);
+        out.addrs.assign_one(a6);
         out.source = AISID_SOURCE_LEGACY;
         return Local::Answered;
     }
@@ -91,7 +92,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
     if (m.kind == Match::Kind::Synthesized || m.service) {
         in6_addr x;
         m.aisid.to_in6(x);
-        out.addrs.assign(1, x);
+        out.addrs.assign_one(x);
         out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
         decode_into(zs, x, out, m.zone);
         out.service = m.service ? m.service : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]);

@@ -161,7 +161,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
             for (const in6_addr &a : ans.addrs) queue.push_back({a, port, AISID_PATH_AISID});
         }
     } else {
-        for (const in6_addr &a : happy_eyeballs_order(ans.addrs)) queue.push_back({a, port, AISID_PATH_LEGACY});
+        for (const in6_addr &a : happy_eyeballs_order(ans.addrs.to_vector())) queue.push_back({a, port, AISID_PATH_LEGACY});
     }
 
     std::vector<Attempt> inflight;
@@ -197,7 +197,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
                 last_err = s;
                 continue;
             }
-            for (const in6_addr &a : happy_eyeballs_order(fa.addrs))
+            for (const in6_addr &a : happy_eyeballs_order(fa.addrs.to_vector()))
                 fb.push_back({a, fport ? fport : port, AISID_PATH_FALLBACK});
         }
         // Fallback addresses go before any remaining AISID addresses.

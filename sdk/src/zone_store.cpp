@@ -87,12 +87,12 @@ ZoneStore::~ZoneStore() {
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
 }
 
-const ZoneSet *ZoneStore::current() const {
+const std::shared_ptr<const ZoneSet> &ZoneStore::current_shared() const {
     uint64_t g = gen_.load(std::memory_order_acquire);
     TlEntry *e = nullptr;
     for (TlEntry &t : tl_cache)
         if (t.id == id_) {
-            if (t.gen == g) return t.set.get();
+            if (t.gen == g) return t.set;
             e = &t;
             break;
         }
@@ -103,7 +103,7 @@ const ZoneSet *ZoneStore::current() const {
     std::lock_guard lk(pub_mu_);
     e->set = cur_;
     e->gen = gen_.load(std::memory_order_relaxed);
-    return e->set.get();
+    return e->set;
 }
 
 std::shared_ptr<const ZoneSet> ZoneStore::current_ref() const {

@@ -37,7 +37,9 @@ public:
     /// The current snapshot. Lock-free unless a new one was published since
     /// this thread last looked. The pointer stays valid until this thread calls
     /// current() again (on any store).
-    const ZoneSet *current() const;
+    const ZoneSet *current() const { return current_shared().get(); }
+    /// The same, as this thread's counted reference (copy it to keep the snapshot).
+    const std::shared_ptr<const ZoneSet> &current_shared() const;
     /// The snapshot current() gave this thread, counted (no lock; call current() first).
     std::shared_ptr<const ZoneSet> current_ref() const;
     /// A counted reference to the current snapshot (for longer use).
