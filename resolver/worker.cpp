@@ -106,6 +106,7 @@ struct Pending {
     bool client_tcp = false;
     int udp_fd = -1;
     std::string ctl;  // PKTINFO for the reply on a wildcard socket
+    std::string key;  // the cache key: identical questions in flight share one upstream query
     sockaddr_storage peer{};
     uint64_t conn_id = 0;
     uint64_t start_ns = 0;
@@ -144,6 +145,8 @@ struct Worker::Impl {
     QueryCore core;
 
     std::unordered_map<int, std::unique_ptr<Pending>> pending;  // by upstream socket
+    // Queries waiting for an identical one already asked upstream (by cache key).
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Pending>>> followers;
     std::unordered_map<uint64_t, Conn> conns;
     uint64_t next_conn = 1;
     uint64_t next_sweep_ms = 0;
@@ -328,6 +331,18 @@ struct Worker::Impl {
             finish_failure(*p);
             return;
         }
+        uint8_t key[kMaxNameLen + 8];
+        size_t klen = make_cache_key(p->q.qname.wire(), p->q.qtype, p->q.qclass, p->q.do_bit, p->q.cd(), key);
+        p->key.assign(reinterpret_cast<const char *>(key), klen);
+        auto f = followers.find(p->key);
+        if (f != followers.end()) {  // the same question is already upstream: wait for its answer
+            if (f->second.size() < 1000) {
+                f->second.push_back(std::move(p));
+                return;
+            }
+        } else {
+            followers.emplace(p->key, std::vector<std::unique_ptr<Pending>>{});
+        }
         p->start_index = sh.preferred_upstream.load(std::memory_order_relaxed) % rt->upstreams.size();
         send_try(std::move(p));
     }
@@ -455,6 +470,7 @@ struct Worker::Impl {
                                                    r->wire.data(), r->wire.size(), p->client_tcp,
                                                    now_ms_monotonic(), out, sizeof out);
             reply(*p, res, out);
+            release_followers(p->key, r->wire.data(), r->wire.size());
             return;
         }
         // The reason (certificate mismatch, refused, timeout, TLS alert, HTTP
@@ -538,6 +554,7 @@ struct Worker::Impl {
         Result r = core.answer_from_upstream(p->q, reinterpret_cast<const uint8_t *>(p->msg.data()), resp, n,
                                              p->client_tcp, now_ms_monotonic(), out, sizeof out);
         reply(*p, r, out);
+        release_followers(p->key, resp, n);
     }
 
     void finish_failure(Pending &p) {
@@ -545,6 +562,23 @@ struct Worker::Impl {
         Result r = core.answer_failure(p.q, reinterpret_cast<const uint8_t *>(p.msg.data()), p.client_tcp,
                                        now_ms_monotonic(), out, sizeof out);
         reply(p, r, out);
+        release_followers(p.key, nullptr, 0);
+    }
+
+    // The leader of `key` is done: its answer (or its failure) is theirs too.
+    void release_followers(const std::string &key, const uint8_t *resp, size_t n) {
+        if (key.empty()) return;
+        auto it = followers.find(key);
+        if (it == followers.end()) return;
+        auto waiting = std::move(it->second);
+        followers.erase(it);
+        uint8_t out[65535];
+        for (auto &f : waiting) {
+            const uint8_t *m = reinterpret_cast<const uint8_t *>(f->msg.data());
+            Result r = resp ? core.answer_from_upstream(f->q, m, resp, n, f->client_tcp, now_ms_monotonic(), out, sizeof out)
+                            : core.answer_failure(f->q, m, f->client_tcp, now_ms_monotonic(), out, sizeof out);
+            reply(*f, r, out);
+        }
     }
 
     void publish_cache_stats() {

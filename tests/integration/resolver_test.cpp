@@ -489,3 +489,68 @@ TEST_CASE("TCP: more pipelined forwarded queries than may be in flight are all a
     close(fd);
     CHECK(d.proc.stop() == 0);
 }
+
+TEST_CASE("identical questions in flight share one upstream query") {
+    // A slow upstream made here: it answers what it got after 300 ms.
+    int up = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    REQUIRE(bind(up, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+    socklen_t l = sizeof a;
+    getsockname(up, reinterpret_cast<sockaddr *>(&a), &l);
+    Aisidd d({"--upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--threads", "1"});
+    std::vector<int> clients;
+    sockaddr_in srv{};
+    srv.sin_family = AF_INET;
+    srv.sin_port = htons(uint16_t(d.port));
+    inet_pton(AF_INET, "127.0.0.1", &srv.sin_addr);
+    for (int i = 0; i < 10; ++i) {
+        int c = socket(AF_INET, SOCK_DGRAM, 0);
+        std::string q = raw_query(uint16_t(500 + i), i % 2 ? "Slow.Legacy.example" : "slow.legacy.example", 1);
+        sendto(c, q.data(), q.size(), 0, reinterpret_cast<sockaddr *>(&srv), sizeof srv);
+        clients.push_back(c);
+    }
+    std::vector<std::pair<std::string, sockaddr_in>> got;
+    auto end = std::chrono::steady_clock::now() + 300ms;
+    while (std::chrono::steady_clock::now() < end) {
+        pollfd p{up, POLLIN, 0};
+        if (poll(&p, 1, 50) != 1) continue;
+        char buf[512];
+        sockaddr_in from{};
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(up, buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(&from), &fl);
+        if (n > 12) got.emplace_back(std::string(buf, size_t(n)), from);
+    }
+    CHECK(got.size() == 1);
+    for (auto &[q, from] : got) {
+        // The answer: the question as asked (its OPT dropped), one A record.
+        std::string r = q;
+        r[2] = char(0x81);
+        r[3] = char(0x80);
+        r[7] = 1;   // ANCOUNT
+        r[11] = 0;  // no OPT
+        size_t qend = 12;
+        while (r[qend]) qend += size_t(uint8_t(r[qend])) + 1;
+        qend += 5;
+        r.resize(qend);
+        r += std::string("\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x63", 16);
+        sendto(up, r.data(), r.size(), 0, reinterpret_cast<sockaddr *>(&from), sizeof from);
+    }
+    int answered = 0;
+    for (size_t i = 0; i < clients.size(); ++i) {
+        pollfd p{clients[i], POLLIN, 0};
+        if (poll(&p, 1, 2000) == 1) {
+            char buf[512];
+            ssize_t n = recv(clients[i], buf, sizeof buf, 0);
+            std::string m(buf, size_t(std::max<ssize_t>(n, 0)));
+            CHECK(msg_id(m) == 500 + i);
+            CHECK(msg_ancount(m) == 1);
+            answered += msg_ancount(m) == 1;
+        }
+        close(clients[i]);
+    }
+    CHECK(answered == 10);
+    close(up);
+    CHECK(d.proc.stop() == 0);
+}
