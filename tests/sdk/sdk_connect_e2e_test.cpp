@@ -226,7 +226,7 @@ TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost,
         CHECK(peer(a) == kAisid);
         CHECK(a.info.attempts == 1);
         MESSAGE("AISID path: " << ms(a) << " ms");
-        CHECK(ms(a) < 100);
+        CHECK(ms(a) < 200);  // generous for a loaded CI host; it is well under a millisecond
         aisid_counters_t k;
         aisid_client_counters(c, &k, sizeof k);
         CHECK(k.connect_aisid_won == 1);
@@ -264,7 +264,7 @@ TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost,
         CHECK(b.info.reason == AISID_FALLBACK_REMEMBERED);
         CHECK(b.info.attempts == 1);  // the AISID was not tried
         MESSAGE("remembered legacy-only network: " << ms(b) << " ms");
-        CHECK(ms(b) < 50);
+        CHECK(ms(b) < 100);
 
         // The network changes: now it routes the prefix; the client tries the AISID again.
         REQUIRE(sh("ip -n " + CL + " -6 route add 2001:db8:abcd:12::/64 via 2001:db8:f0:2::1") == 0);
@@ -290,12 +290,12 @@ TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost,
         CHECK(a.info.attempts == 2);
         MESSAGE("no answer → fallback after the delay: " << ms(a) << " ms");
         CHECK(ms(a) >= 250);
-        CHECK(ms(a) < 600);
+        CHECK(ms(a) < 1000);
 
         Attempt b = connect_in(CD, c, name, kAisidPort);
         CHECK(b.info.reason == AISID_FALLBACK_REMEMBERED);
         MESSAGE("then remembered: " << ms(b) << " ms");
-        CHECK(ms(b) < 50);
+        CHECK(ms(b) < 100);
 
         // A shorter attempt delay is honoured (configurable).
         aisid_client_forget(c);
@@ -320,7 +320,7 @@ TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost,
         CHECK(a.info.attempts == 2);
         MESSAGE("Happy Eyeballs AAAA→A: " << ms(a) << " ms");
         CHECK(ms(a) >= 250);
-        CHECK(ms(a) < 600);
+        CHECK(ms(a) < 1000);
     }
 
     SUBCASE("one client, many threads, three networks at once") {
