@@ -43,17 +43,23 @@ inline std::string last_error() { return aisid_last_error(); }
 /// A value or the Status saying why there is none.
 template <class T> class Outcome {
 public:
+    /// A value.
     Outcome(T v) : v_(std::in_place_index<0>, std::move(v)) {}
+    /// No value, and why.
     Outcome(Status s) : v_(std::in_place_index<1>, s) {}
     /// True when it holds a value.
     bool ok() const { return v_.index() == 0; }
+    /// ok().
     explicit operator bool() const { return ok(); }
     /// The value; only when ok().
     T &value() & { return std::get<0>(v_); }
     const T &value() const & { return std::get<0>(v_); }
     T &&value() && { return std::get<0>(std::move(v_)); }
+    /// Member access to the value; only when ok().
     T *operator->() { return &value(); }
+    /// Member access to the value; only when ok().
     const T *operator->() const { return &value(); }
+    /// The value; only when ok().
     T &operator*() & { return value(); }
     /// Status::ok, or why there is no value.
     Status status() const { return ok() ? Status::ok : std::get<1>(v_); }
@@ -76,13 +82,16 @@ class Answer {
 public:
     /// Takes ownership of a C result.
     explicit Answer(aisid_result_t *r) : r_(r) {}
+    /// Moves the result; the source is left empty.
     Answer(Answer &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    /// Swaps results (the old one is freed with the source).
     Answer &operator=(Answer &&o) noexcept {
         std::swap(r_, o.r_);
         return *this;
     }
     Answer(const Answer &) = delete;
     Answer &operator=(const Answer &) = delete;
+    /// Frees the result.
     ~Answer() { aisid_result_free(r_); }
 
     /// Local AISID zone data or legacy DNS.
@@ -144,15 +153,20 @@ private:
 /// A connected TCP socket; closed when destroyed.
 class Socket {
 public:
+    /// No socket.
     Socket() = default;
+    /// Takes ownership of a descriptor.
     explicit Socket(int fd) : fd_(fd) {}
+    /// Moves the descriptor; the source is left empty.
     Socket(Socket &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    /// Swaps descriptors (the old one is closed with the source).
     Socket &operator=(Socket &&o) noexcept {
         std::swap(fd_, o.fd_);
         return *this;
     }
     Socket(const Socket &) = delete;
     Socket &operator=(const Socket &) = delete;
+    /// Closes the descriptor, if any.
     ~Socket() {
         if (fd_ >= 0) ::close(fd_);
     }
@@ -188,13 +202,16 @@ public:
         if (s != AISID_OK) return static_cast<Status>(s);
         return Client(c);
     }
+    /// Moves the client; the source is left empty.
     Client(Client &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    /// Swaps clients (the old one is freed with the source).
     Client &operator=(Client &&o) noexcept {
         std::swap(c_, o.c_);
         return *this;
     }
     Client(const Client &) = delete;
     Client &operator=(const Client &) = delete;
+    /// Frees the client (pending asynchronous queries are cancelled).
     ~Client() { aisid_client_free(c_); }
 
     /// Adds a zone file (replacing a zone of the same origin); watched for changes.
