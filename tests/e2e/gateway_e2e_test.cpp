@@ -248,6 +248,22 @@ TEST_CASE("legacy client reaches the service through DNS fallback (Unbound, lega
     out = tb.run("lc", "dig +short @::1 yolo-detection-image.legacy.provider.example AAAA");
     CHECK(out.find("2001:db8:3::443") == 0);
 #endif
+#ifdef AISID_E2E_SDK
+    // The SDK (aisid_connect_ex) on its own: straight to the AISID on the AISID
+    // network, the SVCB fallback through Unbound on the legacy one.
+    const std::string client = AISID_BINARY_DIR "/gateway/testbed/aisid-testclient";
+    const std::string args = " --zone " AISID_SOURCE_DIR "/zones/ai.example.zone --upstream 2001:db8:53::53 "
+                             "yolo.detection.image.ai.example 80";
+    out = tb.run("lc", client + args, &rc);
+    CHECK_MESSAGE(rc == 0, out);
+    CHECK_MESSAGE(out.find("path=fallback") == 0, out);
+    CHECK_MESSAGE(out.find("peer=[2001:db8:3::443]:443") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("reply=node=n") != std::string::npos, out);
+    out = tb.run("cl", client + args, &rc);
+    CHECK_MESSAGE(rc == 0, out);
+    CHECK_MESSAGE(out.find("path=aisid") == 0, out);
+    CHECK_MESSAGE(out.find("reply=node=n") != std::string::npos, out);
+#endif
 }
 
 TEST_CASE("1000 connections spread over the nodes by weight") {
