@@ -14,7 +14,8 @@ struct RelayResult {
 
 /// Relays until both directions reached EOF (each EOF is passed on as a
 /// shutdown(SHUT_WR) of the other side) or one side failed. Does not close the
-/// fds. Safe to run in many threads at once.
+/// fds. Safe to run in many threads at once. The process must ignore SIGPIPE
+/// (splice(2) has no MSG_NOSIGNAL; a vanished peer then shows as EPIPE).
 RelayResult splice_relay(int a, int b);
 
 } // namespace aisid::gw
