@@ -252,7 +252,9 @@ struct Dnsdist {
     int dot = free_port(), doh = free_port();
     Process proc;
     std::string log;
-    Dnsdist(const TempDir &tmp, const Pki &pki, int backend_port, const std::string &tag = "dnsdist") {
+    /// `doh_options`: extra addDOHLocal options (Lua table fields), e.g. custom headers.
+    Dnsdist(const TempDir &tmp, const Pki &pki, int backend_port, const std::string &tag = "dnsdist",
+            const std::string &doh_options = "") {
         std::string conf = tmp.file(tag + ".conf");
         log = tmp.file(tag + ".log");
         std::ostringstream c;
@@ -260,7 +262,7 @@ struct Dnsdist {
           << "setLocal(\"127.0.0.1:" << free_port() << "\")\n"
           << "addTLSLocal(\"127.0.0.1:" << dot << "\", \"" << pki.cert << "\", \"" << pki.key << "\", {maxInFlight=1000})\n"
           << "addDOHLocal(\"127.0.0.1:" << doh << "\", \"" << pki.cert << "\", \"" << pki.key
-          << "\", \"/dns-query\")\n"
+          << "\", \"/dns-query\"" << (doh_options.empty() ? "" : ", {" + doh_options + "}") << ")\n"
           << "newServer({address=\"127.0.0.1:" << backend_port << "\", checkName=\"a.legacy.example.\"})\n";
         spit(conf, c.str());
         proc = Process({"dnsdist", "--supervised", "--disable-syslog", "-C", conf}, log);

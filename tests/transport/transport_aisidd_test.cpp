@@ -121,3 +121,18 @@ TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL and the reason, never a 
                       std::string::npos,
                   log);
 }
+
+TEST_CASE("aisidd: a DoH answer is cached no longer than its HTTP max-age") {
+    TempDir tmp;
+    Pki pki(tmp.path);
+    Unbound ub(tmp, pki);
+    Dnsdist dd(tmp, pki, ub.udp, "dnsdist",
+               "sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}");
+    Aisidd d(tmp, {"--upstream", dd.doh_uri(), "--ca-file", pki.ca});
+    for (uint16_t id : {1, 2}) {  // the second answer comes from aisidd's cache
+        auto r = ask_udp(d.port, make_query("a.legacy.example", id));
+        uint32_t ttl = 0;
+        REQUIRE(answer_a(r, &ttl) == std::vector<std::string>{"192.0.2.1"});
+        CHECK(ttl <= 42);
+    }
+}

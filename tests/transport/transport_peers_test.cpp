@@ -329,3 +329,29 @@ TEST_CASE("address lookups for the SDK: AAAA then A with TTLs and NXDOMAIN and t
     CHECK_MESSAGE(r.failure.find("hostname mismatch") != std::string::npos, r.failure);
     CHECK(r.addrs.empty());
 }
+
+TEST_CASE("DoH: answer TTLs are capped at the HTTP freshness lifetime (RFC 8484 §5.1)") {
+    Peers p;
+    Unbound ub(p.tmp, p.pki);
+    Dnsdist plain(p.tmp, p.pki, ub.udp);
+    Dnsdist short_lived(p.tmp, p.pki, ub.udp, "dnsdist-maxage",
+                        "sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}");
+    auto o = opts(p.pki);
+    uint32_t ttl = 0;
+    auto a = pool({plain.doh_uri()}, o)->query_blocking(make_query("a.legacy.example", 1));
+    REQUIRE(a);
+    CHECK(a->http_max_age == 300);  // dnsdist: max-age = the smallest TTL
+    answer_a(a->wire, &ttl);
+    CHECK(ttl == 300);
+    auto b = pool({short_lived.doh_uri()}, o)->query_blocking(make_query("a.legacy.example", 2));
+    REQUIRE(b);
+    CHECK(b->http_max_age == 42);
+    answer_a(b->wire, &ttl);
+    CHECK(ttl == 42);
+    // Unbound sends no Cache-Control: the TTLs stay as they are.
+    auto c = pool({ub.doh_uri()}, o)->query_blocking(make_query("a.legacy.example", 3));
+    REQUIRE(c);
+    CHECK(c->http_max_age == -1);
+    answer_a(c->wire, &ttl);
+    CHECK(ttl == 300);
+}
