@@ -105,7 +105,7 @@ TEST_CASE("aisidd: a bad certificate is logged with its reason and the next upst
                   log);
 }
 
-TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL and the reason, never a clear-text answer") {
+TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL with the reason and never a clear-text answer") {
     TempDir tmp;
     Pki pki(tmp.path);
     Unbound ub(tmp, pki);
