@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
@@ -35,13 +36,13 @@ double self_cpu() {
 
 std::string qname(uint64_t n, const char *run) { return std::to_string(n) + "." + run + ".bench.example"; }
 
-Row bench_udp(const Unbound &ub, const Process &p, double secs, int window) {
+Row bench_udp(int port, const char *run, const Process &p, double secs, int window, const Process *also = nullptr) {
     Row row;
     row.name = "UDP";
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(uint16_t(ub.udp));
+    a.sin_port = htons(uint16_t(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a);
     std::unordered_map<uint16_t, tr::Clock::time_point> inflight;
@@ -49,13 +50,13 @@ Row bench_udp(const Unbound &ub, const Process &p, double secs, int window) {
     uint16_t next_id = 1;
     auto send_one = [&] {
         uint16_t id = next_id++;
-        auto q = make_query(qname(n++, "udp"), id);
+        auto q = make_query(qname(n++, run), id);
         if (send(s, q.data(), q.size(), 0) == ssize_t(q.size())) {
             inflight[id] = tr::Clock::now();
             ++row.sent;
         }
     };
-    double cpu0 = p.cpu_seconds(), self0 = self_cpu();
+    double cpu0 = p.cpu_seconds(), self0 = self_cpu(), also0 = also ? also->cpu_seconds() : 0;
     auto t0 = tr::Clock::now();
     auto end = t0 + std::chrono::duration_cast<tr::Clock::duration>(std::chrono::duration<double>(secs));
     while (tr::Clock::now() < end) {
@@ -82,6 +83,7 @@ Row bench_udp(const Unbound &ub, const Process &p, double secs, int window) {
     row.seconds = std::chrono::duration<double>(tr::Clock::now() - t0).count();
     row.server_cpu = p.cpu_seconds() - cpu0;
     row.client_cpu = self_cpu() - self0;
+    if (also) row.client_cpu = also->cpu_seconds() - also0;  // the forwarder's CPU, not ours
     close(s);
     return row;
 }
@@ -165,7 +167,7 @@ int main(int argc, char **argv) {
     Pki pki(tmp.path);
     Unbound ub(tmp, pki);
     std::vector<Row> rows;
-    rows.push_back(bench_udp(ub, ub.proc, secs, window));
+    rows.push_back(bench_udp(ub.udp, "udp", ub.proc, secs, window));
     rows.push_back(bench_pool("DoT", ub.dot_uri(), "dot", pki, ub.proc, secs, window));
     rows.push_back(bench_pool("DoH", ub.doh_uri(), "doh", pki, ub.proc, secs, window));
     std::printf("Unbound %s, one thread, unique names (no cache hits), window %d, %.0f s each\n",
@@ -183,5 +185,33 @@ int main(int argc, char **argv) {
                     (unsigned long long)r.answered, (unsigned long long)r.failed, qps, us, cus, conns.c_str(),
                     hs.c_str(), qph.c_str());
     }
+#ifdef AISIDD_PATH
+    // The same through aisidd: clients ask aisidd over UDP, aisidd forwards
+    // each (uncached) name to Unbound over UDP, DoT or DoH.
+    std::printf("\naisidd (1 worker) forwarding to the same Unbound, clients over UDP, window %d, %.0f s each\n",
+                window, secs);
+    std::printf("%-14s %9s %7s %8s %12s %12s\n", "upstream", "answered", "failed", "qps", "unbound µs/q",
+                "aisidd µs/q");
+    const std::pair<const char *, std::string> ups[] = {{"UDP", "127.0.0.1:" + std::to_string(ub.udp)},
+                                                        {"DoT", ub.dot_uri()},
+                                                        {"DoH", ub.doh_uri()}};
+    for (const auto &[label, up] : ups) {
+        int port = free_port();
+        Process d({AISIDD_PATH, "--listen", "127.0.0.1:" + std::to_string(port), "--threads", "1", "--upstream", up,
+                   "--ca-file", pki.ca, "--log-level", "error"},
+                  tmp.file(std::string("aisidd-") + label + ".log"));
+        if (!wait_tcp(port, d)) {
+            std::fprintf(stderr, "bench_transport: aisidd did not start\n");
+            return 3;
+        }
+        std::string run = std::string("via-") + label;
+        for (char &c : run) c = char(std::tolower(static_cast<unsigned char>(c)));
+        Row r = bench_udp(port, run.c_str(), ub.proc, secs, window, &d);
+        std::printf("%-14s %9llu %7llu %8.0f %12.1f %12.1f\n", label, (unsigned long long)r.answered,
+                    (unsigned long long)r.failed, r.answered / r.seconds,
+                    r.answered ? r.server_cpu * 1e6 / double(r.answered) : 0,
+                    r.answered ? r.client_cpu * 1e6 / double(r.answered) : 0);
+    }
+#endif
     return 0;
 }
