@@ -148,18 +148,12 @@ enum class Sent { ok, prereq_failed };
 // Sends one UPDATE over TCP, signed; checks the answer's signature.
 Sent send_update(const Ctx &c, const std::vector<Record> &prereq, const std::vector<Record> &updates,
                  std::string &rcode_text) {
-    auto list = [](const std::vector<Record> &rs) {
-        ldns_rr_list *l = ldns_rr_list_new();
-        for (const Record &r : rs) {
-            LdnsRrPtr x = record_to_ldns(r);
-            if (!x) fail(2, "cannot encode a record of the update");
-            ldns_rr_list_push_rr(l, x.release());
-        }
-        return l;
-    };
+    for (const std::vector<Record> *rs : {&prereq, &updates})
+        for (const Record &r : *rs)
+            if (!record_to_ldns(r)) fail(2, "cannot encode a record of the update");
     LdnsRdfPtr zone(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, c.zone_wire.size(), c.zone_wire.data()));
-    ldns_rr_list *pr = list(prereq), *up = list(updates);
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(zone.get()), LDNS_RR_CLASS_IN, pr, up, nullptr));
+    LdnsRrListPtr pr = ldns_list_of(prereq), up = ldns_list_of(updates);
+    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(zone.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
     ldns_pkt_set_random_id(u.get());
     std::string req;
     LdnsRdfPtr mac;

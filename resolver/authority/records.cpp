@@ -226,6 +226,13 @@ LdnsRrPtr record_to_ldns(const Record &r) {
     return LdnsRrPtr(rr);
 }
 
+LdnsRrListPtr ldns_list_of(const std::vector<Record> &rs) {
+    LdnsRrListPtr l(ldns_rr_list_new());
+    for (const Record &r : rs)
+        if (LdnsRrPtr x = record_to_ldns(r)) ldns_rr_list_push_rr(l.get(), x.release());
+    return l;
+}
+
 std::vector<Record> records_of(const ldns_rr_list *l) {
     std::vector<Record> out;
     if (!l) return out;

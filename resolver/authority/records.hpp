@@ -42,7 +42,11 @@ struct LdnsRdfFree {
 };
 using PktPtr = std::unique_ptr<ldns_pkt, LdnsPktFree>;
 using LdnsRrPtr = std::unique_ptr<ldns_rr, LdnsRrFree>;
+struct LdnsRrListFree {
+    void operator()(ldns_rr_list *l) const { ldns_rr_list_deep_free(l); }
+};
 using LdnsRdfPtr = std::unique_ptr<ldns_rdf, LdnsRdfFree>;
+using LdnsRrListPtr = std::unique_ptr<ldns_rr_list, LdnsRrListFree>;
 
 /// Every record of a zone, its SOA first (RFC 5936 §2.2 order for AXFR).
 std::vector<Record> zone_records(const Zone &z);
@@ -69,6 +73,8 @@ void soa_timers(std::string_view soa_rdata, uint32_t &refresh, uint32_t &retry, 
 /// Conversions between ldns records and ours.
 Record record_from_ldns(const ldns_rr *rr);
 LdnsRrPtr record_to_ldns(const Record &r);
+/// An ldns list of our records (ldns_update_pkt_new clones it: the caller keeps ownership).
+LdnsRrListPtr ldns_list_of(const std::vector<Record> &rs);
 /// The records of one ldns list.
 std::vector<Record> records_of(const ldns_rr_list *l);
 

@@ -97,15 +97,11 @@ std::string pkt_wire(ldns_pkt *p) {
 
 // An UPDATE signed here (not by ldns) at a chosen time; the server verifies with ldns.
 std::string update(const std::vector<Record> &pre, const std::vector<Record> &upd, time_t when, std::string *mac = nullptr) {
-    auto list = [](const std::vector<Record> &rs) {
-        ldns_rr_list *l = ldns_rr_list_new();
-        for (const Record &r : rs) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
-        return l;
-    };
     std::string zw;
     wire_from_text("ai.example.", zw);
+    LdnsRrListPtr pr = ldns_list_of(pre), up = ldns_list_of(upd);
     PktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
-                                 list(pre), list(upd), nullptr));
+                                 pr.get(), up.get(), nullptr));
     ldns_pkt_set_id(u.get(), 4242);
     std::string w = pkt_wire(u.get());
     auto k = parse_tsig_key(kKey);

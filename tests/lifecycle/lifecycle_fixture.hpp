@@ -100,15 +100,11 @@ enum class Signing { good, none, wrong_secret, unknown_key, skewed };
 inline UpdateReply send_update(int port, const std::string &zone, const std::vector<Record> &prereq,
                                const std::vector<Record> &updates, Signing how = Signing::good,
                                long clock_skew = 0) {
-    auto list = [](const std::vector<Record> &rs) {
-        ldns_rr_list *l = ldns_rr_list_new();
-        for (const Record &r : rs) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
-        return l;
-    };
     std::string zw;
     REQUIRE(wire_from_text(zone, zw));
     LdnsRdfPtr z(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()));
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(z.get()), LDNS_RR_CLASS_IN, list(prereq), list(updates), nullptr));
+    LdnsRrListPtr pr = ldns_list_of(prereq), up = ldns_list_of(updates);
+    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(z.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
     ldns_pkt_set_random_id(u.get());
     auto key = parse_tsig_key(key_arg());
     REQUIRE(key);
