@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,19 @@ inline bool tcp_accepts(int port) {
     bool ok = connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
     close(s);
     return ok;
+}
+
+/// Established TCP connections whose local port is `port` (the server side),
+/// counted with ss(8); -1 when ss cannot run.
+inline int established_to(int port) {
+    std::string cmd = "ss -Htn state established '( sport = :" + std::to_string(port) + " )' 2>/dev/null";
+    FILE *f = popen(cmd.c_str(), "r");
+    if (!f) return -1;
+    int lines = 0;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, f))
+        if (buf[0] != '\n') ++lines;
+    return pclose(f) == 0 ? lines : -1;
 }
 
 /// A child process (stdout and stderr to `log`), killed by the destructor.

@@ -247,7 +247,9 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
     Unbound ub(p.tmp, p.pki);
     Dnsdist dd(p.tmp, p.pki, ub.udp);
     auto o = opts(p.pki, 5000);
-    for (const std::string &uri : {ub.dot_uri(), dd.dot_uri(), ub.doh_uri(), dd.doh_uri()}) {
+    const std::pair<std::string, int> cases[] = {
+        {ub.dot_uri(), ub.dot}, {dd.dot_uri(), dd.dot}, {ub.doh_uri(), ub.doh}, {dd.doh_uri(), dd.doh}};
+    for (const auto &[uri, port] : cases) {
         CAPTURE(uri);
         auto pl = pool({uri}, o);
         const int n = 200;
@@ -272,6 +274,7 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
         CHECK(s.answers == uint64_t(n));
         CHECK(s.connections == 1);
         CHECK(s.handshakes == 1);
+        CHECK(established_to(port) == 1);  // the server's view: one connection
     }
 }
 
