@@ -349,13 +349,22 @@ int Ingress::run() {
     // corrects that.
     const uint64_t start = now_ms();
     for (auto &h : heard_) h = start;
-    // Hash on the 5-tuple (policy 1), not on the flow label (policy 0): a
-    // sender may change a connection's flow label (Linux does on RTO), which
-    // would move a live TCP flow to another egress gateway.
+    // Hash on the 5-tuple and nothing else: policy 3 (custom) with fields
+    // src/dst address, protocol, src/dst port (0x37). Not policy 0: it hashes
+    // the flow label, which a sender may change inside a connection (Linux does
+    // on RTO). Not policy 1: it takes a hash the packet already carries
+    // (skb->l4_hash) as is, and over veth that is the sending socket's txhash,
+    // which Linux also re-rolls on RTO; either would move a live TCP flow to
+    // another egress gateway. Policy 1 is the fallback on kernels without 3.
     {
+        std::ofstream f("/proc/sys/net/ipv6/fib_multipath_hash_fields");
+        f << "0x0037\n";
+        f.close();
         std::ofstream hp("/proc/sys/net/ipv6/fib_multipath_hash_policy");
-        hp << "1\n";
-        if (!hp) logf(2, "cannot set net.ipv6.fib_multipath_hash_policy=1: flows hash on the flow label");
+        hp << (f ? "3\n" : "1\n");
+        hp.close();
+        if (!f || !hp) logf(2, "cannot set net.ipv6.fib_multipath_hash_policy=3 (5-tuple fields)%s",
+                            f ? "" : ": using policy 1");
     }
     if (int rc = install_nexthops()) {
         cleanup();
