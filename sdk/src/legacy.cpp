@@ -105,6 +105,28 @@ std::string LegacyResolver::key_of(const std::string &name) {
     return k;
 }
 
+LegacyResolver::Channel LegacyResolver::acquire_channel(aisid_status_t &st, uint64_t &gen) {
+    {
+        std::lock_guard lk(pool_mu_);
+        gen = pool_gen_;
+        if (!pool_.empty()) {
+            Channel c = std::move(pool_.back());
+            pool_.pop_back();
+            st = AISID_OK;
+            return c;
+        }
+    }
+    return make_channel(timeout_ms(), st);
+}
+
+void LegacyResolver::release_channel(Channel c, uint64_t gen) {
+    constexpr size_t kMaxIdle = 8;
+    std::unique_lock lk(pool_mu_);
+    if (gen == pool_gen_ && pool_.size() < kMaxIdle) pool_.push_back(std::move(c));
+    lk.unlock();
+    // Otherwise c is destroyed here, outside the lock.
+}
+
 LegacyResolver::Channel LegacyResolver::make_channel(int timeout_ms, aisid_status_t &st) {
     ares_options o{};
     // Several tries within the caller's deadline; the deadline itself is
@@ -208,6 +230,9 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
     {
         std::lock_guard lk(mu_);
         upstreams_ = csv;
+        std::lock_guard pk(pool_mu_);
+        ++pool_gen_;
+        pool_.clear();
         tls_ = std::move(tls);
         cache_.clear();
     }
@@ -291,7 +316,8 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
         left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     }
     aisid_status_t st;
-    Channel ch = make_channel(static_cast<int>(std::min<long long>(left, timeout_ms())), st);
+    uint64_t gen = 0;
+    Channel ch = acquire_channel(st, gen);
     if (!ch) {
         out.status = st;
         return out;
@@ -346,7 +372,12 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
             ares_process_fd(ch.get(), rd ? p[i].fd : ARES_SOCKET_BAD, wr ? p[i].fd : ARES_SOCKET_BAD);
         }
     }
-    if (timed_out || !q.done) {
+    // Nothing may stay queued on a channel that goes back to the pool (the
+    // callback points at this frame): cancel runs it now.
+    const bool finished = q.done;
+    if (!finished) ares_cancel(ch.get());
+    release_channel(std::move(ch), gen);
+    if (timed_out || !finished) {
         out.status = AISID_ETIMEOUT;
         return out;
     }

@@ -55,7 +55,12 @@ public:
     /// DoT/DoH upstreams (CA: $AISID_CA_FILE, else the system store), tried
     /// first; plain entries after them. Never resolv.conf when any is given.
     aisid_status_t set_upstreams(const std::string &csv);
-    void set_timeout_ms(int ms) { timeout_ms_.store(ms); }
+    void set_timeout_ms(int ms) {
+        timeout_ms_.store(ms);
+        std::lock_guard lk(pool_mu_);  // pooled channels carry the old per-try timeout
+        ++pool_gen_;
+        pool_.clear();
+    }
     int timeout_ms() const { return timeout_ms_.load(); }
 
     /// The cached answer for a name, if fresh.
@@ -92,6 +97,14 @@ private:
     };
     using Channel = std::unique_ptr<ares_channeldata, ChannelDeleter>;
     Channel make_channel(int timeout_ms, aisid_status_t &st);
+    // Blocking lookups reuse idle channels (making one reads resolv.conf and
+    // opens sockets: most of a cached lookup's cost); each is used by one
+    // thread at a time. A change of upstreams empties the pool.
+    Channel acquire_channel(aisid_status_t &st, uint64_t &gen);
+    void release_channel(Channel c, uint64_t gen);
+    std::mutex pool_mu_;
+    std::vector<Channel> pool_;
+    uint64_t pool_gen_ = 0;
     void store(const std::string &key, const LegacyAnswer &a);
 
     std::mutex mu_;  // cache, upstreams
