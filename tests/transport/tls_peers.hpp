@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,7 +105,8 @@ inline int established_to(int port) {
     return pclose(f) == 0 ? lines : -1;
 }
 
-/// A child process (stdout and stderr to `log`), killed by the destructor.
+/// A child process (stdout and stderr to `log`), killed by the destructor, and
+/// by the kernel if the test process dies first.
 class Process {
 public:
     Process() = default;
@@ -112,6 +114,9 @@ public:
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
+            // Dies with the test even when the test dies by a signal (no destructor runs then).
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1) _exit(127);
             FILE *f = std::fopen(log.c_str(), "w");
             if (f) {
                 dup2(fileno(f), 1);
