@@ -222,7 +222,8 @@ struct Unbound {
     int udp = free_port(), dot = free_port(), doh = free_port();
     Process proc;
     std::string log;
-    Unbound(const TempDir &tmp, const Pki &pki, const std::string &tag = "unbound") {
+    /// `verbosity` 4 logs every query's length ("Reading ssl tcp query of length N").
+    Unbound(const TempDir &tmp, const Pki &pki, const std::string &tag = "unbound", int verbosity = 1) {
         std::string conf = tmp.file(tag + ".conf");
         log = tmp.file(tag + ".log");
         std::ostringstream c;
@@ -237,7 +238,7 @@ struct Unbound {
           << "  http-endpoint: \"/dns-query\"\n"
           << "  chroot: \"\"\n  username: \"\"\n  do-daemonize: no\n  pidfile: \"\"\n"
           << "  directory: \"" << tmp.path << "\"\n"
-          << "  use-syslog: no\n  logfile: \"\"\n  verbosity: " << (std::getenv("AISID_TLS_VERBOSE") ? 4 : 1) << "\n  do-ip6: no\n  num-threads: 1\n"
+          << "  use-syslog: no\n  logfile: \"\"\n  verbosity: " << (std::getenv("AISID_TLS_VERBOSE") ? 4 : verbosity) << "\n  do-ip6: no\n  num-threads: 1\n"
           << "  module-config: \"iterator\"\n  do-not-query-localhost: no\n"
           << "  incoming-num-tcp: 64\n"
           << "  local-zone: \".\" refuse\n"

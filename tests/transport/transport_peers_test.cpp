@@ -358,3 +358,27 @@ TEST_CASE("DoH: answer TTLs are capped at the HTTP freshness lifetime (RFC 8484 
     answer_a(c->wire, &ttl);
     CHECK(ttl == 300);
 }
+
+TEST_CASE("DoT queries reach the server padded to 128 octets (RFC 8467 §4.1)") {
+    Peers p;
+    Unbound ub(p.tmp, p.pki, "unbound-v4", 4);
+    auto pl = pool({ub.dot_uri()}, opts(p.pki));
+    // A short name, a long one, and one with the caller's own EDNS OPT.
+    check_a(pl->query_blocking(make_query("q1.legacy.example", 1)), "198.51.100.1", 1);
+    auto r = pl->query_blocking(make_query("q2.legacy.example", 2, 1, true));
+    REQUIRE(r);
+    auto big = pl->query_blocking(make_query(std::string(60, 'x') + "." + std::string(60, 'y') + ".legacy.example", 3));
+    REQUIRE(big);
+    CHECK(msg_rcode(big->wire) == 3);
+    ub.proc.stop();  // flush the log
+    std::string log = slurp(ub.log);
+    size_t lens = 0, ok = 0;
+    for (size_t at = log.find("Reading ssl tcp query of length "); at != std::string::npos;
+         at = log.find("Reading ssl tcp query of length ", at + 1)) {
+        ++lens;
+        if (std::stoul(log.substr(at + 32)) % 128 == 0) ++ok;
+    }
+    CHECK(lens == 3);
+    CHECK(ok == lens);
+    CHECK(log.find("Reading ssl tcp query of length 256") != std::string::npos);  // the long name
+}
