@@ -73,6 +73,7 @@ struct SeenQuery {
     uint16_t src_port = 0;
     std::string name;  // lowercase, trailing dot
     uint16_t type = 0;
+    bool tcp = false;
 };
 
 class FakeUpstream {
@@ -87,6 +88,8 @@ public:
         spoof_first,      // a bogus answer from another port, then the right one
         spoof_only,       // only the bogus answer from another port
         extra_records,    // the right answer plus records for other names (answer and additional)
+        tc_then_tcp,      // TC over UDP, then the right answer over TCP
+        tc_then_tcp_half, // TC over UDP, then half an answer over TCP, then nothing (the connection stays open)
     };
     // The right answer's address, and the one nothing must ever serve.
     static constexpr const char *kGood = "192.0.2.1";
@@ -110,6 +113,11 @@ public:
         port = ntohs(a.sin_port);
         int big = 4 << 20;
         setsockopt(udp_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        tcp_ = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(tcp_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || listen(tcp_, 16) != 0)
+            throw std::runtime_error("fake upstream: TCP bind failed");
         thread_ = std::thread([this] { loop(); });
     }
     FakeUpstream(const FakeUpstream &) = delete;
@@ -119,6 +127,8 @@ public:
         if (thread_.joinable()) thread_.join();
         close(udp_);
         close(spoof_);
+        close(tcp_);
+        for (int fd : held_) close(fd);
     }
     std::string addr() const { return "127.0.0.1:" + std::to_string(port); }
     std::vector<SeenQuery> seen() {
@@ -140,8 +150,10 @@ private:
     void loop() {
         std::mt19937 rng(12345);
         while (!stop_) {
-            pollfd p{udp_, POLLIN, 0};
-            if (poll(&p, 1, 50) != 1) continue;
+            pollfd ps[2] = {{udp_, POLLIN, 0}, {tcp_, POLLIN, 0}};
+            if (poll(ps, 2, 50) < 1) continue;
+            if (ps[1].revents & POLLIN) serve_tcp();
+            if (!(ps[0].revents & POLLIN)) continue;
             char buf[4096];
             sockaddr_in from{};
             socklen_t fl = sizeof from;
@@ -198,6 +210,10 @@ private:
                 send_from(udp_, good);
                 break;
             case Mode::spoof_only: send_from(spoof_, reply(s.id, question, s.type, kBogus, "")); break;
+            case Mode::tc_then_tcp:
+            case Mode::tc_then_tcp_half:
+                send_from(udp_, be16(s.id) + be16(0x8380) + be16(1) + be16(0) + be16(0) + be16(0) + question);
+                break;
             case Mode::extra_records: {
                 // RFC 2181 §5.4.1 / bailiwick: the victim's records ride along in
                 // the answer and additional sections of an answer about another name.
@@ -210,6 +226,47 @@ private:
             }
         }
     }
+    // One TCP client (aisidd after TC): reads one framed query, answers per mode.
+    void serve_tcp() {
+        int c = accept(tcp_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string buf;
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (std::chrono::steady_clock::now() < end) {
+            pollfd p{c, POLLIN, 0};
+            if (poll(&p, 1, 100) != 1) continue;
+            char b[4096];
+            ssize_t k = recv(c, b, sizeof b, 0);
+            if (k <= 0) break;
+            buf.append(b, size_t(k));
+            if (buf.size() >= 2 && buf.size() >= 2u + ((uint8_t(buf[0]) << 8) | uint8_t(buf[1]))) break;
+        }
+        std::string q = buf.size() > 2 ? buf.substr(2) : "";
+        size_t pos = 12;
+        SeenQuery s;
+        if (q.size() < 12 || !read_plain_name(q, pos, s.name) || pos + 4 > q.size()) {
+            close(c);
+            return;
+        }
+        s.id = uint16_t((uint8_t(q[0]) << 8) | uint8_t(q[1]));
+        s.type = uint16_t((uint8_t(q[pos]) << 8) | uint8_t(q[pos + 1]));
+        s.tcp = true;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            seen_.push_back(s);
+        }
+        std::string r = reply(s.id, q.substr(12, pos + 4 - 12), s.type, kGood, "");
+        std::string framed = be16(uint16_t(r.size())) + r;
+        if (mode.load() == Mode::tc_then_tcp_half) {
+            framed.resize(2 + r.size() / 2);
+            (void)!send(c, framed.data(), framed.size(), MSG_NOSIGNAL);
+            held_.push_back(c);  // stalls: kept open until the fake stops
+            return;
+        }
+        (void)!send(c, framed.data(), framed.size(), MSG_NOSIGNAL);
+        close(c);
+    }
+
     // A response: question, one A (when asked for A) with `ip`, and extra records.
     static std::string reply(uint16_t id, const std::string &question, uint16_t qtype, const char *ip,
                              const std::string &extra_an, const std::string &extra_ar = "", uint16_t n_extra_an = 0,
@@ -221,7 +278,8 @@ private:
         return m + extra_an + extra_ar;
     }
 
-    int udp_ = -1, spoof_ = -1;
+    int udp_ = -1, spoof_ = -1, tcp_ = -1;
+    std::vector<int> held_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
     std::mutex mu_;

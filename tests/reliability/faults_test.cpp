@@ -109,6 +109,24 @@ TEST_CASE("fault: spoofed answers from another port are ignored") {
     CHECK(d.proc.stop() == 0);
 }
 
+TEST_CASE("fault: truncated upstream answer retried over TCP and a TCP upstream that stalls mid-answer gives SERVFAIL") {
+    FakeUpstream up;
+    Aisidd d(fast_args(up));
+    up.mode = FakeUpstream::Mode::tc_then_tcp;
+    CHECK(dig(d.port, {"+short", "tc1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
+    bool via_tcp = false;
+    for (auto &s : up.seen()) via_tcp |= s.tcp && s.name == "tc1.legacy.example.";
+    CHECK(via_tcp);
+    up.mode = FakeUpstream::Mode::tc_then_tcp_half;
+    auto t0 = std::chrono::steady_clock::now();
+    std::string o = dig(d.port, {"+time=5", "tc2.legacy.example", "A"});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(ms < 4000);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+}
+
 TEST_CASE("security: records for other names in an upstream answer are not served from the cache") {
     FakeUpstream up;
     Aisidd d(fast_args(up));
