@@ -1,6 +1,8 @@
 #include "query_core.hpp"
 
 #include <algorithm>
+#include <bitset>
+#include <cstring>
 #include <string>
 
 namespace aisid::resolver {
@@ -398,10 +400,13 @@ size_t QueryCore::upstream_query(const Query &q, const uint8_t *msg, uint16_t id
 }
 
 namespace {
+using LabelStarts = std::bitset<65536>;
+
 // A name in an upstream answer, stricter than the RFC: every compression
-// pointer goes backwards (no loops) and lands after the header, because we
-// rewrite header counts and a name read from there would change under us.
-bool checked_name(const uint8_t *m, size_t end, size_t &pos) {
+// pointer goes backwards (no loops) to where a label of a name read before
+// begins. We rewrite header counts and TTLs when we serve from the cache: a
+// name read from the header or from a TTL would change under us.
+bool checked_name(const uint8_t *m, size_t end, size_t &pos, LabelStarts &starts) {
     size_t p = pos, total = 0;
     bool jumped = false;
     for (int hops = 0; hops < 128; ++hops) {
@@ -410,7 +415,7 @@ bool checked_name(const uint8_t *m, size_t end, size_t &pos) {
         if ((l & 0xc0) == 0xc0) {
             if (p + 1 >= end) return false;
             size_t t = (size_t(l & 0x3f) << 8) | m[p + 1];
-            if (t < kHeaderLen || t >= p) return false;
+            if (t < kHeaderLen || t >= p || !starts[t]) return false;
             if (!jumped) pos = p + 2;
             jumped = true;
             p = t;
@@ -420,6 +425,7 @@ bool checked_name(const uint8_t *m, size_t end, size_t &pos) {
         total += l + 1u;
         if (total > kMaxNameLen) return false;
         if (p + 1 + l > end) return false;
+        if (!jumped) starts[p] = true;
         if (l == 0) {
             if (!jumped) pos = p + 1;
             return true;
@@ -444,12 +450,15 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
     uint16_t qt = r.u16(), qc = r.u16();
     // Only the answer to the question we asked (RFC 5452 §9.1).
     if (!r.ok() || name.wire() != q.qname.wire() || qt != q.qtype || qc != q.qclass) return Check::ignore;
+    LabelStarts starts;
+    size_t qpos = kHeaderLen;
+    if (!checked_name(resp, n, qpos, starts)) return Check::failed;
     // The rest must be well formed too, or we would hand garbage on.
     unsigned total = unsigned(rd16(resp + 6)) + rd16(resp + 8) + rd16(resp + 10);
     bool bad_rdata = false;
     for (unsigned i = 0; i < total && r.ok() && !bad_rdata; ++i) {
         size_t at = r.pos();
-        if (!checked_name(resp, n, at)) {
+        if (!checked_name(resp, n, at, starts)) {
             bad_rdata = true;
             break;
         }
@@ -474,7 +483,7 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
         if (names) {
             size_t pos = rd + lead;
             for (size_t k = 0; k < names && !bad_rdata; ++k)
-                bad_rdata = pos > rd + rdlen || !checked_name(resp, rd + rdlen, pos);
+                bad_rdata = pos > rd + rdlen || !checked_name(resp, rd + rdlen, pos, starts);
             bad_rdata = bad_rdata || pos + fixed != rd + rdlen;
         }
     }
@@ -503,6 +512,7 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
     e.ns = ns;
     size_t body_end = n;
     uint32_t min_ttl = UINT32_MAX, neg_ttl = UINT32_MAX;
+    std::vector<size_t> zero_ttls;
     bool ok = r.ok() && body_at == q.question_end;  // same question length: compression offsets hold
     unsigned total = unsigned(an) + ns + ar;
     for (unsigned i = 0; ok && i < total; ++i) {
@@ -525,7 +535,10 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
             body_end = rr_at;
             continue;
         }
-        if (ttl & 0x80000000u) ttl = 0;  // RFC 2181 §8
+        if (ttl & 0x80000000u) {  // RFC 2181 §8: a TTL with the top bit set means 0
+            ttl = 0;
+            zero_ttls.push_back(ttl_at - body_at);
+        }
         e.ttl_offs.push_back(static_cast<uint16_t>(ttl_at - body_at));
         if (i < an) min_ttl = std::min(min_ttl, ttl);
         else if (i < unsigned(an) + ns && type == kTypeSOA && rdlen >= 20)
@@ -542,6 +555,7 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
     }
     e.ar = static_cast<uint16_t>(ar - (body_end < n ? 1 : 0));
     e.body.assign(reinterpret_cast<const char *>(resp) + body_at, body_end - body_at);
+    for (size_t off : zero_ttls) std::memset(e.body.data() + off, 0, 4);
     uint8_t rcode = flags & 0xf;
     uint32_t ttl;
     if (rcode == kNxDomain || an == 0) {

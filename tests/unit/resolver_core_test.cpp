@@ -360,3 +360,28 @@ TEST_CASE("cache: LRU eviction keeps the memory bound") {
     CHECK(cache.find(oldest, 0, false) != nullptr);
     CHECK(cache.find("k" + std::to_string(keep + 1), 0, false) == nullptr);
 }
+
+TEST_CASE("upstream answers: a top-bit TTL is relayed as 0, a pointer into a TTL is refused") {
+    Core c;
+    std::string cq = query(0x55, "www.legacy.example", 1, false);
+    Query q;
+    uint8_t out[4096];
+    REQUIRE(c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q).verdict == Verdict::Pass);
+    // ID 0x0101, QR RD RA, 1 question, 1 answer: www.legacy.example A, TTL 0xf0000000.
+    std::string head = std::string("\x01\x01\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12) + wire_name("www.legacy.example") +
+                       std::string("\x00\x01\x00\x01", 4);
+    std::string top = head + std::string("\xc0\x0c\x00\x01\x00\x01\xf0\x00\x00\x00\x00\x04\xc0\x00\x02\x0a", 16);
+    REQUIRE(QueryCore::check_upstream(q, 0x0101, u8(top), top.size()) == QueryCore::Check::ok);
+    Result r = c.core.answer_from_upstream(q, u8(cq), u8(top), top.size(), false, 0, out, sizeof out);
+    auto p = parse(out, r.len);
+    REQUIRE(p);
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.legacy.example. 0 IN A 192.0.2.10"});
+    // Two records; the second's owner points at the first record's TTL (offset 12+20+4+6 = 42).
+    std::string two = head + std::string("\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x0a", 16) +
+                      std::string("\xc0\x2a\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x0b", 16);
+    two[7] = 2;
+    CHECK(QueryCore::check_upstream(q, 0x0101, u8(two), two.size()) == QueryCore::Check::failed);
+    // The same pointing at the question's name: fine.
+    two[12 + 20 + 4 + 16 + 1] = 0x0c;
+    CHECK(QueryCore::check_upstream(q, 0x0101, u8(two), two.size()) == QueryCore::Check::ok);
+}
