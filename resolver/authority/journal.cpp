@@ -149,10 +149,22 @@ Journal &Journal::operator=(Journal &&o) noexcept {
 
 bool Journal::open(const std::string &path, std::vector<Diff> &entries, std::string &note, std::string &err) {
     path_ = path;
+    struct stat st;
+    bool created = ::stat(path.c_str(), &st) != 0;
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
         err = "cannot open journal " + path + ": " + std::strerror(errno);
         return false;
+    }
+    if (created) {
+        // The new file's directory entry must be durable too, or a crash could
+        // lose a journal whose entries were each fdatasync'ed.
+        std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+        int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
     }
     std::string data;
     char buf[65536];
