@@ -138,7 +138,12 @@ public:
     }
     ~Process() { stop(); }
     pid_t pid() const { return pid_; }
-    bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+    bool running() {
+        if (pid_ <= 0) return false;
+        if (waitpid(pid_, nullptr, WNOHANG) == 0) return true;
+        pid_ = -1;  // reaped: never signal that number again
+        return false;
+    }
     void signal(int sig) const {
         if (pid_ > 0) kill(pid_, sig);
     }
@@ -214,18 +219,48 @@ inline bool wait_tcp(int port, Process &p, int ms = 10000) {
     return false;
 }
 
+/// Starts a server on ports free a moment ago: another program (tests of
+/// other parts run in parallel) may take one in between, so a start that
+/// fails with "Address already in use" is retried on new ports. A listener
+/// that answered although our server exited was someone else's: retried too.
+template <class Start> void start_retrying(Process &proc, const std::string &log, Start start, const char *what) {
+    for (int attempt = 0;; ++attempt) {
+        bool up = start();
+        if (up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            up = proc.running();
+        }
+        if (up) return;
+        proc.stop();
+        std::string l = slurp(log);
+        bool port_taken = l.find("already in use") != std::string::npos || l.find("Address in use") != std::string::npos;
+        if (attempt < 5 && (port_taken || l.empty())) continue;
+        throw std::runtime_error(std::string(what) + " did not start: " + l);
+    }
+}
+
 /// Unbound on loopback: plain DNS on `udp`, DoT on `dot`, DoH on `doh`.
 /// Data: a.legacy.example A 192.0.2.1 and AAAA 2001:db8::1, qN.legacy.example A 198.51.100.N
 /// (N = 1..250), and anything under bench.example A 192.0.2.9 (a redirect
 /// zone: every name is answered from local data, no cache hit possible).
 struct Unbound {
-    int udp = free_port(), dot = free_port(), doh = free_port();
+    int udp = 0, dot = 0, doh = 0;
     Process proc;
     std::string log;
     /// `verbosity` 4 logs every query's length ("Reading ssl tcp query of length N").
     Unbound(const TempDir &tmp, const Pki &pki, const std::string &tag = "unbound", int verbosity = 1) {
         std::string conf = tmp.file(tag + ".conf");
         log = tmp.file(tag + ".log");
+        start_retrying(proc, log, [&] {
+            udp = free_port();
+            dot = free_port();
+            doh = free_port();
+            write_config(conf, tmp, pki, verbosity);
+            proc = Process({"unbound", "-d", "-c", conf}, log);
+            return wait_tcp(dot, proc) && wait_tcp(doh, proc) && wait_tcp(udp, proc);
+        }, "unbound");
+    }
+    void write_config(const std::string &conf, const TempDir &tmp, const Pki &pki, int verbosity) {
         std::ostringstream c;
         c << "server:\n"
           << "  interface: 127.0.0.1@" << udp << "\n"
@@ -251,9 +286,6 @@ struct Unbound {
           << "  local-data: \"bench.example. 60 IN A 192.0.2.9\"\n"
           << "remote-control:\n  control-enable: no\n";
         spit(conf, c.str());
-        proc = Process({"unbound", "-d", "-c", conf}, log);
-        if (!wait_tcp(dot, proc) || !wait_tcp(doh, proc) || !wait_tcp(udp, proc))
-            throw std::runtime_error("unbound did not start: " + slurp(log));
     }
     std::string dot_uri(const std::string &name = "dns.example") const {
         return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);
@@ -269,7 +301,7 @@ struct Unbound {
 /// burst (it waits for the socket while queries sit decrypted in its TLS
 /// buffer) until its read timeout closes the connection.
 struct Dnsdist {
-    int dot = free_port(), doh = free_port();
+    int dot = 0, doh = 0;
     Process proc;
     std::string log;
     /// `doh_options`: extra addDOHLocal options (Lua table fields), e.g. custom headers.
@@ -277,6 +309,15 @@ struct Dnsdist {
             const std::string &doh_options = "") {
         std::string conf = tmp.file(tag + ".conf");
         log = tmp.file(tag + ".log");
+        start_retrying(proc, log, [&] {
+            dot = free_port();
+            doh = free_port();
+            write_config(conf, pki, backend_port, doh_options);
+            proc = Process({"dnsdist", "--supervised", "--disable-syslog", "-C", conf}, log);
+            return wait_tcp(dot, proc) && wait_tcp(doh, proc);
+        }, "dnsdist");
+    }
+    void write_config(const std::string &conf, const Pki &pki, int backend_port, const std::string &doh_options) {
         std::ostringstream c;
         c << "setSecurityPollSuffix(\"\")\n"
           << "setLocal(\"127.0.0.1:" << free_port() << "\")\n"
@@ -285,9 +326,6 @@ struct Dnsdist {
           << "\", \"/dns-query\"" << (doh_options.empty() ? "" : ", {" + doh_options + "}") << ")\n"
           << "newServer({address=\"127.0.0.1:" << backend_port << "\", checkName=\"a.legacy.example.\"})\n";
         spit(conf, c.str());
-        proc = Process({"dnsdist", "--supervised", "--disable-syslog", "-C", conf}, log);
-        if (!wait_tcp(dot, proc) || !wait_tcp(doh, proc))
-            throw std::runtime_error("dnsdist did not start: " + slurp(log));
     }
     std::string dot_uri(const std::string &name = "dns.example") const {
         return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);

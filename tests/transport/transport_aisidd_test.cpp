@@ -35,16 +35,20 @@ std::vector<uint8_t> ask_udp(int port, const std::vector<uint8_t> &q, int ms = 4
 }
 
 struct Aisidd {
-    int port = free_port();
+    int port = 0;
     Process proc;
     std::string log;
     Aisidd(const TempDir &tmp, std::vector<std::string> args) {
-        log = tmp.file("aisidd-" + std::to_string(port) + ".log");
-        std::vector<std::string> argv = {AISIDD_PATH, "--listen", "127.0.0.1:" + std::to_string(port), "--threads",
-                                         "1", "--upstream-timeout", "1000"};
-        argv.insert(argv.end(), args.begin(), args.end());
-        proc = Process(argv, log);
-        if (!wait_tcp(port, proc)) throw std::runtime_error("aisidd did not start: " + slurp(log));
+        static int n = 0;
+        log = tmp.file("aisidd-" + std::to_string(++n) + ".log");
+        start_retrying(proc, log, [&] {
+            port = free_port();
+            std::vector<std::string> argv = {AISIDD_PATH, "--listen", "127.0.0.1:" + std::to_string(port),
+                                             "--threads", "1", "--upstream-timeout", "1000"};
+            argv.insert(argv.end(), args.begin(), args.end());
+            proc = Process(argv, log);
+            return wait_tcp(port, proc);
+        }, "aisidd");
     }
 };
 
