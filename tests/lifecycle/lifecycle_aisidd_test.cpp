@@ -64,7 +64,7 @@ TEST_CASE("aisidd primary: define, register, query, migrate, decommission with a
     CHECK(serial_of(p.port) == s0 + 4);
 }
 
-TEST_CASE("aisidd primary: duplicate registration, term and code are refused; nothing changes") {
+TEST_CASE("aisidd primary: duplicate registration, term and code are refused - nothing changes") {
     TempDir d;
     Aisidd p(d, "primary", primary_args(zone_file(d)));
     p.start();
@@ -98,7 +98,7 @@ TEST_CASE("aisidd primary: duplicate registration, term and code are refused; no
     CHECK(p.log().find("already used by 'detection'") != std::string::npos);
 }
 
-TEST_CASE("aisidd primary: unsigned, wrongly signed and out-of-window updates are refused; nothing changes") {
+TEST_CASE("aisidd primary: unsigned, wrongly signed and out-of-window updates are refused - nothing changes") {
     TempDir d;
     Aisidd p(d, "primary", primary_args(zone_file(d)));
     p.start();
@@ -198,7 +198,7 @@ TEST_CASE("aisidd primary: a journal with a torn last entry recovers to the last
     CHECK(serial_of(p.port) == 2026112506u);
 }
 
-TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s; keeps answering without its primary") {
+TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s - keeps answering without its primary") {
     TempDir d;
     Aisidd s(d, "secondary", {});
     Aisidd p(d, "primary", primary_args(zone_file(d)));

@@ -176,7 +176,7 @@ TEST_CASE("authority: signed UPDATE applies, is journaled, replays in a new inst
     CHECK_FALSE(e.logged("replayed"));  // the compacted file already holds them
 }
 
-TEST_CASE("authority: TSIG failures answer NOTAUTH with the TSIG error; BADTIME is signed and verifies") {
+TEST_CASE("authority: TSIG failures answer NOTAUTH with the TSIG error - BADTIME is signed and verifies") {
     Env e;
     std::string mac;
     auto out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow - 301, &mac));

@@ -13,7 +13,7 @@ namespace {
 const std::string kSvc = "bert.detection.image.ai.example.";
 }
 
-TEST_CASE("named primary, aisidd secondary: lifecycle with aisid-admin and nsupdate; NOTIFY reaches aisidd") {
+TEST_CASE("named primary, aisidd secondary: lifecycle with aisid-admin and nsupdate - NOTIFY reaches aisidd") {
     TempDir d;
     Aisidd s(d, "secondary", {});
     Named n(d,

@@ -141,7 +141,7 @@ TEST_CASE("update: RFC 2136 §3.2 prerequisites") {
           kRcodeNoError);
 }
 
-TEST_CASE("update: apex SOA and NS survive deletes; a no-op keeps the serial") {
+TEST_CASE("update: apex SOA and NS survive deletes - a no-op keeps the serial") {
     ZonePtr z = base();
     auto r = apply_update(*z, {}, {bare("ai.example.", kTypeANY, resolver::kClassANY)});
     REQUIRE(r.rcode == kRcodeNoError);
@@ -154,7 +154,7 @@ TEST_CASE("update: apex SOA and NS survive deletes; a no-op keeps the serial") {
     CHECK_FALSE(r.changed);
 }
 
-TEST_CASE("update: an explicit newer SOA serial is used; serials wrap per RFC 1982") {
+TEST_CASE("update: an explicit newer SOA serial is used - serials wrap per RFC 1982") {
     ZonePtr z = base();
     auto soa = [](uint32_t s) {
         return rr("ai.example. 300 IN SOA ns.ai.example. admin.ai.example. " + std::to_string(s) + " 3600 600 86400 60");
@@ -190,7 +190,7 @@ TEST_CASE("update: a diff replays to the same zone (journal replay, IXFR)") {
     CHECK_FALSE(apply_diff(*r.zone, r.diff, replayed, why));
 }
 
-TEST_CASE("xfr: zone text round-trips; transfer streams parse") {
+TEST_CASE("xfr: zone text round-trips - transfer streams parse") {
     ZonePtr z = base();
     auto again = load_zone_text(zone_to_text(*z), "again");
     REQUIRE_MESSAGE(again.has_value(), (again ? "" : again.error().to_string()));
