@@ -64,6 +64,27 @@ void must_parse(const uint8_t *out, size_t len, uint16_t id, size_t limit) {
     ldns_pkt_free(p);
 }
 
+// The same for answers served again from the cache: ldns reads rdata by type
+// and, for records whose rdata it misreads past their length, the TTLs we
+// count down change what it sees; so these are held to the framing (every
+// record within its length, the message ends where the last one does).
+void must_frame(const uint8_t *out, size_t len, uint16_t id, size_t limit) {
+    if (len == 0) return;
+    if (len > limit || len < kHeaderLen || rd16(out) != id || !(rd16(out + 2) & kFlagQR)) abort();
+    Reader r(out, len, kHeaderLen);
+    for (unsigned i = 0; i < rd16(out + 4); ++i) r.skip_name(), r.skip(4);
+    unsigned total = unsigned(rd16(out + 6)) + rd16(out + 8) + rd16(out + 10);
+    for (unsigned i = 0; i < total; ++i) {
+        size_t at = r.pos();
+        WireName owner;
+        if (!name_from_wire(out, len, at, owner)) abort();
+        r.skip_name();
+        r.skip(8);
+        r.skip(r.u16());
+    }
+    if (!r.ok() || r.left() != 0) abort();
+}
+
 // A fixed client query: www.legacy.example A, with EDNS.
 const uint8_t kClientQuery[] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
                                 3,    'w',  'w',  'w',  6,    'l',  'e',  'g',  'a',  'c',  'y',  7,
@@ -128,10 +149,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (valid) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
         // And again from the cache.
         r = core.handle(kClientQuery, sizeof kClientQuery, peer(true), tcp, now + 1500, out, sizeof out, q);
-        if (valid && r.verdict == Verdict::Answered) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
+        if (r.verdict == Verdict::Answered) must_frame(out, r.len, 0x1234, tcp ? 65535 : 1232);
         // Later, every upstream down: the stale answer (or SERVFAIL).
         r = core.answer_failure(q, kClientQuery, !tcp, now + 400000, out, sizeof out);
-        if (valid) must_parse(out, r.len, 0x1234, !tcp ? 65535 : 1232);
+        must_frame(out, r.len, 0x1234, !tcp ? 65535 : 1232);
     }
     return 0;
 }
