@@ -382,3 +382,47 @@ TEST_CASE("DoT queries reach the server padded to 128 octets (RFC 8467 §4.1)") 
     CHECK(ok == lens);
     CHECK(log.find("Reading ssl tcp query of length 256") != std::string::npos);  // the long name
 }
+
+TEST_CASE("DoH: a server without HTTP/2 is refused (RFC 8484 §5.2)") {
+    Peers p;
+    // An HTTP/1.1-only DoH server (Python's http.server over TLS) that would
+    // answer every POST: the answer is refused because of the protocol.
+    spit(p.tmp.file("h1.py"),
+         "import http.server, ssl, sys\n"
+         "class H(http.server.BaseHTTPRequestHandler):\n"
+         "    protocol_version = 'HTTP/1.1'\n"
+         "    def do_POST(self):\n"
+         "        q = self.rfile.read(int(self.headers['Content-Length']))\n"
+         "        a = q[:2] + bytes([0x81, 0x80]) + q[4:]\n"
+         "        self.send_response(200)\n"
+         "        self.send_header('Content-Type', 'application/dns-message')\n"
+         "        self.send_header('Content-Length', str(len(a)))\n"
+         "        self.end_headers()\n"
+         "        self.wfile.write(a)\n"
+         "    def log_message(self, *a): pass\n"
+         "s = http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H)\n"
+         "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+         "c.load_cert_chain(sys.argv[2], sys.argv[3])\n"
+         "c.set_alpn_protocols(['http/1.1'])\n"
+         "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+         "s.serve_forever()\n");
+    Process srv;
+    int port = 0;
+    start_retrying(srv, p.tmp.file("h1.log"), [&] {
+        port = free_port();
+        srv = Process({"python3", p.tmp.file("h1.py"), std::to_string(port), p.pki.cert, p.pki.key},
+                      p.tmp.file("h1.log"));
+        return wait_tcp(port, srv);
+    }, "python3 http.server");
+    std::string uri = "https://127.0.0.1:" + std::to_string(port) + "/dns-query";
+    auto pl = pool({uri}, opts(p.pki));
+    auto r = pl->query_blocking(make_query("a.legacy.example", 1));
+    REQUIRE(!r);
+    CHECK(r.error().kind == ErrorKind::http);
+    CHECK_MESSAGE(r.error().reason.find("did not negotiate HTTP/2") != std::string::npos, r.error().text());
+    // The same server is fine when HTTP/1.1 is allowed: the refusal was the protocol's.
+    Options o = opts(p.pki);
+    o.require_h2 = false;
+    auto r1 = pool({uri}, o)->query_blocking(make_query("a.legacy.example", 2));
+    CHECK_MESSAGE(r1, (r1 ? "" : r1.error().text()));
+}
