@@ -44,22 +44,28 @@ uint32_t parse_perf_label(std::string_view l) {
 
 uint16_t Dimension::lowest_free_code() const {
     for (uint32_t c = 1; c < kReservedCode; ++c)
-        if (!by_code_.count(static_cast<uint16_t>(c))) return static_cast<uint16_t>(c);
+        if (!by_code_.find(c)) return static_cast<uint16_t>(c);
     return 0;
 }
 
 bool Dimension::add(const std::string &term, uint16_t code, int line) {
-    if (by_term_.count(term) || by_code_.count(code)) return false;
-    by_term_.emplace(term, Entry{code, line});
-    by_code_.emplace(code, term);
+    uint64_t h = short_hash(term);
+    if (code == 0 || by_hash_.find(h) || by_code_.find(code)) return false;
+    entries_.push_back(Entry{term, code, line});
+    *by_hash_.emplace(h).first = static_cast<uint32_t>(entries_.size());
+    *by_code_.emplace(code).first = static_cast<uint32_t>(entries_.size());
     return true;
 }
 
 bool Dimension::remove(std::string_view term) {
-    auto it = by_term_.find(term);
-    if (it == by_term_.end()) return false;
-    by_code_.erase(it->second.code);
-    by_term_.erase(it);
+    uint64_t h = short_hash(term);
+    const uint32_t *i = by_hash_.find(h);
+    if (!i || entries_[*i - 1].term != term) return false;
+    Entry &e = entries_[*i - 1];
+    by_code_.erase(e.code);
+    by_hash_.erase(h);
+    e.code = 0;
+    e.term.clear();
     return true;
 }
 

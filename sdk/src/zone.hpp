@@ -9,6 +9,7 @@
 #include "flat_map.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,39 +61,64 @@ struct Node {
     }
 };
 
-/// One codebook dimension: term ↔ code, both ways.
+/// A 64-bit hash for short strings, eight bytes at a time.
+inline uint64_t short_hash(std::string_view s) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h | 1;  // FlatMap keys are non-zero
+}
+
+/// One codebook dimension: term ↔ code, both ways, each one probe of a flat
+/// table (the per-lookup cost of a service name is three of these).
 class Dimension {
 public:
     /// The code of a lowercase term, 0 when it is not in the codebook.
     uint16_t code(std::string_view term) const {
-        auto it = by_term_.find(term);
-        return it == by_term_.end() ? 0 : it->second.code;
+        const uint32_t *i = by_hash_.find(short_hash(term));
+        if (!i) return 0;
+        const Entry &e = entries_[*i - 1];
+        return e.term == term ? e.code : 0;
     }
     /// The term of a code; nullptr when none has it.
     const std::string *term(uint16_t code) const {
-        auto it = by_code_.find(code);
-        return it == by_code_.end() ? nullptr : &it->second;
+        const uint32_t *i = code ? by_code_.find(code) : nullptr;
+        return i ? &entries_[*i - 1].term : nullptr;
     }
     /// The line the term was defined on (0 if unknown).
     int line_of(std::string_view term) const {
-        auto it = by_term_.find(term);
-        return it == by_term_.end() ? 0 : it->second.line;
+        const uint32_t *i = by_hash_.find(short_hash(term));
+        return (i && entries_[*i - 1].term == term) ? entries_[*i - 1].line : 0;
     }
     uint16_t lowest_free_code() const;
+    /// False when the term or the code is taken (or, never in practice, the
+    /// term's 64-bit hash is another term's).
     bool add(const std::string &term, uint16_t code, int line);
     bool remove(std::string_view term);
-    size_t size() const { return by_term_.size(); }
+    size_t size() const { return by_code_.size(); }
     template <class F> void for_each(F &&f) const {
-        for (const auto &[t, e] : by_term_) f(t, e.code);
+        for (const Entry &e : entries_)
+            if (e.code) f(e.term, e.code);
     }
 
 private:
     struct Entry {
-        uint16_t code;
-        int line;
+        std::string term;
+        uint16_t code = 0;  // 0: removed
+        int line = 0;
     };
-    StringMap<Entry> by_term_;
-    std::unordered_map<uint16_t, std::string> by_code_;
+    std::vector<Entry> entries_;
+    FlatMap<uint32_t> by_hash_;  // short_hash(term) → index + 1
+    FlatMap<uint32_t> by_code_;  // code → index + 1
 };
 
 /// A registered service: the AAAA and the SVCB legacy endpoints at

@@ -148,7 +148,8 @@ bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, 
                 return fail(std::string(dim_name(static_cast<Dim>(d))) + " code " + std::to_string(code) + " of '" +
                             term + "' is already used by '" + *other + "'" +
                             (dim.line_of(*other) ? " (line " + std::to_string(dim.line_of(*other)) + ")" : ""));
-            dim.add(term, static_cast<uint16_t>(code), line);
+            if (!dim.add(term, static_cast<uint16_t>(code), line))
+                return fail("cannot index term '" + term + "' (hash collision with another term)");
             if (!first_codebook_line_) {
                 first_codebook_line_ = line;
                 first_codebook_file_ = file;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace aisid {
 
@@ -35,6 +36,20 @@ const Zone *ZoneSet::find(std::string_view origin_wire) const {
 
 const Zone *ZoneSet::zone_for(const WireName &name, unsigned &origin_at) const {
     if (by_origin_.empty()) return nullptr;
+    if (zones_.size() <= 8) {
+        // A host has a handful of zones: comparing each origin with the
+        // name's suffix of the same length beats hashing every suffix.
+        const Zone *best = nullptr;
+        for (const ZonePtr &z : zones_) {
+            unsigned zl = z->origin_labels();
+            if (zl > name.nlabels || (best && zl <= best->origin_labels())) continue;
+            std::string_view suf = name.suffix(name.nlabels - zl);
+            if (suf.size() == z->origin_wire().size() && std::memcmp(suf.data(), z->origin_wire().data(), suf.size()) == 0)
+                best = z.get();
+        }
+        if (best) origin_at = name.nlabels - best->origin_labels();
+        return best;
+    }
     // Closest enclosing zone first: try suffixes from the longest down.
     unsigned start = name.nlabels > max_origin_labels_ ? name.nlabels - static_cast<unsigned>(max_origin_labels_) : 0;
     for (unsigned i = start; i <= name.nlabels; ++i) {
