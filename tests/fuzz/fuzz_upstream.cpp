@@ -131,9 +131,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Result r = core.answer_from_upstream(q, cq.data(), resp, n, tcp, now, out, sizeof out);
     if (r.verdict != Verdict::Answered && r.verdict != Verdict::Fail) abort();
     if (!up) return 0;
-    if (r.verdict == Verdict::Answered && std::getenv("AISID_FUZZ_STRICT")) {
-        // Known finding F2: RFC 2181 §8 says a TTL with the top bit set is 0;
-        // the cache counts it as 0 but the client gets the received value.
+    if (r.verdict == Verdict::Answered) {
+        // F2 (fixed in 8ea844e): RFC 2181 §8 says a TTL with the top bit set
+        // is 0, for the client too.
         PktPtr direct = parse(out, r.len);
         ldns_rr_list *l = direct ? ldns_pkt_answer(direct.get()) : nullptr;
         for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); ++i)
@@ -189,13 +189,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (o0 != Outcome::cache_hit) return 0;  // TTL 0: expired at once
     if (!served) abort();
     PktPtr later = serve(now + 2000, o2);
-    if (o2 == Outcome::cache_hit && !later) {
-        // Known finding (docs/reliability.md, F1): a compression pointer into a
-        // TTL field the cache rewrites; the same bytes parsed a moment ago.
-        // AISID_FUZZ_STRICT=1 makes it a crash again (to reproduce, or once fixed).
-        static const bool strict = std::getenv("AISID_FUZZ_STRICT") != nullptr;
-        if (strict) abort();
-    }
+    // F1 (docs/reliability.md, fixed in 8ea844e): a compression pointer into a
+    // TTL field the cache rewrites made the answer unreadable once counted down.
+    if (o2 == Outcome::cache_hit && !later) abort();
     ldns_rr_list *a = ldns_pkt_answer(up.get());
     ldns_rr_list *b = ldns_pkt_answer(served.get());
     if (ldns_rr_list_rr_count(a) != ldns_rr_list_rr_count(b)) abort();
