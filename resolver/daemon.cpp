@@ -4,6 +4,7 @@
 #include "config.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "sd_notify.hpp"
 #include "worker.hpp"
 
 #include <signal.h>
@@ -160,6 +161,8 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < cfg.threads; ++i) workers.push_back(std::make_unique<Worker>(sh, i, socks[i], &auth));
     for (auto &w : workers) w->start();
+    // Type=notify (packaging/aisidd.service): listeners are open, zones loaded.
+    sd_notify("READY=1");
     AISIDD_LOG(LogLevel::info, describe(cfg) + "; " + std::to_string(info.size()) + " zone(s)");
 
     for (;;) {
@@ -168,6 +171,10 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         if (sig == SIGHUP) {
             // Reload: the config file and the command line again, then every zone;
             // anything wrong keeps the whole old state (atomic).
+            sd_notify("RELOADING=1");
+            struct Ready {
+                ~Ready() { sd_notify("READY=1"); }  // whichever way the reload ends
+            } ready;
             Config next;
             auto p = parse_command_line(argc, argv, next);
             if (p) {
@@ -204,6 +211,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         AISIDD_LOG(LogLevel::info, std::string("exiting on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
         break;
     }
+    sd_notify("STOPPING=1");
     sh.stop.store(true);
     for (auto &w : workers) w->wake();
     for (auto &w : workers) w->join();

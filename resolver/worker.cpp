@@ -936,10 +936,15 @@ struct Worker::Impl {
         }
     }
 
-    void run() {
+    // Made before the thread starts: wake() may be called from another thread
+    // at any time after construction.
+    void open_fds() {
         ep = epoll_create1(EPOLL_CLOEXEC);
         wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         ep_add(wake_fd, EPOLLIN, tag(kWake, 0));
+    }
+
+    void run() {
         for (size_t i = 0; i < socks.udp.size(); ++i) ep_add(socks.udp[i], EPOLLIN, tag(kUdpListen, i));
         for (size_t i = 0; i < socks.tcp.size(); ++i) ep_add(socks.tcp[i], EPOLLIN, tag(kTcpListen, i));
         epoll_event evs[64];
@@ -978,7 +983,10 @@ struct Worker::Impl {
         conns.clear();
         for (int fd : socks.udp) close(fd);
         for (int fd : socks.tcp) close(fd);
-        close(ep);
+    }
+    ~Impl() {
+        if (wake_fd >= 0) close(wake_fd);
+        if (ep >= 0) close(ep);
     }
 };
 
@@ -986,6 +994,7 @@ Worker::Worker(Shared &sh, unsigned index, ListenSockets socks, AuthorityRunner 
     : impl_(std::make_unique<Impl>(sh, index, std::move(socks), auth)) {
     impl_->self = this;
     impl_->refresh();
+    impl_->open_fds();
 }
 
 Worker::~Worker() { join(); }

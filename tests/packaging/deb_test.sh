@@ -195,9 +195,6 @@ ready)
     AISIDD=$BUILD/resolver/aisidd
     HELPER=$5
     [ -x "$AISIDD" ] && [ -x "$HELPER" ] || fail "aisidd and notify_listen must be built"
-    if ! grep -q NOTIFY_SOCKET "$AISIDD"; then
-        skip "aisidd does not report readiness yet (READY=1 to \$NOTIFY_SOCKET, packaging/sd_notify.hpp): aisidd.service (Type=notify) would time out"
-    fi
     PORT=$(( 20000 + ($$ * 13) % 40000 ))
     "$HELPER" 10 "$AISIDD" --listen "127.0.0.1:$PORT" --zone "$SRC/zones/ai.example.zone" --upstream 192.0.2.1
     ;;

@@ -1,4 +1,4 @@
-// packaging/sd_notify.hpp: the datagram reaches $NOTIFY_SOCKET, for a path
+// resolver/sd_notify.hpp: the datagram reaches $NOTIFY_SOCKET, for a path
 // and for an abstract ('@') socket, and nothing happens without one.
 #include "sd_notify.hpp"
 

@@ -4,7 +4,7 @@
 // Header-only so aisidd (Type=notify in packaging/aisidd.service) can use it
 // with one include:
 //
-//     #include "../packaging/sd_notify.hpp"
+//     #include "sd_notify.hpp"
 //     aisid::sd_notify("READY=1");              // listeners open, zones loaded
 //     aisid::sd_notify("RELOADING=1");          // optional, around a SIGHUP reload
 //     aisid::sd_notify("READY=1\nSTATUS=...");  // ...and after it
