@@ -3,7 +3,7 @@
 // signed-UPDATE sender built on the authority library, aisid-admin runs.
 #pragma once
 
-#include "lifecycle_proc.hpp"
+#include "proc.hpp"
 #include "lifecycle_support.hpp"
 #include "records.hpp"
 #include "tsig.hpp"
@@ -22,6 +22,7 @@
 namespace lifecycle_test {
 
 using namespace aisid::resolver;
+using namespace aisid::test;  // tests/support/proc.hpp
 
 inline const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ==";
 inline const char *kOtherSecret = "b3RoZXItc2VjcmV0LW5vdC10aGUtcmlnaHQtb25lLi4uLg==";
