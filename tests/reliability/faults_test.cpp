@@ -502,3 +502,28 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
+
+TEST_CASE("fault: SIGHUP storm with the authority on - the daemon survives every reload") {
+    // Signals must reach only the main thread's sigwait: a thread started
+    // before the mask is set (the authority's) would take a SIGHUP that
+    // arrives mid-reload and die of it (default action).
+    TempDir z;
+    std::string zone = z.file("ai.example.zone");
+    write_file(zone, read_file(example_zone()));
+    std::string state = z.file("state");
+    mkdir(state.c_str(), 0755);
+    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9", "--state-dir", state, "--key",
+              std::string("k1:") + kSecret, "--update-key", "k1"},
+             false);
+    int rounds = 0;
+    for (; rounds < 60 && d.proc.running(); ++rounds) {
+        d.proc.signal(SIGHUP);
+        d.proc.signal(SIGHUP);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK_MESSAGE(d.proc.running(), "aisidd died after " << rounds << " SIGHUP rounds, exit " << d.proc.exit_code());
+    if (d.proc.running()) {
+        check_alive(d);
+        CHECK(d.proc.stop() == 0);
+    }
+}
