@@ -109,6 +109,16 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     }
     g_log_level.store(static_cast<int>(cfg.log_level));
 
+    // Signals are taken synchronously by the main thread only; blocked before
+    // any thread starts (the authority's too), since threads inherit the mask
+    // and one with them unblocked would die of the default action.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
     Shared sh;
     sh.authority = hook;
     std::vector<ZoneInfo> info;
@@ -131,14 +141,6 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     if (cfg.upstreams.empty())
         AISIDD_LOG(LogLevel::warn, "no upstream: names outside the local zones get SERVFAIL");
 
-    // Signals are taken synchronously by the main thread only.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    signal(SIGPIPE, SIG_IGN);
 
     std::vector<ListenSockets> socks(cfg.threads);
     for (unsigned i = 0; i < cfg.threads; ++i) {
