@@ -126,6 +126,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!ldns_pkt_tc(up.get()) && (rc == LDNS_RCODE_NOERROR || rc == LDNS_RCODE_NXDOMAIN)) abort();
     }
     if (check != QueryCore::Check::ok) return 0;
+    // F3 (open, docs/reliability.md): an OPT in the answer or authority section
+    // (RFC 6891 §6.1.1: only in the additional one) is accepted; the cache then
+    // strips it and miscounts the additional section (0 - 1 wraps to 65535).
+    // AISID_FUZZ_STRICT=1 makes it a crash (reproducer in tests/reliability/findings/).
+    if (up) {
+        bool opt_misplaced = false;
+        for (ldns_rr_list *l : {ldns_pkt_answer(up.get()), ldns_pkt_authority(up.get())})
+            for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); ++i)
+                opt_misplaced |= ldns_rr_get_type(ldns_rr_list_rr(l, i)) == LDNS_RR_TYPE_OPT;
+        if (opt_misplaced) {
+            if (std::getenv("AISID_FUZZ_STRICT")) abort();
+            return 0;
+        }
+    }
 
     static uint8_t out[65535];
     Result r = core.answer_from_upstream(q, cq.data(), resp, n, tcp, now, out, sizeof out);
