@@ -469,6 +469,12 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
         size_t rd = r.pos();
         r.skip(rdlen);
         if (!r.ok()) break;
+        // RFC 6891 §6.1.1: an OPT record belongs in the additional section
+        // only (our answer rewriting counts on it: F3 in docs/reliability.md).
+        if (type == kTypeOPT && i < unsigned(rd16(resp + 6)) + rd16(resp + 8)) {
+            bad_rdata = true;
+            break;
+        }
         // Names inside the rdata of the common types must decode (no pointer
         // past the end or into a loop): clients would choke on them.
         size_t names = 0, fixed = 0, lead = 0;

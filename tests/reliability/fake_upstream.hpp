@@ -100,6 +100,20 @@ public:
     int port = 0;
 
     FakeUpstream() {
+        // The UDP port is the kernel's pick; TCP on the same number may be
+        // taken by someone's connection: try again with a fresh pair.
+        for (int attempt = 0;; ++attempt) {
+            if (open_sockets()) break;
+            close(udp_);
+            close(spoof_);
+            close(tcp_);
+            if (attempt == 50) throw std::runtime_error("fake upstream: TCP bind failed");
+        }
+        thread_ = std::thread([this] { loop(); });
+    }
+
+private:
+    bool open_sockets() {
         udp_ = socket(AF_INET, SOCK_DGRAM, 0);
         spoof_ = socket(AF_INET, SOCK_DGRAM, 0);
         sockaddr_in a{};
@@ -116,10 +130,10 @@ public:
         tcp_ = socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
         setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(tcp_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || listen(tcp_, 16) != 0)
-            throw std::runtime_error("fake upstream: TCP bind failed");
-        thread_ = std::thread([this] { loop(); });
+        return bind(tcp_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 && listen(tcp_, 16) == 0;
     }
+
+public:
     FakeUpstream(const FakeUpstream &) = delete;
     FakeUpstream &operator=(const FakeUpstream &) = delete;
     ~FakeUpstream() {
