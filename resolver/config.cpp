@@ -17,11 +17,14 @@ const char *usage_text() {
            "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
            "              [--key NAME:BASE64]... [--update-key NAME]...\n"
            "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
+           "              [--user NAME]\n"
            "The local DNS stub resolver: answers AISID domains from its zones (authoritative)\n"
            "and forwards and caches every other name.\n"
            "Defaults: --listen 127.0.0.1:53 --listen [::1]:53; upstreams from /etc/resolv.conf;\n"
            "only loopback clients are answered (others get REFUSED); --allow adds networks,\n"
            "--deny removes loopback ones (--allow wins over --deny).\n"
+           "--user: after binding its sockets, a root aisidd becomes NAME (and its group),\n"
+           "with no capabilities left.\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -155,6 +158,9 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
     } else if (key == "state-dir") {
         if (v.empty()) return unexpected(err("--state-dir needs a directory"));
         c.state_dir = v;
+    } else if (key == "user") {
+        if (v.empty()) return unexpected(err("--user needs a user name"));
+        c.user = v;
     } else if (key == "ca-file") {
         if (v.empty()) return unexpected(err("--ca-file needs a file"));
         c.ca_file = v;

@@ -42,6 +42,7 @@ struct Config {
     std::vector<std::string> notify;         // ADDR[:PORT]
     std::string state_dir;
     std::string ca_file;
+    std::string user;                        // drop to this user after binding (when started as root)
 };
 
 enum class ParseOutcome { ok, help, version };

@@ -7,6 +7,8 @@
 #include "sd_notify.hpp"
 #include "worker.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -21,6 +23,37 @@
 #endif
 
 namespace aisid::resolver {
+
+namespace {
+
+// Becomes `user` (its uid, its primary group, no supplementary groups).
+// Returns an error message and sets code (SPEC §4: 2 bad input, 4 refused).
+std::string drop_privileges(const std::string &user, int &code) {
+    errno = 0;
+    struct passwd *pw = getpwnam(user.c_str());
+    if (!pw) {
+        code = 2;
+        return "--user " + user + ": no such user";
+    }
+    if (geteuid() != 0) {
+        if (geteuid() == pw->pw_uid) return {};
+        code = 4;
+        return "--user " + user + ": only root can change its user";
+    }
+    gid_t gid = pw->pw_gid;
+    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+        code = 4;
+        return "--user " + user + ": " + std::strerror(errno);
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) {
+        code = 4;
+        return "--user " + user + ": root could be regained";
+    }
+    AISIDD_LOG(LogLevel::info, "running as user " + user + " (uid " + std::to_string(pw->pw_uid) + ")");
+    return {};
+}
+
+} // namespace
 
 namespace {
 
@@ -156,6 +189,16 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         if (!e.empty()) {
             std::fprintf(stderr, "aisidd: %s\n", e.c_str());
             return 3;
+        }
+    }
+    // Every socket is bound: nothing left needs root (issue 7). setuid from
+    // root clears every capability; glibc applies it to all threads.
+    if (!cfg.user.empty()) {
+        int code = 0;
+        std::string e = drop_privileges(cfg.user, code);
+        if (!e.empty()) {
+            std::fprintf(stderr, "aisidd: %s\n", e.c_str());
+            return code;
         }
     }
     for (unsigned i = 0; i < cfg.threads; ++i) sh.stats.push_back(std::make_unique<WorkerStats>());

@@ -542,3 +542,61 @@ TEST_CASE("fault: SIGHUP storm with the authority on - the daemon survives every
              false);
     sighup_storm(d);
 }
+
+namespace {
+
+// A free privileged TCP+UDP port on 127.0.0.1 (root binds it), or 0.
+int free_low_port() {
+    for (int p = 999; p > 600; --p) {
+        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(p));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool ok = bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
+                  bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+        close(t);
+        close(u);
+        if (ok) return p;
+    }
+    return 0;
+}
+
+std::string status_line(pid_t pid, const std::string &key) {
+    std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
+    return "";
+}
+
+} // namespace
+
+TEST_CASE("security: privileges dropped after binding a privileged port (--user)") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root");
+        return;
+    }
+    int low = free_low_port();
+    REQUIRE(low != 0);
+    Aisidd d({"--listen", "127.0.0.1:" + std::to_string(low), "--upstream", "127.0.0.1:9", "--user", "nobody"});
+    // Bound as root, then running as nobody with no capabilities left.
+    std::istringstream uid(status_line(d.proc.pid(), "Uid"));
+    std::string real, eff, saved;
+    uid >> real >> eff >> saved;
+    CHECK(real == "65534");
+    CHECK(eff == "65534");
+    CHECK(saved == "65534");
+    CHECK(status_line(d.proc.pid(), "CapEff").find("0000000000000000") != std::string::npos);
+    CHECK(status_line(d.proc.pid(), "CapPrm").find("0000000000000000") != std::string::npos);
+    CHECK(dig(low, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+    d.proc.signal(SIGHUP);  // a reload as the unprivileged user still works
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+
+    CmdResult bad = run({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(free_port()), "--upstream",
+                         "127.0.0.1:9", "--user", "no-such-user-aisid"});
+    CHECK(bad.code == 2);
+    CHECK(bad.err.find("aisidd: --user no-such-user-aisid: no such user") != std::string::npos);
+}
