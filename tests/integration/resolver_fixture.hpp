@@ -3,6 +3,7 @@
 // plus raw DNS messages for what dig cannot send.
 #pragma once
 
+#include "../support/dns_query.hpp"
 #include "../support/proc.hpp"
 
 #include <doctest/doctest.h>
@@ -95,44 +96,9 @@ inline bool has_flag(const std::string &out, const std::string &f) {
 }
 
 // ---- raw messages ----
-inline std::string wire_name(const std::string &name) {
-    std::string o;
-    size_t s = 0;
-    while (s < name.size()) {
-        size_t d = name.find('.', s);
-        if (d == std::string::npos) d = name.size();
-        o += char(d - s);
-        o += name.substr(s, d - s);
-        s = d + 1;
-    }
-    o += '\0';
-    return o;
-}
 inline std::string raw_query(uint16_t id, const std::string &name, uint16_t type, uint16_t flags = 0x0100,
                              bool edns = false) {
-    std::string m;
-    auto u16 = [&](uint16_t v) {
-        m += char(v >> 8);
-        m += char(v & 0xff);
-    };
-    u16(id);
-    u16(flags);
-    u16(1);
-    u16(0);
-    u16(0);
-    u16(edns ? 1 : 0);
-    m += wire_name(name);
-    u16(type);
-    u16(1);
-    if (edns) {
-        m += '\0';
-        u16(41);
-        u16(1232);
-        u16(0);
-        u16(0);
-        u16(0);
-    }
-    return m;
+    return build_query(id, name, type, edns, flags);
 }
 
 /// One UDP exchange; "" when nothing comes back within timeout_ms.
