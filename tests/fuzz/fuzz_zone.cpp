@@ -6,10 +6,24 @@
 
 using namespace aisid;
 
+static bool contains_nocase(std::string_view hay, std::string_view needle) {
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+        size_t j = 0;
+        while (j < needle.size() && (hay[i + j] | 0x20) == (needle[j] | 0x20)) ++j;
+        if (j == needle.size()) return true;
+    }
+    return false;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 64 * 1024) return 0;
     std::string_view text(reinterpret_cast<const char *>(data), size);
     if (text.find("$INCLUDE") != std::string_view::npos) return 0;  // no file system access from the fuzzer
+    // ldns 1.8.3 leaks 2 bytes in ldns_str2rdf_cert_alg when a CERT record's
+    // algorithm is neither a number nor a mnemonic (tests/fuzz/corpus/fuzz_zone/
+    // regress_ldns_cert_alg_leak, docs/reliability.md): not aisid's, and it would
+    // stop every run, so CERT records are kept away from ldns here.
+    if (contains_nocase(text, "CERT")) return 0;
     auto z = load_zone_text(text, "fuzz.zone", "fuzz.example.");
     if (!z) {
         if (z.error().message.empty()) __builtin_trap();

@@ -249,7 +249,9 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
     auto o = opts(p.pki, 5000);
     const std::pair<std::string, int> cases[] = {
         {ub.dot_uri(), ub.dot}, {dd.dot_uri(), dd.dot}, {ub.doh_uri(), ub.doh}, {dd.doh_uri(), dd.doh}};
-    for (const auto &[uri, port] : cases) {
+    for (const auto &c : cases) {
+        const std::string &uri = c.first;  // not a structured binding: clang 14 cannot capture one
+        const int port = c.second;
         CAPTURE(uri);
         auto pl = pool({uri}, o);
         const int n = 200;
@@ -262,7 +264,9 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
         }
         REQUIRE(drive(*pl, [&] { return got.size() == size_t(n); }, 20000));
         int ok = 0;
-        for (auto &[id, r] : got) {
+        for (auto &entry : got) {
+            const uint16_t id = entry.first;
+            const Result &r = entry.second;
             REQUIRE_MESSAGE(r, (r ? "" : r.error().text()));
             // Matched by ID even when answers come back out of order.
             CHECK(msg_id(r->wire) == id);

@@ -64,7 +64,9 @@ TEST_CASE("bad options say what is wrong") {
         {{"--zone"}, "needs a value"},
         {{"stray"}, "unexpected argument"},
     };
-    for (auto &[args, msg] : bad) {
+    for (auto &item : bad) {
+        const auto &args = item.first;  // not a structured binding: clang 14 cannot capture one
+        const auto &msg = item.second;
         CAPTURE(args[0]);
         Config c;
         auto r = parse(args, c);
