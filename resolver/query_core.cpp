@@ -177,9 +177,11 @@ size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8
 }
 
 Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
+    return zones_ ? answer_local(*zones_, q, msg, tcp, out, cap) : Result{};
+}
+
+Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
     Result res;
-    if (!zones_) return res;
-    const ZoneSet &zs = *zones_;
     Match m = zs.lookup(q.qname);
     const Zone *rev_zone = nullptr;
     Aisid rev_addr;
@@ -195,7 +197,7 @@ Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *o
         res.len = write_error(q, msg, true, kRefused, out, cap);
         return res;
     }
-    size_t limit = std::min(cap, reply_limit(q, tcp));
+    size_t limit = std::min(cap, QueryCore::reply_limit(q, tcp));
     uint8_t rcode = kNoError;
     const Zone *z = rev_zone ? rev_zone : m.zone;
     unsigned origin_at = q.qname.nlabels - z->origin_labels();

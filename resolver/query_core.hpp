@@ -104,4 +104,10 @@ private:
 size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8_t rcode, uint8_t *out,
                    size_t cap);
 
+/// The answer of a local zone (SPEC §2: explicit, synthesized, reverse PTR,
+/// NXDOMAIN/NODATA with the SOA) exactly as handle() gives it; Verdict::Drop
+/// when the name is in no local zone. The authority side answers TSIG-signed
+/// queries with it and signs the result (one answering path for both).
+Result answer_local(const ZoneSet &zones, const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap);
+
 } // namespace aisid::resolver
