@@ -17,7 +17,9 @@ const char *usage_text() {
            "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
            "              [--key NAME:BASE64]... [--update-key NAME]...\n"
            "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
-           "              [--user NAME]\n"
+           "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
+           "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
+           "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
            "The local DNS stub resolver: answers AISID domains from its zones (authoritative)\n"
            "and forwards and caches every other name.\n"
            "Defaults: --listen 127.0.0.1:53 --listen [::1]:53; upstreams from /etc/resolv.conf;\n"
@@ -25,6 +27,9 @@ const char *usage_text() {
            "--deny removes loopback ones (--allow wins over --deny).\n"
            "--user: after binding its sockets, a root aisidd becomes NAME (and its group),\n"
            "with no capabilities left.\n"
+           "--rate-limit N: at most N UDP replies per second for one answer to one client\n"
+           "network (/24, /56); over it replies are dropped, every --rate-limit-slip-th sent\n"
+           "truncated (TCP is never limited). Off by default.\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -53,7 +58,7 @@ std::string trim(const std::string &s) {
 
 bool is_repeatable(const std::string &k) {
     static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "deny", "key",
-                                            "update-key", "secondary", "notify"};
+                                            "update-key", "secondary", "notify", "rate-limit-exempt"};
     return r.count(k) > 0;
 }
 
@@ -67,6 +72,7 @@ void clear_list(Config &c, const std::string &k) {
     else if (k == "update-key") c.update_keys.clear();
     else if (k == "secondary") c.secondaries.clear();
     else if (k == "notify") c.notify.clear();
+    else if (k == "rate-limit-exempt") c.rrl.exempt.clear();
 }
 
 } // namespace
@@ -161,6 +167,35 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
     } else if (key == "user") {
         if (v.empty()) return unexpected(err("--user needs a user name"));
         c.user = v;
+    } else if (key == "rate-limit") {
+        if (!parse_uint(v, kRrlMaxRate, n))
+            return unexpected(err("bad --rate-limit '" + v + "' (replies per second, 0..10000; 0 is off)"));
+        c.rrl.responses_per_second = uint32_t(n);
+    } else if (key == "rate-limit-errors") {
+        if (!parse_uint(v, kRrlMaxRate, n))
+            return unexpected(err("bad --rate-limit-errors '" + v + "' (replies per second, 0..10000; 0: as --rate-limit)"));
+        c.rrl.errors_per_second = uint32_t(n);
+    } else if (key == "rate-limit-slip") {
+        if (!parse_uint(v, 10, n)) return unexpected(err("bad --rate-limit-slip '" + v + "' (0..10; 0 drops every limited reply)"));
+        c.rrl.slip = uint32_t(n);
+    } else if (key == "rate-limit-window") {
+        if (!parse_uint(v, kRrlMaxWindow, n) || n == 0)
+            return unexpected(err("bad --rate-limit-window '" + v + "' (seconds, 1..60)"));
+        c.rrl.window = uint32_t(n);
+    } else if (key == "rate-limit-ipv4-prefix") {
+        if (!parse_uint(v, 32, n) || n < 8) return unexpected(err("bad --rate-limit-ipv4-prefix '" + v + "' (8..32)"));
+        c.rrl.ipv4_prefix = uint8_t(n);
+    } else if (key == "rate-limit-ipv6-prefix") {
+        if (!parse_uint(v, 128, n) || n < 16) return unexpected(err("bad --rate-limit-ipv6-prefix '" + v + "' (16..128)"));
+        c.rrl.ipv6_prefix = uint8_t(n);
+    } else if (key == "rate-limit-exempt") {
+        auto p = parse_cidr(v);
+        if (!p) return unexpected(err("bad --rate-limit-exempt '" + v + "' (want a CIDR like 192.0.2.0/24)"));
+        c.rrl.exempt.push_back(*p);
+    } else if (key == "rate-limit-table-size") {
+        if (!parse_uint(v, 1u << 24, n) || n < 1024)
+            return unexpected(err("bad --rate-limit-table-size '" + v + "' (buckets, 1024..16777216)"));
+        c.rrl_table_size = size_t(n);
     } else if (key == "ca-file") {
         if (v.empty()) return unexpected(err("--ca-file needs a file"));
         c.ca_file = v;

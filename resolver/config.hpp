@@ -5,6 +5,7 @@
 
 #include "expected.hpp"
 #include "net.hpp"
+#include "rrl.hpp"
 
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ struct Config {
     std::string state_dir;
     std::string ca_file;
     std::string user;                        // drop to this user after binding (when started as root)
+    RrlSettings rrl;                         // response rate limiting (off unless --rate-limit N)
+    size_t rrl_table_size = 65536;           // buckets; fixed at start
 };
 
 enum class ParseOutcome { ok, help, version };

@@ -91,6 +91,7 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->tcp_idle_ms = c.tcp_idle_ms;
     rt->cache_bytes_per_worker = c.cache_bytes / std::max(1u, c.threads);
     rt->ca_file = c.ca_file;
+    rt->rrl = c.rrl;
     for (const Upstream &u : c.upstreams) {
         std::shared_ptr<UpstreamHealth> h;
         if (old)  // keep the counters of an upstream that stays
@@ -154,6 +155,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     signal(SIGPIPE, SIG_IGN);
     Shared sh;
     sh.authority = hook;
+    sh.rrl = std::make_unique<RateLimiter>(cfg.rrl_table_size);
     std::vector<ZoneInfo> info;
     auto zones = load_zones(cfg, info);
     if (!zones) {
@@ -241,6 +243,9 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
                 listen_changed = !next.listen[i].same(cfg.listen[i]);
             if (listen_changed) AISIDD_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
+            if (next.rrl_table_size != cfg.rrl_table_size)
+                AISIDD_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
+            next.rrl_table_size = cfg.rrl_table_size;
             next.listen = cfg.listen;
             next.threads = cfg.threads;
             sh.zones.replace_all(*nz);

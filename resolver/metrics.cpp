@@ -68,6 +68,10 @@ std::string render_metrics(const Shared &sh) {
     line(o, "# HELP aisidd_cache_evictions_total Answers evicted to keep the cache within its memory bound.");
     line(o, "# TYPE aisidd_cache_evictions_total counter");
     line(o, "aisidd_cache_evictions_total %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.cache_evictions.load(); }));
+    line(o, "# HELP aisidd_rate_limited_total UDP replies held back by response rate limiting: dropped, or sent truncated (slipped).");
+    line(o, "# TYPE aisidd_rate_limited_total counter");
+    line(o, "aisidd_rate_limited_total{action=\"dropped\"} %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.rrl_dropped.load(); }));
+    line(o, "aisidd_rate_limited_total{action=\"slipped\"} %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.rrl_slipped.load(); }));
     line(o, "# HELP aisidd_tcp_connections Open client TCP connections.");
     line(o, "# TYPE aisidd_tcp_connections gauge");
     line(o, "aisidd_tcp_connections %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.tcp_connections.load(); }));

@@ -19,8 +19,6 @@ SockAddr SockAddr::from(const sockaddr_storage &s) {
     return a;
 }
 
-namespace {
-// The 16-byte form of an address (IPv4 as v4-mapped) for comparisons.
 void addr16(const sockaddr_storage &s, uint8_t out[16]) {
     std::memset(out, 0, 16);
     if (s.ss_family == AF_INET) {
@@ -30,7 +28,6 @@ void addr16(const sockaddr_storage &s, uint8_t out[16]) {
         std::memcpy(out, &reinterpret_cast<const sockaddr_in6 &>(s).sin6_addr, 16);
     }
 }
-} // namespace
 
 bool SockAddr::same_host(const SockAddr &o) const {
     uint8_t a[16], b[16];

@@ -35,6 +35,9 @@ struct Cidr {
 };
 std::optional<Cidr> parse_cidr(std::string_view text);
 
+/// The 16-byte form of an address (IPv4 as v4-mapped ::ffff:a.b.c.d); zeros for other families.
+void addr16(const sockaddr_storage &s, uint8_t out[16]);
+
 /// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
 bool is_loopback(const sockaddr_storage &s);
 

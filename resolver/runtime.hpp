@@ -6,6 +6,7 @@
 #include "authority_hook.hpp"
 #include "config.hpp"
 #include "query_core.hpp"
+#include "rrl.hpp"
 #include "zone_store.hpp"
 
 #include <atomic>
@@ -31,6 +32,7 @@ struct Runtime {
     uint32_t tcp_idle_ms = 10000;
     size_t cache_bytes_per_worker = 0;
     std::string ca_file;  // --ca-file for DoT/DoH upstreams; empty: the system store
+    RrlSettings rrl;      // response rate limiting for UDP replies
 };
 
 // Latency buckets (seconds) of aisidd_query_duration_seconds.
@@ -45,6 +47,7 @@ struct alignas(64) WorkerStats {
     std::atomic<uint64_t> latency_sum_ns{0};
     std::atomic<uint64_t> cache_entries{0}, cache_bytes{0}, cache_evictions{0};
     std::atomic<uint64_t> tcp_connections{0};
+    std::atomic<uint64_t> rrl_dropped{0}, rrl_slipped{0};  // UDP replies held back by rate limiting
     void observe(uint64_t ns) {
         double s = double(ns) / 1e9;
         size_t i = 0;
@@ -65,6 +68,7 @@ struct ZoneInfo {
 struct Shared {
     ZoneStore zones;
     AuthorityHook *authority = nullptr;
+    std::unique_ptr<RateLimiter> rrl;  // made before the workers start, never replaced
     std::atomic<bool> stop{false};
 
     std::shared_ptr<const Runtime> runtime() const {

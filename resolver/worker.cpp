@@ -213,6 +213,18 @@ struct Worker::Impl {
         epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
     }
 
+    // Response rate limiting (rrl.hpp) for a UDP reply: false to drop it; a
+    // slipped reply is cut in place (len shrinks). TCP replies never come here.
+    bool rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms) {
+        if (!rt || !rt->rrl.enabled()) return true;
+        switch (sh.rrl->check(rt->rrl, peer, buf, len, now_ms)) {
+        case RrlAction::send: return true;
+        case RrlAction::slip: stats.rrl_slipped.fetch_add(1, std::memory_order_relaxed); return true;
+        case RrlAction::drop: stats.rrl_dropped.fetch_add(1, std::memory_order_relaxed); return false;
+        }
+        return true;
+    }
+
     void account(const Result &r, uint64_t start_ns) {
         stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
         if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) stats.observe(now_ns_monotonic() - start_ns);
@@ -270,7 +282,12 @@ struct Worker::Impl {
                 Result r = core.handle(in_buf[i], in_hdr[i].msg_len, in_addr[i], false, now, out_buf[nout], kBuf, q);
                 if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
                     if (!r.len) continue;
-                    out_iov[nout] = {out_buf[nout], r.len};
+                    size_t len = r.len;
+                    if (!rate_limit(in_addr[i], out_buf[nout], len, now)) {
+                        stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
+                        continue;
+                    }
+                    out_iov[nout] = {out_buf[nout], len};
                     out_hdr[nout].msg_hdr = msghdr{};
                     out_hdr[nout].msg_hdr.msg_name = &in_addr[i];
                     out_hdr[nout].msg_hdr.msg_namelen = in_hdr[i].msg_hdr.msg_namelen;
@@ -587,13 +604,15 @@ struct Worker::Impl {
         stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
     }
 
-    void reply(Pending &p, const Result &r, const uint8_t *out) {
+    void reply(Pending &p, const Result &r, uint8_t *out) {
         account(r, p.start_ns);
         publish_cache_stats();  // inserts (and evictions) happen only on this path
         if (!r.len) return;
         if (!p.client_tcp) {
+            size_t len = r.len;
+            if (!rate_limit(p.peer, out, len, now_ms_monotonic())) return;
             socklen_t l = p.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-            iovec iov{const_cast<uint8_t *>(out), r.len};
+            iovec iov{out, len};
             msghdr mh{};
             mh.msg_name = &p.peer;
             mh.msg_namelen = l;
@@ -922,8 +941,12 @@ struct Worker::Impl {
         for (Delivery &d : items) {
             if (!d.tcp) {
                 socklen_t l = d.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-                for (const std::string &r : d.replies)
-                    sendto(d.udp_fd, r.data(), r.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&d.peer), l);
+                uint64_t now = now_ms_monotonic();
+                for (std::string &r : d.replies) {
+                    size_t len = r.size();
+                    if (!rate_limit(d.peer, reinterpret_cast<uint8_t *>(r.data()), len, now)) continue;
+                    sendto(d.udp_fd, r.data(), len, MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&d.peer), l);
+                }
                 continue;
             }
             auto it = conns.find(d.conn_id);

@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -599,4 +600,100 @@ TEST_CASE("security: privileges dropped after binding a privileged port (--user)
                          "127.0.0.1:9", "--user", "no-such-user-aisid"});
     CHECK(bad.code == 2);
     CHECK(bad.err.find("aisidd: --user no-such-user-aisid: no such user") != std::string::npos);
+}
+
+namespace {
+
+struct Burst {
+    int full = 0, truncated = 0, other = 0, lost = 0;
+    double seconds = 0;  // from the first query sent to the last reply read
+};
+
+// `n` UDP queries from one socket, sent in rounds of 50 with what has come
+// back read in between (the socket buffer never overflows), then up to 1.5 s
+// of waiting for the rest; replies classified.
+Burst udp_burst(int port, const std::function<std::string(int)> &query, int n) {
+    Burst b;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+    int got = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    auto t_last = t0;
+    auto drain = [&](int wait_ms) {
+        for (;;) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, wait_ms) != 1) return;
+            char buf[4096];
+            ssize_t k = recv(fd, buf, sizeof buf, 0);
+            if (k <= 0) return;
+            t_last = std::chrono::steady_clock::now();
+            std::string m(buf, size_t(k));
+            ++got;
+            if (uint8_t(m[2]) & 0x02) ++b.truncated;
+            else if (msg_rcode(m) == 0 && msg_ancount(m) > 0) ++b.full;
+            else ++b.other;
+        }
+    };
+    for (int sent = 0; sent < n;) {
+        int round = std::min(50, n - sent);
+        for (int i = 0; i < round; ++i) {
+            std::string q = query(sent + i);
+            REQUIRE(send(fd, q.data(), q.size(), 0) == ssize_t(q.size()));
+        }
+        sent += round;
+        drain(5);
+    }
+    drain(1500);
+    b.lost = n - got;
+    b.seconds = std::chrono::duration<double>(t_last - t0).count();
+    close(fd);
+    return b;
+}
+
+} // namespace
+
+TEST_CASE("security: response rate limiting drops and slips UDP replies over the rate - TCP and exempt clients unaffected") {
+    int mport = free_port();
+    Aisidd d({"--upstream", "127.0.0.1:9", "--threads", "2", "--rate-limit", "20", "--rate-limit-slip", "2",
+              "--rate-limit-window", "1", "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    // One AISID answer asked 300 times in about a second: 20 replies, then
+    // every other one truncated (TC) and the rest dropped.
+    Burst b = udp_burst(d.port, [](int i) { return raw_query(uint16_t(i), kAisidName, 28); }, 300);
+    MESSAGE("full " << b.full << ", truncated " << b.truncated << ", other " << b.other << ", not answered " << b.lost
+                    << " in " << b.seconds << " s");
+    CHECK(b.full >= 20);
+    CHECK(b.full <= 22 + int(20 * b.seconds));  // the rate earns 20 a second, the burst lasts b.seconds
+    CHECK(b.other == 0);
+    CHECK(b.truncated >= (300 - b.full) / 2 - 2);
+    CHECK(b.truncated <= (300 - b.full) / 2 + 2);
+    CHECK(b.lost == 300 - b.full - b.truncated);
+    std::string met = http_get(mport, "/metrics");
+    CHECK(metric(met, "aisidd_rate_limited_total{action=\"dropped\"}") == double(b.lost));
+    CHECK(metric(met, "aisidd_rate_limited_total{action=\"slipped\"}") == double(b.truncated));
+    // Over TCP (what a real client does after TC) the answer comes at once.
+    CHECK(dig(d.port, {"+tcp", "+short", kAisidName, "AAAA"}) == kAisidAddr);
+    // Another answer has its own bucket.
+    CHECK(dig(d.port, {"+short", "sam.segmentation.image.ai.example", "AAAA"}) != "");
+    // Errors (SERVFAIL: upstream port 9 refuses) for random names share one bucket per client.
+    Burst e = udp_burst(d.port, [](int i) { return raw_query(uint16_t(i), "r" + std::to_string(i) + ".legacy.example", 1); }, 60);
+    MESSAGE("errors: full " << e.full << ", truncated " << e.truncated << ", other " << e.other << ", not answered "
+                            << e.lost << " in " << e.seconds << " s");
+    CHECK(e.full == 0);
+    CHECK(e.other >= 20);
+    CHECK(e.other <= 22 + int(20 * e.seconds));
+    CHECK(e.truncated >= 12);
+    // A quiet second (the window) pays the flood's debt back.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    CHECK(dig(d.port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+    check_alive(d);
+    CHECK(d.proc.stop() == 0);
+
+    Aisidd x({"--upstream", "127.0.0.1:9", "--rate-limit", "20", "--rate-limit-exempt", "127.0.0.0/8"});
+    Burst f = udp_burst(x.port, [](int i) { return raw_query(uint16_t(i), kAisidName, 28); }, 300);
+    CHECK(f.full == 300);
+    CHECK(x.proc.stop() == 0);
 }

@@ -49,6 +49,26 @@ TEST_CASE("options") {
     CHECK(c.cache_bytes == 16 * 1024);
 }
 
+TEST_CASE("rate limiting options - off by default") {
+    Config d;
+    CHECK(!d.rrl.enabled());
+    Config c;
+    auto r = parse({"--rate-limit", "20", "--rate-limit-errors", "5", "--rate-limit-slip", "0", "--rate-limit-window",
+                    "5", "--rate-limit-ipv4-prefix", "32", "--rate-limit-ipv6-prefix", "64", "--rate-limit-exempt",
+                    "10.0.0.0/8", "--rate-limit-exempt", "2001:db8::/32", "--rate-limit-table-size", "4096"},
+                   c);
+    REQUIRE(r);
+    CHECK(c.rrl.enabled());
+    CHECK(c.rrl.responses_per_second == 20);
+    CHECK(c.rrl.errors_per_second == 5);
+    CHECK(c.rrl.slip == 0);
+    CHECK(c.rrl.window == 5);
+    CHECK(c.rrl.ipv4_prefix == 32);
+    CHECK(c.rrl.ipv6_prefix == 64);
+    CHECK(c.rrl.exempt.size() == 2);
+    CHECK(c.rrl_table_size == 4096);
+}
+
 TEST_CASE("bad options say what is wrong") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
         {{"--listen", "nowhere"}, "bad listen address 'nowhere'"},
@@ -63,6 +83,15 @@ TEST_CASE("bad options say what is wrong") {
         {{"--frobnicate", "1"}, "unknown option 'frobnicate'"},
         {{"--zone"}, "needs a value"},
         {{"stray"}, "unexpected argument"},
+        {{"--rate-limit", "10001"}, "bad --rate-limit '10001'"},
+        {{"--rate-limit", "-1"}, "bad --rate-limit"},
+        {{"--rate-limit-slip", "11"}, "bad --rate-limit-slip"},
+        {{"--rate-limit-window", "0"}, "bad --rate-limit-window"},
+        {{"--rate-limit-window", "61"}, "bad --rate-limit-window"},
+        {{"--rate-limit-ipv4-prefix", "33"}, "bad --rate-limit-ipv4-prefix"},
+        {{"--rate-limit-ipv6-prefix", "8"}, "bad --rate-limit-ipv6-prefix"},
+        {{"--rate-limit-exempt", "10.0.0.0/33"}, "bad --rate-limit-exempt"},
+        {{"--rate-limit-table-size", "100"}, "bad --rate-limit-table-size"},
     };
     for (auto &item : bad) {
         const auto &args = item.first;  // not a structured binding: clang 14 cannot capture one
