@@ -4,6 +4,7 @@
 // writes must be a DNS message ldns can parse, with the client's ID, and fit
 // the client's limit.
 #include "query_core.hpp"
+#include "rrl.hpp"
 #include "zone_set.hpp"
 
 #include <arpa/inet.h>
@@ -114,6 +115,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
             uint16_t id = len >= 2 ? uint16_t((msg[0] << 8) | msg[1]) : 0;
             must_parse(out, r.len, id, tcp ? 65535 : 1232);
+            // Response rate limiting reads the reply; at one reply a second
+            // with slip 1 the second check of the same reply always slips it:
+            // the truncated reply must parse too and keep the ID.
+            static RateLimiter rl(1024);
+            static const RrlSettings rs = [] {
+                RrlSettings x;
+                x.responses_per_second = 1;
+                x.slip = 1;
+                return x;
+            }();
+            static uint8_t cut[65535];
+            for (int k = 0; k < 2 && r.len; ++k) {
+                std::memcpy(cut, out, r.len);
+                size_t n = r.len;
+                RrlAction a = rl.check(rs, peer(allowed), cut, n, now);
+                if (k == 1 && a != RrlAction::slip) abort();
+                if (a == RrlAction::slip) {
+                    if (n > r.len || !(cut[2] & 0x02)) abort();
+                    must_parse(cut, n, id, tcp ? 65535 : 1232);
+                }
+            }
         } else if (r.verdict == Verdict::Pass && !r.to_authority) {
             size_t n = core.upstream_query(q, msg, 0xabcd, out, sizeof out);
             ldns_pkt *p = nullptr;
