@@ -1,6 +1,7 @@
 #include "authority.hpp"
 
 #include "dname.hpp"
+#include "query_core.hpp"
 #include "update.hpp"
 #include "xfr.hpp"
 #include "zone_builder.hpp"
@@ -287,7 +288,7 @@ void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &p
                     handle_xfr(q.get(), msg, len, tcp, replies);
                     return;
                 }
-                handle_query(q.get(), msg, len, replies);
+                handle_query(q.get(), msg, len, tcp, replies);
                 return;
             }
             break;
@@ -451,53 +452,50 @@ void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const
     replies.push_back(make_reply(q, kRcodeNoError, tc, now()));
 }
 
-void Authority::handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, std::vector<std::string> &replies) {
-    // A signed query, typically a secondary's SOA refresh (RFC 1996 §3.11,
-    // RFC 8945 §5.3): answered from the zone data and signed back.
+void Authority::handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp,
+                             std::vector<std::string> &replies) {
+    // A signed query (a secondary's SOA refresh, RFC 1996 §3.11, or any client
+    // holding a key) gets the very answer an unsigned one gets from the query
+    // core (SPEC §2 over the served zones: explicit records, synthesized and
+    // wildcard service names, reverse PTR, NXDOMAIN/NODATA with the SOA; the
+    // same records, TTLs, flags and rcode), with a TSIG added (RFC 8945 §5.3).
     TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
     using R = TsigCheck::Result;
     if (tc.result != R::ok && tc.result != R::unsigned_msg) {
         replies.push_back(make_reply(q, kRcodeNotAuth, tc, now()));
         return;
     }
-    Record qr = record_from_ldns(ldns_rr_list_rr(ldns_pkt_question(q), 0));
-    auto set = current_();
-    WireName n;
-    size_t pos = 0;
-    unsigned at = 0;
-    const Zone *z = nullptr;
-    if (name_from_wire(reinterpret_cast<const uint8_t *>(qr.owner.data()), qr.owner.size(), pos, n))
-        z = set->zone_for(n, at);
-    if (!z || qr.cls != kClassIN) {
-        replies.push_back(make_reply(q, kRcodeRefused, tc, now(), false));
+    Query pq;
+    if (parse_query(msg, len, pq) != ParseError::none) {
+        replies.push_back(make_reply(q, kRcodeFormErr, tc, now(), false));
         return;
     }
-    std::vector<Record> at_name = records_at(*z, qr.owner);
-    PktPtr p(ldns_pkt_new());
-    ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
-    ldns_pkt_set_qr(p.get(), true);
-    ldns_pkt_set_aa(p.get(), true);
-    ldns_pkt_set_rd(p.get(), ldns_pkt_rd(q));
-    ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(q), 0)));
-    bool any = false;
-    for (const Record &r : at_name)
-        if (r.type == qr.type || qr.type == kTypeANY) {
-            ldns_pkt_push_rr(p.get(), LDNS_SECTION_ANSWER, record_to_ldns(r).release());
-            any = true;
-        }
-    if (!any) {
-        // RFC 2308 §3: NXDOMAIN or NODATA, the SOA in the authority section.
-        Match m = set->lookup(n);
-        ldns_pkt_set_rcode(p.get(), at_name.empty() && m.kind == Match::Kind::NxDomain ? kRcodeNxDomain : kRcodeNoError);
-        Record soa{z->origin_wire(), kTypeSOA, kClassIN, z->soa().ttl, z->soa().rdata.at(0)};
-        ldns_pkt_push_rr(p.get(), LDNS_SECTION_AUTHORITY, record_to_ldns(soa).release());
+    bool sign = tc.result == R::ok;
+    // RFC 8945 §5.3: the TSIG must fit in the client's limit too; the answer
+    // is written (or truncated, TC) in what is left.
+    // Key name, type/class/TTL/RDLENGTH, "hmac-sha256.", time, fudge, MAC
+    // size, the MAC, original ID/error/other length.
+    size_t tsig_len = sign ? tc.key->name_wire.size() + 10 + 13 + 6 + 2 + 2 + 32 + 6 : 0;
+    size_t limit = QueryCore::reply_limit(pq, tcp);
+    std::string out(limit, '\0');
+    uint8_t *o = reinterpret_cast<uint8_t *>(out.data());
+    size_t cap = limit - tsig_len;
+    size_t n = 0;
+    if (pq.qtype == kTypeOPT || pq.qtype == 0) {
+        n = write_error(pq, msg, true, kFormErr, o, cap);  // meta types are not asked for (RFC 6895 §3.1)
+    } else {
+        auto set = current_();
+        Result r = answer_local(*set, pq, msg, tcp, o, cap);
+        // Outside our zones: an authority does not recurse for signed queries.
+        n = r.verdict == Verdict::Answered ? r.len : write_error(pq, msg, true, kRefused, o, cap);
     }
-    std::string wire;
-    if (tc.result == R::ok && tsig_sign_pkt(p.get(), *tc.key, tc.request_mac.get(), false, wire, nullptr)) {
-        replies.push_back(wire);
+    if (n == 0) {
+        replies.push_back(make_reply(q, kRcodeServFail, tc, now(), false));
         return;
     }
-    replies.push_back(to_wire(p.get()));
+    out.resize(n);
+    if (sign) tsig_append(out, tc.key, {}, static_cast<uint64_t>(now()), kTsigFudge, 0, raw_mac(tc.request_mac.get()), {});
+    replies.push_back(std::move(out));
 }
 
 std::vector<Record> Authority::xfr_records(const std::string &origin, uint16_t qtype,

@@ -102,7 +102,7 @@ private:
                        std::vector<std::string> &replies);
     void handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
                        std::vector<std::string> &replies);
-    void handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, std::vector<std::string> &replies);
+    void handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies);
     void handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies);
     std::vector<Record> xfr_records(const std::string &origin, uint16_t qtype, std::optional<uint32_t> client_serial,
                                     const Record **soa_out);

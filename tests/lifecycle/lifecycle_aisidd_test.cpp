@@ -3,6 +3,7 @@
 // NOTIFY → IXFR to a secondary, the secondary surviving its primary.
 #include "lifecycle_fixture.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -306,4 +307,155 @@ TEST_CASE("aisid-admin: usage and network errors") {
     CHECK(run({bin("cli/aisid-admin"), "--help"}).code == 0);
     CHECK(run({bin("cli/aisid-admin"), "--version"}).out.find("aisid-admin ") == 0);
     CHECK(run({bin("cli/aisid-admin"), "query", "x"}).code == 2);       // no --server
+}
+
+namespace {
+
+// One query to aisidd, signed with the test key (ldns, real clock) or not,
+// with EDNS or not, over UDP or TCP; the reply's header, sections and TSIG.
+struct Reply {
+    int rcode = -1;
+    uint16_t flags = 0;  // the reply's header flags (QR AA TC RD RA ... rcode)
+    std::vector<std::string> answer, authority;  // record_to_text, sorted
+    std::string first_owner;                     // as sent (letter case kept)
+    bool has_tsig = false, verified = false;
+    bool has_opt = false;
+};
+
+Reply ask(int port, const std::string &name, uint16_t type, bool sign, bool edns = false, bool tcp = false) {
+    ldns_rdf *owner = nullptr;
+    REQUIRE(ldns_str2rdf_dname(&owner, name.c_str()) == LDNS_STATUS_OK);  // letter case as given
+    PktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
+    ldns_pkt_set_random_id(q.get());
+    if (edns) ldns_pkt_set_edns_udp_size(q.get(), 1232);
+    auto key = parse_tsig_key(key_arg());
+    REQUIRE(key);
+    std::string req, err;
+    LdnsRdfPtr mac;
+    if (sign) {
+        REQUIRE(tsig_sign_pkt(q.get(), *key, nullptr, false, req, &mac));
+    } else {
+        uint8_t *buf = nullptr;
+        size_t n = 0;
+        REQUIRE(ldns_pkt2wire(&buf, q.get(), &n) == LDNS_STATUS_OK);
+        req.assign(reinterpret_cast<char *>(buf), n);
+        free(buf);
+    }
+    socklen_t l;
+    sockaddr_storage ss = loopback(port, l);
+    std::string resp;
+    Reply r;
+    if (tcp) {
+        std::vector<std::string> rs;
+        if (!tcp_exchange(ss, l, req, rs, 2000, err) || rs.empty()) return r;
+        resp = rs.front();
+    } else if (!udp_exchange(ss, l, req, resp, 2000, err)) {
+        return r;
+    }
+    ldns_pkt *raw = nullptr;
+    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK) return r;
+    PktPtr p(raw);
+    r.rcode = ldns_pkt_get_rcode(p.get());
+    r.flags = static_cast<uint16_t>((static_cast<uint8_t>(resp[2]) << 8) | static_cast<uint8_t>(resp[3]));
+    for (const Record &rec : records_of(ldns_pkt_answer(p.get()))) r.answer.push_back(record_to_text(rec));
+    for (const Record &rec : records_of(ldns_pkt_authority(p.get()))) r.authority.push_back(record_to_text(rec));
+    std::sort(r.answer.begin(), r.answer.end());
+    std::sort(r.authority.begin(), r.authority.end());
+    if (ldns_rr_list_rr_count(ldns_pkt_answer(p.get())))
+        if (char *s = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0)))) {
+            r.first_owner = s;
+            free(s);
+        }
+    r.has_opt = ldns_pkt_edns(p.get());
+    r.has_tsig = ldns_pkt_tsig(p.get()) != nullptr;
+    if (mac && r.has_tsig)
+        r.verified = tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(resp.data()), resp.size(), *key,
+                                          mac.get(), false, nullptr);
+    return r;
+}
+
+std::string join(const std::vector<std::string> &v) {
+    std::string s;
+    for (auto &x : v) s += x;  // each ends with a newline
+    return s;
+}
+
+// The signed answer is the unsigned one plus a TSIG that verifies.
+void same_answer_signed(int port, const std::string &name, uint16_t type, bool edns = false, bool tcp = false) {
+    CAPTURE(name);
+    CAPTURE(type);
+    CAPTURE(edns);
+    CAPTURE(tcp);
+    Reply u = ask(port, name, type, false, edns, tcp);
+    Reply s = ask(port, name, type, true, edns, tcp);
+    REQUIRE(u.rcode >= 0);
+    REQUIRE(s.rcode >= 0);
+    CHECK((u.flags & 0x0400) != 0);  // AA: the name is in a local zone
+    CHECK(s.rcode == u.rcode);
+    CHECK(s.flags == u.flags);  // AA, RD, RA, rcode: the same header
+    CHECK(join(s.answer) == join(u.answer));
+    CHECK(join(s.authority) == join(u.authority));
+    CHECK(s.first_owner == u.first_owner);
+    CHECK(s.has_opt == u.has_opt);
+    CHECK_FALSE(u.has_tsig);
+    CHECK(s.has_tsig);
+    CHECK(s.verified);  // RFC 8945 §5.3: signed with the request's MAC
+}
+
+} // namespace
+
+TEST_CASE("aisidd: a TSIG-signed query gets the unsigned answer (SPEC §2: synthesized, wildcard, reverse), signed") {
+    TempDir d;
+    Aisidd p(d, "primary", primary_args(zone_file(d)));
+    p.start();
+    const std::string rev = "4.6.0.0.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.";
+    // the cases the signed path used to get wrong
+    Reply perf = ask(p.port, "p100.yolo.detection.image.ai.example.", kTypeAAAA, true);
+    CHECK(perf.rcode == 0);
+    CHECK(join(perf.answer) == "p100.yolo.detection.image.ai.example.\t300\tIN\tAAAA\t2001:db8:abcd:12:1:2:1:64\n");
+    Reply wild = ask(p.port, "detection.image.ai.example.", kTypeAAAA, true);
+    CHECK(join(wild.answer) == "detection.image.ai.example.\t300\tIN\tAAAA\t2001:db8:abcd:12:1:2::\n");
+    Reply ptr = ask(p.port, rev, aisid::kTypePTR, true);
+    CHECK(ptr.rcode == 0);
+    CHECK(join(ptr.answer) == rev + "\t300\tIN\tPTR\tp100.yolo.detection.image.ai.example.\n");
+    CHECK(ptr.verified);
+
+    for (bool edns : {false, true}) {
+        same_answer_signed(p.port, "p100.yolo.detection.image.ai.example.", kTypeAAAA, edns);  // synthesized
+        same_answer_signed(p.port, "detection.image.ai.example.", kTypeAAAA, edns);            // wildcard (any method)
+        same_answer_signed(p.port, "image.ai.example.", kTypeAAAA, edns);                      // wildcard (object only)
+        same_answer_signed(p.port, rev, aisid::kTypePTR, edns);                                // reverse
+        same_answer_signed(p.port, "yolo.detection.image.ai.example.", kTypeAAAA, edns);       // explicit service
+        same_answer_signed(p.port, "yolo.detection.image.ai.example.", kTypeSVCB, edns);
+        same_answer_signed(p.port, "ns.ai.example.", kTypeAAAA, edns);                         // explicit record
+        same_answer_signed(p.port, "ai.example.", kTypeSOA, edns);                             // a secondary's refresh
+        same_answer_signed(p.port, "yolo.detection.image.ai.example.", kTypeTXT, edns);        // NODATA
+        same_answer_signed(p.port, "p100.yolo.detection.image.ai.example.", kTypeTXT, edns);   // NODATA, synthesized
+        same_answer_signed(p.port, rev, kTypeAAAA, edns);                                      // NODATA, reverse
+        same_answer_signed(p.port, "nosuch.ai.example.", kTypeAAAA, edns);                     // NXDOMAIN
+        same_answer_signed(p.port, "nosuch.detection.image.ai.example.", kTypeAAAA, edns);     // NXDOMAIN (codebook)
+        same_answer_signed(p.port, "YOLO.Detection.Image.AI.example.", kTypeAAAA, edns);       // letter case kept
+        same_answer_signed(p.port, "P100.yolo.DETECTION.image.ai.example.", kTypeAAAA, edns);
+        same_answer_signed(p.port, "yolo.detection.image.ai.example.", aisid::kTypeANY, edns);
+        same_answer_signed(p.port, "ai.example.", aisid::kTypeANY, edns);
+        same_answer_signed(p.port, "p100.yolo.detection.image.ai.example.", aisid::kTypeANY, edns);
+    }
+    same_answer_signed(p.port, "detection.image.ai.example.", kTypeAAAA, true, true);  // TCP
+    same_answer_signed(p.port, rev, aisid::kTypePTR, false, true);
+
+    // an NXDOMAIN and a NODATA say so, with the SOA (RFC 2308 §3)
+    Reply nx = ask(p.port, "nosuch.ai.example.", kTypeAAAA, true);
+    CHECK(nx.rcode == 3);
+    CHECK(nx.answer.empty());
+    REQUIRE(nx.authority.size() == 1);
+    CHECK(nx.authority[0].find("\t60\tIN\tSOA\t") != std::string::npos);  // min(SOA TTL, MINIMUM)
+    Reply nodata = ask(p.port, "p100.yolo.detection.image.ai.example.", kTypeTXT, true);
+    CHECK(nodata.rcode == 0);
+    CHECK(nodata.answer.empty());
+    CHECK(nodata.authority.size() == 1);
+
+    // outside every local zone: REFUSED (an authority does not recurse), still signed
+    Reply out = ask(p.port, "www.legacy.example.", kTypeAAAA, true);
+    CHECK(out.rcode == kRcodeRefused);
+    CHECK(out.verified);
 }

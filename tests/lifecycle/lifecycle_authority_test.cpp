@@ -3,6 +3,7 @@
 // AXFR fallback, TSIG error answers (RFC 8945 §5.3.2) that verify.
 #include "authority.hpp"
 #include "lifecycle_support.hpp"
+#include "query_core.hpp"
 #include "update.hpp"
 #include "xfr.hpp"
 
@@ -302,4 +303,141 @@ TEST_CASE("authority: compaction trims the journal but keeps what replay and rec
     auto full = records(2026112501u + 3);  // trimmed away: the whole zone instead
     REQUIRE(full);
     CHECK(full->kind == XfrResult::Kind::full);
+}
+
+namespace {
+
+// A query as a client sends it (letter case as given, RD, EDNS or not), and
+// the same query signed at `when` with the test key; `mac` gets its MAC.
+struct SignedQuery {
+    std::string plain, signed_wire, mac;
+};
+SignedQuery make_query(const std::string &name, uint16_t type, bool edns, time_t when) {
+    ldns_rdf *owner = nullptr;
+    REQUIRE(ldns_str2rdf_dname(&owner, name.c_str()) == LDNS_STATUS_OK);
+    PktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
+    ldns_pkt_set_id(q.get(), 777);
+    if (edns) ldns_pkt_set_edns_udp_size(q.get(), 1232);
+    SignedQuery sq;
+    sq.plain = pkt_wire(q.get());
+    sq.signed_wire = sq.plain;
+    auto k = parse_tsig_key(kKey);
+    tsig_append(sq.signed_wire, &*k, {}, static_cast<uint64_t>(when), kTsigFudge, 0, {}, {});
+    PktPtr p = parse(sq.signed_wire);
+    const ldns_rdf *m = tsig_mac_rdf(p.get());
+    sq.mac.assign(reinterpret_cast<const char *>(ldns_rdf_data(m)), ldns_rdf_size(m));
+    return sq;
+}
+
+// What aisidd's query core answers the unsigned query with (a loopback client).
+std::string core_answer(const ZoneSet &zones, const std::string &msg, bool tcp) {
+    Cache cache(1 << 20);
+    CoreSettings settings;
+    QueryCore core(cache, settings);
+    core.set_zones(&zones);
+    sockaddr_storage peer{};
+    auto *a = reinterpret_cast<sockaddr_in *>(&peer);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(0x7f000001);
+    std::vector<uint8_t> out(65535);
+    Query q;
+    Result r = core.handle(reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), peer, tcp, 0, out.data(),
+                           out.size(), q);
+    REQUIRE(r.verdict == Verdict::Answered);
+    return std::string(reinterpret_cast<const char *>(out.data()), r.len);
+}
+
+bool verifies(const std::string &reply, const std::string &request_mac) {
+    PktPtr r = parse(reply);
+    LdnsRdfPtr m(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, request_mac.size(), request_mac.data()));
+    return tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(reply.data()), reply.size(),
+                                *parse_tsig_key(kKey), m.get(), false, nullptr);
+}
+
+// The signed reply is the query core's unsigned reply, byte for byte, plus a
+// TSIG (the last record, counted in ARCOUNT) that verifies.
+void check_signed_same(Env &e, const std::string &name, uint16_t type, bool edns, bool tcp = false) {
+    CAPTURE(name);
+    CAPTURE(type);
+    CAPTURE(edns);
+    CAPTURE(tcp);
+    SignedQuery sq = make_query(name, type, edns, e.clock);
+    std::string want = core_answer(*e.set, sq.plain, tcp);
+    auto out = e.send(sq.signed_wire, tcp);
+    REQUIRE(out.size() == 1);
+    const std::string &got = out[0];
+    REQUIRE(got.size() > want.size());
+    std::string stripped = got.substr(0, want.size());
+    uint16_t ar = static_cast<uint16_t>((static_cast<uint8_t>(stripped[10]) << 8) | static_cast<uint8_t>(stripped[11]));
+    REQUIRE(ar >= 1);
+    --ar;
+    stripped[10] = static_cast<char>(ar >> 8);
+    stripped[11] = static_cast<char>(ar);
+    CHECK(stripped == want);
+    CHECK(ldns_pkt_tsig(parse(got).get()) != nullptr);
+    CHECK(verifies(got, sq.mac));
+}
+
+} // namespace
+
+TEST_CASE("authority: a signed query gets the query core's local answer (SPEC §2), signed") {
+    Env e;
+    const std::string rev = "4.6.0.0.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.";
+    const std::vector<std::pair<std::string, uint16_t>> cases{
+        {"p100.yolo.detection.image.ai.example.", kTypeAAAA},  // synthesized
+        {"detection.image.ai.example.", kTypeAAAA},            // wildcard
+        {"image.ai.example.", kTypeAAAA},
+        {rev, kTypePTR},                                       // reverse
+        {rev, kTypeAAAA},                                      // reverse NODATA
+        {"yolo.detection.image.ai.example.", kTypeAAAA},       // explicit service
+        {"yolo.detection.image.ai.example.", kTypeSVCB},
+        {"yolo.detection.image.ai.example.", kTypeANY},
+        {"ns.ai.example.", kTypeAAAA},                         // explicit record
+        {"ai.example.", kTypeSOA},
+        {"ai.example.", kTypeANY},
+        {"yolo.detection.image.ai.example.", kTypeTXT},        // NODATA
+        {"nosuch.ai.example.", kTypeAAAA},                     // NXDOMAIN
+        {"YOLO.Detection.image.AI.Example.", kTypeAAAA},       // letter case kept
+        {"www.legacy.example.", kTypeAAAA},                    // not ours: REFUSED below
+    };
+    for (bool edns : {false, true})
+        for (auto &[name, type] : cases) {
+            if (name == "www.legacy.example.") continue;
+            check_signed_same(e, name, type, edns);
+        }
+    check_signed_same(e, "p100.yolo.detection.image.ai.example.", kTypeANY, true, true);
+
+    // outside every local zone: REFUSED, signed
+    SignedQuery sq = make_query("www.legacy.example.", kTypeAAAA, true, e.clock);
+    auto out = e.send(sq.signed_wire, false);
+    REQUIRE(out.size() == 1);
+    CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_REFUSED);
+    CHECK(verifies(out[0], sq.mac));
+
+    // the answer and the TSIG fit the client's 512 bytes: TC, still signed (RFC 8945 §5.3)
+    std::vector<Record> many;
+    for (int i = 0; i < 40; ++i)
+        many.push_back(rr("big.hosts.ai.example. 300 IN AAAA 2001:db8:1::" + std::to_string(i + 1)));
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, many, e.clock))[0]).get()) == 0);
+    sq = make_query("big.hosts.ai.example.", kTypeAAAA, false, e.clock);
+    out = e.send(sq.signed_wire, false);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].size() <= 512);
+    CHECK(ldns_pkt_tc(parse(out[0]).get()));
+    CHECK(verifies(out[0], sq.mac));
+    check_signed_same(e, "big.hosts.ai.example.", kTypeAAAA, false);  // both TC
+    // 1169 bytes fit 1232 unsigned, not with the TSIG: TC, signed
+    sq = make_query("big.hosts.ai.example.", kTypeAAAA, true, e.clock);
+    CHECK(core_answer(*e.set, sq.plain, false).size() > 1232 - 80);
+    out = e.send(sq.signed_wire, false);
+    CHECK(out[0].size() <= 1232);
+    CHECK(ldns_pkt_tc(parse(out[0]).get()));
+    CHECK(verifies(out[0], sq.mac));
+    check_signed_same(e, "big.hosts.ai.example.", kTypeAAAA, false, true);  // TCP: all of it
+
+    // a wrong key: NOTAUTH/BADSIG as before
+    sq = make_query("p100.yolo.detection.image.ai.example.", kTypeAAAA, false, e.clock);
+    sq.signed_wire[sq.signed_wire.size() - 12] ^= 1;
+    out = e.send(sq.signed_wire, false);
+    CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOTAUTH);
 }
