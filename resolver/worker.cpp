@@ -304,7 +304,10 @@ struct Worker::Impl {
                     stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
                 } else if (r.verdict == Verdict::Pass) {
                     if (r.to_authority) {
-                        to_authority(in_buf[i], in_hdr[i].msg_len, false, fd, in_addr[i], 0);
+                        uint8_t ctl[64];
+                        size_t cl = wild ? reply_ctl(in_hdr[i].msg_hdr, ctl, sizeof ctl) : 0;
+                        to_authority(in_buf[i], in_hdr[i].msg_len, false, fd, in_addr[i], 0,
+                                     std::string(reinterpret_cast<const char *>(ctl), cl));
                     } else {
                         auto p = std::make_unique<Pending>();
                         p->q = q;
@@ -926,9 +929,9 @@ struct Worker::Impl {
 
     // ---- authority hook ----
     void to_authority(const uint8_t *msg, size_t len, bool tcp, int udp_fd, const sockaddr_storage &peer,
-                      uint64_t conn_id) {
+                      uint64_t conn_id, std::string ctl = {}) {
         stats.outcomes[static_cast<size_t>(Outcome::authority)].fetch_add(1, std::memory_order_relaxed);
-        Delivery d{tcp, udp_fd, peer, conn_id, {}};
+        Delivery d{tcp, udp_fd, peer, conn_id, {}, std::move(ctl)};
         auth->submit(std::string(reinterpret_cast<const char *>(msg), len), std::move(d), self);
     }
 
@@ -945,7 +948,19 @@ struct Worker::Impl {
                 for (std::string &r : d.replies) {
                     size_t len = r.size();
                     if (!rate_limit(d.peer, reinterpret_cast<uint8_t *>(r.data()), len, now)) continue;
-                    sendto(d.udp_fd, r.data(), len, MSG_DONTWAIT, reinterpret_cast<const sockaddr *>(&d.peer), l);
+                    iovec iov{r.data(), len};
+                    msghdr mh{};
+                    mh.msg_name = &d.peer;
+                    mh.msg_namelen = l;
+                    mh.msg_iov = &iov;
+                    mh.msg_iovlen = 1;
+                    alignas(cmsghdr) uint8_t ctl[64];
+                    if (!d.ctl.empty() && d.ctl.size() <= sizeof ctl) {  // a wildcard listener: answer from the address asked
+                        std::memcpy(ctl, d.ctl.data(), d.ctl.size());
+                        mh.msg_control = ctl;
+                        mh.msg_controllen = d.ctl.size();
+                    }
+                    sendmsg(d.udp_fd, &mh, MSG_DONTWAIT);
                 }
                 continue;
             }

@@ -42,6 +42,7 @@ public:
         sockaddr_storage peer;
         uint64_t conn_id;
         std::vector<std::string> replies;
+        std::string ctl;  // UDP on a wildcard listener: the reply's source (IP_PKTINFO)
     };
     void deliver(Delivery d);
 

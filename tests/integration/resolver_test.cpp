@@ -465,6 +465,24 @@ TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO
         CHECK(r.out == "192.0.2.10\n");
     }
     CHECK(p.stop() == 0);
+
+    // With the authority on, a signed query is answered by the authority side
+    // (another thread, replies handed back): from the address asked too.
+    const std::string secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
+    TempDir state;
+    Process a({aisidd_path(), "--listen", "0.0.0.0:" + std::to_string(port), "--zone", example_zone(), "--upstream",
+               ub.addr(), "--key", "k:" + secret, "--update-key", "k", "--state-dir", state.path},
+              dir.path, "aisidd");
+    REQUIRE(wait_for_tcp("127.0.0.1", port));
+    for (const char *dst : {"127.0.0.2", "127.0.0.3"}) {
+        CAPTURE(dst);
+        auto r = run({"dig", std::string("@") + dst, "-p", std::to_string(port), "+tries=1", "+time=2", "-y",
+                      "hmac-sha256:k:" + secret, "yolo.detection.image.ai.example", "AAAA"});
+        CHECK(r.out.find("unexpected source") == std::string::npos);
+        CHECK(r.out.find("2001:db8:abcd:12:1:2:1:0") != std::string::npos);
+        CHECK(r.out.find("TSIG") != std::string::npos);  // signed back
+    }
+    CHECK(a.stop() == 0);
 }
 
 TEST_CASE("TCP: more pipelined forwarded queries than may be in flight are all answered") {
