@@ -366,6 +366,38 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
         replies.push_back(make_reply(q, rc, tc, now()));
         return;
     }
+    // Seen before (same key, same MAC: the same signed message)? Then the
+    // first replies again, nothing applied twice.
+    const std::string seen_key = tc.key->name_wire + raw_mac(tc.request_mac.get());
+    {
+        std::lock_guard lk(replay_mu_);
+        const uint64_t t = static_cast<uint64_t>(now());
+        if (t != last_seen_sweep_) {  // expired entries go once a second at most
+            last_seen_sweep_ = t;
+            for (auto it = seen_updates_.begin(); it != seen_updates_.end();)
+                it = it->second.expires < t ? seen_updates_.erase(it) : std::next(it);
+        }
+        auto it = seen_updates_.find(seen_key);
+        if (it != seen_updates_.end()) {
+            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
+                ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
+            replies = it->second.replies;
+            return;
+        }
+    }
+    std::vector<std::string> out;
+    apply_signed_update(q, tc, zone_name, who, out);
+    {
+        std::lock_guard lk(replay_mu_);
+        if (seen_updates_.size() >= kMaxSeenUpdates) seen_updates_.erase(seen_updates_.begin());
+        seen_updates_[seen_key] = SeenUpdate{tc.time_signed + tc.fudge, out};
+    }
+    replies.insert(replies.end(), out.begin(), out.end());
+}
+
+void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std::string &zone_name,
+                                    const std::string &who, std::vector<std::string> &replies) {
+    const ldns_rr_list *zs = ldns_pkt_question(q);
     if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
         log("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
         replies.push_back(make_reply(q, kRcodeRefused, tc, now()));

@@ -100,6 +100,8 @@ private:
     time_t now() const;
     void handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
                        std::vector<std::string> &replies);
+    void apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std::string &zone_name, const std::string &who,
+                             std::vector<std::string> &replies);
     void handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
                        std::vector<std::string> &replies);
     void handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies);
@@ -124,6 +126,20 @@ private:
     std::vector<TsigKey> keys_;
     std::vector<std::string> update_keys_;  // wire names
     std::vector<std::pair<sockaddr_storage, socklen_t>> notify_targets_;
+
+    // TSIG replay (issue 7): every signed UPDATE's MAC and the replies it got,
+    // kept while its time is inside its fudge window (after that the time
+    // check refuses it anyway). The same message again — a capture replayed,
+    // or a client's retransmission after a lost reply — gets the first
+    // replies again and changes nothing.
+    struct SeenUpdate {
+        uint64_t expires = 0;  // unix seconds: time_signed + fudge
+        std::vector<std::string> replies;
+    };
+    std::mutex replay_mu_;
+    std::map<std::string, SeenUpdate> seen_updates_;  // key name wire + MAC → replies
+    uint64_t last_seen_sweep_ = 0;
+    static constexpr size_t kMaxSeenUpdates = 100000;
 
     std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
     std::map<std::string, Primary> primaries_;

@@ -103,6 +103,7 @@ TsigCheck tsig_verify_request(ldns_pkt *pkt, const uint8_t *wire, size_t len, co
     c.key_name_wire = lower(std::string(reinterpret_cast<const char *>(ldns_rdf_data(owner)), ldns_rdf_size(owner)));
     c.time_signed = rdf_u48(ldns_rr_rdf(t, 1));
     uint16_t fudge = rdf_u16(ldns_rr_rdf(t, 2));
+    c.fudge = fudge;
     c.original_id = rdf_u16(ldns_rr_rdf(t, 4));
     c.request_mac.reset(ldns_rdf_clone(ldns_rr_rdf(t, 3)));
     const TsigKey *key = nullptr;

@@ -34,6 +34,7 @@ struct TsigCheck {
     const TsigKey *key = nullptr;   // ok, bad_time: the key it was signed with
     LdnsRdfPtr request_mac;         // the request's MAC (for signing the response)
     uint64_t time_signed = 0;
+    uint16_t fudge = 0;             // the request's: it is accepted while |now - time_signed| <= fudge
     uint16_t original_id = 0;
     std::string key_name_wire;      // as it appeared, for error responses
     const char *text() const;

@@ -137,6 +137,49 @@ TEST_CASE("aisidd primary: unsigned, wrongly signed and out-of-window updates ar
     CHECK(serial_of(p.port) == s0 + 1);
 }
 
+TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission) gets the first reply and changes nothing") {
+    TempDir d;
+    Aisidd p(d, "primary", primary_args(zone_file(d)));
+    p.start();
+    uint32_t s0 = serial_of(p.port);
+    const std::string svc = "yolo.detection.image.ai.example.";
+    auto migrate = [&](const std::string &target) {
+        return std::vector<Record>{bare(svc, kTypeSVCB, aisid::resolver::kClassANY),
+                                   rr(svc + " 300 IN SVCB 1 " + target + " port=443")};
+    };
+    auto svcb_target = [&] {
+        Answer a = query(p.port, svc, kTypeSVCB);
+        return a.answer.size() == 1 ? record_to_text(a.answer[0]) : std::string("?");
+    };
+    // Migrate to a.provider, then on to b.provider.
+    std::string req, first;
+    LdnsRdfPtr mac;
+    UpdateReply u = send_update(p.port, "ai.example.", {}, migrate("a.provider.example."), Signing::good, 0, &req, &mac,
+                                &first);
+    REQUIRE(u.rcode == 0);
+    u = send_update(p.port, "ai.example.", {}, migrate("b.provider.example."));
+    REQUIRE(u.rcode == 0);
+    CHECK(serial_of(p.port) == s0 + 2);
+    CHECK(svcb_target().find("b.provider.example.") != std::string::npos);
+    // A captured copy of the first, sent again within its time window, does
+    // not roll the service back: the first reply, byte for byte, and no change.
+    for (int i = 0; i < 3; ++i) {
+        std::string again;
+        UpdateReply r = exchange_update(p.port, req, mac.get(), &again);
+        CHECK(r.rcode == 0);
+        CHECK(r.verified);
+        CHECK(again == first);
+    }
+    CHECK(serial_of(p.port) == s0 + 2);
+    CHECK(svcb_target().find("b.provider.example.") != std::string::npos);
+    CHECK(p.log().find("the same signed message again") != std::string::npos);
+    // The same change signed anew (a new MAC) is a new update and applies.
+    u = send_update(p.port, "ai.example.", {}, migrate("a.provider.example."));
+    CHECK(u.rcode == 0);
+    CHECK(serial_of(p.port) == s0 + 3);
+    CHECK(svcb_target().find("a.provider.example.") != std::string::npos);
+}
+
 TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
     TempDir d;
     Aisidd p(d, "primary", primary_args(zone_file(d)));

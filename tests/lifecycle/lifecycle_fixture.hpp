@@ -97,10 +97,38 @@ struct UpdateReply {
 
 enum class Signing { good, none, wrong_secret, unknown_key, skewed };
 
-/// Sends one UPDATE over TCP, signed as asked.
+/// Sends an UPDATE message as given (bytes), over TCP; `mac` (the request's
+/// MAC, when signed by us) to verify the reply. `reply_out` gets the reply's bytes.
+inline UpdateReply exchange_update(int port, const std::string &req, const ldns_rdf *mac,
+                                   std::string *reply_out = nullptr) {
+    auto key = parse_tsig_key(key_arg());
+    REQUIRE(key);
+    socklen_t l;
+    sockaddr_storage ss = loopback(port, l);
+    std::vector<std::string> rs;
+    std::string err;
+    UpdateReply r;
+    if (!tcp_exchange(ss, l, req, rs, 3000, err)) return r;
+    if (reply_out) *reply_out = rs[0];
+    ldns_pkt *raw = nullptr;
+    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size()) != LDNS_STATUS_OK) return r;
+    PktPtr p(raw);
+    r.rcode = ldns_pkt_get_rcode(p.get());
+    if (const ldns_rr *t = ldns_pkt_tsig(p.get()); t && ldns_rr_rd_count(t) >= 6) {
+        const ldns_rdf *e = ldns_rr_rdf(t, 5);
+        r.tsig_error = (ldns_rdf_data(e)[0] << 8) | ldns_rdf_data(e)[1];
+    }
+    if (mac) r.verified = tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size(),
+                                               *key, mac, false, nullptr);
+    return r;
+}
+
+/// Sends one UPDATE over TCP, signed as asked; `sent` gets the request's bytes
+/// and `mac` its MAC (to send it again).
 inline UpdateReply send_update(int port, const std::string &zone, const std::vector<Record> &prereq,
                                const std::vector<Record> &updates, Signing how = Signing::good,
-                               long clock_skew = 0) {
+                               long clock_skew = 0, std::string *sent = nullptr, LdnsRdfPtr *mac_out = nullptr,
+                               std::string *reply_out = nullptr) {
     std::string zw;
     REQUIRE(wire_from_text(zone, zw));
     LdnsRdfPtr z(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()));
@@ -126,22 +154,9 @@ inline UpdateReply send_update(int port, const std::string &zone, const std::vec
             tsig_append(req, &k, {}, static_cast<uint64_t>(::time(nullptr) + clock_skew), kTsigFudge, 0, {}, {});
         }
     }
-    socklen_t l;
-    sockaddr_storage ss = loopback(port, l);
-    std::vector<std::string> rs;
-    std::string err;
-    UpdateReply r;
-    if (!tcp_exchange(ss, l, req, rs, 3000, err)) return r;
-    ldns_pkt *raw = nullptr;
-    if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size()) != LDNS_STATUS_OK) return r;
-    PktPtr p(raw);
-    r.rcode = ldns_pkt_get_rcode(p.get());
-    if (const ldns_rr *t = ldns_pkt_tsig(p.get()); t && ldns_rr_rd_count(t) >= 6) {
-        const ldns_rdf *e = ldns_rr_rdf(t, 5);
-        r.tsig_error = (ldns_rdf_data(e)[0] << 8) | ldns_rdf_data(e)[1];
-    }
-    if (mac) r.verified = tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size(),
-                                               *key, mac.get(), false, nullptr);
+    if (sent) *sent = req;
+    UpdateReply r = exchange_update(port, req, mac.get(), reply_out);
+    if (mac_out) *mac_out = std::move(mac);
     return r;
 }
 
