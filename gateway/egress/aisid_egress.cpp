@@ -10,7 +10,9 @@
 // reports, signals); each TCP flow gets a small thread for its connect and
 // relay; one thread probes down nodes and reports this gateway's load to the
 // ingress side. The scheduler is shared under one mutex (a pick is a few
-// hundred nanoseconds; the relay never holds it).
+// hundred nanoseconds; the relay never holds it). Flow threads are detached but
+// counted: on stop, run() shuts their sockets down and waits for the last one,
+// so none outlives the Egress whose config, scheduler and mutex it uses.
 #include "egress_config.hpp"
 #include "net_util.hpp"
 #include "splice_relay.hpp"
@@ -43,6 +45,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #ifndef AISID_VERSION
@@ -90,6 +93,8 @@ public:
 
     int run();
     void tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy);
+    // The last thing a flow thread does: after it the thread touches no member.
+    void flow_done();
 
 private:
     struct Handler;
@@ -123,6 +128,8 @@ private:
     void close_udp_flow(const sched::FlowKey &k, const char *why);
     void expire_udp();
     void background();
+    void close_flow_fd(int fd, bool reset);
+    void stop_flows();
 
     EgressConfig cfg_;
     std::mutex mu_;
@@ -137,6 +144,10 @@ private:
     std::vector<std::string> installed_; // routes to remove on exit
     std::vector<uint64_t> last_report_;  // per node, now_ms() of its last load report (0: never), under mu_
     std::vector<uint32_t> own_;          // per node, flows this gateway has on it now, under mu_
+    size_t flows_ = 0;                   // TCP flow threads started and not yet done, under mu_
+    bool stopping_ = false;              // run() is stopping the flows, under mu_
+    std::unordered_set<int> flow_fds_;   // open client and node sockets of those flows, under mu_
+    std::condition_variable flows_cv_;   // flows_ reached 0 (with mu_)
 
     // Scheduler bookkeeping plus our own exact count (callers hold mu_).
     std::optional<sched::NodeId> assign_locked(const sched::Request &r) {
@@ -285,7 +296,37 @@ struct FlowArgs {
 void *flow_thread(void *p) {
     std::unique_ptr<FlowArgs> a(static_cast<FlowArgs *>(p));
     a->gw->tcp_flow(a->fd, a->peer, a->local, a->aisid, a->legacy);
+    a->gw->flow_done();
     return nullptr;
+}
+
+void Egress::flow_done() {
+    std::lock_guard lk(mu_);
+    // Notified under mu_: stop_flows() cannot see 0, return and let the Egress
+    // (and flows_cv_) be destroyed before this thread has let go of mu_.
+    if (--flows_ == 0) flows_cv_.notify_all();
+}
+
+// Untracked before it is closed: stop_flows() must never shut down a number
+// the kernel has already given to another socket.
+void Egress::close_flow_fd(int fd, bool reset) {
+    {
+        std::lock_guard lk(mu_);
+        flow_fds_.erase(fd);
+    }
+    if (reset)
+        reset_close(fd);
+    else
+        close(fd);
+}
+
+void Egress::stop_flows() {
+    std::unique_lock lk(mu_);
+    stopping_ = true;
+    // Each relay then sees EOF or an error on both sides and ends; a flow still
+    // connecting to a node sees stopping_ when it registers that socket.
+    for (int fd : flow_fds_) shutdown(fd, SHUT_RDWR);
+    flows_cv_.wait(lk, [&] { return flows_ == 0; });
 }
 
 void Egress::on_tcp_accept(const Handler &h) {
@@ -321,8 +362,18 @@ void Egress::on_tcp_accept(const Handler &h) {
         pthread_attr_setstacksize(&attr, 128 * 1024);
         pthread_t t;
         FlowArgs *raw = args.release();
+        {
+            std::lock_guard lk(mu_);
+            ++flows_;
+            flow_fds_.insert(fd);
+        }
         if (int e = pthread_create(&t, &attr, flow_thread, raw)) {
             logf(Level::error, "cannot start a flow thread: %s", std::strerror(e));
+            {
+                std::lock_guard lk(mu_);
+                --flows_;
+                flow_fds_.erase(fd);
+            }
             reset_close(fd);
             delete raw;
         }
@@ -339,14 +390,20 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
     // so a dead node costs the client a delay, not a failure.
     for (size_t attempt = 0; attempt <= sched_.size(); ++attempt) {
         std::optional<sched::NodeId> id;
+        bool stopping;
         {
             std::lock_guard lk(mu_);
-            id = assign_locked(req);
+            stopping = stopping_;
+            if (!stopping) id = assign_locked(req);
+        }
+        if (stopping) {
+            close_flow_fd(fd, true);
+            return;
         }
         if (!id) {
             logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from.c_str(), to.c_str(),
                  describe(aisid).c_str());
-            reset_close(fd);
+            close_flow_fd(fd, true);
             return;
         }
         const NodeConfig &node = cfg_.nodes[*id];
@@ -362,6 +419,13 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
                  std::strerror(e));
             continue;
         }
+        {
+            std::lock_guard lk(mu_);
+            flow_fds_.insert(up);
+            // stop_flows() ran while this connect was in progress: the relay
+            // then ends at once.
+            if (stopping_) shutdown(up, SHUT_RDWR);
+        }
         int one = 1;
         setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -375,17 +439,12 @@ void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &loca
         logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from.c_str(),
              node.spec.name.c_str(), static_cast<unsigned long long>(r.up), static_cast<unsigned long long>(r.down),
              r.error ? ", " : "", r.error ? std::strerror(r.error) : "");
-        if (r.error) {
-            reset_close(up);
-            reset_close(fd);
-        } else {
-            close(up);
-            close(fd);
-        }
+        close_flow_fd(up, r.error != 0);
+        close_flow_fd(fd, r.error != 0);
         return;
     }
     logf(Level::warn, "tcp %s -> %s: refused: every matching node failed", from.c_str(), to.c_str());
-    reset_close(fd);
+    close_flow_fd(fd, true);
 }
 
 // --- UDP ------------------------------------------------------------------------
@@ -696,6 +755,7 @@ int Egress::run() {
         }
     }
     logf(Level::info, "stopping");
+    stop_flows();
     stop_.store(true);
     stop_cv_.notify_all();
     bg.join();
