@@ -3,7 +3,9 @@
 # private mount namespace (unshare -m) where /etc/nsswitch.conf, /etc/hosts,
 # /etc/resolv.conf and /var/lib (holding aisid/zones/) are the test's own
 # files, bind-mounted; glibc finds libnss_aisid.so.2 through LD_LIBRARY_PATH.
-# The host's real files are never touched.
+# The host's real files are never touched. In a sanitizer build the module is
+# instrumented and getent is not: AISID_SANITIZER_PRELOAD (set by CMake) names
+# the sanitizer's runtime, preloaded into the programs run in the namespace.
 #
 #   nss_test.sh CHECK MODULE_DIR SOURCE_DIR [NSS_LOOP]
 #   CHECK: getent | fallthrough | reverse | million | reload | buffers | exports
@@ -70,6 +72,7 @@ mount --bind "$T/resolv.conf" /etc/resolv.conf
 mount --bind "$T/varlib" /var/lib
 if [ -d /etc/aisid ]; then mount --bind "$T/empty" /etc/aisid; fi
 export LD_LIBRARY_PATH="$MODDIR"
+${AISID_SANITIZER_PRELOAD:+export LD_PRELOAD="$AISID_SANITIZER_PRELOAD"}
 $2
 EOF
     unshare -m sh "$T/inner.sh"

@@ -2,6 +2,8 @@
 # Installs libaisid into a temporary prefix and builds the examples against it
 # both ways a user would: pkg-config (shared) and find_package(aisid) (shared
 # and static); then runs them. usage: sdk_install_test.sh BUILD_DIR SOURCE_DIR
+# In a sanitizer build the installed library is instrumented, so the examples
+# are built with AISID_SANITIZER_FLAGS (set by CMake; empty otherwise) too.
 set -eu
 build=$1
 src=$2
@@ -9,6 +11,7 @@ tmp=$(mktemp -d /tmp/aisid-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 prefix=$tmp/prefix
 fail() { echo "FAIL: $*" >&2; exit 1; }
+san=${AISID_SANITIZER_FLAGS:-}
 
 # The library's own install components (headers, libraries, aisid.pc, CMake package).
 cmake --install "$build" --prefix "$prefix" --component dev >/dev/null
@@ -44,15 +47,16 @@ check_connect() {  # BINARY
 # 1. pkg-config
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 [ "$(pkg-config --modversion aisid)" = "0.1.0" ] || fail "pkg-config version"
-cc -Wall -Werror "$src/examples/resolve.c" $(pkg-config --cflags --libs aisid) -o "$tmp/resolve-pc"
-c++ -std=c++20 -Wall -Werror "$src/examples/connect.cpp" $(pkg-config --cflags --libs aisid) -o "$tmp/connect-pc"
+cc -Wall -Werror $san "$src/examples/resolve.c" $(pkg-config --cflags --libs aisid) -o "$tmp/resolve-pc"
+c++ -std=c++20 -Wall -Werror $san "$src/examples/connect.cpp" $(pkg-config --cflags --libs aisid) -o "$tmp/connect-pc"
 LD_LIBRARY_PATH=$libdir check_resolve "$tmp/resolve-pc"
 LD_LIBRARY_PATH=$libdir check_connect "$tmp/connect-pc"
 # ...and it really uses the installed shared library.
 LD_LIBRARY_PATH=$libdir ldd "$tmp/resolve-pc" | grep -q "libaisid.so.0 => $prefix" || fail "not linked to the installed libaisid.so.0"
 
 # 2. find_package(aisid): the examples' own CMakeLists, shared and static.
-cmake -S "$src/examples" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src/examples" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
 cmake --build "$tmp/ex" -j2 >/dev/null
 check_resolve "$tmp/ex/aisid-example-resolve"
 check_connect "$tmp/ex/aisid-example-connect"
