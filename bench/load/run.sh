@@ -6,6 +6,8 @@
 # bound, then:
 #   1. below saturation (dnsperf -Q 5000, 15 s) on AISID names only: every
 #      query answered (0 lost), every answer NOERROR;
+#   1b. over TCP (dnsperf -m tcp, 16 connections, 15 s): every query answered
+#      NOERROR, and every connection gone afterwards (no fd leak);
 #   2. past saturation (dnsperf -c 8 -q 1000, SECONDS, default 60) on a mix of
 #      AISID names, cached legacy names and 200k unique legacy names (cache
 #      churn), RSS sampled every second;
@@ -92,6 +94,24 @@ noerr=$(grep -o 'NOERROR [0-9]*' "$work/p1.txt" | awk '{print $2}')
 sent=$(awk '/Queries sent:/{print $3}' "$work/p1.txt")
 if [ "${lost:-x}" = 0 ] && [ -n "$sent" ] && [ "${noerr:-0}" = "$sent" ]; then echo "CHECK ok: every AISID query answered NOERROR ($sent sent, 0 lost)"
 else echo "CHECK FAIL: below saturation: sent=$sent lost=$lost noerror=$noerr"; fail=1; fi
+
+echo "== 1b. over TCP: AISID names, 16 connections x 100 outstanding, 15 s (as fast as it goes)"
+fds0=$(ls /proc/$apid/fd | wc -l)
+dnsperf -m tcp -s 127.0.0.1 -p "$aport" -d "$work/aisid.txt" -l 15 -c 16 -q 1600 -t 5 > "$work/p1t.txt" 2>&1
+cat "$work/p1t.txt"
+lost=$(awk '/Queries lost:/{print $3}' "$work/p1t.txt")
+noerr=$(grep -o 'NOERROR [0-9]*' "$work/p1t.txt" | awk '{print $2}')
+done_q=$(awk '/Queries completed:/{print $3}' "$work/p1t.txt")
+if [ "${lost:-x}" = 0 ] && [ -n "$done_q" ] && [ "$done_q" -gt 0 ] && [ "${noerr:-0}" = "$done_q" ]; then echo "CHECK ok: every TCP query answered NOERROR ($done_q, 0 lost)"
+else echo "CHECK FAIL: over TCP: completed=$done_q lost=$lost noerror=$noerr"; fail=1; fi
+# dnsperf has closed its connections: aisidd's side must be gone too (no fd leak).
+for _ in $(seq 50); do
+  open=$(curl -s -m 1 "http://127.0.0.1:$mport/metrics" | awk '/^aisidd_tcp_connections /{print $2}')
+  [ "${open:-x}" = 0 ] && break; sleep 0.1
+done
+fds1=$(ls /proc/$apid/fd | wc -l)
+if [ "${open:-x}" = 0 ] && [ "$fds1" -le "$fds0" ]; then echo "CHECK ok: TCP connections closed after the run (open $open, fds $fds0 -> $fds1)"
+else echo "CHECK FAIL: TCP connections left open ($open) or fds grew ($fds0 -> $fds1)"; fail=1; fi
 
 echo "== 2. past saturation: mixed names, 8 clients x 1000 outstanding, ${secs} s"
 : > "$work/rss.txt"
