@@ -225,6 +225,27 @@ struct Worker::Impl {
         return true;
     }
 
+    // One UDP reply outside the recvmmsg batch (forwarded answers, the
+    // authority's): rate limited, and from the address asked when `ctl`
+    // holds it (a wildcard listener, IP_PKTINFO).
+    void send_udp_reply(int fd, const sockaddr_storage &peer, const std::string &ctl_in, uint8_t *buf, size_t len,
+                        uint64_t now_ms) {
+        if (!rate_limit(peer, buf, len, now_ms)) return;
+        iovec iov{buf, len};
+        msghdr mh{};
+        mh.msg_name = const_cast<sockaddr_storage *>(&peer);
+        mh.msg_namelen = peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        alignas(cmsghdr) uint8_t ctl[64];
+        if (!ctl_in.empty() && ctl_in.size() <= sizeof ctl) {
+            std::memcpy(ctl, ctl_in.data(), ctl_in.size());
+            mh.msg_control = ctl;
+            mh.msg_controllen = ctl_in.size();
+        }
+        sendmsg(fd, &mh, MSG_DONTWAIT);
+    }
+
     void account(const Result &r, uint64_t start_ns) {
         stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
         if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) stats.observe(now_ns_monotonic() - start_ns);
@@ -612,22 +633,7 @@ struct Worker::Impl {
         publish_cache_stats();  // inserts (and evictions) happen only on this path
         if (!r.len) return;
         if (!p.client_tcp) {
-            size_t len = r.len;
-            if (!rate_limit(p.peer, out, len, now_ms_monotonic())) return;
-            socklen_t l = p.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-            iovec iov{out, len};
-            msghdr mh{};
-            mh.msg_name = &p.peer;
-            mh.msg_namelen = l;
-            mh.msg_iov = &iov;
-            mh.msg_iovlen = 1;
-            alignas(cmsghdr) uint8_t ctl[64];
-            if (!p.ctl.empty() && p.ctl.size() <= sizeof ctl) {
-                std::memcpy(ctl, p.ctl.data(), p.ctl.size());
-                mh.msg_control = ctl;
-                mh.msg_controllen = p.ctl.size();
-            }
-            sendmsg(p.udp_fd, &mh, MSG_DONTWAIT);
+            send_udp_reply(p.udp_fd, p.peer, p.ctl, out, r.len, now_ms_monotonic());
             return;
         }
         auto it = conns.find(p.conn_id);
@@ -943,25 +949,9 @@ struct Worker::Impl {
         }
         for (Delivery &d : items) {
             if (!d.tcp) {
-                socklen_t l = d.peer.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
                 uint64_t now = now_ms_monotonic();
-                for (std::string &r : d.replies) {
-                    size_t len = r.size();
-                    if (!rate_limit(d.peer, reinterpret_cast<uint8_t *>(r.data()), len, now)) continue;
-                    iovec iov{r.data(), len};
-                    msghdr mh{};
-                    mh.msg_name = &d.peer;
-                    mh.msg_namelen = l;
-                    mh.msg_iov = &iov;
-                    mh.msg_iovlen = 1;
-                    alignas(cmsghdr) uint8_t ctl[64];
-                    if (!d.ctl.empty() && d.ctl.size() <= sizeof ctl) {  // a wildcard listener: answer from the address asked
-                        std::memcpy(ctl, d.ctl.data(), d.ctl.size());
-                        mh.msg_control = ctl;
-                        mh.msg_controllen = d.ctl.size();
-                    }
-                    sendmsg(d.udp_fd, &mh, MSG_DONTWAIT);
-                }
+                for (std::string &r : d.replies)
+                    send_udp_reply(d.udp_fd, d.peer, d.ctl, reinterpret_cast<uint8_t *>(r.data()), r.size(), now);
                 continue;
             }
             auto it = conns.find(d.conn_id);
