@@ -13,24 +13,75 @@ namespace {
 
 enum Category : uint8_t { kAnswer = 1, kNegative = 2, kError = 3 };
 
-// FNV-1a from a secret starting point, then a 64-bit finalizer (MurmurHash3's
-// fmix64): cheap on short keys, and not predictable from outside without the seed.
-struct Hasher {
-    uint64_t h;
-    void byte(uint8_t b) { h = (h ^ b) * 0x100000001b3ull; }
-    void bytes(const uint8_t *p, size_t n) {
-        for (size_t i = 0; i < n; ++i) byte(p[i]);
+// A keyed hash of the bucket's key bytes, eight at a time, finished with
+// MurmurHash3's fmix64: not predictable from outside without the seed.
+uint64_t hash_key(const uint8_t *p, size_t n, uint64_t seed) {
+    uint64_t h = seed ^ (uint64_t(n) * 0x9e3779b97f4a7c15ull);
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
     }
-    uint64_t finish() const {
-        uint64_t x = h;
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdull;
-        x ^= x >> 33;
-        x *= 0xc4ceb9fe1a85ec53ull;
-        x ^= x >> 33;
-        return x;
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0x94d049bb133111ebull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+// ASCII upper case to lower in place, eight bytes at a time (SWAR; the
+// last word partial). Label length bytes (at most 63) are never letters.
+void fold_case(uint8_t *p, size_t n) {
+    constexpr uint64_t k7f = 0x7f7f7f7f7f7f7f7full, k80 = 0x8080808080808080ull;
+    while (n) {
+        const size_t take = n < 8 ? n : 8;
+        uint64_t w = 0;
+        std::memcpy(&w, p, take);
+        const uint64_t low7 = w & k7f;
+        const uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;  // bit 7 set where the byte is >= 'A'
+        const uint64_t gt_z = low7 + 0x2525252525252525ull;  // bit 7 set where the byte is > 'Z'
+        w |= ((ge_a ^ gt_z) & ~w & k80) >> 2;                // ASCII 'A'..'Z': + 0x20
+        std::memcpy(p, &w, take);
+        p += take;
+        n -= take;
     }
-};
+}
+
+// The name at `pos` in lowercase wire form, uncompressed, appended to out at
+// o (at most 255 bytes); `pos` moves past the name. Compression pointers are
+// followed (at most 32 hops). False when the name is malformed.
+bool lower_name(const uint8_t *m, size_t n, size_t &pos, uint8_t *out, size_t &o_inout) {
+    size_t p = pos, o = o_inout;  // locals: the compiler need not assume `out` aliases them
+    const size_t limit = o + 254;  // labels and their lengths; the root byte after
+    bool jumped = false;
+    for (int hops = 0;;) {
+        if (p >= n) return false;
+        const uint8_t l = m[p];
+        if (l == 0) {
+            out[o++] = 0;
+            if (!jumped) pos = p + 1;
+            fold_case(out + o_inout, o - o_inout);
+            o_inout = o;
+            return true;
+        }
+        if ((l & 0xc0) == 0xc0) {
+            if (p + 1 >= n || ++hops > 32) return false;
+            if (!jumped) pos = p + 2;
+            jumped = true;
+            p = size_t(l & 0x3f) << 8 | m[p + 1];
+            continue;
+        }
+        if ((l & 0xc0) || p + 1 + l > n || o + 1 + l > limit) return false;
+        std::memcpy(out + o, m + p, 1 + l);  // the length and the label; case folded at the end
+        o += 1 + l;
+        p += 1 + l;
+    }
+}
 
 uint64_t pack(uint32_t t, int64_t balance) { return (uint64_t{t} << 32) | uint32_t(int32_t(balance)); }
 
@@ -50,55 +101,61 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
     for (const Cidr &c : s.exempt)
         if (c.contains(peer)) return RrlAction::send;
 
-    // What the reply is: its rcode, question and (negative) zone.
+    // The bucket's key: category, rcode, the client's network, and the
+    // question (answers) or the zone (negative answers).
     const uint8_t rcode = resp[3] & 0x0f;
     const uint16_t qd = rd16(resp + 4), an = rd16(resp + 6), ns = rd16(resp + 8);
-    Reader r(resp, len, kHeaderLen);
-    WireName qname, zone;
-    uint16_t qtype = 0;
-    size_t qend = kHeaderLen;
-    bool have_q = false;
-    if (qd >= 1 && r.name(qname)) {
-        qtype = r.u16();
-        r.u16();
-        if (r.ok()) {
-            have_q = true;
-            qend = r.pos();
-        }
-    }
-    Category cat = rcode == kNoError && an > 0 ? kAnswer
-                   : rcode == kNoError || rcode == kNxDomain ? kNegative
-                                                             : kError;
-    const WireName *name = have_q ? &qname : nullptr;
-    if (cat == kNegative && have_q && ns > 0) {
-        for (uint16_t i = 0; i < an && r.ok(); ++i) {
-            r.skip_name();
-            r.skip(8);
-            r.skip(r.u16());
-        }
-        if (r.ok() && r.name(zone) && r.u16() == 6 /* SOA */) name = &zone;
-    }
-
-    Hasher h{seed_};
-    h.byte(cat);
-    h.byte(rcode);
-    uint8_t a[16];
-    addr16(peer, a);
+    const Category cat = rcode == kNoError && an > 0 ? kAnswer
+                         : rcode == kNoError || rcode == kNxDomain ? kNegative
+                                                                   : kError;
+    uint8_t k[2 + 16 + 256 + 2];
+    size_t kn = 0;
+    k[kn++] = cat;
+    k[kn++] = rcode;
+    addr16(peer, k + kn);
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    unsigned bits = std::memcmp(a, kMapped, 12) == 0 ? 96u + std::min<unsigned>(s.ipv4_prefix, 32)
-                                                     : std::min<unsigned>(s.ipv6_prefix, 128);
+    unsigned bits = std::memcmp(k + kn, kMapped, 12) == 0 ? 96u + std::min<unsigned>(s.ipv4_prefix, 32)
+                                                         : std::min<unsigned>(s.ipv6_prefix, 128);
     for (unsigned i = 0; i < 16; ++i) {
         unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
-        h.byte(keep ? uint8_t(a[i] & uint8_t(0xff << (8 - keep))) : 0);
+        k[kn + i] = keep ? uint8_t(k[kn + i] & uint8_t(0xff << (8 - keep))) : 0;
     }
-    if (cat != kError && name) {
-        h.bytes(name->buf, name->len);
-        if (cat == kAnswer) {
-            h.byte(uint8_t(qtype >> 8));
-            h.byte(uint8_t(qtype));
+    kn += 16;
+    size_t pos = kHeaderLen, qend = kHeaderLen;
+    const size_t name_at = kn;
+    bool have_q = false;
+    if (qd >= 1 && lower_name(resp, len, pos, k, kn) && pos + 4 <= len) {
+        have_q = true;
+        k[kn++] = resp[pos];  // qtype
+        k[kn++] = resp[pos + 1];
+        pos += 4;
+        qend = pos;
+    } else {
+        kn = name_at;
+    }
+    if (cat == kError) {
+        kn = name_at;  // errors: one bucket per client network
+    } else if (cat == kNegative && have_q) {
+        kn = name_at;  // negative: the zone (the SOA owner) if there is one, else the name
+        size_t q_kn = kn;
+        bool zone = false;
+        if (ns > 0) {
+            Reader r(resp, len, pos);
+            for (uint16_t i = 0; i < an && r.ok(); ++i) {
+                r.skip_name();
+                r.skip(8);
+                r.skip(r.u16());
+            }
+            size_t at = r.pos();
+            zone = r.ok() && lower_name(resp, len, at, k, kn) && at + 2 <= len && rd16(resp + at) == 6 /* SOA */;
+        }
+        if (!zone) {
+            kn = q_kn;
+            size_t at = kHeaderLen;
+            lower_name(resp, len, at, k, kn);
         }
     }
-    const uint64_t key = h.finish();
+    const uint64_t key = hash_key(k, kn, seed_);
     const uint64_t tag = key >> 16;
     Slot &slot = slots_[key & mask_];
 
