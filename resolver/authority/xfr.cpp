@@ -434,7 +434,8 @@ XfrResult xfr_pull(const sockaddr_storage &server, socklen_t slen, std::string_v
         if (s) ldns_pkt_push_rr(q.get(), LDNS_SECTION_AUTHORITY, s.release());
     }
     std::string req;
-    PullCtx ctx{ixfr, have_soa ? std::optional<uint32_t>(soa_serial(have_soa->rdata)) : std::nullopt, {}, key, {}, {}};
+    PullCtx ctx{ixfr, have_soa ? std::optional<uint32_t>(soa_serial(have_soa->rdata)) : std::nullopt, {}, key, {}, {},
+                false, true, std::nullopt};
     if (key) {
         LdnsRdfPtr mac;
         if (!tsig_sign_pkt(q.get(), *key, nullptr, false, req, &mac)) {

@@ -16,8 +16,12 @@ void *operator new(size_t n) {
     if (void *p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
+// gcc 12 takes these replacements for a mismatch of the library's new and free.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void *p) noexcept { std::free(p); }
 void operator delete(void *p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 using namespace aisid;
 using namespace aisid::resolver;
