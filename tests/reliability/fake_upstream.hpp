@@ -1,7 +1,9 @@
-// A fake upstream DNS server for fault tests: a UDP socket on a free loopback
-// port that the test controls (silent, slow, garbage, wrong ID or question
+// A fake upstream DNS server for fault tests: a UDP socket (and a TCP one on
+// the same port) on a free loopback port, 127.0.0.1 or, with Family::v6,
+// [::1], that the test controls (silent, slow, garbage, wrong ID or question
 // first, answers from another port, extra records for other names), and that
-// records every query it receives (ID, source port, name, type). Its thread
+// records every query it receives (ID, source address and port, name, type,
+// UDP or TCP). Its thread
 // is stopped and joined by the destructor, so it never outlives a test.
 #pragma once
 
@@ -74,7 +76,41 @@ struct SeenQuery {
     std::string name;  // lowercase, trailing dot
     uint16_t type = 0;
     bool tcp = false;
+    std::string src;  // the sender's address, "127.0.0.1" or "::1"
 };
+
+/// A sockaddr for a loopback address of either family; `len` gets its size.
+inline sockaddr_storage loopback_sockaddr(bool v6, uint16_t port, socklen_t &len) {
+    sockaddr_storage ss{};
+    if (v6) {
+        auto &a = reinterpret_cast<sockaddr_in6 &>(ss);
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(port);
+        a.sin6_addr = in6addr_loopback;
+        len = sizeof a;
+    } else {
+        auto &a = reinterpret_cast<sockaddr_in &>(ss);
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        len = sizeof a;
+    }
+    return ss;
+}
+/// Address text and port of a sockaddr of either family.
+inline std::string sockaddr_host(const sockaddr_storage &ss) {
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 &>(ss).sin6_addr, buf, sizeof buf);
+    else if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in &>(ss).sin_addr, buf, sizeof buf);
+    return buf;
+}
+inline uint16_t sockaddr_port(const sockaddr_storage &ss) {
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6 &>(ss).sin6_port);
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in &>(ss).sin_port);
+    return 0;
+}
 
 class FakeUpstream {
 public:
@@ -95,11 +131,13 @@ public:
     static constexpr const char *kGood = "192.0.2.1";
     static constexpr const char *kBogus = "192.0.2.66";
 
+    enum class Family { v4, v6 };  // listens on 127.0.0.1 or on [::1]
+
     std::atomic<Mode> mode{Mode::answer};
     std::atomic<int> delay_ms{0};
     int port = 0;
 
-    FakeUpstream() {
+    explicit FakeUpstream(Family family = Family::v4) : v6_(family == Family::v6) {
         // The UDP port is the kernel's pick; TCP on the same number may be
         // taken by someone's connection: try again with a fresh pair.
         for (int attempt = 0;; ++attempt) {
@@ -114,23 +152,23 @@ public:
 
 private:
     bool open_sockets() {
-        udp_ = socket(AF_INET, SOCK_DGRAM, 0);
-        spoof_ = socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        if (udp_ < 0 || spoof_ < 0 || bind(udp_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
-            bind(spoof_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
-            throw std::runtime_error("fake upstream: bind failed");
+        int fam = v6_ ? AF_INET6 : AF_INET;
+        udp_ = socket(fam, SOCK_DGRAM, 0);
+        spoof_ = socket(fam, SOCK_DGRAM, 0);
+        socklen_t len = 0;
+        sockaddr_storage a = loopback_sockaddr(v6_, 0, len);
+        auto *sa = reinterpret_cast<sockaddr *>(&a);
+        if (udp_ < 0 || spoof_ < 0 || bind(udp_, sa, len) != 0 || bind(spoof_, sa, len) != 0)
+            throw std::runtime_error(v6_ ? "fake upstream: bind [::1] failed" : "fake upstream: bind failed");
         socklen_t l = sizeof a;
-        getsockname(udp_, reinterpret_cast<sockaddr *>(&a), &l);
-        port = ntohs(a.sin_port);
+        getsockname(udp_, sa, &l);
+        port = sockaddr_port(a);
         int big = 4 << 20;
         setsockopt(udp_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-        tcp_ = socket(AF_INET, SOCK_STREAM, 0);
+        tcp_ = socket(fam, SOCK_STREAM, 0);
         int one = 1;
         setsockopt(tcp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        return bind(tcp_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 && listen(tcp_, 16) == 0;
+        return bind(tcp_, sa, len) == 0 && listen(tcp_, 16) == 0;
     }
 
 public:
@@ -144,7 +182,9 @@ public:
         close(tcp_);
         for (int fd : held_) close(fd);
     }
-    std::string addr() const { return "127.0.0.1:" + std::to_string(port); }
+    bool ipv6() const { return v6_; }
+    /// The --upstream argument: "127.0.0.1:PORT" or "[::1]:PORT".
+    std::string addr() const { return (v6_ ? "[::1]:" : "127.0.0.1:") + std::to_string(port); }
     std::vector<SeenQuery> seen() {
         std::lock_guard<std::mutex> g(mu_);
         return seen_;
@@ -169,7 +209,7 @@ private:
             if (ps[1].revents & POLLIN) serve_tcp();
             if (!(ps[0].revents & POLLIN)) continue;
             char buf[4096];
-            sockaddr_in from{};
+            sockaddr_storage from{};
             socklen_t fl = sizeof from;
             ssize_t n = recvfrom(udp_, buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(&from), &fl);
             if (n < 12) continue;
@@ -177,7 +217,8 @@ private:
             size_t pos = 12;
             SeenQuery s;
             s.id = uint16_t((uint8_t(q[0]) << 8) | uint8_t(q[1]));
-            s.src_port = ntohs(from.sin_port);
+            s.src_port = sockaddr_port(from);
+            s.src = sockaddr_host(from);
             if (!read_plain_name(q, pos, s.name) || pos + 4 > q.size()) continue;
             s.type = uint16_t((uint8_t(q[pos]) << 8) | uint8_t(q[pos + 1]));
             std::string question = q.substr(12, pos + 4 - 12);
@@ -242,7 +283,9 @@ private:
     }
     // One TCP client (aisidd after TC): reads one framed query, answers per mode.
     void serve_tcp() {
-        int c = accept(tcp_, nullptr, nullptr);
+        sockaddr_storage peer{};
+        socklen_t pl = sizeof peer;
+        int c = accept(tcp_, reinterpret_cast<sockaddr *>(&peer), &pl);
         if (c < 0) return;
         std::string buf;
         auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -265,6 +308,7 @@ private:
         s.id = uint16_t((uint8_t(q[0]) << 8) | uint8_t(q[1]));
         s.type = uint16_t((uint8_t(q[pos]) << 8) | uint8_t(q[pos + 1]));
         s.tcp = true;
+        s.src = sockaddr_host(peer);
         {
             std::lock_guard<std::mutex> g(mu_);
             seen_.push_back(s);
@@ -292,6 +336,7 @@ private:
         return m + extra_an + extra_ar;
     }
 
+    bool v6_ = false;
     int udp_ = -1, spoof_ = -1, tcp_ = -1;
     std::vector<int> held_;
     std::atomic<bool> stop_{false};

@@ -697,3 +697,138 @@ TEST_CASE("security: response rate limiting drops and slips UDP replies over the
     CHECK(f.full == 300);
     CHECK(x.proc.stop() == 0);
 }
+
+namespace {
+
+// IPv6 loopback present: `ip -6 addr show lo` lists ::1 (when ip(8) is
+// there) and a socket can actually bind [::1].
+bool have_ipv6_loopback() {
+    if (have_program("ip") && run({"ip", "-6", "addr", "show", "lo"}).out.find("inet6 ::1/") == std::string::npos)
+        return false;
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (fd < 0) return false;
+    socklen_t len = 0;
+    sockaddr_storage a = loopback_sockaddr(true, 0, len);
+    bool ok = bind(fd, reinterpret_cast<sockaddr *>(&a), len) == 0;
+    close(fd);
+    return ok;
+}
+
+// A [::1] port free for both UDP and TCP right now (the kernel picks it).
+int free_port6() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        int u = socket(AF_INET6, SOCK_DGRAM, 0), t = socket(AF_INET6, SOCK_STREAM, 0);
+        socklen_t len = 0;
+        sockaddr_storage a = loopback_sockaddr(true, 0, len);
+        socklen_t l = sizeof a;
+        int one = 1;
+        setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bool ok = bind(u, reinterpret_cast<sockaddr *>(&a), len) == 0 &&
+                  getsockname(u, reinterpret_cast<sockaddr *>(&a), &l) == 0 &&
+                  bind(t, reinterpret_cast<sockaddr *>(&a), len) == 0;
+        close(t);
+        close(u);
+        if (ok) return sockaddr_port(a);
+    }
+    throw std::runtime_error("no free [::1] port");
+}
+
+/// dig against [::1]:port; stdout.
+std::string dig6(int port, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"dig", "@::1", "-p", std::to_string(port), "+tries=1", "+time=3"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv).out;
+}
+
+// Queries for `name` reached the fake upstream, every one of them from ::1.
+bool asked_over_v6(FakeUpstream &up, const std::string &name, bool want_tcp = false) {
+    size_t n = 0;
+    bool tcp = false;
+    for (auto &s : up.seen()) {
+        if (s.name != name) continue;
+        if (s.src != "::1") return false;
+        ++n;
+        tcp |= s.tcp;
+    }
+    return n >= 1 && (!want_tcp || tcp);
+}
+
+} // namespace
+
+TEST_CASE("fault: over IPv6 - silent, mismatched, spoofed, garbage and truncated upstream answers are handled as over IPv4") {
+    if (!have_ipv6_loopback()) {
+        MESSAGE("skipped: no IPv6 loopback");
+        return;
+    }
+    const std::string good = std::string(FakeUpstream::kGood) + "\n";
+    FakeUpstream up(FakeUpstream::Family::v6);
+    REQUIRE(up.addr() == "[::1]:" + std::to_string(up.port));
+    // aisidd listens on [::1] only: every client query below travels over IPv6.
+    TempDir dir;
+    int port = free_port6();
+    Process d({aisidd_path(), "--listen", "[::1]:" + std::to_string(port), "--zone", example_zone(), "--upstream",
+               up.addr(), "--upstream-timeout", "400", "--threads", "2"},
+              dir.path, "aisidd");
+    REQUIRE_MESSAGE(wait_for_tcp("::1", port), "aisidd did not start on [::1]: " << d.err());
+    CHECK(dig6(port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+    CHECK(dig6(port, {"+short", "ok6.legacy.example", "A"}) == good);
+    CHECK(asked_over_v6(up, "ok6.legacy.example."));
+
+    // Silent: SERVFAIL within two tries of 400 ms.
+    up.mode = FakeUpstream::Mode::silent;
+    auto t0 = std::chrono::steady_clock::now();
+    std::string o = dig6(port, {"silent6.legacy.example", "A"});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(ms < 2500);
+    CHECK(asked_over_v6(up, "silent6.legacy.example."));
+
+    // Wrong ID, then wrong question (other name, other type) first: the right answer is served.
+    up.mode = FakeUpstream::Mode::wrong_id_first;
+    CHECK(dig6(port, {"+short", "id6.legacy.example", "A"}) == good);
+    CHECK(asked_over_v6(up, "id6.legacy.example."));
+    up.mode = FakeUpstream::Mode::wrong_q_first;
+    CHECK(dig6(port, {"+short", "q6.legacy.example", "A"}) == good);
+    CHECK(asked_over_v6(up, "q6.legacy.example."));
+    up.mode = FakeUpstream::Mode::answer;
+    up.clear();
+    CHECK(dig6(port, {"+short", "bogus.legacy.example", "A"}) == good);  // not cached from the bogus answer
+    CHECK(up.count("bogus.legacy.example.") == 1);
+
+    // From another [::1] port: ignored first, and alone SERVFAIL, never its data.
+    up.mode = FakeUpstream::Mode::spoof_first;
+    CHECK(dig6(port, {"+short", "spoof6a.legacy.example", "A"}) == good);
+    up.mode = FakeUpstream::Mode::spoof_only;
+    o = dig6(port, {"spoof6b.legacy.example", "A"});
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(o.find(FakeUpstream::kBogus) == std::string::npos);
+    CHECK(asked_over_v6(up, "spoof6b.legacy.example."));
+
+    // Garbage carrying our ID: SERVFAIL, no answer section.
+    up.mode = FakeUpstream::Mode::garbage;
+    for (int i = 0; i < 4; ++i) {
+        std::string name = "g6x" + std::to_string(i) + ".legacy.example";
+        o = dig6(port, {name, "A"});
+        CHECK(status_of(o) == "SERVFAIL");
+        CHECK(o.find("ANSWER SECTION") == std::string::npos);
+        CHECK(asked_over_v6(up, name + "."));
+    }
+
+    // TC over UDP: retried over TCP to [::1]; half an answer over TCP then a stall: SERVFAIL.
+    up.mode = FakeUpstream::Mode::tc_then_tcp;
+    CHECK(dig6(port, {"+short", "tc6a.legacy.example", "A"}) == good);
+    CHECK(asked_over_v6(up, "tc6a.legacy.example.", true));
+    up.mode = FakeUpstream::Mode::tc_then_tcp_half;
+    t0 = std::chrono::steady_clock::now();
+    o = dig6(port, {"+time=5", "tc6b.legacy.example", "A"});
+    ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(status_of(o) == "SERVFAIL");
+    CHECK(ms < 4000);
+    CHECK(asked_over_v6(up, "tc6b.legacy.example.", true));
+
+    // Still alive: the AISID name over IPv6, UDP and TCP; a clean exit.
+    REQUIRE(d.running());
+    CHECK(dig6(port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
+    CHECK(dig6(port, {"+tcp", "+short", kAisidName, "AAAA"}) == kAisidAddr);
+    CHECK_MESSAGE(d.stop() == 0, d.err());
+}
