@@ -150,6 +150,7 @@ struct Worker::Impl {
     std::unordered_map<uint64_t, Conn> conns;
     uint64_t next_conn = 1;
     uint64_t next_sweep_ms = 0;
+    uint64_t rrl_limited_since_log = 0, rrl_next_log_ms = 0;
 
     std::mutex inbox_mu;
     std::vector<Delivery> inbox;
@@ -217,12 +218,20 @@ struct Worker::Impl {
     // slipped reply is cut in place (len shrinks). TCP replies never come here.
     bool rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms) {
         if (!rt || !rt->rrl.enabled()) return true;
-        switch (sh.rrl->check(rt->rrl, peer, buf, len, now_ms)) {
-        case RrlAction::send: return true;
-        case RrlAction::slip: stats.rrl_slipped.fetch_add(1, std::memory_order_relaxed); return true;
-        case RrlAction::drop: stats.rrl_dropped.fetch_add(1, std::memory_order_relaxed); return false;
+        RrlAction a = sh.rrl->check(rt->rrl, peer, buf, len, now_ms);
+        if (a == RrlAction::send) return true;
+        (a == RrlAction::slip ? stats.rrl_slipped : stats.rrl_dropped).fetch_add(1, std::memory_order_relaxed);
+        // What operators look for in the log (BIND: "limit responses to ..."):
+        // at most one line per worker per 10 s, naming the last client held back.
+        ++rrl_limited_since_log;
+        if (now_ms >= rrl_next_log_ms) {
+            AISIDD_LOG(LogLevel::info, "rate limit: " + std::to_string(rrl_limited_since_log) +
+                                           " UDP replies held back (dropped or truncated), the last to " +
+                                           SockAddr::from(peer).to_string());
+            rrl_limited_since_log = 0;
+            rrl_next_log_ms = now_ms + 10000;
         }
-        return true;
+        return a == RrlAction::slip;
     }
 
     // One UDP reply outside the recvmmsg batch (forwarded answers, the

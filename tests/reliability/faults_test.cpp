@@ -685,6 +685,8 @@ TEST_CASE("security: response rate limiting drops and slips UDP replies over the
     std::string met = http_get(mport, "/metrics");
     CHECK(metric(met, "aisidd_rate_limited_total{action=\"dropped\"}") == double(b.lost));
     CHECK(metric(met, "aisidd_rate_limited_total{action=\"slipped\"}") == double(b.truncated));
+    CHECK(d.proc.err().find("rate limit: ") != std::string::npos);  // the operator sees it in the log
+    CHECK(d.proc.err().find("UDP replies held back (dropped or truncated), the last to 127.0.0.1:") != std::string::npos);
     // Over TCP (what a real client does after TC) the answer comes at once.
     CHECK(dig(d.port, {"+tcp", "+short", kAisidName, "AAAA"}) == kAisidAddr);
     // Another answer has its own bucket.
