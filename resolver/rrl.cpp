@@ -5,7 +5,9 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace aisid::resolver {
 
@@ -87,10 +89,13 @@ uint64_t pack(uint32_t t, int64_t balance) { return (uint64_t{t} << 32) | uint32
 
 } // namespace
 
+void RateLimiter::Free::operator()(uint64_t *p) const { std::free(p); }
+
 RateLimiter::RateLimiter(size_t slots) {
     size_t n = 1024;
     while (n < slots && n < (size_t{1} << 26)) n <<= 1;
-    slots_ = std::make_unique<Slot[]>(n);
+    words_.reset(static_cast<uint64_t *>(std::calloc(2 * n, sizeof(uint64_t))));
+    if (!words_) throw std::bad_alloc();
     mask_ = n - 1;
     if (getrandom(&seed_, sizeof seed_, 0) != sizeof seed_) seed_ = 0xcbf29ce484222325ull ^ uint64_t(this);
 }
@@ -157,22 +162,30 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
     }
     const uint64_t key = hash_key(k, kn, seed_);
     const uint64_t tag = key >> 16;
-    Slot &slot = slots_[key & mask_];
+    uint64_t *const slot_words = words_.get() + 2 * (key & mask_);
+    static_assert(std::atomic_ref<uint64_t>::required_alignment <= alignof(uint64_t));
+    std::atomic_ref<uint64_t> slot_tag(slot_words[0]);
+    std::atomic_ref<uint64_t> slot_state(slot_words[1]);
 
     const uint32_t rate = cat == kError && s.errors_per_second ? s.errors_per_second : s.responses_per_second;
     const int64_t cap = int64_t(rate) * 1000;
     const int64_t floor = -int64_t(std::min(s.window, kRrlMaxWindow)) * cap;
     const uint32_t now32 = uint32_t(now_ms);
 
-    uint64_t w = slot.tag.load(std::memory_order_relaxed);
+    uint64_t w = slot_tag.load(std::memory_order_acquire);
     if ((w >> 16) != tag) {
-        // A new bucket (or another key's): it starts full, this reply paid.
-        slot.tag.store(tag << 16, std::memory_order_relaxed);
-        slot.state.store(pack(now32, cap - 1000), std::memory_order_relaxed);
-        return RrlAction::send;
+        // A new bucket (or another key's slot): one thread claims it, and it
+        // starts full with this reply paid. A thread that loses the claim to
+        // the same key goes on to count against it; one that sees a third key
+        // take the slot sends uncounted (laxer, never stricter).
+        if (slot_tag.compare_exchange_strong(w, tag << 16, std::memory_order_acq_rel)) {
+            slot_state.store(pack(now32, cap - 1000), std::memory_order_release);
+            return RrlAction::send;
+        }
+        if ((w >> 16) != tag) return RrlAction::send;
     }
     bool limited = false;
-    uint64_t st = slot.state.load(std::memory_order_relaxed);
+    uint64_t st = slot_state.load(std::memory_order_acquire);
     for (;;) {
         uint32_t t = uint32_t(st >> 32);
         int64_t bal = int32_t(uint32_t(st));
@@ -181,7 +194,7 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
         int64_t b = el > 0 ? std::min(cap, bal + int64_t(el) * rate) : bal;
         limited = b < 1000;
         uint64_t next = pack(tnew, std::max(floor, b - 1000));
-        if (slot.state.compare_exchange_weak(st, next, std::memory_order_relaxed)) break;
+        if (slot_state.compare_exchange_weak(st, next, std::memory_order_relaxed)) break;
     }
     if (!limited) return RrlAction::send;
     if (s.slip == 0) return RrlAction::drop;
@@ -192,7 +205,7 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
             break;
         }
         cnt = (w & 0xffff) + 1;
-        if (slot.tag.compare_exchange_weak(w, (w & ~uint64_t{0xffff}) | (cnt & 0xffff), std::memory_order_relaxed))
+        if (slot_tag.compare_exchange_weak(w, (w & ~uint64_t{0xffff}) | (cnt & 0xffff), std::memory_order_relaxed))
             break;
     }
     if (cnt % s.slip != 0) return RrlAction::drop;

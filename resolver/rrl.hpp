@@ -60,11 +60,15 @@ public:
     size_t slots() const { return mask_ + 1; }
 
 private:
-    struct alignas(16) Slot {
-        std::atomic<uint64_t> tag{0};    // key bits (high 48) | slip counter (low 16)
-        std::atomic<uint64_t> state{0};  // time in ms (high 32) | balance in 1/1000 replies (low 32, signed)
+    // Two words per bucket, used through std::atomic_ref:
+    //   [2i]     key bits (high 48) | slip counter (low 16)
+    //   [2i + 1] time in ms (high 32) | balance in 1/1000 replies (low 32, signed)
+    // calloc'ed: the kernel's zero pages until a bucket is first used, so an
+    // aisidd without rate limiting (or with few clients) pays no memory for it.
+    struct Free {
+        void operator()(uint64_t *p) const;
     };
-    std::unique_ptr<Slot[]> slots_;
+    std::unique_ptr<uint64_t[], Free> words_;
     size_t mask_;
     uint64_t seed_;
 };
