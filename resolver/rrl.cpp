@@ -36,55 +36,6 @@ uint64_t hash_key(const uint8_t *p, size_t n, uint64_t seed) {
     return h;
 }
 
-// ASCII upper case to lower in place, eight bytes at a time (SWAR; the
-// last word partial). Label length bytes (at most 63) are never letters.
-void fold_case(uint8_t *p, size_t n) {
-    constexpr uint64_t k7f = 0x7f7f7f7f7f7f7f7full, k80 = 0x8080808080808080ull;
-    while (n) {
-        const size_t take = n < 8 ? n : 8;
-        uint64_t w = 0;
-        std::memcpy(&w, p, take);
-        const uint64_t low7 = w & k7f;
-        const uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;  // bit 7 set where the byte is >= 'A'
-        const uint64_t gt_z = low7 + 0x2525252525252525ull;  // bit 7 set where the byte is > 'Z'
-        w |= ((ge_a ^ gt_z) & ~w & k80) >> 2;                // ASCII 'A'..'Z': + 0x20
-        std::memcpy(p, &w, take);
-        p += take;
-        n -= take;
-    }
-}
-
-// The name at `pos` in lowercase wire form, uncompressed, appended to out at
-// o (at most 255 bytes); `pos` moves past the name. Compression pointers are
-// followed (at most 32 hops). False when the name is malformed.
-bool lower_name(const uint8_t *m, size_t n, size_t &pos, uint8_t *out, size_t &o_inout) {
-    size_t p = pos, o = o_inout;  // locals: the compiler need not assume `out` aliases them
-    const size_t limit = o + 254;  // labels and their lengths; the root byte after
-    bool jumped = false;
-    for (int hops = 0;;) {
-        if (p >= n) return false;
-        const uint8_t l = m[p];
-        if (l == 0) {
-            out[o++] = 0;
-            if (!jumped) pos = p + 1;
-            fold_case(out + o_inout, o - o_inout);
-            o_inout = o;
-            return true;
-        }
-        if ((l & 0xc0) == 0xc0) {
-            if (p + 1 >= n || ++hops > 32) return false;
-            if (!jumped) pos = p + 2;
-            jumped = true;
-            p = size_t(l & 0x3f) << 8 | m[p + 1];
-            continue;
-        }
-        if ((l & 0xc0) || p + 1 + l > n || o + 1 + l > limit) return false;
-        std::memcpy(out + o, m + p, 1 + l);  // the length and the label; case folded at the end
-        o += 1 + l;
-        p += 1 + l;
-    }
-}
-
 uint64_t pack(uint32_t t, int64_t balance) { return (uint64_t{t} << 32) | uint32_t(int32_t(balance)); }
 
 } // namespace
@@ -126,38 +77,36 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
         k[kn + i] = keep ? uint8_t(k[kn + i] & uint8_t(0xff << (8 - keep))) : 0;
     }
     kn += 16;
-    size_t pos = kHeaderLen, qend = kHeaderLen;
-    const size_t name_at = kn;
-    bool have_q = false;
-    if (qd >= 1 && lower_name(resp, len, pos, k, kn) && pos + 4 <= len) {
-        have_q = true;
-        k[kn++] = resp[pos];  // qtype
-        k[kn++] = resp[pos + 1];
-        pos += 4;
-        qend = pos;
-    } else {
-        kn = name_at;
-    }
-    if (cat == kError) {
-        kn = name_at;  // errors: one bucket per client network
-    } else if (cat == kNegative && have_q) {
-        kn = name_at;  // negative: the zone (the SOA owner) if there is one, else the name
-        size_t q_kn = kn;
-        bool zone = false;
-        if (ns > 0) {
-            Reader r(resp, len, pos);
-            for (uint16_t i = 0; i < an && r.ok(); ++i) {
-                r.skip_name();
-                r.skip(8);
-                r.skip(r.u16());
-            }
-            size_t at = r.pos();
-            zone = r.ok() && lower_name(resp, len, at, k, kn) && at + 2 <= len && rd16(resp + at) == 6 /* SOA */;
+    // The question (name_from_wire lowercases it), and for a negative answer
+    // the SOA owner in the authority section.
+    Reader r(resp, len, kHeaderLen);
+    WireName qname, zone;
+    const WireName *name = nullptr;
+    uint16_t qtype = 0;
+    size_t qend = kHeaderLen;
+    if (qd >= 1 && r.name(qname)) {
+        qtype = r.u16();
+        r.u16();
+        if (r.ok()) {
+            name = &qname;
+            qend = r.pos();
         }
-        if (!zone) {
-            kn = q_kn;
-            size_t at = kHeaderLen;
-            lower_name(resp, len, at, k, kn);
+    }
+    if (cat == kNegative && name && ns > 0) {
+        for (uint16_t i = 0; i < an && r.ok(); ++i) {
+            r.skip_name();
+            r.skip(8);
+            r.skip(r.u16());
+        }
+        if (r.name(zone) && r.u16() == 6 /* SOA */) name = &zone;
+    }
+    const bool have_q = qend > kHeaderLen;
+    if (cat != kError && name) {  // errors: one bucket per client network
+        std::memcpy(k + kn, name->buf, name->len);
+        kn += name->len;
+        if (cat == kAnswer) {
+            k[kn++] = uint8_t(qtype >> 8);
+            k[kn++] = uint8_t(qtype);
         }
     }
     const uint64_t key = hash_key(k, kn, seed_);
