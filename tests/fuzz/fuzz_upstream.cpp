@@ -13,6 +13,7 @@
 // Input: byte 0 picks the question type, bit 7 of byte 0 the transport; the
 // rest is the upstream's response.
 #include "query_core.hpp"
+#include "ldns_quirks.hpp"
 
 #include <arpa/inet.h>
 #include <ldns/ldns.h>
@@ -30,26 +31,10 @@ namespace {
 
 using PktPtr = std::unique_ptr<ldns_pkt, decltype(&ldns_pkt_free)>;
 
-// ldns_wire2pkt leaks the first TSIG record of a message with two
-// (ldns_pkt_set_tsig does not free the one it replaces): such messages are
-// not given to ldns, or LeakSanitizer would report ldns's leak as ours.
-bool two_tsigs(const uint8_t *m, size_t n) {
-    if (n < kHeaderLen) return false;
-    Reader r(m, n, kHeaderLen);
-    unsigned qd = rd16(m + 4), rrs = unsigned(rd16(m + 6)) + rd16(m + 8) + rd16(m + 10), tsigs = 0;
-    for (unsigned i = 0; i < qd && r.ok(); ++i) r.skip_name(), r.skip(4);
-    for (unsigned i = 0; i < rrs && r.ok(); ++i) {
-        r.skip_name();
-        tsigs += r.u16() == 250;
-        r.skip(6);
-        r.skip(r.u16());
-    }
-    return tsigs >= 2;
-}
 
 PktPtr parse(const uint8_t *m, size_t n) {
     ldns_pkt *p = nullptr;
-    if (two_tsigs(m, n)) return PktPtr(nullptr, ldns_pkt_free);
+    if (fuzz::two_tsigs(m, n)) return PktPtr(nullptr, ldns_pkt_free);
     if (ldns_wire2pkt(&p, m, n) != LDNS_STATUS_OK) {
         if (p) ldns_pkt_free(p);
         p = nullptr;

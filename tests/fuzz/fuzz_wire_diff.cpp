@@ -8,6 +8,7 @@
 //    ID, flags, question and EDNS fields).
 // Input: byte 0 is the wire offset where a name is read; the rest the bytes.
 #include "wire.hpp"
+#include "ldns_quirks.hpp"
 
 #include <ldns/ldns.h>
 
@@ -90,28 +91,12 @@ void names_from_text(const uint8_t *data, size_t size) {
     // reliability doc's table by running the corpus, not trapped here.
 }
 
-// ldns_wire2pkt leaks the first TSIG record of a message with two
-// (ldns_pkt_set_tsig does not free the one it replaces): such messages are
-// not given to ldns, or LeakSanitizer would report ldns's leak as ours.
-bool two_tsigs(const uint8_t *m, size_t n) {
-    if (n < kHeaderLen) return false;
-    Reader r(m, n, kHeaderLen);
-    unsigned qd = rd16(m + 4), rrs = unsigned(rd16(m + 6)) + rd16(m + 8) + rd16(m + 10), tsigs = 0;
-    for (unsigned i = 0; i < qd && r.ok(); ++i) r.skip_name(), r.skip(4);
-    for (unsigned i = 0; i < rrs && r.ok(); ++i) {
-        r.skip_name();
-        tsigs += r.u16() == 250;
-        r.skip(6);
-        r.skip(r.u16());
-    }
-    return tsigs >= 2;
-}
 
 void query_vs_ldns(const uint8_t *m, size_t n) {
     Query q;
     ParseError pe = parse_query(m, n, q);
     ldns_pkt *p = nullptr;
-    bool theirs = !two_tsigs(m, n) && ldns_wire2pkt(&p, m, n) == LDNS_STATUS_OK;
+    bool theirs = !fuzz::two_tsigs(m, n) && ldns_wire2pkt(&p, m, n) == LDNS_STATUS_OK;
     std::unique_ptr<ldns_pkt, decltype(&ldns_pkt_free)> pp(theirs ? p : nullptr, ldns_pkt_free);
     if (pe == ParseError::drop) {
         if (n >= 12 && !(rd16(m + 2) & kFlagQR)) abort();  // only responses and runts are dropped
