@@ -36,18 +36,99 @@ std::vector<std::string> fast_args(const FakeUpstream &up) {
     return {"--upstream", up.addr(), "--upstream-timeout", "400", "--threads", "2"};
 }
 
+long ms_since(std::chrono::steady_clock::time_point t0) {
+    return long(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// The upstream faults, each asserted the same way over IPv4 and IPv6: an
+// aisidd forwarding to `up` (with fast_args' 400 ms timeout), asked through
+// `ask` (dig at its address), `tag` keeping names apart. `asked(name, tcp)`
+// checks how the upstream was asked for a name (IPv6: only ever from ::1).
+struct UpstreamFaults {
+    FakeUpstream &up;
+    std::function<std::string(std::vector<std::string>)> ask;
+    std::string tag;
+    std::function<bool(const std::string &, bool)> asked;
+    const std::string good = std::string(FakeUpstream::kGood) + "\n";
+
+    std::string name(const std::string &base) const { return base + tag + ".legacy.example"; }
+
+    // Silent: SERVFAIL within two tries of 400 ms, not dig's 3 s.
+    void silent() {
+        up.mode = FakeUpstream::Mode::silent;
+        auto t0 = std::chrono::steady_clock::now();
+        std::string o = ask({name("silent"), "A"});
+        CHECK(status_of(o) == "SERVFAIL");
+        CHECK(ms_since(t0) < 2500);
+        CHECK(asked(name("silent") + ".", false));
+    }
+    // Random bytes carrying our ID: SERVFAIL, never an answer section.
+    void garbage(int rounds) {
+        up.mode = FakeUpstream::Mode::garbage;
+        for (int i = 0; i < rounds; ++i) {
+            std::string n = name("g" + std::to_string(i));
+            std::string o = ask({n, "A"});
+            // garbage with a readable header may be a FORMERR/NOTIMP from the upstream
+            // → failed, or unparseable → failed/ignored: always SERVFAIL, never data.
+            CHECK(status_of(o) == "SERVFAIL");
+            CHECK(o.find("ANSWER SECTION") == std::string::npos);
+            CHECK(asked(n + ".", false));
+        }
+    }
+    // A bogus answer with another ID, or for another question, first: ignored,
+    // the right one served, and nothing cached under the bogus question.
+    void mismatched() {
+        up.mode = FakeUpstream::Mode::wrong_id_first;
+        CHECK(ask({"+short", name("id"), "A"}) == good);
+        CHECK(asked(name("id") + ".", false));
+        up.mode = FakeUpstream::Mode::wrong_q_first;
+        CHECK(ask({"+short", name("q"), "A"}) == good);
+        CHECK(asked(name("q") + ".", false));
+        up.mode = FakeUpstream::Mode::answer;
+        up.clear();
+        CHECK(ask({"+short", "bogus.legacy.example", "A"}) == good);
+        CHECK(up.count("bogus.legacy.example.") == 1);
+    }
+    // Right ID from another port: ignored (connected socket); alone, SERVFAIL and never its data.
+    void spoofed() {
+        up.mode = FakeUpstream::Mode::spoof_first;
+        CHECK(ask({"+short", name("spoof1"), "A"}) == good);
+        up.mode = FakeUpstream::Mode::spoof_only;
+        std::string o = ask({name("spoof2"), "A"});
+        CHECK(status_of(o) == "SERVFAIL");
+        CHECK(o.find(FakeUpstream::kBogus) == std::string::npos);
+        CHECK(asked(name("spoof2") + ".", false));
+    }
+    // TC over UDP: retried over TCP and answered; half an answer over TCP, then a stall: SERVFAIL in < 4 s.
+    void truncated() {
+        up.mode = FakeUpstream::Mode::tc_then_tcp;
+        CHECK(ask({"+short", name("tc1"), "A"}) == good);
+        CHECK(asked(name("tc1") + ".", true));
+        up.mode = FakeUpstream::Mode::tc_then_tcp_half;
+        auto t0 = std::chrono::steady_clock::now();
+        std::string o = ask({"+time=5", name("tc2"), "A"});
+        CHECK(status_of(o) == "SERVFAIL");
+        CHECK(ms_since(t0) < 4000);
+        CHECK(asked(name("tc2") + ".", true));
+    }
+};
+
+// Over IPv4: asked at least once (over TCP when `tcp`).
+UpstreamFaults faults_v4(FakeUpstream &up, int port) {
+    return UpstreamFaults{up, [port](std::vector<std::string> a) { return dig(port, std::move(a)); }, "",
+                          [&up](const std::string &n, bool tcp) {
+                              for (auto &s : up.seen())
+                                  if (s.name == n && (!tcp || s.tcp)) return true;
+                              return false;
+                          }};
+}
+
 } // namespace
 
 TEST_CASE("fault: silent upstream gives SERVFAIL within the retry budget and the daemon keeps answering") {
     FakeUpstream up;
-    up.mode = FakeUpstream::Mode::silent;
     Aisidd d(fast_args(up));
-    auto t0 = std::chrono::steady_clock::now();
-    std::string o = dig(d.port, {"www.legacy.example", "A"});
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(ms < 2500);  // two tries of 400 ms, not dig's 3 s timeout
-    CHECK(up.count("www.legacy.example.") >= 1);
+    faults_v4(up, d.port).silent();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -71,15 +152,8 @@ TEST_CASE("fault: slow upstream within the timeout is answered and beyond it SER
 
 TEST_CASE("fault: garbage from the upstream is never relayed") {
     FakeUpstream up;
-    up.mode = FakeUpstream::Mode::garbage;
     Aisidd d(fast_args(up));
-    for (int i = 0; i < 8; ++i) {
-        std::string o = dig(d.port, {"g" + std::to_string(i) + ".legacy.example", "A"});
-        // garbage with a readable header may be a FORMERR/NOTIMP from the upstream
-        // → failed, or unparseable → failed/ignored: always SERVFAIL, never data.
-        CHECK(status_of(o) == "SERVFAIL");
-        CHECK(o.find("ANSWER SECTION") == std::string::npos);
-    }
+    faults_v4(up, d.port).garbage(8);
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -87,15 +161,7 @@ TEST_CASE("fault: garbage from the upstream is never relayed") {
 TEST_CASE("fault: an answer with a mismatched ID or question is ignored and the right one is used") {
     FakeUpstream up;
     Aisidd d(fast_args(up));
-    up.mode = FakeUpstream::Mode::wrong_id_first;
-    CHECK(dig(d.port, {"+short", "id.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
-    up.mode = FakeUpstream::Mode::wrong_q_first;
-    CHECK(dig(d.port, {"+short", "q.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
-    // The bogus answers did not land in the cache under their own question either.
-    up.mode = FakeUpstream::Mode::answer;
-    up.clear();
-    CHECK(dig(d.port, {"+short", "bogus.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
-    CHECK(up.count("bogus.legacy.example.") == 1);
+    faults_v4(up, d.port).mismatched();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -103,12 +169,7 @@ TEST_CASE("fault: an answer with a mismatched ID or question is ignored and the 
 TEST_CASE("fault: spoofed answers from another port are ignored") {
     FakeUpstream up;
     Aisidd d(fast_args(up));
-    up.mode = FakeUpstream::Mode::spoof_first;
-    CHECK(dig(d.port, {"+short", "spoof1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
-    up.mode = FakeUpstream::Mode::spoof_only;
-    std::string o = dig(d.port, {"spoof2.legacy.example", "A"});
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(o.find(FakeUpstream::kBogus) == std::string::npos);
+    faults_v4(up, d.port).spoofed();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -116,17 +177,7 @@ TEST_CASE("fault: spoofed answers from another port are ignored") {
 TEST_CASE("fault: truncated upstream answer retried over TCP and a TCP upstream that stalls mid-answer gives SERVFAIL") {
     FakeUpstream up;
     Aisidd d(fast_args(up));
-    up.mode = FakeUpstream::Mode::tc_then_tcp;
-    CHECK(dig(d.port, {"+short", "tc1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
-    bool via_tcp = false;
-    for (auto &s : up.seen()) via_tcp |= s.tcp && s.name == "tc1.legacy.example.";
-    CHECK(via_tcp);
-    up.mode = FakeUpstream::Mode::tc_then_tcp_half;
-    auto t0 = std::chrono::steady_clock::now();
-    std::string o = dig(d.port, {"+time=5", "tc2.legacy.example", "A"});
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(ms < 4000);
+    faults_v4(up, d.port).truncated();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -787,57 +838,13 @@ TEST_CASE("fault: over IPv6 - silent, mismatched, spoofed, garbage and truncated
     CHECK(dig6(port, {"+short", "ok6.legacy.example", "A"}) == good);
     CHECK(asked_over_v6(up, "ok6.legacy.example."));
 
-    // Silent: SERVFAIL within two tries of 400 ms.
-    up.mode = FakeUpstream::Mode::silent;
-    auto t0 = std::chrono::steady_clock::now();
-    std::string o = dig6(port, {"silent6.legacy.example", "A"});
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(ms < 2500);
-    CHECK(asked_over_v6(up, "silent6.legacy.example."));
-
-    // Wrong ID, then wrong question (other name, other type) first: the right answer is served.
-    up.mode = FakeUpstream::Mode::wrong_id_first;
-    CHECK(dig6(port, {"+short", "id6.legacy.example", "A"}) == good);
-    CHECK(asked_over_v6(up, "id6.legacy.example."));
-    up.mode = FakeUpstream::Mode::wrong_q_first;
-    CHECK(dig6(port, {"+short", "q6.legacy.example", "A"}) == good);
-    CHECK(asked_over_v6(up, "q6.legacy.example."));
-    up.mode = FakeUpstream::Mode::answer;
-    up.clear();
-    CHECK(dig6(port, {"+short", "bogus.legacy.example", "A"}) == good);  // not cached from the bogus answer
-    CHECK(up.count("bogus.legacy.example.") == 1);
-
-    // From another [::1] port: ignored first, and alone SERVFAIL, never its data.
-    up.mode = FakeUpstream::Mode::spoof_first;
-    CHECK(dig6(port, {"+short", "spoof6a.legacy.example", "A"}) == good);
-    up.mode = FakeUpstream::Mode::spoof_only;
-    o = dig6(port, {"spoof6b.legacy.example", "A"});
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(o.find(FakeUpstream::kBogus) == std::string::npos);
-    CHECK(asked_over_v6(up, "spoof6b.legacy.example."));
-
-    // Garbage carrying our ID: SERVFAIL, no answer section.
-    up.mode = FakeUpstream::Mode::garbage;
-    for (int i = 0; i < 4; ++i) {
-        std::string name = "g6x" + std::to_string(i) + ".legacy.example";
-        o = dig6(port, {name, "A"});
-        CHECK(status_of(o) == "SERVFAIL");
-        CHECK(o.find("ANSWER SECTION") == std::string::npos);
-        CHECK(asked_over_v6(up, name + "."));
-    }
-
-    // TC over UDP: retried over TCP to [::1]; half an answer over TCP then a stall: SERVFAIL.
-    up.mode = FakeUpstream::Mode::tc_then_tcp;
-    CHECK(dig6(port, {"+short", "tc6a.legacy.example", "A"}) == good);
-    CHECK(asked_over_v6(up, "tc6a.legacy.example.", true));
-    up.mode = FakeUpstream::Mode::tc_then_tcp_half;
-    t0 = std::chrono::steady_clock::now();
-    o = dig6(port, {"+time=5", "tc6b.legacy.example", "A"});
-    ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    CHECK(status_of(o) == "SERVFAIL");
-    CHECK(ms < 4000);
-    CHECK(asked_over_v6(up, "tc6b.legacy.example.", true));
+    UpstreamFaults f{up, [port](std::vector<std::string> a) { return dig6(port, std::move(a)); }, "6",
+                     [&up](const std::string &n, bool tcp) { return asked_over_v6(up, n, tcp); }};
+    f.silent();
+    f.mismatched();
+    f.spoofed();
+    f.garbage(4);
+    f.truncated();
 
     // Still alive: the AISID name over IPv6, UDP and TCP; a clean exit.
     REQUIRE(d.running());
