@@ -13,6 +13,7 @@
 // hundred nanoseconds; the relay never holds it). Flow threads are detached but
 // counted: on stop, run() shuts their sockets down and waits for the last one,
 // so none outlives the Egress whose config, scheduler and mutex it uses.
+#include "decap_plane.hpp"
 #include "egress_config.hpp"
 #include "net_util.hpp"
 #include "splice_relay.hpp"
@@ -142,6 +143,7 @@ private:
     std::mutex stop_mu_;
     std::condition_variable stop_cv_;
     std::vector<std::string> installed_; // routes to remove on exit
+    std::unique_ptr<DecapPlane> decap_;  // the userspace End.DT6, when that data plane runs
     std::vector<uint64_t> last_report_;  // per node, now_ms() of its last load report (0: never), under mu_
     std::vector<uint32_t> own_;          // per node, flows this gateway has on it now, under mu_
     size_t flows_ = 0;                   // TCP flow threads started and not yet done, under mu_
@@ -174,7 +176,18 @@ int Egress::setup_routes() {
         return 3;
     }
     installed_.push_back(pfx);
-    if (!cfg_.sid.empty()) {
+    if (cfg_.sid.empty()) {
+        logf(Level::info, "owns %s (AnyIP local route)", pfx.c_str());
+        return 0;
+    }
+    const DataplaneChoice dp = choose_dataplane(cfg_.dataplane, true);
+    if (!dp.error.empty()) {
+        logf(Level::error, "%s", dp.error.c_str());
+        remove_routes();
+        return 3;
+    }
+    logf(Level::info, "data plane: %s", dp.reason.c_str());
+    if (dp.plane == Dataplane::kernel) {
         // End.DT6 looks the inner destination up in table local, where only the
         // AnyIP route and our own addresses live: the SID cannot be used to
         // relay packets anywhere else.
@@ -185,9 +198,38 @@ int Egress::setup_routes() {
             return 3;
         }
         installed_.push_back(cfg_.sid + "/128");
+        logf(Level::info, "owns %s (AnyIP local route), decapsulates SID %s (kernel End.DT6)", pfx.c_str(),
+             cfg_.sid.c_str());
+        return 0;
     }
-    logf(Level::info, "owns %s (AnyIP local route)%s%s", pfx.c_str(), cfg_.sid.empty() ? "" : ", decapsulates SID ",
-         cfg_.sid.c_str());
+    // Userspace End.DT6: the SID routes to a TUN device whose reader
+    // decapsulates and writes the inner packet back (gateway/dataplane/).
+    // Packets to the SID are forwarded into the device, so forwarding must be on.
+    if (read_sysctl("net/ipv6/conf/all/forwarding", 0) == 0) {
+        logf(Level::error, "the userspace data plane needs net.ipv6.conf.all.forwarding=1 (packets to the SID %s "
+                           "are forwarded into its TUN device)", cfg_.sid.c_str());
+        remove_routes();
+        return 3;
+    }
+    auto sid = parse_endpoint(cfg_.sid, 0);
+    DecapPlane::Options o;
+    o.tun_pattern = cfg_.tun_name;
+    decap_ = DecapPlane::create(sid->sa.sin6_addr, cfg_.prefix, o, err);
+    if (!decap_) {
+        logf(Level::error, "cannot start the userspace End.DT6 for SID %s: %s", cfg_.sid.c_str(), err.c_str());
+        remove_routes();
+        return 3;
+    }
+    if (run_program({"ip", "-6", "route", "replace", cfg_.sid + "/128", "dev", decap_->tun_name()}, &err) != 0) {
+        logf(Level::error, "cannot route SID %s to %s: %s", cfg_.sid.c_str(), decap_->tun_name().c_str(), err.c_str());
+        decap_.reset();
+        remove_routes();
+        return 3;
+    }
+    installed_.push_back(cfg_.sid + "/128");
+    decap_->start();
+    logf(Level::info, "owns %s (AnyIP local route), decapsulates SID %s (userspace End.DT6 on %s)", pfx.c_str(),
+         cfg_.sid.c_str(), decap_->tun_name().c_str());
     return 0;
 }
 
@@ -200,6 +242,18 @@ void Egress::remove_routes() {
             run_program({"ip", "-6", "route", "del", installed_[i]}, &err);
     }
     installed_.clear();
+    if (decap_) {
+        decap_->stop();
+        auto st = decap_->stats();
+        logf(Level::info, "userspace End.DT6: %llu packets, %llu decapsulated, %llu not for this prefix, %llu refused "
+                          "(%llu malformed, %llu segments left > 0, %llu not IPv6 inside)",
+             static_cast<unsigned long long>(st.packets), static_cast<unsigned long long>(st.decapsulated),
+             static_cast<unsigned long long>(st.not_local),
+             static_cast<unsigned long long>(st.refused[1] + st.refused[2] + st.refused[3] + st.refused[4]),
+             static_cast<unsigned long long>(st.refused[1]), static_cast<unsigned long long>(st.refused[3]),
+             static_cast<unsigned long long>(st.refused[4]));
+        decap_.reset();
+    }
 }
 
 // --- listeners ----------------------------------------------------------------
@@ -765,12 +819,14 @@ int Egress::run() {
 
 void usage(FILE *out) {
     std::fprintf(out,
-                 "usage: aisid-egress --config FILE [--log-level debug|info|warning|error] [--check]\n"
+                 "usage: aisid-egress --config FILE [--dataplane kernel|userspace|auto] [--log-level LEVEL] [--check]\n"
                  "The egress gateway of an AISID prefix: accepts TCP and UDP to every address of\n"
                  "the prefix, picks a service node for the AISID (object/function/method, 0 = any;\n"
                  "performance = latency budget in ms) by weighted least connections on live load,\n"
                  "and proxies the flow to it. Config format: gateway/README.md.\n"
                  "  --config FILE     the gateway's configuration (required)\n"
+                 "  --dataplane D     SRv6 End.DT6 of the sid line: kernel (seg6local), userspace\n"
+                 "                    (TUN device), auto (default: the kernel when it can)\n"
                  "  --log-level L     debug, info (default), warning, error\n"
                  "  --check           parse the configuration and exit\n"
                  "  --help, --version\n"
@@ -782,7 +838,7 @@ void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     using namespace aisid::gw;
-    std::string config;
+    std::string config, dataplane;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -803,6 +859,13 @@ int main(int argc, char **argv) {
             config = value("--config");
         } else if (a == "--check") {
             check = true;
+        } else if (a == "--dataplane") {
+            dataplane = value("--dataplane");
+            if (!parse_dataplane(dataplane)) {
+                std::fprintf(stderr, "%s: bad --dataplane '%s' (want kernel, userspace or auto)\n", kProg,
+                             dataplane.c_str());
+                return 2;
+            }
         } else if (a == "--log-level") {
             std::string l = value("--log-level");
             if (l == "debug") g_level = 0;
@@ -828,6 +891,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "%s: %s\n", kProg, err.c_str());
         return 2;
     }
+    if (!dataplane.empty()) cfg.dataplane = *parse_dataplane(dataplane); // the command line wins
     if (check) return 0;
     std::signal(SIGPIPE, SIG_IGN);
     setvbuf(stderr, nullptr, _IOLBF, 0);

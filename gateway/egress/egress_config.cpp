@@ -69,6 +69,13 @@ bool load_egress_config(const std::string &path, EgressConfig &cfg, std::string 
             if (!parse_endpoint(t[1], 0)) return fail("bad SID '" + t[1] + "'");
             cfg.sid = t[1];
             cfg.sid_dev = t[2];
+        } else if (k == "dataplane" && want(2)) {
+            auto d = parse_dataplane(t[1]);
+            if (!d) return fail("bad dataplane '" + t[1] + "' (want kernel, userspace or auto)");
+            cfg.dataplane = *d;
+        } else if (k == "tun" && want(2)) {
+            if (t[1].empty() || t[1].size() > 15) return fail("bad TUN device name '" + t[1] + "' (1 to 15 characters)");
+            cfg.tun_name = t[1];
         } else if (k == "routes" && want(2) && (t[1] == "on" || t[1] == "off")) {
             cfg.install_routes = t[1] == "on";
         } else if (k == "policy" && want(2) && (t[1] == "sed" || t[1] == "wlc")) {

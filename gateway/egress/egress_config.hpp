@@ -1,6 +1,7 @@
 // aisid-egress configuration file (format in gateway/README.md, "aisid-egress").
 #pragma once
 
+#include "dataplane.hpp"
 #include "net_util.hpp"
 
 #include <aisid/sched/egress.hpp>
@@ -34,6 +35,8 @@ struct EgressConfig {
     std::string sid;                      ///< SRv6 SID decapsulated here (End.DT6)
     std::string sid_dev;
     bool install_routes = true;
+    Dataplane dataplane = Dataplane::automatic; ///< SRv6 End.DT6 in the kernel or over TUN
+    std::string tun_name = "aisid-eg%d";       ///< the userspace data plane's device
     sched::Policy policy = sched::Policy::sed;
     double overload = 1.0;
     int probe_interval_ms = 500;

@@ -20,6 +20,8 @@
 // kernel; changes happen at most a few times a second, so spawning ip costs
 // nothing that matters, and iproute2 is the reference encoder of the seg6 and
 // nexthop-group attributes (one less dependency, one less place to get wrong).
+#include "dataplane.hpp"
+#include "encap_plane.hpp"
 #include "net_util.hpp"
 
 #include <aisid/address.hpp>
@@ -78,6 +80,9 @@ struct IngressConfig {
     uint32_t nexthop_id = 4200;
     uint32_t max_weight = 255;
     uint32_t hysteresis = 8; // integer weight change that triggers a reprogram
+    Dataplane dataplane = Dataplane::automatic;
+    std::string tun_name = "aisid-in%d"; // the userspace data plane's device
+    int tun_mtu = 0;                      // 0: the smallest gateway device's MTU less the SRv6 overhead
     sched::WeightParams params;
 };
 
@@ -133,6 +138,13 @@ bool load_config(const std::string &path, IngressConfig &cfg, std::string &err) 
             }
             if (g.sid.empty() || g.dev.empty()) return fail("gateway " + g.name + " needs sid= and dev=");
             cfg.gateways.push_back(g);
+        } else if (k == "dataplane" && t.size() == 2) {
+            auto d = parse_dataplane(t[1]);
+            if (!d) return fail("bad dataplane '" + t[1] + "' (want kernel, userspace or auto)");
+            cfg.dataplane = *d;
+        } else if (k == "tun" && t.size() == 2) {
+            if (t[1].size() > 15) return fail("bad TUN device name '" + t[1] + "' (1 to 15 characters)");
+            cfg.tun_name = t[1];
         } else if (t.size() == 2 && parse_num(t[1], v) && v >= 0) {
             if (k == "report-timeout") cfg.report_timeout_ms = static_cast<int>(v);
             else if (k == "buckets" && v >= 2 && v <= 65535) cfg.buckets = static_cast<int>(v);
@@ -143,6 +155,7 @@ bool load_config(const std::string &path, IngressConfig &cfg, std::string &err) 
             else if (k == "weight-floor" && v > 0 && v <= 1) cfg.params.floor = v;
             else if (k == "weight-alpha" && v > 0) cfg.params.alpha = v;
             else if (k == "delay-ref" ) cfg.params.delay_ref_ms = v;
+            else if (k == "tun-mtu" && v >= 1280 && v <= 65535) cfg.tun_mtu = static_cast<int>(v);
             else return fail("unknown or malformed line '" + k + "'");
         } else {
             return fail("unknown or malformed line '" + k + "'");
@@ -179,7 +192,11 @@ private:
     void on_control(int fd);
     void check_timeouts();
 
+    int start_userspace();
+    bool userspace() const { return encap_ != nullptr; }
+
     IngressConfig cfg_;
+    std::unique_ptr<EncapPlane> encap_; // the userspace data plane, when it runs
     sched::PathSet paths_;
     std::vector<uint64_t> heard_;
     std::vector<uint32_t> programmed_; // integer weights in the kernel (0 = not a member)
@@ -199,7 +216,39 @@ int Ingress::ip(std::vector<std::string> args, bool quiet) {
     return rc;
 }
 
+// The userspace data plane (gateway/dataplane/encap_plane.hpp): the prefixes
+// route to a TUN device whose reader does H.Encaps toward the chosen SID.
+int Ingress::start_userspace() {
+    std::vector<EncapPlane::Path> paths;
+    for (const auto &g : cfg_.gateways) {
+        EncapPlane::Path p;
+        p.name = g.name;
+        p.sid = parse_endpoint(g.sid, 0)->sa.sin6_addr;
+        p.id = sched::hash_name(g.sid);
+        p.dev = g.dev;
+        paths.push_back(p);
+    }
+    EncapPlane::Options o;
+    o.tun_pattern = cfg_.tun_name;
+    o.mtu = cfg_.tun_mtu;
+    o.flow_idle_ms = static_cast<uint64_t>(cfg_.idle_timer_s) * 1000;
+    std::string err;
+    encap_ = EncapPlane::create(std::move(paths), o, err);
+    if (!encap_) {
+        logf(3, "cannot start the userspace data plane: %s", err.c_str());
+        return 3;
+    }
+    for (size_t i = 0; i < cfg_.gateways.size(); ++i)
+        logf(1, "path %s: userspace SRv6 H.Encaps toward SID %s from %s", cfg_.gateways[i].name.c_str(),
+             cfg_.gateways[i].sid.c_str(), format_addr(encap_->source_of(i)).c_str());
+    logf(1, "userspace data plane on %s (mtu %d), flows pinned until idle %d s", encap_->tun_name().c_str(),
+         encap_->mtu(), cfg_.idle_timer_s);
+    encap_->start();
+    return 0;
+}
+
 int Ingress::install_nexthops() {
+    if (userspace()) return 0;
     for (size_t i = 0; i < cfg_.gateways.size(); ++i) {
         const auto &g = cfg_.gateways[i];
         std::vector<std::string> a = {"-6", "nexthop", "replace", "id", std::to_string(nh_id(i)), "encap", "seg6",
@@ -232,15 +281,21 @@ int Ingress::apply(bool force) {
         if (w[i] == 0) continue;
         group += (group.empty() ? "" : "/") + std::to_string(nh_id(i)) + "," + std::to_string(w[i]);
     }
+    if (userspace()) encap_->set_weights(w);
     if (group.empty()) {
         // No egress gateway left: an unreachable route makes clients fail at
         // once (ICMPv6 no route), so the SDK falls back to the legacy endpoint.
         for (const auto &p : cfg_.prefixes)
             if (ip({"-6", "route", "replace", "unreachable", p}) != 0) return 3;
-        if (group_exists_) ip({"nexthop", "del", "id", std::to_string(group_id())}, true);
+        if (group_exists_ && !userspace()) ip({"nexthop", "del", "id", std::to_string(group_id())}, true);
         group_exists_ = false;
         route_unreachable_ = true;
         logf(2, "no egress gateway is up: %zu prefix(es) unreachable", cfg_.prefixes.size());
+    } else if (userspace()) {
+        if (!group_exists_ || route_unreachable_ || force) {
+            for (const auto &p : cfg_.prefixes)
+                if (ip({"-6", "route", "replace", p, "dev", encap_->tun_name()}) != 0) return 3;
+        }
     } else {
         std::vector<std::string> a = {"nexthop", group_exists_ ? "replace" : "add", "id", std::to_string(group_id()),
                                       "group", group, "type", "resilient", "buckets", std::to_string(cfg_.buckets),
@@ -250,6 +305,8 @@ int Ingress::apply(bool force) {
             for (const auto &p : cfg_.prefixes)
                 if (ip({"-6", "route", "replace", p, "nhid", std::to_string(group_id())}) != 0) return 3;
         }
+    }
+    if (!group.empty()) {
         group_exists_ = true;
         route_unreachable_ = false;
         std::string loads;
@@ -268,6 +325,17 @@ int Ingress::apply(bool force) {
 
 void Ingress::cleanup() {
     for (const auto &p : cfg_.prefixes) ip({"-6", "route", "del", p}, true);
+    if (userspace()) {
+        encap_->stop();
+        auto st = encap_->stats();
+        logf(1, "userspace data plane: %llu packets, %llu encapsulated, %llu without a path, %llu malformed, "
+                "%llu write errors, %llu flows moved off a removed path",
+             static_cast<unsigned long long>(st.packets), static_cast<unsigned long long>(st.encapsulated),
+             static_cast<unsigned long long>(st.no_path), static_cast<unsigned long long>(st.malformed),
+             static_cast<unsigned long long>(st.write_errors), static_cast<unsigned long long>(st.flows_moved));
+        encap_.reset();
+        return;
+    }
     ip({"nexthop", "del", "id", std::to_string(group_id())}, true);
     for (size_t i = 0; i < cfg_.gateways.size(); ++i) ip({"nexthop", "del", "id", std::to_string(nh_id(i))}, true);
 }
@@ -366,6 +434,15 @@ int Ingress::run() {
         if (!f || !hp) logf(2, "cannot set net.ipv6.fib_multipath_hash_policy=3 (5-tuple fields)%s",
                             f ? "" : ": using policy 1");
     }
+    const DataplaneChoice dp = choose_dataplane(cfg_.dataplane, false);
+    if (!dp.error.empty()) {
+        logf(3, "%s", dp.error.c_str());
+        return 3;
+    }
+    logf(1, "data plane: %s", dp.reason.c_str());
+    if (dp.plane == Dataplane::userspace) {
+        if (int rc = start_userspace()) return rc;
+    }
     if (int rc = install_nexthops()) {
         cleanup();
         return rc;
@@ -374,8 +451,12 @@ int Ingress::run() {
         cleanup();
         return rc;
     }
-    logf(1, "ready: %zu prefix(es), %zu egress gateway(s), resilient group %u (%d buckets, idle %d s)",
-         cfg_.prefixes.size(), cfg_.gateways.size(), group_id(), cfg_.buckets, cfg_.idle_timer_s);
+    if (userspace())
+        logf(1, "ready: %zu prefix(es), %zu egress gateway(s), userspace SRv6 on %s (flow idle %d s)",
+             cfg_.prefixes.size(), cfg_.gateways.size(), encap_->tun_name().c_str(), cfg_.idle_timer_s);
+    else
+        logf(1, "ready: %zu prefix(es), %zu egress gateway(s), resilient group %u (%d buckets, idle %d s)",
+             cfg_.prefixes.size(), cfg_.gateways.size(), group_id(), cfg_.buckets, cfg_.idle_timer_s);
     int rc = 0;
     for (bool running = true; running;) {
         epoll_event evs[16];
@@ -395,12 +476,15 @@ int Ingress::run() {
 
 void usage(FILE *out) {
     std::fprintf(out,
-                 "usage: aisid-ingress --config FILE [--log-level debug|info|warning|error] [--check]\n"
-                 "Programs SRv6 routes for AISID prefixes toward the egress gateways' SIDs: a\n"
-                 "resilient nexthop group of `encap seg6` nexthops whose weights follow the load\n"
-                 "the egress gateways (or a controller) report on the UDP control input.\n"
+                 "usage: aisid-ingress --config FILE [--dataplane kernel|userspace|auto] [--log-level LEVEL] [--check]\n"
+                 "Steers AISID prefixes over SRv6 toward the egress gateways' SIDs, per flow, with\n"
+                 "weights that follow the load the egress gateways (or a controller) report on the\n"
+                 "UDP control input. Kernel data plane: a resilient nexthop group of `encap seg6`\n"
+                 "nexthops. Userspace data plane: H.Encaps over a TUN device, flows pinned.\n"
                  "Config format: gateway/README.md.\n"
                  "  --config FILE     the ingress configuration (required)\n"
+                 "  --dataplane D     kernel (seg6 lwtunnel), userspace (TUN device), auto (default:\n"
+                 "                    the kernel when it accepts a seg6 route, else userspace)\n"
                  "  --log-level L     debug, info (default), warning, error\n"
                  "  --check           parse the configuration and exit\n"
                  "  --help, --version\n"
@@ -412,7 +496,7 @@ void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     using namespace aisid::gw;
-    std::string config;
+    std::string config, dataplane;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -424,9 +508,16 @@ int main(int argc, char **argv) {
             return 0;
         } else if (a == "--check") {
             check = true;
-        } else if ((a == "--config" || a == "--log-level") && i + 1 < argc) {
+        } else if ((a == "--config" || a == "--log-level" || a == "--dataplane") && i + 1 < argc) {
             std::string v = argv[++i];
             if (a == "--config") config = v;
+            else if (a == "--dataplane") {
+                dataplane = v;
+                if (!parse_dataplane(v)) {
+                    std::fprintf(stderr, "%s: bad --dataplane '%s' (want kernel, userspace or auto)\n", kProg, v.c_str());
+                    return 2;
+                }
+            }
             else if (v == "debug") g_level = 0;
             else if (v == "info") g_level = 1;
             else if (v == "warning") g_level = 2;
@@ -450,6 +541,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "%s: %s\n", kProg, err.c_str());
         return 2;
     }
+    if (!dataplane.empty()) cfg.dataplane = *parse_dataplane(dataplane); // the command line wins
     if (check) return 0;
     setvbuf(stderr, nullptr, _IOLBF, 0);
     try {
