@@ -822,7 +822,7 @@ void usage(FILE *out) {
                  "usage: aisid-egress --config FILE [--dataplane kernel|userspace|auto] [--log-level LEVEL] [--check]\n"
                  "The egress gateway of an AISID prefix: accepts TCP and UDP to every address of\n"
                  "the prefix, picks a service node for the AISID (object/function/method, 0 = any;\n"
-                 "performance = latency budget in ms) by weighted least connections on live load,\n"
+                 "performance = latency budget in ms) by shortest expected delay on live load,\n"
                  "and proxies the flow to it. Config format: gateway/README.md.\n"
                  "  --config FILE     the gateway's configuration (required)\n"
                  "  --dataplane D     SRv6 End.DT6 of the sid line: kernel (seg6local), userspace\n"

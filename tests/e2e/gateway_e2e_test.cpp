@@ -7,6 +7,7 @@
 // and the two mixes "interop ...: "). A case whose data plane this machine
 // cannot run (not root, no /dev/net/tun, a kernel without seg6) exits 77 with
 // the reason, which ctest reports as skipped (SKIP_RETURN_CODE), never passed.
+#include "../support/skip.hpp"
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -131,11 +132,7 @@ constexpr Plane kKernel{"kernel", "kernel"};
 constexpr Plane kUserIngressKernelEgress{"userspace", "kernel"};
 constexpr Plane kKernelIngressUserEgress{"kernel", "userspace"};
 
-[[noreturn]] void skip(const std::string &why) {
-    std::fprintf(stderr, "SKIPPED: %s\n", why.c_str());
-    std::fflush(stderr);
-    std::_Exit(77);
-}
+using aisid::test::skip;
 
 // What this machine lacks for the plane ("" when it has everything): tried in
 // a scratch namespace, as the daemons' auto mode tries it.

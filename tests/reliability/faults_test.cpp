@@ -4,6 +4,7 @@
 // address (a network namespace the test creates), and the journal's disk full
 // (a tmpfs the test mounts). Each fault asserts the expected behaviour and
 // that the daemon still answers afterwards.
+#include "../support/skip.hpp"
 #include "../integration/resolver_fixture.hpp"
 #include "fake_upstream.hpp"
 
@@ -354,8 +355,7 @@ struct NetNs {
 
 TEST_CASE("security: not an open resolver by default (a non-loopback client gets REFUSED)") {
     if (geteuid() != 0 || !have_program("ip")) {
-        MESSAGE("skipped: needs root and ip(8) for a network namespace");
-        return;
+        aisid::test::skip("needs root and ip(8) for a network namespace");
     }
     NetNs ns;
     REQUIRE(ns.ok);
@@ -432,8 +432,7 @@ CmdResult admin(int port, std::vector<std::string> args) {
 
 TEST_CASE("fault: the journal's disk full refuses updates with SERVFAIL and half-applies nothing") {
     if (geteuid() != 0) {
-        MESSAGE("skipped: needs root to mount a tmpfs");
-        return;
+        aisid::test::skip("needs root to mount a tmpfs");
     }
     TinyFs fs("256k");
     REQUIRE(fs.ok);
@@ -637,13 +636,15 @@ std::string status_line(pid_t pid, const std::string &key) {
 
 TEST_CASE("security: privileges dropped after binding a privileged port (--user)") {
     if (geteuid() != 0) {
-        MESSAGE("skipped: needs root");
-        return;
+        aisid::test::skip("needs root");
     }
     int low = free_low_port();
     REQUIRE(low != 0);
     Aisidd d({"--listen", "127.0.0.1:" + std::to_string(low), "--upstream", "127.0.0.1:9", "--user", "nobody"});
-    // Bound as root, then running as nobody with no capabilities left.
+    // Bound as root, then running as nobody with no capabilities left. The
+    // drop may still be under way when the daemon first answers: wait for it.
+    for (int i = 0; i < 100 && status_line(d.proc.pid(), "Uid").find("65534") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::istringstream uid(status_line(d.proc.pid(), "Uid"));
     std::string real, eff, saved;
     uid >> real >> eff >> saved;
@@ -821,8 +822,7 @@ bool asked_over_v6(FakeUpstream &up, const std::string &name, bool want_tcp = fa
 
 TEST_CASE("fault: over IPv6 - silent, mismatched, spoofed, garbage and truncated upstream answers are handled as over IPv4") {
     if (!have_ipv6_loopback()) {
-        MESSAGE("skipped: no IPv6 loopback");
-        return;
+        aisid::test::skip("no IPv6 loopback");
     }
     const std::string good = std::string(FakeUpstream::kGood) + "\n";
     FakeUpstream up(FakeUpstream::Family::v6);

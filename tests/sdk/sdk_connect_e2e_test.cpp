@@ -9,6 +9,7 @@
 //        fallback starts after the attempt delay (RFC 8305 §5) and wins.
 //
 // Each server writes a tag on accept, so the test knows which one it reached.
+#include "../support/skip.hpp"
 #include "aisid/aisid.h"
 #include "sdk_support.hpp"
 
@@ -196,8 +197,7 @@ std::string peer(const Attempt &a) {
 
 TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost, remembered per network") {
     if (::geteuid() != 0) {
-        MESSAGE("needs root for network namespaces");
-        return;
+        aisid::test::skip("needs root for network namespaces");
     }
     Topology topo;
     REQUIRE(topo.ok);
