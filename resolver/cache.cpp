@@ -1,5 +1,6 @@
 #include "cache.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace aisid::resolver {
@@ -16,52 +17,97 @@ size_t make_cache_key(std::string_view qname_wire, uint16_t qtype, uint16_t qcla
     return n;
 }
 
-const CacheEntry *Cache::find(std::string_view key, uint64_t now_ms, bool allow_stale) {
-    auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
+Cache::Cache(size_t max_bytes) : shards_(std::make_unique<Shard[]>(kShards)) { set_max_bytes(max_bytes); }
+
+const CacheEntry *Cache::Shard::find(std::string_view key, uint64_t now_ms, bool allow_stale) {
+    auto it = map.find(key);
+    if (it == map.end()) return nullptr;
     auto li = it->second;
     if (now_ms >= li->expires_ms) {
         if (!allow_stale || now_ms >= li->stale_until_ms) {
-            if (now_ms >= li->stale_until_ms) erase(li);  // past any use
+            if (now_ms >= li->stale_until_ms) erase(li); // past any use
             return nullptr;
         }
     }
-    if (li != lru_.begin()) lru_.splice(lru_.begin(), lru_, li);
+    if (li != lru.begin()) lru.splice(lru.begin(), lru, li);
     return &*li;
 }
 
-void Cache::erase(std::list<CacheEntry>::iterator it) {
-    bytes_ -= it->cost();
-    map_.erase(std::string_view(it->key));
-    lru_.erase(it);
+void Cache::Shard::erase(std::list<CacheEntry>::iterator it) {
+    bytes.fetch_sub(it->cost(), std::memory_order_relaxed);
+    count.fetch_sub(1, std::memory_order_relaxed);
+    map.erase(std::string_view(it->key));
+    lru.erase(it);
 }
 
-void Cache::evict_to(size_t limit) {
-    while (bytes_ > limit && !lru_.empty()) {
-        erase(std::prev(lru_.end()));
-        ++evictions_;
+void Cache::Shard::evict_to(size_t limit) {
+    while (bytes.load(std::memory_order_relaxed) > limit && !lru.empty()) {
+        erase(std::prev(lru.end()));
+        evictions.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
+void Cache::Shard::insert(CacheEntry &&e) {
+    if (e.cost() > max_bytes) return;
+    auto it = map.find(std::string_view(e.key));
+    if (it != map.end()) erase(it->second);
+    evict_to(max_bytes - e.cost());
+    bytes.fetch_add(e.cost(), std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+    lru.push_front(std::move(e));
+    map.emplace(std::string_view(lru.front().key), lru.begin());
+}
+
 void Cache::insert(CacheEntry &&e) {
-    if (e.cost() > max_bytes_) return;
-    auto it = map_.find(std::string_view(e.key));
-    if (it != map_.end()) erase(it->second);
-    evict_to(max_bytes_ - e.cost());
-    bytes_ += e.cost();
-    lru_.push_front(std::move(e));
-    map_.emplace(std::string_view(lru_.front().key), lru_.begin());
+    Shard &s = shard_of(e.key);
+    std::lock_guard lk(s.mu);
+    s.insert(std::move(e));
 }
 
 void Cache::clear() {
-    map_.clear();
-    lru_.clear();
-    bytes_ = 0;
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = shards_[i];
+        std::lock_guard lk(s.mu);
+        s.map.clear();
+        s.lru.clear();
+        s.bytes.store(0, std::memory_order_relaxed);
+        s.count.store(0, std::memory_order_relaxed);
+    }
 }
 
 void Cache::set_max_bytes(size_t b) {
-    max_bytes_ = b;
-    evict_to(b);
+    const size_t n = std::clamp<size_t>(b / kMinShardBytes, 1, kShards);
+    if (n != active_.load(std::memory_order_relaxed)) {
+        // Keys map to other shards now: start empty (a reload that changes
+        // the cache size is rare). An insert racing with this lands in a shard
+        // its key no longer maps to and is only ever evicted: still bounded.
+        active_.store(n, std::memory_order_relaxed);
+        clear();
+    }
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = shards_[i];
+        std::lock_guard lk(s.mu);
+        s.max_bytes = i < n ? b / n : 0;
+        s.evict_to(s.max_bytes);
+    }
+}
+
+size_t Cache::bytes() const {
+    size_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) n += shards_[i].bytes.load(std::memory_order_relaxed);
+    return n;
+}
+
+size_t Cache::entries() const {
+    size_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) n += shards_[i].count.load(std::memory_order_relaxed);
+    return n;
+}
+
+uint64_t Cache::evictions() const {
+    uint64_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) n += shards_[i].evictions.load(std::memory_order_relaxed);
+    return n;
 }
 
 } // namespace aisid::resolver

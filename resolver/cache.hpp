@@ -1,15 +1,28 @@
-// The answer cache for forwarded names.
+// The answer cache for forwarded names: one for the whole daemon, shared by
+// every worker.
 //
-// Why one cache per worker thread rather than a shared, sharded one: a cache
-// hit must take no lock and allocate nothing. Each worker owns its sockets
-// (SO_REUSEPORT), its in-flight queries and its cache, so a hit is a hash
-// lookup, an LRU splice and a memcpy. The cost is that a name may be fetched
-// once per worker (a few workers: a few upstream queries) and the memory bound
-// is split between workers; for a host's stub resolver that is the right trade.
+// Why shared (issue 16): SO_REUSEPORT hands each client query to a worker by
+// its source port, so a per-worker cache meant a name cached by one worker was
+// unknown to the others. Resolution then flapped exactly when the upstream went
+// away (serve-stale only worked on the worker that held the entry), every name
+// was fetched once per worker, the memory bound was split, and the hit ratio
+// fell as workers were added.
+//
+// How the hit path stays cheap (Unbound's slabhash is the model): the cache is
+// split into kShards independent shards by a hash of the key, each with its
+// own mutex, LRU list and map, and a hit holds one shard's lock only while it
+// copies the answer out (visit() below): no allocation, no global lock, and
+// two workers contend only when they hit the same shard at the same moment.
+// The memory bound is the whole cache's, divided evenly between the shards in
+// use (fewer for a small bound, so that an answer always fits in its shard).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,24 +45,55 @@ struct CacheEntry {
 
 class Cache {
 public:
-    explicit Cache(size_t max_bytes) : max_bytes_(max_bytes) {}
-    /// A fresh entry, or (allow_stale) one expired less than its stale window ago.
-    const CacheEntry *find(std::string_view key, uint64_t now_ms, bool allow_stale);
+    static constexpr size_t kShards = 32;
+    /// Each shard holds at least this much: a small cache has fewer shards
+    /// (an 8 KiB cache is one shard), so one answer always fits.
+    static constexpr size_t kMinShardBytes = 64 << 10;
+
+    explicit Cache(size_t max_bytes);
+    /// Calls f(entry) with a fresh entry, or (allow_stale) one expired less
+    /// than its stale window ago, while that entry's shard is locked: f must
+    /// copy what it needs and not call back into the cache. False on a miss.
+    template <class F> bool visit(std::string_view key, uint64_t now_ms, bool allow_stale, F &&f) {
+        Shard &s = shard_of(key);
+        std::lock_guard lk(s.mu);
+        const CacheEntry *e = s.find(key, now_ms, allow_stale);
+        if (!e) return false;
+        f(*e);
+        return true;
+    }
     void insert(CacheEntry &&e);
     void clear();
+    /// The whole cache's memory bound (any thread; shrinks at once).
     void set_max_bytes(size_t b);
-    size_t bytes() const { return bytes_; }
-    size_t entries() const { return map_.size(); }
-    uint64_t evictions() const { return evictions_; }
+    size_t bytes() const;
+    size_t entries() const;
+    uint64_t evictions() const;
+    /// The shard a key lives in (LRU order and the bound are per shard).
+    size_t shard_index(std::string_view key) const {
+        // Not std::hash: the shard must not correlate with the map's buckets.
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (char c : key) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+        return (h ^ (h >> 29)) % active_.load(std::memory_order_relaxed);
+    }
+    size_t shards() const { return active_.load(std::memory_order_relaxed); }
 
 private:
-    void evict_to(size_t limit);
-    void erase(std::list<CacheEntry>::iterator it);
-    size_t max_bytes_;
-    size_t bytes_ = 0;
-    uint64_t evictions_ = 0;
-    std::list<CacheEntry> lru_;  // most recently used first
-    std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> map_;
+    struct Shard {
+        std::mutex mu;
+        size_t max_bytes = 0;
+        std::atomic<size_t> bytes{0}, count{0};
+        std::atomic<uint64_t> evictions{0};
+        std::list<CacheEntry> lru; // most recently used first
+        std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> map;
+        const CacheEntry *find(std::string_view key, uint64_t now_ms, bool allow_stale);
+        void insert(CacheEntry &&e);
+        void evict_to(size_t limit);
+        void erase(std::list<CacheEntry>::iterator it);
+    };
+    Shard &shard_of(std::string_view key) { return shards_[shard_index(key)]; }
+    std::unique_ptr<Shard[]> shards_;
+    std::atomic<size_t> active_{kShards}; // shards in use: the bound / kMinShardBytes, 1..kShards
 };
 
 /// Builds a cache key into buf (at least 262 bytes); returns its length.

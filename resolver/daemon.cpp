@@ -89,7 +89,7 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->core.has_authority = has_authority;
     rt->timeout_ms = c.upstream_timeout_ms;
     rt->tcp_idle_ms = c.tcp_idle_ms;
-    rt->cache_bytes_per_worker = c.cache_bytes / std::max(1u, c.threads);
+    rt->cache_bytes = c.cache_bytes;
     rt->ca_file = c.ca_file;
     rt->rrl = c.rrl;
     for (const Upstream &u : c.upstreams) {

@@ -59,15 +59,15 @@ std::string render_metrics(const Shared &sh) {
     line(o, "aisidd_query_duration_seconds_sum %.9f",
          double(sum([](const WorkerStats &s) { return s.latency_sum_ns.load(std::memory_order_relaxed); })) / 1e9);
     line(o, "aisidd_query_duration_seconds_count %llu", (unsigned long long)cum);
-    line(o, "# HELP aisidd_cache_entries Answers in the cache (all workers).");
+    line(o, "# HELP aisidd_cache_entries Answers in the cache (shared by all workers).");
     line(o, "# TYPE aisidd_cache_entries gauge");
-    line(o, "aisidd_cache_entries %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.cache_entries.load(); }));
+    line(o, "aisidd_cache_entries %llu", (unsigned long long)sh.cache.entries());
     line(o, "# HELP aisidd_cache_bytes Approximate memory held by the cache.");
     line(o, "# TYPE aisidd_cache_bytes gauge");
-    line(o, "aisidd_cache_bytes %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.cache_bytes.load(); }));
+    line(o, "aisidd_cache_bytes %llu", (unsigned long long)sh.cache.bytes());
     line(o, "# HELP aisidd_cache_evictions_total Answers evicted to keep the cache within its memory bound.");
     line(o, "# TYPE aisidd_cache_evictions_total counter");
-    line(o, "aisidd_cache_evictions_total %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.cache_evictions.load(); }));
+    line(o, "aisidd_cache_evictions_total %llu", (unsigned long long)sh.cache.evictions());
     line(o, "# HELP aisidd_rate_limited_total UDP replies held back by response rate limiting: dropped, or sent truncated (slipped).");
     line(o, "# TYPE aisidd_rate_limited_total counter");
     line(o, "aisidd_rate_limited_total{action=\"dropped\"} %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.rrl_dropped.load(); }));

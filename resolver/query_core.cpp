@@ -342,8 +342,11 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     if (l.verdict == Verdict::Answered) return l;
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
-    if (const CacheEntry *e = cache_.find({reinterpret_cast<const char *>(key), klen}, now_ms, false)) {
-        res.len = serve_entry(*e, q, msg, tcp, now_ms, false, out, cap);
+    // The reply is written while the entry's shard is locked (a memcpy and
+    // the TTL fix-ups): the entry cannot be evicted under us by another worker.
+    if (cache_.visit({reinterpret_cast<const char *>(key), klen}, now_ms, false, [&](const CacheEntry &e) {
+            res.len = serve_entry(e, q, msg, tcp, now_ms, false, out, cap);
+        })) {
         res.outcome = Outcome::cache_hit;
         if (res.len) return res;
     }
@@ -596,11 +599,14 @@ Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, u
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
     // RFC 8767 §4: when every upstream fails, an expired answer beats SERVFAIL.
-    if (const CacheEntry *e = cache_.find({reinterpret_cast<const char *>(key), klen}, now_ms, true)) {
-        res.len = serve_entry(*e, q, msg, tcp, now_ms, now_ms >= e->expires_ms, out, cap);
+    bool stale = false;
+    if (cache_.visit({reinterpret_cast<const char *>(key), klen}, now_ms, true, [&](const CacheEntry &e) {
+            stale = now_ms >= e.expires_ms;
+            res.len = serve_entry(e, q, msg, tcp, now_ms, stale, out, cap);
+        })) {
         if (res.len) {
             res.verdict = Verdict::Answered;
-            res.outcome = now_ms >= e->expires_ms ? Outcome::stale : Outcome::cache_hit;
+            res.outcome = stale ? Outcome::stale : Outcome::cache_hit;
             return res;
         }
     }

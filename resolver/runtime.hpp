@@ -1,4 +1,5 @@
-// What the workers share: the zones, the reloadable settings and the metrics.
+// What the workers share: the zones, the answer cache, the reloadable settings
+// and the metrics.
 // Settings are an immutable snapshot swapped on SIGHUP; workers pick up a new
 // one when `generation` changes (checked once per batch, no lock on the hot path).
 #pragma once
@@ -30,7 +31,7 @@ struct Runtime {
     std::vector<std::shared_ptr<UpstreamHealth>> upstreams;
     uint32_t timeout_ms = 1500;
     uint32_t tcp_idle_ms = 10000;
-    size_t cache_bytes_per_worker = 0;
+    size_t cache_bytes = 64u << 20;  // the shared cache's memory bound
     std::string ca_file;  // --ca-file for DoT/DoH upstreams; empty: the system store
     RrlSettings rrl;      // response rate limiting for UDP replies
 };
@@ -45,7 +46,6 @@ struct alignas(64) WorkerStats {
     std::atomic<uint64_t> outcomes[static_cast<size_t>(Outcome::count_)]{};
     std::atomic<uint64_t> latency[kNumBuckets + 1]{};  // the last is +Inf
     std::atomic<uint64_t> latency_sum_ns{0};
-    std::atomic<uint64_t> cache_entries{0}, cache_bytes{0}, cache_evictions{0};
     std::atomic<uint64_t> tcp_connections{0};
     std::atomic<uint64_t> rrl_dropped{0}, rrl_slipped{0};  // UDP replies held back by rate limiting
     void observe(uint64_t ns) {
@@ -67,6 +67,7 @@ struct ZoneInfo {
 
 struct Shared {
     ZoneStore zones;
+    Cache cache{64u << 20};  // one answer cache for every worker (cache.hpp)
     AuthorityHook *authority = nullptr;
     std::unique_ptr<RateLimiter> rrl;  // made before the workers start, never replaced
     std::atomic<bool> stop{false};

@@ -141,7 +141,7 @@ struct Worker::Impl {
     std::shared_ptr<const ZoneSet> zones;
     uint64_t zones_gen = 0;
     CoreSettings fallback_settings;
-    Cache cache;
+    Cache &cache;  // shared by every worker (Shared::cache)
     QueryCore core;
 
     std::unordered_map<int, std::unique_ptr<Pending>> pending;  // by upstream socket
@@ -182,7 +182,7 @@ struct Worker::Impl {
     uint8_t scratch[65535 + 2];
 
     Impl(Shared &s, unsigned i, ListenSockets ls, AuthorityRunner *a)
-        : sh(s), index(i), socks(std::move(ls)), auth(a), stats(*s.stats[i]), cache(64u << 20),
+        : sh(s), index(i), socks(std::move(ls)), auth(a), stats(*s.stats[i]), cache(s.cache),
           core(cache, fallback_settings) {}
 
     void refresh() {
@@ -191,7 +191,7 @@ struct Worker::Impl {
             rt_gen = g;
             rt = sh.runtime();
             core.set_settings(&rt->core);
-            cache.set_max_bytes(rt->cache_bytes_per_worker);
+            cache.set_max_bytes(rt->cache_bytes);
         }
         uint64_t zg = sh.zones.generation();
         if (zg != zones_gen) {
@@ -631,15 +631,8 @@ struct Worker::Impl {
         }
     }
 
-    void publish_cache_stats() {
-        stats.cache_entries.store(cache.entries(), std::memory_order_relaxed);
-        stats.cache_bytes.store(cache.bytes(), std::memory_order_relaxed);
-        stats.cache_evictions.store(cache.evictions(), std::memory_order_relaxed);
-    }
-
     void reply(Pending &p, const Result &r, uint8_t *out) {
         account(r, p.start_ns);
-        publish_cache_stats();  // inserts (and evictions) happen only on this path
         if (!r.len) return;
         if (!p.client_tcp) {
             send_udp_reply(p.udp_fd, p.peer, p.ctl, out, r.len, now_ms_monotonic());
@@ -762,7 +755,6 @@ struct Worker::Impl {
             for (auto &[k, u] : tls_ups) u.t->process_timeouts(transport::Clock::now());
             tls_after();
         }
-        publish_cache_stats();
         stats.tcp_connections.store(conns.size(), std::memory_order_relaxed);
     }
 

@@ -7,6 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <algorithm>
 #include <cstring>
 
@@ -333,32 +337,83 @@ TEST_CASE("local zones shadow the cache and are never forwarded") {
     CHECK(c.ask(query(1, "other.example", 28)).verdict == Verdict::Pass);
 }
 
-TEST_CASE("cache: LRU eviction keeps the memory bound") {
-    Cache cache(4000);
-    for (int i = 0; i < 100; ++i) {
+TEST_CASE("cache: LRU eviction keeps the memory bound, per shard") {
+    // 3 entries of ~20 KB fit in each shard's share of the bound.
+    const size_t bound = Cache::kShards * Cache::kMinShardBytes;
+    Cache cache(bound);
+    REQUIRE(cache.shards() == Cache::kShards);
+    auto entry = [](const std::string &key) {
         CacheEntry e;
-        e.key = "k" + std::to_string(i);
-        e.body.assign(100, 'x');
+        e.key = key;
+        e.body.assign(20000, 'x');
         e.expires_ms = 1000000;
         e.stale_until_ms = 2000000;
-        cache.insert(std::move(e));
-        CHECK(cache.bytes() <= 4000);
+        return e;
+    };
+    auto has = [&](const std::string &key) { return cache.visit(key, 0, false, [](const CacheEntry &) {}); };
+    for (int i = 0; i < 1000; ++i) {
+        cache.insert(entry("k" + std::to_string(i)));
+        CHECK(cache.bytes() <= bound);
     }
-    CHECK(cache.entries() > 5);
-    CHECK(cache.evictions() == 100 - cache.entries());
-    CHECK(cache.find("k99", 0, false) != nullptr);
-    CHECK(cache.find("k0", 0, false) == nullptr);
-    // A use moves an entry to the front: it survives the next insertions.
-    size_t keep = 100 - cache.entries();
-    std::string oldest = "k" + std::to_string(keep);
-    CHECK(cache.find(oldest, 0, false) != nullptr);
-    CacheEntry e;
-    e.key = "new";
-    e.body.assign(100, 'y');
-    e.expires_ms = 1000000;
-    cache.insert(std::move(e));
-    CHECK(cache.find(oldest, 0, false) != nullptr);
-    CHECK(cache.find("k" + std::to_string(keep + 1), 0, false) == nullptr);
+    CHECK(cache.entries() > Cache::kShards);
+    CHECK(cache.entries() <= 3 * Cache::kShards);
+    CHECK(cache.evictions() == 1000 - cache.entries());
+    CHECK(has("k999"));
+    CHECK_FALSE(has("k0"));
+    // Keys of one shard: a use moves an entry to the front of its shard's LRU,
+    // so it survives the next insertion there; the one behind it does not.
+    std::vector<std::string> same;
+    for (int i = 0; same.size() < 6; ++i) {
+        std::string k = "s" + std::to_string(i);
+        if (cache.shard_index(k) == cache.shard_index("k999")) same.push_back(k);
+    }
+    cache.insert(entry(same[0]));
+    cache.insert(entry(same[1]));
+    cache.insert(entry(same[2])); // the shard is now same[2], same[1], same[0]
+    CHECK(has(same[0]));          // now same[0], same[2], same[1]
+    cache.insert(entry(same[3])); // evicts same[1]
+    CHECK(has(same[0]));
+    CHECK_FALSE(has(same[1]));
+    cache.set_max_bytes(0);
+    CHECK(cache.entries() == 0);
+    CHECK(cache.bytes() == 0);
+    // A small cache is one shard, so an answer still fits.
+    Cache small(8 << 10);
+    CHECK(small.shards() == 1);
+    small.insert(entry("x"));
+    CHECK_FALSE(small.visit("x", 0, false, [](const CacheEntry &) {})); // 20 KB > 8 KiB: refused
+    CacheEntry e = entry("y");
+    e.body.assign(1000, 'y');
+    small.insert(std::move(e));
+    CHECK(small.visit("y", 0, false, [](const CacheEntry &) {}));
+}
+
+TEST_CASE("cache: shared by threads - concurrent inserts and hits keep the bound and never tear an entry") {
+    Cache cache(Cache::kShards * 4000);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) {
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < 20000; ++i) {
+                std::string key = "k" + std::to_string((i * 7 + t) % 500);
+                if (i % 3 == 0) {
+                    CacheEntry e;
+                    e.key = key;
+                    e.body.assign(50 + (i % 200), static_cast<char>('a' + t));
+                    e.expires_ms = 1000000;
+                    cache.insert(std::move(e));
+                } else {
+                    cache.visit(key, 0, false, [&](const CacheEntry &e) {
+                        // Every byte of a body was written by one thread.
+                        if (e.key != key || e.body.find_first_not_of(e.body[0]) != std::string::npos) ++bad;
+                    });
+                }
+            }
+        });
+    }
+    for (auto &t : ts) t.join();
+    CHECK(bad == 0);
+    CHECK(cache.bytes() <= Cache::kShards * 4000);
 }
 
 TEST_CASE("upstream answers: a top-bit TTL is relayed as 0, a pointer into a TTL is refused") {
