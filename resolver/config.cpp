@@ -250,10 +250,11 @@ std::string redacted_upstream(const std::string &text) {
     size_t at = authority.rfind('@');
     std::string out = text.substr(0, host) + (at == std::string::npos ? authority : "REDACTED@" + authority.substr(at + 1));
     if (path == std::string::npos) return out;
-    size_t q = text.find_first_of("?#", path);
-    out += text.substr(path, q == std::string::npos ? std::string::npos : q - path);
-    if (q != std::string::npos && text[q] == '?') out += "?REDACTED";
-    return out;
+    std::string rest = text.substr(path);  // the path, a query, a fragment (DoT: the TLS name)
+    size_t q = rest.find('?');
+    if (q == std::string::npos) return out + rest;
+    size_t frag = rest.find('#', q);
+    return out + rest.substr(0, q) + "?REDACTED" + (frag == std::string::npos ? "" : rest.substr(frag));
 }
 
 Expected<bool, ConfigError> read_config_file(const std::string &path, Config &out) {
