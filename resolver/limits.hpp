@@ -41,7 +41,7 @@ private:
 enum class Limit : uint8_t {
     tcp_output,          // a connection stopped being read: its replies were not being read
     tcp_write_timeout,   // a connection closed: no reply written for the idle timeout
-    tcp_per_client,      // a connection refused: its client holds --tcp-connections-per-client
+    tcp_per_client,      // its client holds --tcp-connections-per-client: its own idle one closed, or it refused
     tcp_full,            // a connection refused: every slot busy with queries in flight
     tcp_idle_evicted,    // an idle connection closed to make room for a new one
     inflight_client,     // a query answered SERVFAIL: its client has --max-inflight-per-client upstream

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 namespace aisid::resolver {
@@ -831,6 +832,26 @@ struct Worker::Impl {
     }
 
     // ---- TCP from clients ----
+    // The connection idle the longest (nothing in flight, no reply waiting),
+    // of `peer`'s client when given; 0 when there is none.
+    uint64_t idle_victim(std::optional<sockaddr_storage> peer = std::nullopt) {
+        uint64_t victim = 0, oldest = UINT64_MAX;
+        uint8_t want[16], have[16];
+        if (peer) addr16(*peer, want);
+        for (auto &[id, c] : conns) {
+            if (c.inflight != 0 || c.out.size() != c.out_off || c.last_ms >= oldest) continue;
+            if (peer) {
+                addr16(c.peer, have);
+                static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+                bool v4 = std::memcmp(want, kMapped, 12) == 0;
+                if (std::memcmp(want, have, v4 ? 16 : 8) != 0) continue;  // IPv4: the address; IPv6: the /64
+            }
+            oldest = c.last_ms;
+            victim = id;
+        }
+        return victim;
+    }
+
     void on_accept(int lfd) {
         for (;;) {
             sockaddr_storage peer{};
@@ -842,22 +863,28 @@ struct Worker::Impl {
                 continue;
             }
             int32_t slot = sh.client_conns.acquire(peer, rt->tcp_connections_per_client);
-            if (slot < 0) {  // this client holds its share already
+            if (slot < 0) {
+                // This client holds its share already: its own connection idle
+                // the longest makes room (every local process is 127.0.0.1, so
+                // one stalled program must not lock out the others); with none
+                // idle here, the newcomer is refused.
+                uint64_t victim = idle_victim(peer);
+                if (victim) {
+                    close_conn(victim);
+                    slot = sh.client_conns.acquire(peer, rt->tcp_connections_per_client);
+                }
                 stats.hit(Limit::tcp_per_client);
-                close(fd);
-                continue;
+                if (slot < 0) {
+                    close(fd);
+                    continue;
+                }
             }
             if (conns.size() >= rt->tcp_connections_per_worker) {
                 // Make room (RFC 7766 §6.2.2): the connection idle the longest
                 // goes, never one with a query in flight or replies to take;
                 // with none idle the newcomer is refused instead.
-                uint64_t victim = 0, oldest = UINT64_MAX;
-                for (auto &[id, c] : conns)
-                    if (c.inflight == 0 && c.out.size() == c.out_off && c.last_ms < oldest) {
-                        oldest = c.last_ms;
-                        victim = id;
-                    }
-                if (oldest == UINT64_MAX) {
+                uint64_t victim = idle_victim();
+                if (!victim) {
                     stats.hit(Limit::tcp_full);
                     sh.client_conns.release(slot);
                     close(fd);
