@@ -20,6 +20,9 @@ const char *usage_text() {
            "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
            "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
            "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
+           "              [--tcp-output-limit BYTES] [--tcp-connections N] [--tcp-connections-per-client N]\n"
+           "              [--max-inflight N] [--max-inflight-per-client N] [--authority-queue N]\n"
+           "              [--cache-max-ttl S] [--cache-max-negative-ttl S]\n"
            "The local DNS stub resolver: answers AISID domains from its zones (authoritative)\n"
            "and forwards and caches every other name.\n"
            "Defaults: --listen 127.0.0.1:53 --listen [::1]:53; upstreams from /etc/resolv.conf;\n"
@@ -30,6 +33,11 @@ const char *usage_text() {
            "--rate-limit N: at most N UDP replies per second for one answer to one client\n"
            "network (/24, /56); over it replies are dropped, every --rate-limit-slip-th sent\n"
            "truncated (TCP is never limited). Off by default.\n"
+           "Limits (aisidd(8)): a TCP client whose replies are not read stops being read once\n"
+           "--tcp-output-limit bytes wait (256K) and is closed after --tcp-idle-timeout;\n"
+           "--tcp-connections (4096) in all, --tcp-connections-per-client (64), idle ones\n"
+           "closed first; --max-inflight (4096) queries upstream, --max-inflight-per-client\n"
+           "(256), beyond them SERVFAIL; --authority-queue (256) messages, beyond it dropped.\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -145,6 +153,34 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
     } else if (key == "tcp-idle-timeout") {
         if (!parse_uint(v, 3600000, n) || n < 100) return unexpected(err("bad --tcp-idle-timeout '" + v + "' (ms)"));
         c.tcp_idle_ms = uint32_t(n);
+    } else if (key == "tcp-output-limit") {
+        if (!parse_uint(v, 64u << 20, n) || n < 4096)
+            return unexpected(err("bad --tcp-output-limit '" + v + "' (bytes, 4096..67108864)"));
+        c.tcp_output_limit = size_t(n);
+    } else if (key == "tcp-connections") {
+        if (!parse_uint(v, 1000000, n) || n < 1) return unexpected(err("bad --tcp-connections '" + v + "' (1..1000000)"));
+        c.tcp_connections = uint32_t(n);
+    } else if (key == "tcp-connections-per-client") {
+        if (!parse_uint(v, 1000000, n))
+            return unexpected(err("bad --tcp-connections-per-client '" + v + "' (0..1000000; 0: no limit)"));
+        c.tcp_connections_per_client = uint32_t(n);
+    } else if (key == "max-inflight") {
+        if (!parse_uint(v, 1000000, n) || n < 1) return unexpected(err("bad --max-inflight '" + v + "' (1..1000000)"));
+        c.max_inflight = uint32_t(n);
+    } else if (key == "max-inflight-per-client") {
+        if (!parse_uint(v, 1000000, n))
+            return unexpected(err("bad --max-inflight-per-client '" + v + "' (0..1000000; 0: no limit)"));
+        c.max_inflight_per_client = uint32_t(n);
+    } else if (key == "authority-queue") {
+        if (!parse_uint(v, 1000000, n) || n < 1) return unexpected(err("bad --authority-queue '" + v + "' (1..1000000)"));
+        c.authority_queue = uint32_t(n);
+    } else if (key == "cache-max-ttl") {
+        if (!parse_uint(v, 0x7fffffff, n) || n < 1) return unexpected(err("bad --cache-max-ttl '" + v + "' (seconds, 1..2147483647)"));
+        c.cache_max_ttl = uint32_t(n);
+    } else if (key == "cache-max-negative-ttl") {
+        if (!parse_uint(v, 0x7fffffff, n) || n < 1)
+            return unexpected(err("bad --cache-max-negative-ttl '" + v + "' (seconds, 1..2147483647)"));
+        c.cache_max_negative_ttl = uint32_t(n);
     } else if (key == "key") {
         size_t colon = v.find(':');
         if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
@@ -203,6 +239,22 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         return unexpected(err("unknown option '" + key + "'"));
     }
     return true;
+}
+
+std::string redacted_upstream(const std::string &text) {
+    size_t scheme = text.find("://");
+    if (scheme == std::string::npos) return text;
+    size_t host = scheme + 3;
+    size_t path = text.find_first_of("/?#", host);
+    std::string authority = text.substr(host, path == std::string::npos ? std::string::npos : path - host);
+    size_t at = authority.rfind('@');
+    std::string out = text.substr(0, host) + (at == std::string::npos ? authority : "REDACTED@" + authority.substr(at + 1));
+    if (path == std::string::npos) return out;
+    std::string rest = text.substr(path);  // the path, a query, a fragment (DoT: the TLS name)
+    size_t q = rest.find('?');
+    if (q == std::string::npos) return out + rest;
+    size_t frag = rest.find('#', q);
+    return out + rest.substr(0, q) + "?REDACTED" + (frag == std::string::npos ? "" : rest.substr(frag));
 }
 
 Expected<bool, ConfigError> read_config_file(const std::string &path, Config &out) {

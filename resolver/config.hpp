@@ -36,6 +36,15 @@ struct Config {
     uint32_t stale_seconds = 86400;          // RFC 8767 §5: 1..3 days suggested
     uint32_t upstream_timeout_ms = 1500;     // per try
     uint32_t tcp_idle_ms = 10000;            // RFC 7766 §6.2.3
+    // Limits against one client taking everything (docs/reliability.md, "Threats").
+    size_t tcp_output_limit = 256u << 10;    // reply bytes queued per TCP connection before it is no longer read
+    uint32_t tcp_connections = 4096;         // client TCP connections, all workers together
+    uint32_t tcp_connections_per_client = 64;  // per client address (IPv4 /32, IPv6 /64); 0: no limit
+    uint32_t max_inflight = 4096;            // queries waiting for an upstream, all workers together
+    uint32_t max_inflight_per_client = 256;  // of them, per client address; 0: no limit
+    uint32_t authority_queue = 256;          // messages waiting for the authority side (fixed at start)
+    uint32_t cache_max_ttl = 86400;          // TTLs passed on and cached are capped (Unbound cache-max-ttl)
+    uint32_t cache_max_negative_ttl = 10800; // negative answers (RFC 2308 §5)
     // Authority (issue 5); kept here so that side only has to wire them.
     std::vector<std::string> keys;           // NAME:BASE64
     std::vector<std::string> update_keys;    // NAME
@@ -60,6 +69,9 @@ struct ConfigError {
 Expected<ParseOutcome, ConfigError> parse_command_line(int argc, char **argv, Config &out);
 /// Applies one key = value (as in the file, or an option without its dashes).
 Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, const std::string &value);
+/// The upstream's text as shown in metrics and logs: the query string and
+/// any user:password of a DoH URL left out (they may hold a token).
+std::string redacted_upstream(const std::string &text);
 /// Reads a config file: `key = value` lines, `#` comments, blank lines.
 Expected<bool, ConfigError> read_config_file(const std::string &path, Config &out);
 /// Fills defaults: listen, upstreams from resolv.conf (minus ourselves), and

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -92,6 +93,13 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->cache_bytes = c.cache_bytes;
     rt->ca_file = c.ca_file;
     rt->rrl = c.rrl;
+    rt->core.max_ttl = c.cache_max_ttl;
+    rt->core.max_negative_ttl = c.cache_max_negative_ttl;
+    rt->tcp_output_limit = c.tcp_output_limit;
+    rt->tcp_connections_per_worker = std::max(1u, c.tcp_connections / std::max(1u, c.threads));
+    rt->tcp_connections_per_client = c.tcp_connections_per_client;
+    rt->max_inflight = c.max_inflight;
+    rt->max_inflight_per_client = c.max_inflight_per_client;
     for (const Upstream &u : c.upstreams) {
         std::shared_ptr<UpstreamHealth> h;
         if (old)  // keep the counters of an upstream that stays
@@ -106,11 +114,35 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     return rt;
 }
 
+// Every upstream query in flight and every client connection is a
+// descriptor: take the hard limit, and shrink the two limits to fit in it,
+// so the limits (answered SERVFAIL, refused) are hit before EMFILE is.
+void fit_descriptors(Config &c) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return;
+    uint64_t reserve = 64 + 8ull * c.threads * (c.listen.size() * 2 + 4);
+    uint64_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 16;
+    if (uint64_t(c.max_inflight) + c.tcp_connections <= room) return;
+    uint32_t inflight = uint32_t(std::max<uint64_t>(8, room / 2)), conns = uint32_t(std::max<uint64_t>(8, room / 2));
+    AISIDD_LOG(LogLevel::warn, "only " + std::to_string(rl.rlim_cur) + " descriptors: --max-inflight " +
+                                   std::to_string(std::min(inflight, c.max_inflight)) + ", --tcp-connections " +
+                                   std::to_string(std::min(conns, c.tcp_connections)));
+    c.max_inflight = std::min(inflight, c.max_inflight);
+    c.tcp_connections = std::min(conns, c.tcp_connections);
+}
+
 std::string describe(const Config &c) {
     std::string s;
     for (const SockAddr &a : c.listen) s += (s.empty() ? "" : " ") + a.to_string();
     std::string u;
-    for (const Upstream &x : c.upstreams) u += (u.empty() ? "" : " ") + (x.encrypted ? x.text : x.addr.to_string());
+    for (const Upstream &x : c.upstreams)
+        u += (u.empty() ? "" : " ") + (x.encrypted ? redacted_upstream(x.text) : x.addr.to_string());
     return "listening on " + s + " (udp+tcp, " + std::to_string(c.threads) + " threads); upstreams: " +
            (u.empty() ? "none" : u);
 }
@@ -142,6 +174,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         return 2;
     }
     g_log_level.store(static_cast<int>(cfg.log_level));
+    fit_descriptors(cfg);
 
     // Signals are taken synchronously by the main thread only; blocked before
     // any thread starts (the authority's too), since threads inherit the mask
@@ -204,7 +237,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         }
     }
     for (unsigned i = 0; i < cfg.threads; ++i) sh.stats.push_back(std::make_unique<WorkerStats>());
-    AuthorityRunner auth(hook);
+    AuthorityRunner auth(hook, cfg.authority_queue, &sh.authority_dropped);
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < cfg.threads; ++i) workers.push_back(std::make_unique<Worker>(sh, i, socks[i], &auth));
     for (auto &w : workers) w->start();
@@ -246,6 +279,10 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             if (next.rrl_table_size != cfg.rrl_table_size)
                 AISIDD_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
             next.rrl_table_size = cfg.rrl_table_size;
+            if (next.authority_queue != cfg.authority_queue)
+                AISIDD_LOG(LogLevel::warn, "reload: authority-queue changes only on restart");
+            next.authority_queue = cfg.authority_queue;
+            fit_descriptors(next);
             next.listen = cfg.listen;
             next.threads = cfg.threads;
             sh.zones.replace_all(*nz);

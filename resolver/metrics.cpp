@@ -76,19 +76,30 @@ std::string render_metrics(const Shared &sh) {
     line(o, "# TYPE aisidd_tcp_connections gauge");
     line(o, "aisidd_tcp_connections %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.tcp_connections.load(); }));
 
+    line(o, "# HELP aisidd_limit_hits_total Times a limit held a client back, by limit (aisidd(8), LIMITS).");
+    line(o, "# TYPE aisidd_limit_hits_total counter");
+    for (size_t i = 0; i < size_t(Limit::count_); ++i) {
+        uint64_t v = sum([&](const WorkerStats &s) { return s.limit_hits[i].load(std::memory_order_relaxed); });
+        if (Limit(i) == Limit::authority_queue) v += sh.authority_dropped.load(std::memory_order_relaxed);
+        line(o, "aisidd_limit_hits_total{limit=\"%s\"} %llu", limit_name(Limit(i)), (unsigned long long)v);
+    }
+    line(o, "# HELP aisidd_upstream_inflight Queries waiting for an upstream answer.");
+    line(o, "# TYPE aisidd_upstream_inflight gauge");
+    line(o, "aisidd_upstream_inflight %llu", (unsigned long long)sum([](const WorkerStats &s) { return s.inflight.load(); }));
+
     auto rt = sh.runtime();
     line(o, "# HELP aisidd_upstream_up 1 when the upstream answered recently (fewer than 3 failures in a row).");
     line(o, "# TYPE aisidd_upstream_up gauge");
-    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_up{upstream=\"%s\"} %d", esc(u->up.text).c_str(), u->healthy() ? 1 : 0);
+    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_up{upstream=\"%s\"} %d", esc(redacted_upstream(u->up.text)).c_str(), u->healthy() ? 1 : 0);
     line(o, "# HELP aisidd_upstream_queries_total Queries sent to each upstream.");
     line(o, "# TYPE aisidd_upstream_queries_total counter");
-    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_queries_total{upstream=\"%s\"} %llu", esc(u->up.text).c_str(), (unsigned long long)u->queries.load());
+    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_queries_total{upstream=\"%s\"} %llu", esc(redacted_upstream(u->up.text)).c_str(), (unsigned long long)u->queries.load());
     line(o, "# HELP aisidd_upstream_failures_total Tries that failed (timeout, refused, SERVFAIL).");
     line(o, "# TYPE aisidd_upstream_failures_total counter");
-    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_failures_total{upstream=\"%s\"} %llu", esc(u->up.text).c_str(), (unsigned long long)u->failures.load());
+    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_failures_total{upstream=\"%s\"} %llu", esc(redacted_upstream(u->up.text)).c_str(), (unsigned long long)u->failures.load());
     line(o, "# HELP aisidd_upstream_rtt_seconds Smoothed round-trip time of each upstream.");
     line(o, "# TYPE aisidd_upstream_rtt_seconds gauge");
-    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_rtt_seconds{upstream=\"%s\"} %.6f", esc(u->up.text).c_str(), double(u->rtt_us_ewma.load()) / 1e6);
+    for (const auto &u : rt->upstreams) line(o, "aisidd_upstream_rtt_seconds{upstream=\"%s\"} %.6f", esc(redacted_upstream(u->up.text)).c_str(), double(u->rtt_us_ewma.load()) / 1e6);
 
     line(o, "# HELP aisidd_zone_serial SOA serial of each loaded zone.");
     line(o, "# TYPE aisidd_zone_serial gauge");
@@ -110,10 +121,10 @@ std::string render_metrics(const Shared &sh) {
 MetricsServer::~MetricsServer() { stop(); }
 
 std::string MetricsServer::start(const SockAddr &addr) {
-    fd_ = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_ = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd_ < 0 || bind(fd_, addr.sa(), addr.len) != 0 || listen(fd_, 16) != 0) {
+    if (fd_ < 0 || bind(fd_, addr.sa(), addr.len) != 0 || listen(fd_, 64) != 0) {
         std::string e = "cannot serve metrics on " + addr.to_string() + ": " + std::strerror(errno);
         if (fd_ >= 0) close(fd_);
         fd_ = -1;
@@ -129,44 +140,97 @@ void MetricsServer::stop() {
     fd_ = -1;
 }
 
-void MetricsServer::run() {
-    while (!sh_.stop.load()) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 200) <= 0) continue;
-        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        timeval tv{2, 0};
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        std::string req;
-        char buf[2048];
-        while (req.find("\r\n\r\n") == std::string::npos && req.find("\n\n") == std::string::npos && req.size() < 8192) {
-            ssize_t k = recv(c, buf, sizeof buf, 0);
-            if (k <= 0) break;
-            req.append(buf, size_t(k));
-        }
-        std::string status = "200 OK", body, type = "text/plain; version=0.0.4; charset=utf-8";
-        if (req.rfind("GET /metrics", 0) == 0 && req.size() > 12 && (req[12] == ' ' || req[12] == '?')) {
-            body = render_metrics(sh_);
-        } else if (req.rfind("GET ", 0) == 0) {
-            status = "404 Not Found";
-            body = "try /metrics\n";
-            type = "text/plain";
-        } else {
-            status = "405 Method Not Allowed";
-            body = "GET only\n";
-            type = "text/plain";
-        }
-        std::string resp = "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
-                           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-        size_t off = 0;
-        while (off < resp.size()) {
-            ssize_t k = send(c, resp.data() + off, resp.size() - off, MSG_NOSIGNAL);
-            if (k <= 0) break;
-            off += size_t(k);
-        }
-        close(c);
+namespace {
+
+// One scraper's connection: the request read, then the response written,
+// both without blocking; the whole exchange has kMetricsDeadlineMs.
+struct HttpConn {
+    int fd = -1;
+    uint64_t deadline_ms = 0;
+    std::string in, out;
+    size_t out_off = 0;
+};
+constexpr size_t kMetricsMaxConns = 32;
+constexpr uint64_t kMetricsDeadlineMs = 2000;
+
+std::string http_response(const Shared &sh, const std::string &req) {
+    std::string status = "200 OK", body, type = "text/plain; version=0.0.4; charset=utf-8";
+    if (req.rfind("GET /metrics", 0) == 0 && req.size() > 12 && (req[12] == ' ' || req[12] == '?')) {
+        body = render_metrics(sh);
+    } else if (req.rfind("GET ", 0) == 0) {
+        status = "404 Not Found";
+        body = "try /metrics\n";
+        type = "text/plain";
+    } else {
+        status = "405 Method Not Allowed";
+        body = "GET only\n";
+        type = "text/plain";
     }
+    return "HTTP/1.1 " + status + "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n\r\n" + body;
+}
+
+} // namespace
+
+// A slow or stalled scraper (a byte now and then) holds only its own slot
+// until its deadline: every other one is served meanwhile (issue 15 item 9).
+void MetricsServer::run() {
+    std::vector<HttpConn> conns;
+    std::vector<pollfd> pf;
+    while (!sh_.stop.load()) {
+        pf.clear();
+        pf.push_back({fd_, POLLIN, 0});
+        for (const HttpConn &c : conns) pf.push_back({c.fd, short(c.out.empty() ? POLLIN : POLLOUT), 0});
+        if (poll(pf.data(), pf.size(), 200) < 0 && errno != EINTR) continue;
+        uint64_t now = now_ms_monotonic();
+        for (size_t i = 0; i < conns.size(); ++i) {
+            HttpConn &c = conns[i];
+            short re = pf[i + 1].revents;
+            if (!re) continue;
+            if (c.out.empty()) {
+                char buf[2048];
+                ssize_t k = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+                    c.deadline_ms = 0;  // gone: closed below
+                    continue;
+                }
+                if (k > 0) c.in.append(buf, size_t(k));
+                bool done = c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos;
+                if (done || c.in.size() >= 8192) c.out = http_response(sh_, c.in);
+            }
+            if (!c.out.empty()) {
+                ssize_t k = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k > 0) c.out_off += size_t(k);
+                if ((k < 0 && errno != EAGAIN && errno != EINTR) || c.out_off == c.out.size()) c.deadline_ms = 0;
+            }
+        }
+        // Finished, failed or past their deadline: closed.
+        for (size_t i = 0; i < conns.size();) {
+            if (conns[i].deadline_ms <= now) {
+                close(conns[i].fd);
+                conns[i] = std::move(conns.back());
+                conns.pop_back();
+            } else {
+                ++i;
+            }
+        }
+        if (pf[0].revents & POLLIN) {
+            for (;;) {
+                int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (c < 0) break;
+                if (conns.size() >= kMetricsMaxConns) {  // the oldest goes: scrapers are few
+                    size_t oldest = 0;
+                    for (size_t i = 1; i < conns.size(); ++i)
+                        if (conns[i].deadline_ms < conns[oldest].deadline_ms) oldest = i;
+                    close(conns[oldest].fd);
+                    conns[oldest] = std::move(conns.back());
+                    conns.pop_back();
+                }
+                conns.push_back(HttpConn{c, now + kMetricsDeadlineMs, {}, {}, 0});
+            }
+        }
+    }
+    for (HttpConn &c : conns) close(c.fd);
 }
 
 } // namespace aisid::resolver

@@ -1,5 +1,6 @@
 // `--metrics ADDR:PORT`: Prometheus text format (version 0.0.4) at /metrics,
-// served by one small thread; scraping sums the workers' relaxed counters.
+// served by one small thread (a non-blocking poll loop, each scraper with a
+// 2 s deadline: a slow one delays no other); scraping sums the workers' relaxed counters.
 #pragma once
 
 #include "runtime.hpp"

@@ -224,6 +224,8 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
         rcode = kNxDomain;
         add_soa(a, *z, origin_at, true);
     } else if (m.kind == Match::Kind::Synthesized) {
+        res.synthesized = true;
+        std::memcpy(res.service_key, m.aisid.data(), sizeof res.service_key);
         if (q.qtype == kTypeAAAA || any) {
             a.owner_label(0);
             a.rr_tail(kTypeAAAA, z->aisid_ttl(), {reinterpret_cast<const char *>(m.aisid.data()), 16});
@@ -523,7 +525,11 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
     e.ns = ns;
     size_t body_end = n;
     uint32_t min_ttl = UINT32_MAX, neg_ttl = UINT32_MAX;
-    std::vector<size_t> zero_ttls;
+    // TTLs rewritten in the stored body: RFC 2181 §8 (top bit set: 0) and the
+    // caps (Unbound's cache-max-ttl / cache-max-negative-ttl), so no client is
+    // told to keep a record longer than we would.
+    std::vector<std::pair<size_t, uint32_t>> fix_ttls;
+    const bool negative = (flags & 0xf) == kNxDomain || an == 0;
     bool ok = r.ok() && body_at == q.question_end;  // same question length: compression offsets hold
     unsigned total = unsigned(an) + ns + ar;
     for (unsigned i = 0; ok && i < total; ++i) {
@@ -548,7 +554,13 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
         }
         if (ttl & 0x80000000u) {  // RFC 2181 §8: a TTL with the top bit set means 0
             ttl = 0;
-            zero_ttls.push_back(ttl_at - body_at);
+            fix_ttls.emplace_back(ttl_at - body_at, 0);
+        } else {
+            uint32_t cap = negative && i >= an && i < unsigned(an) + ns ? s_->max_negative_ttl : s_->max_ttl;
+            if (ttl > cap) {
+                ttl = cap;
+                fix_ttls.emplace_back(ttl_at - body_at, cap);
+            }
         }
         e.ttl_offs.push_back(static_cast<uint16_t>(ttl_at - body_at));
         if (i < an) min_ttl = std::min(min_ttl, ttl);
@@ -566,7 +578,7 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
     }
     e.ar = static_cast<uint16_t>(ar - (body_end < n ? 1 : 0));
     e.body.assign(reinterpret_cast<const char *>(resp) + body_at, body_end - body_at);
-    for (size_t off : zero_ttls) std::memset(e.body.data() + off, 0, 4);
+    for (auto [off, v] : fix_ttls) wr32(reinterpret_cast<uint8_t *>(e.body.data()) + off, v);
     uint8_t rcode = flags & 0xf;
     uint32_t ttl;
     if (rcode == kNxDomain || an == 0) {

@@ -46,6 +46,11 @@ struct Result {
     Outcome outcome = Outcome::dropped;
     size_t len = 0;
     bool to_authority = false;  // with Pass: for the authority hook, not the upstreams
+    // A synthesized answer (SPEC §2 rule 2): the service it resolves to, as the
+    // AISID less its performance field, so rate limiting counts every name
+    // of one service in one bucket (BIND's RRL keys wildcard answers so).
+    bool synthesized = false;
+    uint8_t service_key[14]{};
 };
 
 struct CoreSettings {

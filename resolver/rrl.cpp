@@ -52,7 +52,7 @@ RateLimiter::RateLimiter(size_t slots) {
 }
 
 RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer, uint8_t *resp, size_t &len,
-                             uint64_t now_ms) {
+                             uint64_t now_ms, const uint8_t *service_key, size_t service_len) {
     if (!s.enabled() || len < kHeaderLen) return RrlAction::send;
     for (const Cidr &c : s.exempt)
         if (c.contains(peer)) return RrlAction::send;
@@ -101,7 +101,13 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
         if (r.name(zone) && r.u16() == 6 /* SOA */) name = &zone;
     }
     const bool have_q = qend > kHeaderLen;
-    if (cat != kError && name) {  // errors: one bucket per client network
+    if (cat == kAnswer && service_key && service_len && service_len <= 64) {
+        k[kn++] = 0xff;  // never the first byte of a name (a label length is at most 63)
+        std::memcpy(k + kn, service_key, service_len);
+        kn += service_len;
+        k[kn++] = uint8_t(qtype >> 8);
+        k[kn++] = uint8_t(qtype);
+    } else if (cat != kError && name) {  // errors: one bucket per client network
         std::memcpy(k + kn, name->buf, name->len);
         kn += name->len;
         if (cat == kAnswer) {

@@ -3,7 +3,9 @@
 // address it forges. Each reply is counted against a bucket keyed by
 //   the client's network (IPv4 /24, IPv6 /56 by default),
 //   its category (answer, NODATA/NXDOMAIN, error) and
-//   for answers the question (name, type); for NODATA/NXDOMAIN the zone
+//   for answers the question (name, type), and for synthesized AISID
+//   answers the service they resolve to (p1.svc, p2.svc... share one), as
+//   BIND keys wildcard answers by the wildcard; for NODATA/NXDOMAIN the zone
 //   (the SOA owner in the authority section, else the name), so random
 //   subdomains of one zone share a bucket; for errors nothing more.
 // A bucket earns `rate` replies per second, holds at most one second's worth,
@@ -54,8 +56,10 @@ public:
     /// Decides the fate of the UDP reply `resp` (len bytes) to `peer` at
     /// `now_ms` (monotonic). For `slip` the reply has been cut in place to a
     /// truncated one (TC, question only) and `len` updated.
+    /// `service_key` (service_len bytes): the reply is a synthesized answer
+    /// and is counted under that key (the service) instead of its name.
     RrlAction check(const RrlSettings &s, const sockaddr_storage &peer, uint8_t *resp, size_t &len,
-                    uint64_t now_ms);
+                    uint64_t now_ms, const uint8_t *service_key = nullptr, size_t service_len = 0);
 
     size_t slots() const { return mask_ + 1; }
 

@@ -6,6 +6,7 @@
 
 #include "authority_hook.hpp"
 #include "config.hpp"
+#include "limits.hpp"
 #include "query_core.hpp"
 #include "rrl.hpp"
 #include "zone_store.hpp"
@@ -34,6 +35,12 @@ struct Runtime {
     size_t cache_bytes = 64u << 20;  // the shared cache's memory bound
     std::string ca_file;  // --ca-file for DoT/DoH upstreams; empty: the system store
     RrlSettings rrl;      // response rate limiting for UDP replies
+    // Limits (config.hpp has the defaults and why).
+    size_t tcp_output_limit = 256u << 10;
+    uint32_t tcp_connections_per_worker = 512;
+    uint32_t tcp_connections_per_client = 64;
+    uint32_t max_inflight = 4096;
+    uint32_t max_inflight_per_client = 256;
 };
 
 // Latency buckets (seconds) of aisidd_query_duration_seconds.
@@ -48,6 +55,9 @@ struct alignas(64) WorkerStats {
     std::atomic<uint64_t> latency_sum_ns{0};
     std::atomic<uint64_t> tcp_connections{0};
     std::atomic<uint64_t> rrl_dropped{0}, rrl_slipped{0};  // UDP replies held back by rate limiting
+    std::atomic<uint64_t> limit_hits[static_cast<size_t>(Limit::count_)]{};
+    std::atomic<uint64_t> inflight{0};  // this worker's queries waiting for an upstream
+    void hit(Limit l) { limit_hits[static_cast<size_t>(l)].fetch_add(1, std::memory_order_relaxed); }
     void observe(uint64_t ns) {
         double s = double(ns) / 1e9;
         size_t i = 0;
@@ -71,6 +81,11 @@ struct Shared {
     AuthorityHook *authority = nullptr;
     std::unique_ptr<RateLimiter> rrl;  // made before the workers start, never replaced
     std::atomic<bool> stop{false};
+    // Shared limits: TCP connections and upstream queries in flight per client
+    // (limits.hpp), and upstream queries in flight in all.
+    ClientCounters client_conns, client_inflight;
+    std::atomic<uint32_t> inflight_total{0};
+    std::atomic<uint64_t> authority_dropped{0};  // aisidd_limit_hits_total{limit="authority_queue"}
 
     std::shared_ptr<const Runtime> runtime() const {
         std::lock_guard lk(mu_);

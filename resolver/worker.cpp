@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 namespace aisid::resolver {
@@ -83,7 +85,6 @@ inline uint64_t tag(Tag t, uint64_t v) { return (uint64_t(t) << 56) | v; }
 
 constexpr int kBatch = 64;
 constexpr size_t kBuf = 4096;
-constexpr size_t kMaxConns = 512;
 constexpr unsigned kMaxInflightPerConn = 64;
 
 struct Conn {
@@ -95,12 +96,30 @@ struct Conn {
     size_t out_off = 0;
     uint64_t last_ms = 0;
     unsigned inflight = 0;
+    int32_t client_slot = -1;  // in Shared::client_conns
+    uint64_t out_since_ms = 0;  // the last time a reply byte went out while some were waiting
     bool want_out = false;
     bool paused = false;      // not reading: too many queries of this client in flight
     bool processing = false;  // inside process_conn (replies may come back re-entrantly)
 };
 
+// One query counted against the in-flight limits (total and its client's)
+// from start_forward until the Pending holding it is gone, whichever way.
+struct InflightToken {
+    Shared *sh = nullptr;
+    int32_t slot = -1;
+    InflightToken() = default;
+    InflightToken(const InflightToken &) = delete;
+    InflightToken &operator=(const InflightToken &) = delete;
+    ~InflightToken() {
+        if (!sh) return;
+        sh->client_inflight.release(slot);
+        sh->inflight_total.fetch_sub(1, std::memory_order_relaxed);
+    }
+};
+
 struct Pending {
+    InflightToken token;
     Query q;
     std::string msg;  // the client's query
     bool client_tcp = false;
@@ -216,9 +235,12 @@ struct Worker::Impl {
 
     // Response rate limiting (rrl.hpp) for a UDP reply: false to drop it; a
     // slipped reply is cut in place (len shrinks). TCP replies never come here.
-    bool rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms) {
+    bool rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms,
+                    const Result *r = nullptr) {
         if (!rt || !rt->rrl.enabled()) return true;
-        RrlAction a = sh.rrl->check(rt->rrl, peer, buf, len, now_ms);
+        bool synth = r && r->synthesized;
+        RrlAction a = sh.rrl->check(rt->rrl, peer, buf, len, now_ms, synth ? r->service_key : nullptr,
+                                    synth ? sizeof r->service_key : 0);
         if (a == RrlAction::send) return true;
         (a == RrlAction::slip ? stats.rrl_slipped : stats.rrl_dropped).fetch_add(1, std::memory_order_relaxed);
         // What operators look for in the log (BIND: "limit responses to ..."):
@@ -288,6 +310,19 @@ struct Worker::Impl {
         return 0;
     }
 
+    // Our IPv6 sockets are IPv6-only (IPV6_V6ONLY): the kernel never delivers
+    // an IPv4 client there, so a source ::ffff:a.b.c.d is forged on the wire
+    // (it would pass for 127.0.0.1 with the ACL, and for an IPv4 primary with
+    // NOTIFY). Dropped here, before any check sees it.
+    bool v4_mapped(const sockaddr_storage &peer) {
+        if (peer.ss_family != AF_INET6 ||
+            !IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6 &>(peer).sin6_addr))
+            return false;
+        stats.hit(Limit::v4_mapped_source);
+        stats.outcomes[static_cast<size_t>(Outcome::dropped)].fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+
     void on_udp(int fd, bool wild) {
         for (int round = 0; round < 8; ++round) {
             for (int i = 0; i < kBatch; ++i) {
@@ -308,12 +343,13 @@ struct Worker::Impl {
             uint64_t now = t0 / 1000000u;
             int nout = 0;
             for (int i = 0; i < n; ++i) {
+                if (v4_mapped(in_addr[i])) continue;
                 Query q;
                 Result r = core.handle(in_buf[i], in_hdr[i].msg_len, in_addr[i], false, now, out_buf[nout], kBuf, q);
                 if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
                     if (!r.len) continue;
                     size_t len = r.len;
-                    if (!rate_limit(in_addr[i], out_buf[nout], len, now)) {
+                    if (!rate_limit(in_addr[i], out_buf[nout], len, now, &r)) {
                         stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
                         continue;
                     }
@@ -376,8 +412,28 @@ struct Worker::Impl {
     }
 
     // ---- forwarding ----
+    // The in-flight limits: beyond them the query gets a stale answer or
+    // SERVFAIL at once (a defined answer, counted), and takes no descriptor.
+    bool admit(Pending &p) {
+        uint32_t total = sh.inflight_total.fetch_add(1, std::memory_order_relaxed);
+        if (total >= rt->max_inflight) {
+            sh.inflight_total.fetch_sub(1, std::memory_order_relaxed);
+            stats.hit(Limit::inflight_total);
+            return false;
+        }
+        int32_t slot = sh.client_inflight.acquire(p.peer, rt->max_inflight_per_client);
+        if (slot < 0) {
+            sh.inflight_total.fetch_sub(1, std::memory_order_relaxed);
+            stats.hit(Limit::inflight_client);
+            return false;
+        }
+        p.token.sh = &sh;
+        p.token.slot = slot;
+        return true;
+    }
+
     void start_forward(std::unique_ptr<Pending> p) {
-        if (rt->upstreams.empty()) {
+        if (rt->upstreams.empty() || !admit(*p)) {
             finish_failure(*p);
             return;
         }
@@ -426,7 +482,7 @@ struct Worker::Impl {
                 pending.emplace(fd, std::move(p));
                 return;
             }
-            AISIDD_LOG(LogLevel::debug, "upstream " + h.up.text + ": " + std::strerror(errno));
+            AISIDD_LOG(LogLevel::debug, "upstream " + redacted_upstream(h.up.text) + ": " + std::strerror(errno));
             if (fd >= 0) close(fd);
             note_failure(h);
         }
@@ -526,7 +582,7 @@ struct Worker::Impl {
         // The reason (certificate mismatch, refused, timeout, TLS alert, HTTP
         // status) is logged when the upstream starts failing; never a fallback
         // to clear text, the next configured upstream is tried instead.
-        std::string why = r ? h.up.text + ": the answer was not usable (SERVFAIL/REFUSED or not ours)" : r.error().text();
+        std::string why = r ? redacted_upstream(h.up.text) + ": the answer was not usable (SERVFAIL/REFUSED or not ours)" : (r.error().upstream.empty() ? r.error().reason : redacted_upstream(r.error().upstream) + ": " + r.error().reason);
         AISIDD_LOG(h.consecutive_failures.load(std::memory_order_relaxed) == 0 ? LogLevel::warn : LogLevel::debug,
                    "upstream " + why);
         note_failure(h);
@@ -543,13 +599,13 @@ struct Worker::Impl {
     void note_failure(UpstreamHealth &h) {
         h.failures.fetch_add(1, std::memory_order_relaxed);
         uint32_t c = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (c == 3) AISIDD_LOG(LogLevel::warn, "upstream " + h.up.text + " is not answering");
+        if (c == 3) AISIDD_LOG(LogLevel::warn, "upstream " + redacted_upstream(h.up.text) + " is not answering");
     }
 
     void note_success(UpstreamHealth &h, size_t idx, uint64_t rtt_ns) {
         h.answers.fetch_add(1, std::memory_order_relaxed);
         if (h.consecutive_failures.exchange(0, std::memory_order_relaxed) >= 3)
-            AISIDD_LOG(LogLevel::info, "upstream " + h.up.text + " answers again");
+            AISIDD_LOG(LogLevel::info, "upstream " + redacted_upstream(h.up.text) + " answers again");
         uint64_t old = h.rtt_us_ewma.load(std::memory_order_relaxed), s = rtt_ns / 1000;
         h.rtt_us_ewma.store(old ? (old * 7 + s) / 8 : s, std::memory_order_relaxed);
         sh.preferred_upstream.store(uint32_t(idx), std::memory_order_relaxed);
@@ -743,36 +799,90 @@ struct Worker::Impl {
         for (auto &[fd, p] : pending)
             if (now >= p->deadline_ms) late.push_back(fd);
         for (int fd : late) {
-            AISIDD_LOG(LogLevel::debug, "upstream " + rt->upstreams[pending[fd]->up_index]->up.text + " timed out");
+            AISIDD_LOG(LogLevel::debug, "upstream " + redacted_upstream(rt->upstreams[pending[fd]->up_index]->up.text) + " timed out");
             try_next(fd);
         }
         // RFC 7766 §6.2.3: close idle client connections.
-        std::vector<uint64_t> idle;
-        for (auto &[id, c] : conns)
+        std::vector<uint64_t> idle, stuck;
+        for (auto &[id, c] : conns) {
             if (c.inflight == 0 && c.out.size() == c.out_off && now - c.last_ms >= rt->tcp_idle_ms) idle.push_back(id);
+            // Replies waiting and none taken for the idle timeout: a client
+            // that does not read (Unbound closes such a one the same way).
+            else if (c.out.size() != c.out_off && now - c.out_since_ms >= rt->tcp_idle_ms) stuck.push_back(id);
+        }
         for (uint64_t id : idle) close_conn(id);
+        for (uint64_t id : stuck) {
+            stats.hit(Limit::tcp_write_timeout);
+            close_conn(id);
+        }
         if (!tls_ups.empty()) {
             for (auto &[k, u] : tls_ups) u.t->process_timeouts(transport::Clock::now());
             tls_after();
         }
         stats.tcp_connections.store(conns.size(), std::memory_order_relaxed);
+        stats.inflight.store(pending.size() + tls_pending.size(), std::memory_order_relaxed);
     }
 
     // ---- TCP from clients ----
+    // The connection idle the longest (nothing in flight, no reply waiting),
+    // of `peer`'s client when given; 0 when there is none.
+    uint64_t idle_victim(std::optional<sockaddr_storage> peer = std::nullopt) {
+        uint64_t victim = 0, oldest = UINT64_MAX;
+        uint8_t want[16], have[16];
+        if (peer) addr16(*peer, want);
+        for (auto &[id, c] : conns) {
+            if (c.inflight != 0 || c.out.size() != c.out_off || c.last_ms >= oldest) continue;
+            if (peer) {
+                addr16(c.peer, have);
+                static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+                bool v4 = std::memcmp(want, kMapped, 12) == 0;
+                if (std::memcmp(want, have, v4 ? 16 : 8) != 0) continue;  // IPv4: the address; IPv6: the /64
+            }
+            oldest = c.last_ms;
+            victim = id;
+        }
+        return victim;
+    }
+
     void on_accept(int lfd) {
         for (;;) {
             sockaddr_storage peer{};
             socklen_t l = sizeof peer;
             int fd = accept4(lfd, reinterpret_cast<sockaddr *>(&peer), &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) return;
-            if (conns.size() >= kMaxConns) {
-                // Make room: the connection idle the longest goes (RFC 7766 §6.2.2).
-                uint64_t victim = 0, oldest = UINT64_MAX;
-                for (auto &[id, c] : conns)
-                    if (c.last_ms < oldest) {
-                        oldest = c.last_ms;
-                        victim = id;
-                    }
+            if (v4_mapped(peer)) {
+                close(fd);
+                continue;
+            }
+            int32_t slot = sh.client_conns.acquire(peer, rt->tcp_connections_per_client);
+            if (slot < 0) {
+                // This client holds its share already: its own connection idle
+                // the longest makes room (every local process is 127.0.0.1, so
+                // one stalled program must not lock out the others); with none
+                // idle here, the newcomer is refused.
+                uint64_t victim = idle_victim(peer);
+                if (victim) {
+                    close_conn(victim);
+                    slot = sh.client_conns.acquire(peer, rt->tcp_connections_per_client);
+                }
+                stats.hit(Limit::tcp_per_client);
+                if (slot < 0) {
+                    close(fd);
+                    continue;
+                }
+            }
+            if (conns.size() >= rt->tcp_connections_per_worker) {
+                // Make room (RFC 7766 §6.2.2): the connection idle the longest
+                // goes, never one with a query in flight or replies to take;
+                // with none idle the newcomer is refused instead.
+                uint64_t victim = idle_victim();
+                if (!victim) {
+                    stats.hit(Limit::tcp_full);
+                    sh.client_conns.release(slot);
+                    close(fd);
+                    continue;
+                }
+                stats.hit(Limit::tcp_idle_evicted);
                 close_conn(victim);
             }
             set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
@@ -781,6 +891,7 @@ struct Worker::Impl {
             c.fd = fd;
             c.id = id;
             c.peer = peer;
+            c.client_slot = slot;
             c.last_ms = now_ms_monotonic();
             ep_add(fd, EPOLLIN, tag(kTcpConn, id));
         }
@@ -791,6 +902,7 @@ struct Worker::Impl {
         if (it == conns.end()) return;
         epoll_ctl(ep, EPOLL_CTL_DEL, it->second.fd, nullptr);
         close(it->second.fd);
+        sh.client_conns.release(it->second.client_slot);
         conns.erase(it);
     }
 
@@ -811,9 +923,10 @@ struct Worker::Impl {
                 return;
             }
             size_t done = k > 0 ? size_t(k) : 0;
-            std::string all(reinterpret_cast<char *>(l2), 2);
-            all.append(reinterpret_cast<const char *>(msg), len);
-            c.out = all.substr(done);
+            c.out.assign(reinterpret_cast<char *>(l2), 2);
+            c.out.append(reinterpret_cast<const char *>(msg), len);
+            c.out.erase(0, done);
+            c.out_since_ms = now_ms_monotonic();
         } else {
             c.out.append(reinterpret_cast<char *>(l2), 2);
             c.out.append(reinterpret_cast<const char *>(msg), len);
@@ -823,6 +936,8 @@ struct Worker::Impl {
             conn_events(c);
         }
     }
+
+    size_t out_waiting(const Conn &c) const { return c.out.size() - c.out_off; }
 
     void conn_events(Conn &c) {
         ep_mod(c.fd, (c.paused ? 0u : uint32_t(EPOLLIN)) | (c.want_out ? uint32_t(EPOLLOUT) : 0u), tag(kTcpConn, c.id));
@@ -851,14 +966,23 @@ struct Worker::Impl {
                     return;
                 }
                 c.out_off += size_t(k);
+                c.out_since_ms = now;
             }
             if (c.out_off == c.out.size()) {
                 c.out.clear();
                 c.out_off = 0;
                 c.want_out = false;
                 conn_events(c);
+            } else if (c.out_off > (64u << 10)) {  // keep the buffer from holding what went out
+                c.out.erase(0, c.out_off);
+                c.out_off = 0;
             }
             c.last_ms = now;
+            // Room again: the queries waiting in its buffer go on (and reading resumes).
+            if (c.paused && out_waiting(c) <= rt->tcp_output_limit) {
+                process_conn(id);
+                if (conns.find(id) == conns.end()) return;
+            }
         }
         if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c.paused) return;
         for (;;) {
@@ -892,6 +1016,9 @@ struct Worker::Impl {
             size_t len = rd16(reinterpret_cast<const uint8_t *>(c.in.data() + off));
             if (c.in.size() - off < len + 2) break;
             if (c.inflight >= kMaxInflightPerConn) break;
+            // RFC 7766 §6.2.5 leaves the bound to us: a client that does not read
+            // its replies gets no more answered until it does.
+            if (out_waiting(c) > rt->tcp_output_limit) break;
             const uint8_t *msg = reinterpret_cast<const uint8_t *>(c.in.data() + off + 2);
             off += len + 2;
             Query q;
@@ -927,7 +1054,9 @@ struct Worker::Impl {
         c.processing = false;
         // Stop reading while the client has too much in flight (or buffered);
         // resume when its answers have gone out.
-        bool full = c.inflight >= kMaxInflightPerConn || c.in.size() > 2 * 65537;
+        bool out_full = out_waiting(c) > rt->tcp_output_limit;
+        bool full = c.inflight >= kMaxInflightPerConn || c.in.size() > 2 * 65537 || out_full;
+        if (out_full && !c.paused) stats.hit(Limit::tcp_output);
         if (full != c.paused) {
             c.paused = full;
             conn_events(c);
@@ -939,7 +1068,13 @@ struct Worker::Impl {
                       uint64_t conn_id, std::string ctl = {}) {
         stats.outcomes[static_cast<size_t>(Outcome::authority)].fetch_add(1, std::memory_order_relaxed);
         Delivery d{tcp, udp_fd, peer, conn_id, {}, std::move(ctl)};
-        auth->submit(std::string(reinterpret_cast<const char *>(msg), len), std::move(d), self);
+        if (auth->submit(std::string(reinterpret_cast<const char *>(msg), len), std::move(d), self)) return;
+        // The queue is full (counted there): dropped; a TCP client's count goes back.
+        stats.outcomes[static_cast<size_t>(Outcome::dropped)].fetch_add(1, std::memory_order_relaxed);
+        if (tcp) {
+            auto it = conns.find(conn_id);
+            if (it != conns.end() && it->second.inflight) --it->second.inflight;
+        }
     }
 
     void drain_inbox() {
@@ -1049,16 +1184,25 @@ void Worker::deliver(Delivery d) {
     wake();
 }
 
-AuthorityRunner::AuthorityRunner(AuthorityHook *hook) : hook_(hook) {
+AuthorityRunner::AuthorityRunner(AuthorityHook *hook, size_t max_queue, std::atomic<uint64_t> *dropped)
+    : hook_(hook), max_queue_(std::max<size_t>(1, max_queue)), dropped_(dropped) {
     if (hook_) th_ = std::thread([this] { run(); });
 }
 
 AuthorityRunner::~AuthorityRunner() { stop(); }
 
-void AuthorityRunner::submit(std::string msg, Worker::Delivery where, Worker *w) {
+bool AuthorityRunner::submit(std::string msg, Worker::Delivery where, Worker *w) {
     std::lock_guard lk(mu_);
+    // Bounded: a flood (signed messages with bad MACs cost the authority a
+    // parse and an HMAC each) waits in at most max_queue_ slots; the rest is
+    // dropped at once, before any copy is kept.
+    if (q_.size() >= max_queue_) {
+        if (dropped_) dropped_->fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
     q_.push_back(Job{std::move(msg), std::move(where), w});
     cv_.notify_one();
+    return true;
 }
 
 void AuthorityRunner::stop() {

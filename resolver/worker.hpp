@@ -5,6 +5,7 @@
 
 #include "runtime.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -56,9 +57,12 @@ private:
 /// Runs AuthorityHook::handle off the workers' loops (it may block).
 class AuthorityRunner {
 public:
-    explicit AuthorityRunner(AuthorityHook *hook);
+    /// At most `max_queue` messages wait; beyond that submit() drops them and
+    /// counts each in `dropped`.
+    AuthorityRunner(AuthorityHook *hook, size_t max_queue = 256, std::atomic<uint64_t> *dropped = nullptr);
     ~AuthorityRunner();
-    void submit(std::string msg, Worker::Delivery where, Worker *w);
+    /// False when the queue is full (the message is dropped, nothing will be delivered).
+    bool submit(std::string msg, Worker::Delivery where, Worker *w);
     void stop();
 
 private:
@@ -69,6 +73,8 @@ private:
     };
     void run();
     AuthorityHook *hook_;
+    size_t max_queue_;
+    std::atomic<uint64_t> *dropped_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Job> q_;

@@ -150,6 +150,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ParseError pe = parse_query(kClientQuery, sizeof kClientQuery, q);
     if (pe != ParseError::none) abort();
     bool tcp = mode & 1;
+    // TTL caps (--cache-max-ttl): with bit 1 low ones, which rewrite TTLs in
+    // the reply as the countdown does (so that reply is held to the framing,
+    // below); without, none can apply and the reply is held to ldns' reading.
+    const bool caps = mode & 2;
+    settings.max_ttl = caps ? 300 : 0x7fffffff;
+    settings.max_negative_ttl = caps ? 60 : 0x7fffffff;
     auto check = QueryCore::check_upstream(q, 0xbeef, msg, len);
     if (check == QueryCore::Check::ok) {
         Result r = core.answer_from_upstream(q, kClientQuery, msg, len, tcp, now, out, sizeof out);
@@ -168,7 +174,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         more[11] = char(ar);
         more.append("\0\0\x29\x04\xd0\0\0\0\0\0\0", 11);
         bool valid = accepts(msg, len) && accepts(reinterpret_cast<const uint8_t *>(more.data()), more.size());
-        if (valid) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
+        if (valid && !caps) must_parse(out, r.len, 0x1234, tcp ? 65535 : 1232);
+        else if (valid) must_frame(out, r.len, 0x1234, tcp ? 65535 : 1232);
         // And again from the cache.
         r = core.handle(kClientQuery, sizeof kClientQuery, peer(true), tcp, now + 1500, out, sizeof out, q);
         if (r.verdict == Verdict::Answered) must_frame(out, r.len, 0x1234, tcp ? 65535 : 1232);

@@ -1,7 +1,8 @@
 // A fake upstream DNS server for fault tests: a UDP socket (and a TCP one on
 // the same port) on a free loopback port, 127.0.0.1 or, with Family::v6,
 // [::1], that the test controls (silent, slow, garbage, wrong ID or question
-// first, answers from another port, extra records for other names), and that
+// first, answers from another port, extra records for other names, every
+// answer late at once: `delayed`, a slow server), and that
 // records every query it receives (ID, source address and port, name, type,
 // UDP or TCP). Its thread
 // is stopped and joined by the destructor, so it never outlives a test.
@@ -126,6 +127,7 @@ public:
         extra_records,    // the right answer plus records for other names (answer and additional)
         tc_then_tcp,      // TC over UDP, then the right answer over TCP
         tc_then_tcp_half, // TC over UDP, then half an answer over TCP, then nothing (the connection stays open)
+        delayed,          // the right answer after delay_ms, every query at once (a slow server, not a serial one)
     };
     // The right answer's address, and the one nothing must ever serve.
     static constexpr const char *kGood = "192.0.2.1";
@@ -135,6 +137,7 @@ public:
 
     std::atomic<Mode> mode{Mode::answer};
     std::atomic<int> delay_ms{0};
+    std::atomic<uint32_t> ttl{300};  // of the A record in the right answer
     int port = 0;
 
     explicit FakeUpstream(Family family = Family::v4) : v6_(family == Family::v6) {
@@ -204,8 +207,9 @@ private:
     void loop() {
         std::mt19937 rng(12345);
         while (!stop_) {
+            flush_due();
             pollfd ps[2] = {{udp_, POLLIN, 0}, {tcp_, POLLIN, 0}};
-            if (poll(ps, 2, 50) < 1) continue;
+            if (poll(ps, 2, due_.empty() ? 50 : 5) < 1) continue;
             if (ps[1].revents & POLLIN) serve_tcp();
             if (!(ps[0].revents & POLLIN)) continue;
             char buf[4096];
@@ -229,9 +233,13 @@ private:
             auto send_from = [&](int fd, const std::string &m) {
                 sendto(fd, m.data(), m.size(), 0, reinterpret_cast<sockaddr *>(&from), fl);
             };
-            std::string good = reply(s.id, question, s.type, kGood, "");
+            std::string good = reply(s.id, question, s.type, kGood, "", "", 0, 0, ttl.load());
             switch (mode.load()) {
             case Mode::answer: send_from(udp_, good); break;
+            case Mode::delayed:
+                due_.push_back(Due{std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms.load()), from,
+                                   fl, good});
+                break;
             case Mode::silent: break;
             case Mode::slow:
                 std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
@@ -325,20 +333,42 @@ private:
         close(c);
     }
 
+    // Delayed answers whose time has come go out (Mode::delayed).
+    void flush_due() {
+        auto now = std::chrono::steady_clock::now();
+        for (size_t i = 0; i < due_.size();) {
+            if (due_[i].when <= now) {
+                sendto(udp_, due_[i].msg.data(), due_[i].msg.size(), 0, reinterpret_cast<sockaddr *>(&due_[i].to),
+                       due_[i].tolen);
+                due_[i] = std::move(due_.back());
+                due_.pop_back();
+            } else {
+                ++i;
+            }
+        }
+    }
+
     // A response: question, one A (when asked for A) with `ip`, and extra records.
     static std::string reply(uint16_t id, const std::string &question, uint16_t qtype, const char *ip,
                              const std::string &extra_an, const std::string &extra_ar = "", uint16_t n_extra_an = 0,
-                             uint16_t n_extra_ar = 0) {
+                             uint16_t n_extra_ar = 0, uint32_t ttl = 300) {
         bool a = qtype == 1;
         std::string m = be16(id) + be16(0x8180) + be16(1) + be16(uint16_t((a ? 1 : 0) + n_extra_an)) + be16(0) +
                         be16(n_extra_ar) + question;
-        if (a) m += be16(0xc00c) + be16(1) + be16(1) + be32(300) + be16(4) + a_rdata(ip);
+        if (a) m += be16(0xc00c) + be16(1) + be16(1) + be32(ttl) + be16(4) + a_rdata(ip);
         return m + extra_an + extra_ar;
     }
 
     bool v6_ = false;
     int udp_ = -1, spoof_ = -1, tcp_ = -1;
     std::vector<int> held_;
+    struct Due {
+        std::chrono::steady_clock::time_point when;
+        sockaddr_storage to;
+        socklen_t tolen;
+        std::string msg;
+    };
+    std::vector<Due> due_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
     std::mutex mu_;

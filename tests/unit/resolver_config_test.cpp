@@ -157,3 +157,45 @@ TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus
     CHECK(r.error().message.find("forwarding loop") != std::string::npos);
     unlink(rc.c_str());
 }
+
+TEST_CASE("limit options (issue 15) - safe defaults, ranges checked") {
+    Config c;
+    CHECK(c.tcp_output_limit == 256u << 10);
+    CHECK(c.tcp_connections == 4096);
+    CHECK(c.tcp_connections_per_client == 64);
+    CHECK(c.max_inflight == 4096);
+    CHECK(c.max_inflight_per_client == 256);
+    CHECK(c.authority_queue == 256);
+    CHECK(c.cache_max_ttl == 86400);
+    CHECK(c.cache_max_negative_ttl == 10800);
+    auto r = parse({"--tcp-output-limit", "65536", "--tcp-connections", "100", "--tcp-connections-per-client", "0",
+                    "--max-inflight", "50", "--max-inflight-per-client", "5", "--authority-queue", "8",
+                    "--cache-max-ttl", "600", "--cache-max-negative-ttl", "60"},
+                   c);
+    REQUIRE(r);
+    CHECK(c.tcp_output_limit == 65536);
+    CHECK(c.tcp_connections == 100);
+    CHECK(c.tcp_connections_per_client == 0);
+    CHECK(c.max_inflight == 50);
+    CHECK(c.max_inflight_per_client == 5);
+    CHECK(c.authority_queue == 8);
+    CHECK(c.cache_max_ttl == 600);
+    CHECK(c.cache_max_negative_ttl == 60);
+    for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+             {"--tcp-output-limit", "100"}, {"--tcp-connections", "0"}, {"--max-inflight", "0"},
+             {"--authority-queue", "x"}, {"--cache-max-ttl", "0"}, {"--cache-max-negative-ttl", "-1"}}) {
+        Config d;
+        auto e = parse(bad, d);
+        REQUIRE(!e);
+        CHECK(e.error().message.find(bad[0].substr(2)) != std::string::npos);
+    }
+}
+
+TEST_CASE("upstreams in metrics and logs: a DoH URL without its query string or user information") {
+    CHECK(redacted_upstream("192.0.2.1:53") == "192.0.2.1:53");
+    CHECK(redacted_upstream("tls://192.0.2.1#dns.example") == "tls://192.0.2.1#dns.example");
+    CHECK(redacted_upstream("https://dns.example/dns-query") == "https://dns.example/dns-query");
+    CHECK(redacted_upstream("https://dns.example/dns-query?token=s3cret") == "https://dns.example/dns-query?REDACTED");
+    CHECK(redacted_upstream("https://user:pw@dns.example:8443/q?a=1#f") == "https://REDACTED@dns.example:8443/q?REDACTED#f");
+    CHECK(redacted_upstream("https://dns.example?token=x") == "https://dns.example?REDACTED");
+}

@@ -440,3 +440,40 @@ TEST_CASE("upstream answers: a top-bit TTL is relayed as 0, a pointer into a TTL
     two[12 + 20 + 4 + 16 + 1] = 0x0c;
     CHECK(QueryCore::check_upstream(q, 0x0101, u8(two), two.size()) == QueryCore::Check::ok);
 }
+
+TEST_CASE("upstream answers: TTLs are capped (cache-max-ttl, cache-max-negative-ttl), in the reply and from the cache") {
+    Core c;
+    c.settings.max_ttl = 600;
+    c.settings.max_negative_ttl = 60;
+    uint8_t out[4096];
+    // www: an A with TTL 2147483647.
+    std::string cq = query(0x55, "www.legacy.example", 1, false);
+    Query q;
+    REQUIRE(c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q).verdict == Verdict::Pass);
+    std::string a = std::string("\x01\x01\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12) + wire_name("www.legacy.example") +
+                    std::string("\x00\x01\x00\x01", 4) + std::string("\xc0\x0c\x00\x01\x00\x01\x7f\xff\xff\xff\x00\x04\xc0\x00\x02\x0a", 16);
+    REQUIRE(QueryCore::check_upstream(q, 0x0101, u8(a), a.size()) == QueryCore::Check::ok);
+    Result r = c.core.answer_from_upstream(q, u8(cq), u8(a), a.size(), false, 0, out, sizeof out);
+    auto p = parse(out, r.len);
+    REQUIRE(p);
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.legacy.example. 600 IN A 192.0.2.10"});
+    r = c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 100000, out, sizeof out, q);
+    CHECK(r.outcome == Outcome::cache_hit);
+    p = parse(out, r.len);
+    REQUIRE(p);
+    CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.legacy.example. 500 IN A 192.0.2.10"});
+    // nx: NXDOMAIN with an SOA of TTL 100000 (minimum 100000): 60.
+    std::string nq = query(0x56, "nx.legacy.example", 1, false);
+    REQUIRE(c.core.handle(u8(nq), nq.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q).verdict == Verdict::Pass);
+    std::string soa = wire_name("ns.legacy.example") + wire_name("admin.legacy.example") +
+                      std::string("\x00\x00\x00\x01\x00\x00\x0e\x10\x00\x00\x02\x58\x00\x01\x51\x80\x00\x01\x86\xa0", 20);
+    std::string n = std::string("\x01\x02\x81\x83\x00\x01\x00\x00\x00\x01\x00\x00", 12) + wire_name("nx.legacy.example") +
+                    std::string("\x00\x01\x00\x01", 4) + wire_name("legacy.example") +
+                    std::string("\x00\x06\x00\x01\x00\x01\x86\xa0", 8) + char(0) + char(soa.size()) + soa;
+    REQUIRE(QueryCore::check_upstream(q, 0x0102, u8(n), n.size()) == QueryCore::Check::ok);
+    r = c.core.answer_from_upstream(q, u8(nq), u8(n), n.size(), false, 0, out, sizeof out);
+    p = parse(out, r.len);
+    REQUIRE(p);
+    REQUIRE(ldns_rr_list_rr_count(ldns_pkt_authority(p.get())) == 1);
+    CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_authority(p.get()), 0)) == 60);
+}
