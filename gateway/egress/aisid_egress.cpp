@@ -310,14 +310,21 @@ public:
 
     void connect_failed(int err) override {
         const NodeConfig &node = gw_.cfg_.nodes[*node_];
+        // Stopping, or out of descriptors, memory or ports here: the node did
+        // nothing wrong, and marking it down would refuse every later flow.
+        const bool ours = err == ECANCELED || err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+                          err == EADDRNOTAVAIL;
         {
             std::lock_guard lk(gw_.mu_);
             gw_.release_locked(*node_);
-            if (err != ECANCELED) gw_.sched_.set_up(*node_, false); // stopping: the node did nothing wrong
+            if (!ours) gw_.sched_.set_up(*node_, false);
         }
-        if (err != ECANCELED)
+        if (!ours)
             logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
                  std::strerror(err));
+        else if (err != ECANCELED)
+            logf(Level::warn, "tcp %s -> %s: cannot connect to node %s: %s", from().c_str(), dest().c_str(),
+                 node.spec.name.c_str(), std::strerror(err));
         node_.reset();
     }
 
