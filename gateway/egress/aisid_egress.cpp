@@ -3,20 +3,27 @@
 // It owns the prefix (an AnyIP local route, so every address in it is local),
 // takes TCP and UDP to any of those addresses, reads the destination AISID of
 // each flow, lets aisid_sched pick a service node (semantic match, performance,
-// weighted least connections on live load) and proxies the bytes: TCP through
-// splice(2) pipes, UDP datagram by datagram with the AISID as reply source.
+// then SED - shortest expected delay - on live load; WLC selectable) and
+// proxies the bytes: TCP through splice(2) pipes, UDP datagram by datagram
+// with the AISID as reply source. With a `sid` line it also decapsulates the
+// SRv6 traffic the ingress sends (End.DT6), in the kernel or over TUN
+// (gateway/dataplane/).
 //
 // Threads: the main thread runs an epoll loop (listeners, UDP flows, load
-// reports, signals); each TCP flow gets a small thread for its connect and
-// relay; one thread probes down nodes and reports this gateway's load to the
-// ingress side. The scheduler is shared under one mutex (a pick is a few
-// hundred nanoseconds; the relay never holds it). Flow threads are detached but
-// counted: on stop, run() shuts their sockets down and waits for the last one,
-// so none outlives the Egress whose config, scheduler and mutex it uses.
+// reports, signals) and hands each accepted TCP connection, round-robin, to
+// one of `relay-threads` relay threads (RelayLoop, relay_loop.hpp: one epoll
+// each; a fixed number however many flows, 10 000 flows cost no thread). A
+// relay thread picks the node, connects without blocking (connect-timeout,
+// retrying the next choice) and splices the bytes. One more thread probes down
+// nodes and reports this gateway's load to the ingress side. The scheduler is
+// shared under one mutex, taken once per pick and once per release (a pick is
+// a few hundred nanoseconds), never per relayed chunk. On stop, run() stops the
+// relay loop (every flow ended, its node released, the threads joined) before
+// the Egress whose config, scheduler and mutex the hooks use goes away.
 #include "decap_plane.hpp"
 #include "egress_config.hpp"
 #include "net_util.hpp"
-#include "splice_relay.hpp"
+#include "relay_loop.hpp"
 
 #include <aisid/sched/egress.hpp>
 #include <aisid/sched/flow.hpp>
@@ -46,7 +53,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #ifndef AISID_VERSION
@@ -93,11 +99,9 @@ public:
     }
 
     int run();
-    void tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy);
-    // The last thing a flow thread does: after it the thread touches no member.
-    void flow_done();
 
 private:
+    class TcpFlow;
     struct Handler;
     struct UdpFlow {
         int fd = -1;           // connected to the node
@@ -129,8 +133,6 @@ private:
     void close_udp_flow(const sched::FlowKey &k, const char *why);
     void expire_udp();
     void background();
-    void close_flow_fd(int fd, bool reset);
-    void stop_flows();
 
     EgressConfig cfg_;
     std::mutex mu_;
@@ -146,10 +148,7 @@ private:
     std::unique_ptr<DecapPlane> decap_;  // the userspace End.DT6, when that data plane runs
     std::vector<uint64_t> last_report_;  // per node, now_ms() of its last load report (0: never), under mu_
     std::vector<uint32_t> own_;          // per node, flows this gateway has on it now, under mu_
-    size_t flows_ = 0;                   // TCP flow threads started and not yet done, under mu_
-    bool stopping_ = false;              // run() is stopping the flows, under mu_
-    std::unordered_set<int> flow_fds_;   // open client and node sockets of those flows, under mu_
-    std::condition_variable flows_cv_;   // flows_ reached 0 (with mu_)
+    std::unique_ptr<RelayLoop> relay_;   // the TCP flows (made in run(), stopped before it returns)
 
     // Scheduler bookkeeping plus our own exact count (callers hold mu_).
     std::optional<sched::NodeId> assign_locked(const sched::Request &r) {
@@ -339,166 +338,112 @@ void reset_close(int fd) {
     close(fd);
 }
 
-struct FlowArgs {
-    Egress *gw;
-    int fd;
-    sockaddr_in6 peer, local;
-    Aisid aisid;
-    bool legacy;
-};
+// One client connection on a relay thread: the scheduler's choices, one at a
+// time, and the log lines. A failed connect marks the node down and the flow
+// tries the next choice, so a dead node costs the client a delay, not a
+// failure.
+class Egress::TcpFlow final : public RelayFlow {
+public:
+    TcpFlow(Egress &gw, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy)
+        : gw_(gw), peer_(peer), local_(local), aisid_(aisid), legacy_(legacy) {}
 
-void *flow_thread(void *p) {
-    std::unique_ptr<FlowArgs> a(static_cast<FlowArgs *>(p));
-    a->gw->tcp_flow(a->fd, a->peer, a->local, a->aisid, a->legacy);
-    a->gw->flow_done();
-    return nullptr;
-}
-
-void Egress::flow_done() {
-    std::lock_guard lk(mu_);
-    // Notified under mu_: stop_flows() cannot see 0, return and let the Egress
-    // (and flows_cv_) be destroyed before this thread has let go of mu_.
-    if (--flows_ == 0) flows_cv_.notify_all();
-}
-
-// Untracked before it is closed: stop_flows() must never shut down a number
-// the kernel has already given to another socket.
-void Egress::close_flow_fd(int fd, bool reset) {
-    {
-        std::lock_guard lk(mu_);
-        flow_fds_.erase(fd);
+    bool next_upstream(sockaddr_in6 &to) override {
+        if (attempts_++ > gw_.sched_.size()) {
+            logf(Level::warn, "tcp %s -> %s: refused: every matching node failed", from().c_str(), dest().c_str());
+            return false;
+        }
+        {
+            std::lock_guard lk(gw_.mu_);
+            node_ = gw_.assign_locked(sched::Request::from(aisid_));
+        }
+        if (!node_) {
+            logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from().c_str(), dest().c_str(),
+                 describe(aisid_).c_str());
+            return false;
+        }
+        to = gw_.cfg_.nodes[*node_].addr.sa;
+        return true;
     }
-    if (reset)
-        reset_close(fd);
-    else
-        close(fd);
-}
 
-void Egress::stop_flows() {
-    std::unique_lock lk(mu_);
-    stopping_ = true;
-    // Each relay then sees EOF or an error on both sides and ends; a flow still
-    // connecting to a node sees stopping_ when it registers that socket.
-    for (int fd : flow_fds_) shutdown(fd, SHUT_RDWR);
-    flows_cv_.wait(lk, [&] { return flows_ == 0; });
-}
+    void connect_failed(int err) override {
+        const NodeConfig &node = gw_.cfg_.nodes[*node_];
+        // Stopping, or out of descriptors, memory or ports here: the node did
+        // nothing wrong, and marking it down would refuse every later flow.
+        const bool ours = err == ECANCELED || err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+                          err == EADDRNOTAVAIL;
+        {
+            std::lock_guard lk(gw_.mu_);
+            gw_.release_locked(*node_);
+            if (!ours) gw_.sched_.set_up(*node_, false);
+        }
+        if (!ours)
+            logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
+                 std::strerror(err));
+        else if (err != ECANCELED)
+            logf(Level::warn, "tcp %s -> %s: cannot connect to node %s: %s", from().c_str(), dest().c_str(),
+                 node.spec.name.c_str(), std::strerror(err));
+        node_.reset();
+    }
+
+    void established() override {
+        const NodeConfig &node = gw_.cfg_.nodes[*node_];
+        logf(Level::info, "tcp %s -> %s [%s] -> node %s %s", from().c_str(), dest().c_str(), describe(aisid_).c_str(),
+             node.spec.name.c_str(), node.addr.to_string().c_str());
+    }
+
+    void finished(const RelayResult &r) override {
+        {
+            std::lock_guard lk(gw_.mu_);
+            gw_.release_locked(*node_);
+        }
+        logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from().c_str(),
+             gw_.cfg_.nodes[*node_].spec.name.c_str(), static_cast<unsigned long long>(r.up),
+             static_cast<unsigned long long>(r.down), r.error ? ", " : "", r.error ? std::strerror(r.error) : "");
+        node_.reset();
+    }
+
+private:
+    std::string from() const { return format_sockaddr(peer_); }
+    std::string dest() const {
+        return legacy_ ? format_sockaddr(local_) + " (legacy endpoint of " + aisid_.to_string() + ")"
+                       : format_sockaddr(local_);
+    }
+
+    Egress &gw_;
+    sockaddr_in6 peer_, local_;
+    Aisid aisid_;
+    bool legacy_;
+    size_t attempts_ = 0;
+    std::optional<sched::NodeId> node_; // assigned and not yet released
+};
 
 void Egress::on_tcp_accept(const Handler &h) {
     for (int burst = 0; burst < 64; ++burst) {
-        auto args = std::make_unique<FlowArgs>();
-        socklen_t plen = sizeof args->peer;
-        int fd = accept4(h.fd, reinterpret_cast<sockaddr *>(&args->peer), &plen, SOCK_CLOEXEC);
+        sockaddr_in6 peer{}, local{};
+        socklen_t plen = sizeof peer;
+        int fd = accept4(h.fd, reinterpret_cast<sockaddr *>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 logf(Level::warn, "accept: %s", std::strerror(errno));
             return;
         }
-        socklen_t llen = sizeof args->local;
-        getsockname(fd, reinterpret_cast<sockaddr *>(&args->local), &llen);
+        socklen_t llen = sizeof local;
+        getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen);
         // The destination the client dialled is the AISID (SPEC §1); on a
         // legacy listener it is the AISID that listener stands for.
+        Aisid aisid;
         if (h.legacy) {
-            args->aisid = h.legacy_aisid;
-        } else if (in_prefix(args->local.sin6_addr, cfg_.prefix)) {
-            args->aisid = Aisid::from_in6(args->local.sin6_addr);
+            aisid = h.legacy_aisid;
+        } else if (in_prefix(local.sin6_addr, cfg_.prefix)) {
+            aisid = Aisid::from_in6(local.sin6_addr);
         } else {
-            logf(Level::warn, "tcp %s -> %s: not an address of %s, refused", format_sockaddr(args->peer).c_str(),
-                 format_sockaddr(args->local).c_str(), format_prefix64(cfg_.prefix).c_str());
+            logf(Level::warn, "tcp %s -> %s: not an address of %s, refused", format_sockaddr(peer).c_str(),
+                 format_sockaddr(local).c_str(), format_prefix64(cfg_.prefix).c_str());
             reset_close(fd);
             continue;
         }
-        args->gw = this;
-        args->fd = fd;
-        args->legacy = h.legacy;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 128 * 1024);
-        pthread_t t;
-        FlowArgs *raw = args.release();
-        {
-            std::lock_guard lk(mu_);
-            ++flows_;
-            flow_fds_.insert(fd);
-        }
-        if (int e = pthread_create(&t, &attr, flow_thread, raw)) {
-            logf(Level::error, "cannot start a flow thread: %s", std::strerror(e));
-            {
-                std::lock_guard lk(mu_);
-                --flows_;
-                flow_fds_.erase(fd);
-            }
-            reset_close(fd);
-            delete raw;
-        }
-        pthread_attr_destroy(&attr);
+        relay_->add(fd, std::make_unique<TcpFlow>(*this, peer, local, aisid, h.legacy));
     }
-}
-
-void Egress::tcp_flow(int fd, const sockaddr_in6 &peer, const sockaddr_in6 &local, Aisid aisid, bool legacy) {
-    const sched::Request req = sched::Request::from(aisid);
-    const std::string from = format_sockaddr(peer);
-    const std::string to = legacy ? format_sockaddr(local) + " (legacy endpoint of " + aisid.to_string() + ")"
-                                  : format_sockaddr(local);
-    // A failed connect marks the node down and the flow tries the next choice,
-    // so a dead node costs the client a delay, not a failure.
-    for (size_t attempt = 0; attempt <= sched_.size(); ++attempt) {
-        std::optional<sched::NodeId> id;
-        bool stopping;
-        {
-            std::lock_guard lk(mu_);
-            stopping = stopping_;
-            if (!stopping) id = assign_locked(req);
-        }
-        if (stopping) {
-            close_flow_fd(fd, true);
-            return;
-        }
-        if (!id) {
-            logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from.c_str(), to.c_str(),
-                 describe(aisid).c_str());
-            close_flow_fd(fd, true);
-            return;
-        }
-        const NodeConfig &node = cfg_.nodes[*id];
-        int up = connect_timeout(node.addr, cfg_.connect_timeout_ms);
-        if (up < 0) {
-            int e = errno;
-            {
-                std::lock_guard lk(mu_);
-                release_locked(*id);
-                sched_.set_up(*id, false);
-            }
-            logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
-                 std::strerror(e));
-            continue;
-        }
-        {
-            std::lock_guard lk(mu_);
-            flow_fds_.insert(up);
-            // stop_flows() ran while this connect was in progress: the relay
-            // then ends at once.
-            if (stopping_) shutdown(up, SHUT_RDWR);
-        }
-        int one = 1;
-        setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        logf(Level::info, "tcp %s -> %s [%s] -> node %s %s", from.c_str(), to.c_str(), describe(aisid).c_str(),
-             node.spec.name.c_str(), node.addr.to_string().c_str());
-        RelayResult r = splice_relay(fd, up);
-        {
-            std::lock_guard lk(mu_);
-            release_locked(*id);
-        }
-        logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from.c_str(),
-             node.spec.name.c_str(), static_cast<unsigned long long>(r.up), static_cast<unsigned long long>(r.down),
-             r.error ? ", " : "", r.error ? std::strerror(r.error) : "");
-        close_flow_fd(up, r.error != 0);
-        close_flow_fd(fd, r.error != 0);
-        return;
-    }
-    logf(Level::warn, "tcp %s -> %s: refused: every matching node failed", from.c_str(), to.c_str());
-    close_flow_fd(fd, true);
 }
 
 // --- UDP ------------------------------------------------------------------------
@@ -770,14 +715,19 @@ int Egress::run() {
     pthread_sigmask(SIG_BLOCK, &mask, nullptr);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     add(Kind::signal, sfd);
+    // After the mask: the relay threads must not take SIGTERM either.
+    RelayLoop::Options ro;
+    ro.threads = cfg_.relay_threads;
+    ro.connect_timeout_ms = cfg_.connect_timeout_ms;
+    relay_ = std::make_unique<RelayLoop>(ro);
 
     if (int rc = setup_routes()) return rc;
     if (int rc = open_listeners()) {
         remove_routes();
         return rc;
     }
-    logf(Level::info, "%s ready: %zu nodes, policy %s", cfg_.name.c_str(), cfg_.nodes.size(),
-         cfg_.policy == sched::Policy::sed ? "sed" : "wlc");
+    logf(Level::info, "%s ready: %zu nodes, policy %s, %u relay threads", cfg_.name.c_str(), cfg_.nodes.size(),
+         cfg_.policy == sched::Policy::sed ? "sed" : "wlc", relay_->threads());
     std::thread bg([this] { background(); });
 
     uint64_t next_expire = now_ms() + 1000;
@@ -809,7 +759,7 @@ int Egress::run() {
         }
     }
     logf(Level::info, "stopping");
-    stop_flows();
+    relay_->stop(); // every TCP flow ended and its node released
     stop_.store(true);
     stop_cv_.notify_all();
     bg.join();

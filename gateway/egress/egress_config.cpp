@@ -95,6 +95,9 @@ bool load_egress_config(const std::string &path, EgressConfig &cfg, std::string 
             else if (k == "report-interval") cfg.report_interval_ms = ms;
             else if (k == "udp-idle") cfg.udp_idle_ms = ms;
             else cfg.node_timeout_ms = ms;
+        } else if (k == "relay-threads" && want(2)) {
+            if (!parse_uint(t[1], 1024, v)) return fail("bad relay-threads '" + t[1] + "' (0..1024, 0: one per CPU)");
+            cfg.relay_threads = static_cast<unsigned>(v);
         } else if (k == "legacy" && want(3)) {
             auto ep = parse_endpoint(t[1]);
             auto a = Aisid::parse(t[2]);

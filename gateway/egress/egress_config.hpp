@@ -44,6 +44,7 @@ struct EgressConfig {
     int report_interval_ms = 200;
     int udp_idle_ms = 30000;
     int node_timeout_ms = 1000; ///< a node silent this long (after reporting) is probed
+    unsigned relay_threads = 0; ///< TCP relay threads (each an epoll loop); 0: one per CPU
     std::vector<LegacyListener> legacy;
     std::vector<NodeConfig> nodes;
 };
