@@ -20,6 +20,7 @@ const char *usage_text() {
            "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
            "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
            "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
+           "              [--hide-version yes|no] [--hide-identity yes|no]\n"
            "              [--tcp-output-limit BYTES] [--tcp-connections N] [--tcp-connections-per-client N]\n"
            "              [--max-inflight N] [--max-inflight-per-client N] [--authority-queue N]\n"
            "              [--cache-max-ttl S] [--cache-max-negative-ttl S]\n"
@@ -144,6 +145,9 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         else if (!num.empty() && (num.back() == 'M' || num.back() == 'm')) num.pop_back();
         if (!parse_uint(num, 1 << 16, n)) return unexpected(err("bad --cache-size '" + v + "' (MB, or with a K/M suffix)"));
         c.cache_bytes = size_t(n) << shift;
+    } else if (key == "hide-version" || key == "hide-identity") {
+        if (v != "yes" && v != "no") return unexpected(err("bad --" + key + " '" + v + "' (yes or no)"));
+        (key == "hide-version" ? c.hide_version : c.hide_identity) = v == "yes";
     } else if (key == "stale-seconds") {
         if (!parse_uint(v, 7 * 86400, n)) return unexpected(err("bad --stale-seconds '" + v + "'"));
         c.stale_seconds = uint32_t(n);

@@ -34,6 +34,8 @@ struct Config {
     unsigned threads = 0;                    // 0: one per CPU
     size_t cache_bytes = 64u << 20;          // the cache's memory bound, all workers together
     uint32_t stale_seconds = 86400;          // RFC 8767 §5: 1..3 days suggested
+    bool hide_version = false;               // CH TXT version.bind/version.server refused
+    bool hide_identity = false;              // CH TXT id.server/hostname.bind refused
     uint32_t upstream_timeout_ms = 1500;     // per try
     uint32_t tcp_idle_ms = 10000;            // RFC 7766 §6.2.3
     // Limits against one client taking everything (docs/reliability.md, "Threats").

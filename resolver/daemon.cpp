@@ -88,6 +88,12 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->core.deny = c.deny;
     rt->core.stale_seconds = c.stale_seconds;
     rt->core.has_authority = has_authority;
+    // CHAOS TXT (version.bind, id.server): who answers, unless hidden.
+    rt->core.version = c.hide_version ? "" : "aisidd " AISID_VERSION;
+    if (!c.hide_identity) {
+        char host[256] = {};
+        if (gethostname(host, sizeof host - 1) == 0) rt->core.identity = host;
+    }
     rt->timeout_ms = c.upstream_timeout_ms;
     rt->tcp_idle_ms = c.tcp_idle_ms;
     rt->cache_bytes = c.cache_bytes;

@@ -32,6 +32,9 @@ ParseError parse_query(const uint8_t *msg, size_t len, Query &q) {
     q.flags = rd16(msg + 2);
     q.opcode = static_cast<uint8_t>((q.flags >> 11) & 0xf);
     if (q.flags & kFlagQR) return ParseError::drop;  // never answer a response (reflection loops)
+    // IQUERY, STATUS, DSO (RFC 8490) and unassigned opcodes: NOTIMP, before
+    // looking at sections whose meaning depends on the opcode.
+    if (q.opcode != kOpQuery && q.opcode != kOpNotify && q.opcode != kOpUpdate) return ParseError::notimp;
     uint16_t qd = rd16(msg + 4), an = rd16(msg + 6), ns = rd16(msg + 8), ar = rd16(msg + 10);
     if (qd != 1) return ParseError::formerr;
     Reader r(msg, len, kHeaderLen);
@@ -57,7 +60,10 @@ ParseError parse_query(const uint8_t *msg, size_t len, Query &q) {
         uint16_t rdlen = r.u16();
         r.skip(rdlen);
         if (!r.ok()) return ParseError::formerr;
-        if (type == 250) q.tsig = true;  // TSIG (RFC 8945)
+        if (type == 250) {  // TSIG (RFC 8945)
+            q.tsig = true;
+            q.tsig_at = rr_at;
+        }
         if (type == kTypeOPT) {
             // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
             if (seen_opt || i < unsigned(an) + ns || owner_end != rr_at + 1)
@@ -168,13 +174,93 @@ size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8
     w.u16(with_question ? 1 : 0);
     w.u16(0);
     w.u16(0);
-    w.u16(with_question && q.edns ? 1 : 0);
-    if (with_question) {
-        w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
-        if (q.edns) write_opt(w, q, static_cast<uint8_t>(rcode >> 4));
-    }
+    w.u16(q.edns ? 1 : 0);
+    if (with_question) w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    // RFC 6891 §6.1.1: a client that sent a valid OPT gets one back, FORMERR included.
+    if (q.edns) write_opt(w, q, static_cast<uint8_t>(rcode >> 4));
     return w.ok() ? w.size() : 0;
 }
+
+namespace {
+
+// RFC 8906 §3.1.4: an opcode we do not implement gets NOTIMP, whatever else the
+// message holds: the header only, no RD/CD echoed (they mean nothing there).
+size_t write_notimp_bare(const Query &q, uint8_t *out, size_t cap) {
+    Writer w(out, cap);
+    w.u16(q.id);
+    w.u16(static_cast<uint16_t>(kFlagQR | (q.opcode << 11) | kNotImp));
+    for (int i = 0; i < 4; ++i) w.u16(0);
+    return w.ok() ? w.size() : 0;
+}
+
+// RFC 8945 §5.2.1: a signed query for a key we do not have gets NOTAUTH with a
+// TSIG record carrying error BADKEY (17), unsigned, with the request's key
+// name, algorithm, time and fudge, no MAC. 0 when the TSIG record is unreadable.
+size_t write_badkey(const Query &q, const uint8_t *msg, size_t len, uint8_t *out, size_t cap) {
+    Reader r(msg, len, q.tsig_at);
+    WireName key, alg;
+    if (!r.name(key)) return 0;
+    r.skip(8); // type, class, TTL
+    uint16_t rdlen = r.u16();
+    size_t rd_end = r.pos() + rdlen;
+    if (!r.name(alg)) return 0;
+    uint8_t time_fudge[8];
+    for (uint8_t &b : time_fudge) b = r.u8(); // time signed (48 bits), fudge
+    uint16_t mac_len = r.u16();
+    r.skip(mac_len);
+    uint16_t orig_id = r.u16();
+    if (!r.ok() || r.pos() + 4 > rd_end) return 0;
+    Writer w(out, cap);
+    w.u16(q.id);
+    w.u16(static_cast<uint16_t>(kFlagQR | (q.opcode << 11) | (q.flags & (kFlagRD | kFlagCD)) | kNotAuth));
+    w.u16(1);
+    w.u16(0);
+    w.u16(0);
+    w.u16(1);
+    w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    w.bytes(key.wire());
+    w.u16(250);
+    w.u16(255); // class ANY
+    w.u32(0);
+    const size_t rdlen_at = w.size();
+    w.u16(0);
+    w.bytes(alg.wire());
+    w.bytes(std::string_view(reinterpret_cast<const char *>(time_fudge), sizeof time_fudge));
+    w.u16(0); // MAC size
+    w.u16(orig_id);
+    w.u16(17); // BADKEY
+    w.u16(0);  // other len
+    if (!w.ok()) return 0;
+    w.patch16(rdlen_at, static_cast<uint16_t>(w.size() - rdlen_at - 2));
+    return w.size();
+}
+
+// A name in ip6.arpa made of 16 to 32 nibble labels: the /64 it is under
+// (the 16 nibbles next to ip6.arpa) and how many nibbles it has.
+bool reverse_position(const WireName &n, uint64_t &prefix, unsigned &nibbles) {
+    if (n.nlabels < 18 || n.nlabels > 34) return false;
+    const unsigned k = n.nlabels - 2;
+    if (n.label(k) != "ip6" || n.label(k + 1) != "arpa") return false;
+    prefix = 0;
+    for (unsigned i = 0; i < k; ++i) {
+        std::string_view l = n.label(i);
+        if (l.size() != 1) return false;
+        char c = l[0];
+        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (v < 0) return false;
+        // The label next to ip6.arpa is the address's first nibble.
+        const unsigned nib = k - 1 - i;
+        if (nib < 16) prefix |= uint64_t(v) << (4 * (15 - nib));
+    }
+    nibbles = k;
+    return true;
+}
+
+bool chaos_name(const WireName &n, std::string_view a, std::string_view b) {
+    return n.nlabels == 2 && n.label(0) == a && n.label(1) == b;
+}
+
+} // namespace
 
 Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
     return zones_ ? answer_local(*zones_, q, msg, tcp, out, cap) : Result{};
@@ -185,11 +271,20 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
     Match m = zs.lookup(q.qname);
     const Zone *rev_zone = nullptr;
     Aisid rev_addr;
+    unsigned rev_nibbles = 0; // labels below ip6.arpa: 16 at the reverse apex, 32 at an address
     if (m.kind == Match::Kind::NotLocal) {
-        // PTR for an address inside an AISID prefix (SPEC §2 reverse).
-        if (!parse_ip6_arpa(q.qname, rev_addr)) return res;
-        rev_zone = zs.zone_for_prefix(rev_addr.prefix());
+        // The reverse zone of each AISID prefix (SPEC §2 reverse), synthesized:
+        // its apex is the /64 in ip6.arpa, its leaves are the addresses.
+        uint64_t prefix = 0;
+        if (!reverse_position(q.qname, prefix, rev_nibbles)) return res;
+        rev_zone = zs.zone_for_prefix(prefix);
         if (!rev_zone) return res;
+        if (rev_nibbles == 32 && !parse_ip6_arpa(q.qname, rev_addr)) return res;
+    } else if (q.qtype == kTypeDS && q.qname.nlabels == m.zone->origin_labels()) {
+        // DS lives in the parent (RFC 4035 §3.1.4.1): a recursive server asks
+        // for it there, so a forwarder forwards it rather than answering NODATA
+        // from the child.
+        return res;
     }
     res.verdict = Verdict::Answered;
     if (q.qclass != kClassIN && q.qclass != 255) {
@@ -200,11 +295,29 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
     size_t limit = std::min(cap, QueryCore::reply_limit(q, tcp));
     uint8_t rcode = kNoError;
     const Zone *z = rev_zone ? rev_zone : m.zone;
-    unsigned origin_at = q.qname.nlabels - z->origin_labels();
+    // Where the zone's apex starts in the question name (the owner of its SOA).
+    unsigned origin_at = rev_zone ? rev_nibbles - 16 : q.qname.nlabels - z->origin_labels();
     Answer a(out, limit, q, msg, 0);
     bool any = q.qtype == kTypeANY;
 
-    if (rev_zone) {
+    if (rev_zone && rev_nibbles == 16) {
+        // The reverse apex: its SOA (the forward zone's, under this owner) and
+        // the forward zone's name servers; anything else NODATA.
+        if (q.qtype == kTypeSOA || any) {
+            const RRset &soa = z->soa();
+            if (!soa.rdata.empty()) {
+                a.owner_label(0);
+                a.rr_tail(kTypeSOA, soa.ttl, soa.rdata.front());
+                ++a.an;
+            }
+        }
+        if (q.qtype == kTypeNS || any) {
+            if (const RRset *ns = z->apex().find(kTypeNS)) add_rrset(a, *ns);
+        }
+    } else if (rev_zone && rev_nibbles < 32) {
+        // Between the apex and the addresses: empty non-terminals (RFC 8020:
+        // not NXDOMAIN, there are names below), NODATA below.
+    } else if (rev_zone) {
         // Thread-local scratch: the reverse name is built as text by the SDK.
         thread_local std::string text;
         WireName target;
@@ -214,11 +327,11 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
                 a.rr_tail(kTypePTR, z->aisid_ttl(), target.wire());
                 ++a.an;
             } else {
-                add_soa(a, *z, 0, false);
+                add_soa(a, *z, origin_at, true);
             }
         } else {
             rcode = kNxDomain;
-            add_soa(a, *z, 0, false);
+            add_soa(a, *z, origin_at, true);
         }
     } else if (m.kind == Match::Kind::NxDomain) {
         rcode = kNxDomain;
@@ -256,7 +369,7 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
             }
         }
     }
-    if (a.an == 0 && a.ns == 0 && rcode == kNoError) add_soa(a, *z, origin_at, !rev_zone);  // NODATA (RFC 2308 §2.2)
+    if (a.an == 0 && a.ns == 0 && rcode == kNoError) add_soa(a, *z, origin_at, true);  // NODATA (RFC 2308 §2.2)
     uint16_t flags = reply_flags(q, rcode, true);
     if (q.edns) write_opt(a.w, q);
     if (!a.w.ok()) {
@@ -288,6 +401,11 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     if (pe == ParseError::drop) return res;
     bool allowed = this->allowed(peer);
     res.verdict = Verdict::Answered;
+    if (pe == ParseError::notimp) {
+        res.outcome = allowed ? Outcome::notimp : Outcome::refused;
+        res.len = allowed ? write_notimp_bare(q, out, cap) : write_error(q, msg, false, kRefused, out, cap);
+        return res;
+    }
     if (pe == ParseError::formerr) {
         if (!allowed) {  // do not help strangers probe us: REFUSED says nothing more
             res.outcome = Outcome::refused;
@@ -318,6 +436,17 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
         res.outcome = Outcome::authority;
         return res;
     }
+    if (q.tsig) {
+        // No keys at all here (no authority side): RFC 8945 §5.2 NOTAUTH/BADKEY,
+        // never an unsigned answer the client would take as verified.
+        res.outcome = Outcome::refused;
+        res.len = write_badkey(q, msg, len, out, cap);
+        if (!res.len) {
+            res.outcome = Outcome::formerr;
+            res.len = write_error(q, msg, true, kFormErr, out, cap);
+        }
+        return res;
+    }
     if (q.opcode == kOpNotify || q.opcode == kOpUpdate || transfer) {
         if (s_->has_authority) {
             res.verdict = Verdict::Pass;
@@ -339,6 +468,7 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
         res.len = write_error(q, msg, true, kFormErr, out, cap);
         return res;
     }
+    if (q.qclass == kClassCH) return chaos(q, msg, out, cap);
     // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
     Result l = local(q, msg, tcp, out, cap);
     if (l.verdict == Verdict::Answered) return l;
@@ -352,9 +482,53 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
         res.outcome = Outcome::cache_hit;
         if (res.len) return res;
     }
+    if (!q.rd()) {
+        // RFC 1034 §4.3.1: no recursion asked for, so none done: what the
+        // cache holds (above) or REFUSED, since a forwarder has no referral to give.
+        res.verdict = Verdict::Answered;
+        res.outcome = Outcome::refused;
+        res.len = write_error(q, msg, true, kRefused, out, cap);
+        return res;
+    }
     res.verdict = Verdict::Pass;
     res.outcome = Outcome::forwarded;
     res.len = 0;
+    return res;
+}
+
+// CHAOS class: who this server is (version.bind, version.server, id.server,
+// hostname.bind), answered here rather than forwarded, as BIND and Unbound do;
+// any other CH name is REFUSED.
+Result QueryCore::chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t cap) const {
+    Result res;
+    res.verdict = Verdict::Answered;
+    const std::string *text = nullptr;
+    if (chaos_name(q.qname, "version", "bind") || chaos_name(q.qname, "version", "server")) text = &s_->version;
+    else if (chaos_name(q.qname, "id", "server") || chaos_name(q.qname, "hostname", "bind")) text = &s_->identity;
+    if (!text || text->empty() || (q.qtype != kTypeTXT && q.qtype != kTypeANY)) {
+        res.outcome = Outcome::refused;
+        res.len = write_error(q, msg, true, kRefused, out, cap);
+        return res;
+    }
+    Writer w(out, cap);
+    w.u16(q.id);
+    w.u16(static_cast<uint16_t>(reply_flags(q, kNoError, true) & ~kFlagRA));
+    w.u16(1);
+    w.u16(1);
+    w.u16(0);
+    w.u16(q.edns ? 1 : 0);
+    w.bytes(msg + kHeaderLen, q.question_end - kHeaderLen);
+    w.ptr(kHeaderLen);
+    w.u16(kTypeTXT);
+    w.u16(kClassCH);
+    w.u32(0);
+    const size_t n = std::min<size_t>(text->size(), 255);
+    w.u16(static_cast<uint16_t>(n + 1));
+    w.u8(static_cast<uint8_t>(n));
+    w.bytes(std::string_view(*text).substr(0, n));
+    if (q.edns) write_opt(w, q);
+    res.outcome = Outcome::aisid;
+    res.len = w.ok() ? w.size() : 0;
     return res;
 }
 

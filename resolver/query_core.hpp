@@ -13,6 +13,7 @@
 #include "zone_set.hpp"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace aisid::resolver {
@@ -61,6 +62,8 @@ struct CoreSettings {
     uint32_t max_ttl = 86400;         // cap for positive answers
     uint32_t max_negative_ttl = 10800;  // RFC 2308 §5: three hours
     bool has_authority = false;       // an AuthorityHook is installed
+    std::string version;              // CH TXT version.bind; empty: refused (--hide-version)
+    std::string identity;             // CH TXT id.server / hostname.bind; empty: refused
 };
 
 inline constexpr uint16_t kEdnsPayload = 1232;  // what we advertise (DNS flag day 2020)
@@ -97,6 +100,7 @@ public:
 private:
     bool allowed(const sockaddr_storage &peer) const;
     Result local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap);
+    Result chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t cap) const;
     size_t serve_entry(const CacheEntry &e, const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms,
                        bool stale, uint8_t *out, size_t cap) const;
 

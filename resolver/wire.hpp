@@ -14,7 +14,8 @@ namespace aisid::resolver {
 inline constexpr size_t kHeaderLen = 12;
 inline constexpr uint16_t kFlagQR = 0x8000, kFlagAA = 0x0400, kFlagTC = 0x0200, kFlagRD = 0x0100,
                           kFlagRA = 0x0080, kFlagAD = 0x0020, kFlagCD = 0x0010;
-enum Rcode : uint8_t { kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3, kNotImp = 4, kRefused = 5 };
+enum Rcode : uint8_t { kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3, kNotImp = 4, kRefused = 5,
+                      kNotAuth = 9 };
 enum Opcode : uint8_t { kOpQuery = 0, kOpNotify = 4, kOpUpdate = 5 };
 
 inline uint16_t rd16(const uint8_t *p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
@@ -150,15 +151,17 @@ struct Query {
     uint8_t edns_version = 0;
     uint16_t udp_size = 512;  // the client's advertised payload size (RFC 6891 §6.2.3)
     bool tsig = false;        // signed (RFC 8945): answered by the authority side, which signs back
+    size_t tsig_at = 0;       // offset of the TSIG record (the last of the message)
     bool rd() const { return flags & kFlagRD; }
     bool cd() const { return flags & kFlagCD; }
 };
 
-enum class ParseError { none, drop, formerr, badvers };
+enum class ParseError { none, drop, formerr, badvers, notimp };
 
 /// Parses a query message. `drop` for what must not be answered (a response,
 /// shorter than a header); `formerr` when a FORMERR can be sent (the header
-/// was readable; `q.id`/`q.flags`/`q.opcode` are set).
+/// was readable; `q.id`/`q.flags`/`q.opcode` are set); `notimp` for an opcode
+/// we do not implement (RFC 8906 §3.1.4), whatever the rest of the message.
 ParseError parse_query(const uint8_t *msg, size_t len, Query &q);
 
 } // namespace aisid::resolver

@@ -31,11 +31,11 @@ template <class V>
 using StringMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;
 
 enum : uint16_t {
-    kTypeA = 1, kTypeNS = 2, kTypeCNAME = 5, kTypeSOA = 6, kTypePTR = 12, kTypeTXT = 16,
+    kTypeA = 1, kTypeNS = 2, kTypeCNAME = 5, kTypeSOA = 6, kTypePTR = 12, kTypeTXT = 16, kTypeDS = 43,
     kTypeAAAA = 28, kTypeOPT = 41, kTypeSVCB = 64, kTypeHTTPS = 65, kTypeIXFR = 251,
     kTypeAXFR = 252, kTypeANY = 255,
 };
-inline constexpr uint16_t kClassIN = 1;
+inline constexpr uint16_t kClassIN = 1, kClassCH = 3;
 
 /// Labels in wire-form labels without the root.
 inline unsigned count_labels(std::string_view wire) {

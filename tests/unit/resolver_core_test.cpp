@@ -62,6 +62,8 @@ struct Case {
 };
 
 const std::string kSoa = "ai.example. 60 IN SOA ns.ai.example. admin.ai.example. 2026112501 3600 600 86400 60";
+const std::string kRevSoa = "2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa. 60 IN SOA ns.ai.example. admin.ai.example. "
+                            "2026112501 3600 600 86400 60";
 
 } // namespace
 
@@ -95,8 +97,23 @@ TEST_CASE("local zone answers (SPEC §2, RFC 2308)") {
          {"8.8.3.1.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR "
           "p5000.yolo.detection.image.ai.example."},
          {}},
+        // Negative answers under ip6.arpa carry the SOA of the reverse zone
+        // synthesized for the prefix (RFC 2308 §3: an ancestor of the name).
         {"0.0.0.0.0.0.0.0.0.0.0.0.7.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NXDOMAIN,
-         {}, {kSoa}},
+         {}, {kRevSoa}},
+        {"8.8.3.1.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 28, LDNS_RCODE_NOERROR,
+         {}, {kRevSoa}},
+        // The reverse apex answers SOA and NS; the names between it and the
+        // addresses are empty non-terminals (RFC 8020): NODATA, not NXDOMAIN.
+        {"2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 6, LDNS_RCODE_NOERROR,
+         {"2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN SOA ns.ai.example. admin.ai.example. 2026112501 3600 "
+          "600 86400 60"},
+         {}},
+        {"2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 2, LDNS_RCODE_NOERROR,
+         {"2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN NS ns.ai.example."}, {}},
+        {"2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NOERROR, {}, {kRevSoa}},
+        {"1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NOERROR, {}, {kRevSoa}},
+        {"0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.", 12, LDNS_RCODE_NOERROR, {}, {kRevSoa}},
     };
     for (const Case &k : cases) {
         std::string name = k.name;
@@ -476,4 +493,131 @@ TEST_CASE("upstream answers: TTLs are capped (cache-max-ttl, cache-max-negative-
     REQUIRE(p);
     REQUIRE(ldns_rr_list_rr_count(ldns_pkt_authority(p.get())) == 1);
     CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_authority(p.get()), 0)) == 60);
+}
+
+TEST_CASE("protocol edges (issue 16): unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=0, DS at the apex") {
+    Core c;
+    c.settings.version = "aisidd 9.9.9";
+    c.settings.identity = "host1";
+    SUBCASE("an unknown opcode gets NOTIMP, header only, RD/CD not echoed (RFC 8906 §3.1.4)") {
+        for (uint16_t opcode : {1, 2, 3, 6, 15}) {
+            CAPTURE(opcode);
+            // No question at all (DSO keepalive style), RD and CD set.
+            std::string m(12, '\0');
+            m[0] = 0x12, m[1] = 0x34;
+            uint16_t flags = static_cast<uint16_t>(opcode << 11 | 0x0100 | 0x0010);
+            m[2] = static_cast<char>(flags >> 8), m[3] = static_cast<char>(flags);
+            Result r = c.ask(m);
+            REQUIRE(r.verdict == Verdict::Answered);
+            REQUIRE(r.len == 12);
+            CHECK(c.out[0] == 0x12);
+            CHECK(c.out[1] == 0x34);
+            const uint16_t f = static_cast<uint16_t>(c.out[2] << 8 | c.out[3]);
+            CHECK((f & 0x8000) != 0);              // QR
+            CHECK(((f >> 11) & 0xf) == opcode);    // the opcode echoed
+            CHECK((f & 0x000f) == 4);              // NOTIMP
+            CHECK((f & (0x0100 | 0x0010)) == 0);   // no RD, no CD
+            CHECK(r.outcome == Outcome::notimp);
+        }
+        // Over TCP too (DSO is a TCP thing).
+        std::string dso(12, '\0');
+        dso[2] = static_cast<char>(6 << 3);
+        Result r = c.ask(dso, "127.0.0.1", true);
+        REQUIRE(r.len == 12);
+        CHECK((c.out[3] & 0xf) == 4);
+    }
+    SUBCASE("FORMERR carries OPT when the query's OPT was valid (RFC 6891 §6.1.1)") {
+        std::string q = query(7, "www.legacy.example", 1, true);
+        q += "junk"; // trailing garbage after a valid OPT
+        Result r = c.ask(q);
+        REQUIRE(r.verdict == Verdict::Answered);
+        auto p = c.reply(r);
+        REQUIRE(p);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_FORMERR);
+        CHECK(ldns_pkt_edns(p.get()));
+        CHECK(ldns_pkt_edns_udp_size(p.get()) == 1232);
+    }
+    SUBCASE("CHAOS: version.bind and id.server answer for aisidd, other CH names REFUSED, hidden when asked") {
+        std::string q = query(9, "version.bind", 16);
+        q[q.size() - 11 - 1] = 3; // class: the question's last two bytes before the OPT (11 bytes)
+        Result r = c.ask(q);
+        auto p = c.reply(r);
+        REQUIRE(p);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOERROR);
+        REQUIRE(ldns_pkt_ancount(p.get()) == 1);
+        char *t = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0));
+        CHECK(std::string(t).find("CH\tTXT\t\"aisidd 9.9.9\"") != std::string::npos);
+        free(t);
+        std::string id = query(10, "id.server", 16);
+        id[id.size() - 12] = 3;
+        p = c.reply(c.ask(id));
+        REQUIRE(p);
+        REQUIRE(ldns_pkt_ancount(p.get()) == 1);
+        t = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0));
+        CHECK(std::string(t).find("\"host1\"") != std::string::npos);
+        free(t);
+        std::string other = query(11, "authors.bind", 16);
+        other[other.size() - 12] = 3;
+        p = c.reply(c.ask(other));
+        REQUIRE(p);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_REFUSED);
+        c.settings.version.clear(); // --hide-version yes
+        p = c.reply(c.ask(q));
+        REQUIRE(p);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_REFUSED);
+    }
+    SUBCASE("RD=0 for a forwarded name: the cache or REFUSED, never forwarded (RFC 1034 §4.3.1)") {
+        Result r = c.ask(query(12, "www.legacy.example", 1, true, 0x0000));
+        CHECK(r.verdict == Verdict::Answered);
+        auto p = c.reply(r);
+        REQUIRE(p);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_REFUSED);
+        // With RD it is forwarded; local names answer whatever RD says.
+        CHECK(c.ask(query(13, "www.legacy.example", 1, true, 0x0100)).verdict == Verdict::Pass);
+        CHECK(c.ask(query(14, "yolo.detection.image.ai.example", 28, true, 0x0000)).verdict == Verdict::Answered);
+    }
+    SUBCASE("DS at a zone apex is forwarded (it lives in the parent), DS below it is answered here") {
+        CHECK(c.ask(query(15, "ai.example", 43)).verdict == Verdict::Pass);
+        Result r = c.ask(query(16, "yolo.detection.image.ai.example", 43));
+        CHECK(r.verdict == Verdict::Answered);
+    }
+}
+
+TEST_CASE("a TSIG-signed query to a server without keys: NOTAUTH with TSIG error BADKEY, unsigned (RFC 8945 §5.2)") {
+    Core c; // no authority side: no keys
+    ldns_pkt *pkt = nullptr;
+    REQUIRE(ldns_pkt_query_new_frm_str(&pkt, "yolo.detection.image.ai.example.", LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN,
+                                       LDNS_RD) == LDNS_STATUS_OK);
+    ldns_pkt_set_id(pkt, 0x7777);
+    REQUIRE(ldns_pkt_tsig_sign(pkt, "k1.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", 300, "hmac-sha256.", nullptr) ==
+            LDNS_STATUS_OK);
+    uint8_t *wire = nullptr;
+    size_t wlen = 0;
+    REQUIRE(ldns_pkt2wire(&wire, pkt, &wlen) == LDNS_STATUS_OK);
+    std::string msg(reinterpret_cast<char *>(wire), wlen);
+    free(wire);
+    Result r = c.ask(msg);
+    REQUIRE(r.verdict == Verdict::Answered);
+    auto p = c.reply(r);
+    REQUIRE(p);
+    CHECK(ldns_pkt_id(p.get()) == 0x7777);
+    CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOTAUTH);
+    CHECK(ldns_pkt_ancount(p.get()) == 0); // no data, signed or not
+    ldns_rr *tsig = ldns_pkt_tsig(p.get());
+    REQUIRE(tsig != nullptr);
+    char *owner = ldns_rdf2str(ldns_rr_owner(tsig));
+    CHECK(std::string(owner) == "k1.");
+    free(owner);
+    // rdata: algorithm, time, fudge, MAC size, MAC, original ID, error, other;
+    // ldns leaves out the empty MAC field.
+    REQUIRE(ldns_rr_rd_count(tsig) == 7);
+    char *alg = ldns_rdf2str(ldns_rr_rdf(tsig, 0));
+    CHECK(std::string(alg) == "hmac-sha256.");
+    free(alg);
+    CHECK(ldns_rdf2native_int16(ldns_rr_rdf(tsig, 3)) == 0);      // MAC size: unsigned
+    CHECK(ldns_rdf2native_int16(ldns_rr_rdf(tsig, 4)) == 0x7777); // original ID
+    CHECK(ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5)) == 17);     // BADKEY
+    // The same time as the request, so the client can match it.
+    CHECK(ldns_rdf_compare(ldns_rr_rdf(tsig, 1), ldns_rr_rdf(ldns_pkt_tsig(pkt), 1)) == 0);
+    ldns_pkt_free(pkt);
 }
