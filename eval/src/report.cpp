@@ -453,15 +453,27 @@ const int kChangeMetrics[] = {m_init, m_init_hs, m_rt_mean, m_link_var, m_ulink_
 void sweep_header(std::ostream &csv) {
     for (int m : kSweepMetrics) csv << ',' << metric_key(m) << ',' << metric_key(m) << "_ci";
     for (int m : kChangeMetrics) csv << ",chg_" << metric_key(m) << ",chg_" << metric_key(m) << "_ci";
-    csv << '\n';
+    csv << ",chgw_compute_var,chgw_compute_var_ci,chgw_compute_wvar,chgw_compute_wvar_ci\n";
 }
-void sweep_row(std::ostream &csv, const std::vector<Summary> &base, const std::vector<Summary> &v) {
+// Columns: the metrics (mean, CI), their paired change against base, and the
+// compute variances' change against base2 (capacity-weighted DNS; empty when
+// not run).
+void sweep_row(std::ostream &csv, const std::vector<Summary> &base, const std::vector<Summary> &v,
+               const std::vector<Summary> *base2 = nullptr) {
     for (int m : kSweepMetrics) {
         const Stat s = col(v, m);
         csv << ',' << s.mean << ',' << s.ci;
     }
     for (int m : kChangeMetrics) {
         const Stat s = chg(base, v, m);
+        csv << ',' << s.mean << ',' << s.ci;
+    }
+    for (int m : {m_comp_var, m_comp_wvar}) {
+        if (!base2) {
+            csv << ",,";
+            continue;
+        }
+        const Stat s = chg(*base2, v, m);
         csv << ',' << s.mean << ',' << s.ci;
     }
     csv << '\n';
@@ -483,7 +495,7 @@ void write_load_sweep(const Setting &s, const Params &p, const RunPlan &plan, co
                 {"dns_rr", &c.rr}, {"dns_nearest", &c.nr}, {"dns_weighted", &c.wr}, {"aisid", &c.ai}};
             for (const auto &[name, v] : sc) {
                 csv << gbps << ',' << n << ',' << name;
-                sweep_row(csv, c.rr, *v);
+                sweep_row(csv, c.rr, *v, &c.wr);
             }
         }
     }

@@ -420,14 +420,17 @@ void Sim::issue(int client, double t) {
 int Sim::dns_answer(int r, int resolver, bool hit) { // resolver: its topology node
     const Req &q = reqs_[r];
     const size_t T = s_.requested.size();
-    // The resolver caches the RRset the authoritative server rotated for it
-    // and rotates it again on every answer from cache (BIND rrset-order
-    // cyclic, Unbound rrset-roundrobin); the client uses the first address.
+    // Round robin and nearest: the resolver caches the RRset the
+    // authoritative server rotated for it and rotates it again on every
+    // answer from cache (BIND rrset-order cyclic, Unbound rrset-roundrobin);
+    // the client uses the first address. Weighted: the GSLB answers one
+    // address per query (its weighted choice), and the resolver hands that
+    // same address to every client until the TTL runs out.
     uint64_t &c = cache_rr_[resolver * T + q.type];
-    if (hit)
-        ++c;
-    else
+    if (!hit)
         c = auth_rr_[q.type]++;
+    else if (p_.dns != DnsPolicy::weighted)
+        ++c;
     switch (p_.dns) {
     case DnsPolicy::round_robin: {
         const auto &m = dns_match_[q.type];
