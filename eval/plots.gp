@@ -1,69 +1,125 @@
-# Plots in the manner of the paper's Figs 9-11, and the incremental-deployment
-# sweep. Usage: gnuplot -e "dir='eval/results'" eval/plots.gp
+# One figure per paper figure (Figs 9-11), the DNS cost curve, and the
+# incremental-deployment sweep. Linear axes, a legend for every line, 95%
+# confidence intervals as error bars, the paper's number marked.
+# Usage: gnuplot -e "dir='eval/results'" eval/plots.gp   (needs awk)
 if (!exists("dir")) dir = "eval/results"
 set datafile separator ","
-set terminal pngcairo size 900,600 font "sans,11"
-set key top left
+set terminal pngcairo size 1000,640 font "sans,11"
 set grid
+set key below
+set bars small
+load_csv = dir."/load_sweep.csv"
+dep_csv = dir."/deploy_sweep.csv"
+curve_csv = dir."/dns_curve.csv"
+# Rows of the load sweep for one link capacity and one scenario.
+sel(g, sc) = sprintf("< awk -F, 'NR>1 && $1==%s && $3==\"%s\"' '%s'", g, sc, load_csv)
+scen = "dns_rr dns_nearest dns_weighted aisid"
+names = "DNS_round_robin DNS_nearest DNS_capacity-weighted AISID"
+color = "#d62728 #ff7f0e #8c564b #1f77b4"
+ptype = "7 5 9 13"
+nm(i) = system("echo ".word(names, i)." | tr '_' ' '")
+# The two link capacities of the sweep (the defaults and "links in use").
+gdef = system("awk -F, 'NR==2{print $1}' '".load_csv."'")
+gload = system("awk -F, 'NR>1 && $1!=".gdef."{print $1; exit}' '".load_csv."'")
+
 set xlabel "Concurrent requests"
 set xrange [50:1050]
 set xtics 100,100,1000
-load_csv = dir."/load_sweep.csv"
 
-set output dir."/fig9_response_time.png"
-set title "Request response time (Fig. 9): mean (solid) and p99 (dashed)"
-set ylabel "Response time (ms, log)"
-set logscale y
-set yrange [400:*]
-plot load_csv using 1:2  skip 1 with linespoints lw 2 pt 7 lc rgb "#d62728" title "DNS round robin, mean", \
-     load_csv using 1:6  skip 1 with linespoints lw 2 pt 5 lc rgb "#ff7f0e" title "DNS nearest, mean", \
-     load_csv using 1:10 skip 1 with linespoints lw 2 pt 9 lc rgb "#8c564b" title "DNS weighted RR, mean", \
-     load_csv using 1:14 skip 1 with linespoints lw 2 pt 13 lc rgb "#1f77b4" title "AISID, mean", \
-     load_csv using 1:3  skip 1 with lines dt 2 lw 1.5 lc rgb "#d62728" notitle, \
-     load_csv using 1:7  skip 1 with lines dt 2 lw 1.5 lc rgb "#ff7f0e" notitle, \
-     load_csv using 1:11 skip 1 with lines dt 2 lw 1.5 lc rgb "#8c564b" notitle, \
-     load_csv using 1:15 skip 1 with lines dt 2 lw 1.5 lc rgb "#1f77b4" notitle
-unset logscale y
-set yrange [*:*]
+# ---- Fig. 9: initiation latency, absolute ----------------------------------
+set output dir."/fig9_initiation_latency.png"
+set title "Fig. 9: service request initiation latency (mean, 95% CI)\nsolid: first byte without handshake; dashed: with the TCP handshake"
+set ylabel "Initiation latency (ms)"
+set yrange [0:*]
+plot for [i=1:4] sel(gdef, word(scen,i)) using 2:4:5 with yerrorlines lw 2 pt (int(word(ptype,i))) lc rgb word(color,i) title nm(i)." (no handshake)", \
+     for [i=1:4] sel(gdef, word(scen,i)) using 2:6:7 with yerrorlines lw 2 dt 2 pt (int(word(ptype,i))) lc rgb word(color,i) title nm(i)." (with handshake)"
 
-set key bottom right
-set output dir."/fig10_link_util_variance.png"
-set title "Link bandwidth utilization variance (Fig. 10)"
-set ylabel "Variance of link utilization"
-set format y "%.1e"
-plot load_csv using 1:4  skip 1 with linespoints lw 2 pt 7 lc rgb "#d62728" title "DNS round robin", \
-     load_csv using 1:8  skip 1 with linespoints lw 2 pt 5 lc rgb "#ff7f0e" title "DNS nearest", \
-     load_csv using 1:12 skip 1 with linespoints lw 2 pt 9 lc rgb "#8c564b" title "DNS weighted RR", \
-     load_csv using 1:16 skip 1 with linespoints lw 2 pt 13 lc rgb "#1f77b4" title "AISID"
+# ---- Fig. 9: the change against DNS round robin, with the paper's number ----
+set output dir."/fig9_change.png"
+set title "Fig. 9: AISID against DNS round robin (mean, 95% CI); the paper: -61.3%"
+set ylabel "Change against DNS round robin (%)"
+set yrange [-100:10]
+plot sel(gdef, "aisid") using 2:28:29 with yerrorlines lw 2 pt 7 lc rgb "#1f77b4" title "initiation latency, no handshake", \
+     sel(gdef, "aisid") using 2:30:31 with yerrorlines lw 2 pt 5 lc rgb "#2ca02c" title "initiation latency, with handshake", \
+     sel(gdef, "aisid") using 2:32:33 with yerrorlines lw 2 pt 9 lc rgb "#7f7f7f" title "end-to-end completion time", \
+     -61.3 with lines lw 2 dt 3 lc rgb "black" title "paper: -61.3%"
 
-set output dir."/fig11_compute_util_variance.png"
-set title "Compute utilization variance (Fig. 11)"
-set ylabel "Variance of server utilization (log)"
-set logscale y
-plot load_csv using 1:5  skip 1 with linespoints lw 2 pt 7 lc rgb "#d62728" title "DNS round robin", \
-     load_csv using 1:9  skip 1 with linespoints lw 2 pt 5 lc rgb "#ff7f0e" title "DNS nearest", \
-     load_csv using 1:13 skip 1 with linespoints lw 2 pt 9 lc rgb "#8c564b" title "DNS weighted RR", \
-     load_csv using 1:17 skip 1 with linespoints lw 2 pt 13 lc rgb "#1f77b4" title "AISID"
-unset logscale y
+# ---- Fig. 9: the DNS cost curve -------------------------------------------
+set output dir."/fig9_dns_curve.png"
+set title "What DNS costs: initiation latency change (no handshake) against the GSLB TTL\n500 concurrent requests, mean and 95% CI; the hit ratio comes out of the TTL"
+set xlabel "DNS TTL (s; log scale, 0 drawn at 0.5)"
+set logscale x
+set xrange [0.4:400]
+set xtics ("0" 0.5, "1" 1, "2" 2, "5" 5, "10" 10, "20" 20, "30" 30, "60" 60, "120" 120, "300" 300)
+set ylabel "Change against DNS round robin (%)"
+set yrange [-100:0]
+csel(r, a) = sprintf("< awk -F, 'NR>1 && $1==\"%s\" && $3==%d' '%s'", r, a, curve_csv)
+tx(t) = t == 0 ? 0.5 : t
+plot csel("local", 5) using (tx($2)):10:11 with yerrorlines lw 2 pt 7 lc rgb "#1f77b4" title "local resolver, access 5 ms", \
+     csel("local", 0) using (tx($2)):10:11 with yerrorlines lw 1.5 dt 2 pt 6 lc rgb "#1f77b4" title "local resolver, access 0 ms", \
+     csel("local", 10) using (tx($2)):10:11 with yerrorlines lw 1.5 dt 4 pt 4 lc rgb "#1f77b4" title "local resolver, access 10 ms", \
+     csel("regional", 5) using (tx($2)):10:11 with yerrorlines lw 2 pt 5 lc rgb "#ff7f0e" title "regional resolvers, access 5 ms", \
+     csel("central", 5) using (tx($2)):10:11 with yerrorlines lw 2 pt 9 lc rgb "#d62728" title "central resolver, access 5 ms", \
+     csel("local", 5) using (tx($2)):12:13 with yerrorlines lw 1.5 dt 3 pt 7 lc rgb "#2ca02c" title "local, access 5 ms, with handshake", \
+     -61.3 with lines lw 2 dt 3 lc rgb "black" title "paper: -61.3%"
+unset logscale x
+set xlabel "Concurrent requests"
+set xrange [50:1050]
+set xtics 100,100,1000
+
+# ---- Fig. 10: link balance -------------------------------------------------
+set output dir."/fig10_link_balance.png"
+set title "Fig. 10: link balance, AISID against DNS round robin (mean, 95% CI); the paper: -32.8% (variance)"
+set ylabel "Change against DNS round robin (%)"
+set yrange [-100:20]
+plot sel(gdef, "aisid") using 2:34:35 with yerrorlines lw 2 pt 7 lc rgb "#1f77b4" title "variance, directed, ".gdef." Gbit/s", \
+     sel(gdef, "aisid") using 2:38:39 with yerrorlines lw 2 pt 5 lc rgb "#2ca02c" title "CV², undirected, ".gdef." Gbit/s", \
+     sel(gload, "aisid") using 2:34:35 with yerrorlines lw 2 dt 2 pt 6 lc rgb "#1f77b4" title "variance, directed, ".gload." Gbit/s", \
+     sel(gload, "aisid") using 2:38:39 with yerrorlines lw 2 dt 2 pt 4 lc rgb "#2ca02c" title "CV², undirected, ".gload." Gbit/s", \
+     -32.8 with lines lw 2 dt 3 lc rgb "black" title "paper: -32.8%"
+
+set output dir."/fig10_link_cv2.png"
+set title "Fig. 10: link utilization CV² (undirected links, ".gload." Gbit/s links in use; mean, 95% CI)"
+set ylabel "CV² of link utilization"
+set yrange [0:*]
+plot for [i=1:4] sel(gload, word(scen,i)) using 2:16:17 with yerrorlines lw 2 pt (int(word(ptype,i))) lc rgb word(color,i) title nm(i)
+
+# ---- Fig. 11: compute balance ---------------------------------------------
+set output dir."/fig11_compute_variance.png"
+set title "Fig. 11: variance of server utilization (mean, 95% CI)"
+set ylabel "Variance of compute utilization"
+set yrange [0:*]
+set format y "%.3f"
+plot for [i=1:4] sel(gdef, word(scen,i)) using 2:22:23 with yerrorlines lw 2 pt (int(word(ptype,i))) lc rgb word(color,i) title nm(i)
 set format y "%g"
 
-# Incremental deployment: change against the DNS round-robin baseline, by the
-# number of ingress gateways deployed, one line per number of egress gateways.
-dep_csv = dir."/deploy_sweep.csv"
+set output dir."/fig11_change.png"
+set title "Fig. 11: compute variance, AISID against each DNS baseline\n(mean, 95% CI); the paper: -12.3%"
+set ylabel "Change (%)"
+set yrange [*:*]
+plot sel(gdef, "aisid") using 2:40:41 with yerrorlines lw 2 pt 7 lc rgb "#d62728" title "variance vs DNS round robin", \
+     sel(gdef, "aisid") using 2:42:43 with yerrorlines lw 2 dt 2 pt 6 lc rgb "#d62728" title "capacity-weighted variance vs round robin", \
+     sel(gdef, "aisid") using 2:44:45 with yerrorlines lw 2 pt 9 lc rgb "#8c564b" title "variance vs capacity-weighted DNS", \
+     sel(gdef, "aisid") using 2:46:47 with yerrorlines lw 2 dt 2 pt 8 lc rgb "#8c564b" title "capacity-weighted variance vs weighted DNS", \
+     -12.3 with lines lw 2 dt 3 lc rgb "black" title "paper: -12.3%"
+
+# ---- Incremental deployment -------------------------------------------------
+# Change against the DNS baseline (nothing deployed) by ingress gateways
+# deployed, one line per number of egress gateways; undeployed providers keep
+# their legacy DNS traffic.
 set xlabel "Ingress gateways deployed"
 set xrange [-0.5:10.5]
 set xtics 0,1,10
-set key outside right
-set ylabel "Change against DNS round robin (%)"
-colors = "#7f7f7f #d62728 #ff7f0e #2ca02c #1f77b4"
+set yrange [*:*]
+ecol = "#7f7f7f #d62728 #ff7f0e #2ca02c #1f77b4"
+dsel(n, e) = sprintf("< awk -F, 'NR>1 && $1==%s && $3==%d' '%s'", n, e, dep_csv)
 do for [n in "500 1000"] {
-  do for [m in "9:response_time:mean_response_time 10:link_util_var:link_utilization_variance 11:compute_util_var:compute_utilization_variance"] {
-    col = int(word(system("echo ".m." | tr ':' ' '"), 1))
-    name = word(system("echo ".m." | tr ':' ' '"), 2)
-    what = word(system("echo ".m." | tr ':' ' '"), 3)
-    set output dir."/deploy_".name."_".n.".png"
-    set title "Incremental deployment, ".n." concurrent requests: ".system("echo ".what." | tr '_' ' '")
-    plot for [e=0:4] dep_csv using 2:(($1==int(n) && $3==e) ? column(col) : 1/0) skip 1 with linespoints lw 2 pt 7 \
-         lc rgb word(colors, e+1) title sprintf("%d egress", e)
+  do for [m in "28:initiation_latency 32:completion_time 38:link_cv2 40:compute_var"] {
+    c = int(system("echo ".m." | cut -d: -f1"))
+    what = system("echo ".m." | cut -d: -f2")
+    set output dir."/deploy_".what."_".n.".png"
+    set title "Incremental deployment, ".n." concurrent requests: ".system("echo ".what." | tr '_' ' '")." (mean, 95% CI)"
+    set ylabel "Change against DNS round robin (%)"
+    plot for [e=0:4] dsel(n, e) using 2:c:c+1 with yerrorlines lw 2 pt 7 lc rgb word(ecol, e+1) title sprintf("%d egress", e)
   }
 }

@@ -14,6 +14,45 @@ namespace aisid::eval {
 
 using sched::ServiceCodes;
 
+const char *resolver_name(ResolverAt r) {
+    switch (r) {
+    case ResolverAt::local: return "local";
+    case ResolverAt::regional: return "regional";
+    case ResolverAt::central: return "central";
+    }
+    return "?";
+}
+
+Spread spread(const std::vector<double> &x) {
+    Spread s;
+    if (x.empty()) return s;
+    double sum = 0, sq = 0;
+    for (double v : x) {
+        sum += v;
+        sq += v * v;
+        s.max = std::max(s.max, v);
+    }
+    const double n = static_cast<double>(x.size());
+    s.mean = sum / n;
+    for (double v : x) s.var += (v - s.mean) * (v - s.mean);
+    s.var /= n;
+    s.cv2 = s.mean > 0 ? s.var / (s.mean * s.mean) : 0.0;
+    s.jain = sq > 0 ? sum * sum / (n * sq) : 1.0;
+    return s;
+}
+
+double weighted_var(const std::vector<double> &x, const std::vector<double> &w) {
+    double tw = 0, m = 0, v = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        tw += w[i];
+        m += w[i] * x[i];
+    }
+    if (tw <= 0) return 0;
+    m /= tw;
+    for (size_t i = 0; i < x.size(); ++i) v += w[i] * (x[i] - m) * (x[i] - m);
+    return v / tw;
+}
+
 const char *dns_policy_name(DnsPolicy p) {
     switch (p) {
     case DnsPolicy::round_robin: return "round-robin";
@@ -33,7 +72,15 @@ double u01(uint64_t seed, uint64_t what, uint64_t a, uint64_t b = 0) {
     uint64_t h = sched::mix64(seed ^ sched::mix64(what ^ sched::mix64(a ^ sched::mix64(b))));
     return (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
 }
-enum What : uint64_t { kClientNode = 1, kType, kMbps, kTflops, kCacheHit };
+enum What : uint64_t { kClientNode = 1, kType, kMbps, kTflops, kCacheHit, kCacheWarm, kLegacy, kPlace, kOrder };
+
+// A deterministic shuffle driven by the seed (Fisher-Yates on u01 draws).
+template <class T> void shuffle(std::vector<T> &v, uint64_t seed, uint64_t what) {
+    for (size_t i = v.size(); i > 1; --i) {
+        const size_t j = std::min(i - 1, static_cast<size_t>(u01(seed, what, i) * static_cast<double>(i)));
+        std::swap(v[i - 1], v[j]);
+    }
+}
 
 // Deterministic orderings of nodes by degree (descending), ties by id.
 std::vector<int> by_degree(const Topology &t) {
@@ -51,11 +98,41 @@ Setting::Setting(Topology t, const Params &p) : topo(std::move(t)), routing(topo
     if (order.size() < 14) throw std::runtime_error("topology too small for 4 sites + 10 ingress");
     // Providers (and their egress gateways) at the 4 best-connected cities;
     // ingress gateways at the next 10 (the "few core devices" of the paper).
-    sites.assign(order.begin(), order.begin() + 4);
-    ingress_nodes.assign(order.begin() + 4, order.begin() + 14);
     client_nodes = order;
     std::sort(client_nodes.begin(), client_nodes.end());
+    std::vector<int> pick = order;
+    if (p.placement == Placement::random) {
+        // Providers and ingress gateways anywhere among the internal cities,
+        // then ordered by degree like the default placement.
+        shuffle(pick, p.seed, kPlace);
+        std::stable_sort(pick.begin(), pick.begin() + 4,
+                         [&](int a, int b) { return topo.degree(a) > topo.degree(b); });
+        std::stable_sort(pick.begin() + 4, pick.begin() + 14,
+                         [&](int a, int b) { return topo.degree(a) > topo.degree(b); });
+    }
+    sites.assign(pick.begin(), pick.begin() + 4);
+    ingress_nodes.assign(pick.begin() + 4, pick.begin() + 14);
+    // The GSLB (authoritative server) sits at the provider's primary, best-
+    // connected site, whatever the deployment order.
     auth_node = sites[0];
+    if (p.order == DeployOrder::reverse) {
+        std::reverse(sites.begin(), sites.end());
+        std::reverse(ingress_nodes.begin(), ingress_nodes.end());
+    } else if (p.order == DeployOrder::random) {
+        shuffle(sites, p.seed, kOrder);
+        shuffle(ingress_nodes, p.seed, kOrder + 100);
+    }
+    {
+        long best = -1;
+        for (int v : client_nodes) {
+            long sum = 0;
+            for (int c : client_nodes) sum += routing.hops(v, c);
+            if (best < 0 || sum < best) {
+                best = sum;
+                central_node = v;
+            }
+        }
+    }
     region.assign(topo.nodes.size(), 0);
     for (size_t v = 0; v < topo.nodes.size(); ++v) {
         int best = 0;
@@ -162,8 +239,11 @@ struct Event {
 
 struct Req {
     int client = 0, node = 0, type = 0, server = -1, site = -1, ingress = -1;
+    uint64_t who = 0;
     bool aisid = false;
+    bool replying = false; // the transfer in flight is the reply
     double mbps = 0, tflops = 0, t0 = 0, reply_s = 0;
+    double resolve_s = 0, oneway_s = 0;
     std::vector<int> path;
 };
 
@@ -189,6 +269,7 @@ private:
     void refresh(int j, double t);
     void retime(int j, double t);
     int dns_answer(int r, int resolver_node, bool hit);
+    double lookup(int resolver, int type, double t, double answer_s, bool &hit, bool &fetched);
     double delay_s(int a, int b) const { return s_.routing.hops(a, b) * p_.hop_delay_ms / 1000.0; }
     int link_res(int l) const { return l; }
     int server_res(int k) const { return s_.routing.links() + k; }
@@ -226,6 +307,9 @@ private:
     std::vector<uint64_t> cache_rr_;              // [resolver node * types + type]
     std::vector<std::vector<int>> wrr_;           // per requested type: weighted schedule
     std::vector<std::vector<std::vector<int>>> near_; // [resolver node][type] servers at the nearest site
+    std::vector<std::vector<int>> dns_match_;     // per requested type: the servers DNS answers with
+    std::vector<double> arrive_, expire_;         // [resolver node * types + type]: cached answer there from, valid until
+    double legacy_share_ = 0;                     // share of requests that stay legacy (undeployed providers)
     Result out_;
 };
 
@@ -256,6 +340,7 @@ int Sim::add_job(int req, double demand, double volume, std::vector<int> res, do
         job.pos[i] = static_cast<int>(r.jobs.size());
         r.jobs.push_back(j);
         if (r.frac() != before) changed.push_back(job.res[i]);
+        if (job.res[i] < s_.routing.links()) out_.link_peak = std::max(out_.link_peak, r.load / r.cap);
     }
     retime(j, t);
     for (int ri : changed)
@@ -319,6 +404,7 @@ void Sim::issue(int client, double t) {
     const uint64_t seq = static_cast<uint64_t>(client_seq_[client]++);
     const uint64_t who = (static_cast<uint64_t>(client) << 32) | seq;
     q.client = client;
+    q.who = who;
     q.node = client_node_[client];
     q.type = std::min(static_cast<int>(s_.requested.size()) - 1,
                       static_cast<int>(u01(p_.seed, kType, who) * s_.requested.size()));
@@ -334,17 +420,20 @@ void Sim::issue(int client, double t) {
 int Sim::dns_answer(int r, int resolver, bool hit) { // resolver: its topology node
     const Req &q = reqs_[r];
     const size_t T = s_.requested.size();
-    // The resolver caches the RRset the authoritative server rotated for it
-    // and rotates it again on every answer from cache (BIND rrset-order
-    // cyclic, Unbound rrset-roundrobin); the client uses the first address.
+    // Round robin and nearest: the resolver caches the RRset the
+    // authoritative server rotated for it and rotates it again on every
+    // answer from cache (BIND rrset-order cyclic, Unbound rrset-roundrobin);
+    // the client uses the first address. Weighted: the GSLB answers one
+    // address per query (its weighted choice), and the resolver hands that
+    // same address to every client until the TTL runs out.
     uint64_t &c = cache_rr_[resolver * T + q.type];
-    if (hit)
-        ++c;
-    else
+    if (!hit)
         c = auth_rr_[q.type]++;
+    else if (p_.dns != DnsPolicy::weighted)
+        ++c;
     switch (p_.dns) {
     case DnsPolicy::round_robin: {
-        const auto &m = s_.matching[q.type];
+        const auto &m = dns_match_[q.type];
         return m[c % m.size()];
     }
     case DnsPolicy::weighted: {
@@ -362,7 +451,11 @@ int Sim::dns_answer(int r, int resolver, bool hit) { // resolver: its topology n
 void Sim::start(int r, double t) {
     Req &q = reqs_[r];
     const size_t T = s_.requested.size();
-    const Route rt = use_aisid_ ? route_[q.node * T + q.type] : Route{};
+    Route rt = use_aisid_ ? route_[q.node * T + q.type] : Route{};
+    // Incremental deployment beside legacy: the providers without an egress
+    // gateway keep their share of the traffic, over DNS.
+    if (rt.site >= 0 && legacy_share_ > 0 && u01(p_.seed, kLegacy, q.who) < legacy_share_) rt = Route{};
+    const double access = p_.access_ms / 1000.0;
     if (rt.site >= 0) {
         // AISID: the client sends straight to the AISID (resolved in process
         // from zone data, no packet). The packet follows the IGP toward the
@@ -401,12 +494,14 @@ void Sim::start(int r, double t) {
             q.path = s_.routing.path(q.node, g);
             const auto &tail = s_.routing.path(g, e);
             q.path.insert(q.path.end(), tail.begin(), tail.end());
-            one_way = delay_s(q.node, g) + delay_s(g, e);
+            one_way = access + delay_s(q.node, g) + delay_s(g, e);
         } else {
             q.path = s_.routing.path(q.node, e);
-            one_way = delay_s(q.node, e);
+            one_way = access + delay_s(q.node, e);
         }
-        q.reply_s = delay_s(e, q.node);
+        q.reply_s = access + delay_s(e, q.node);
+        q.oneway_s = one_way;
+        q.resolve_s = 0;
         ++active_[q.server];
         // TCP handshake with the egress proxy: one round trip.
         push(t + 2 * one_way, Ev::connected, r);
@@ -415,24 +510,53 @@ void Sim::start(int r, double t) {
         ++out_.dns;
         // The recursive resolver: the ISP's, in the client's own city, or
         // (variant) one per region at the core nodes.
-        const int resolver = p_.regional_resolvers ? s_.ingress_nodes[s_.region[q.node]] : q.node;
-        const bool hit = u01(p_.seed, kCacheHit, static_cast<uint64_t>(q.client) << 32 | (client_seq_[q.client] - 1)) <
-                         p_.cache_hit;
+        const int resolver = p_.resolver == ResolverAt::regional  ? s_.ingress_nodes[s_.region[q.node]]
+                             : p_.resolver == ResolverAt::central ? s_.central_node
+                                                                  : q.node;
+        // Stub → recursive resolver over the access link (and the backbone
+        // when the resolver is elsewhere); on a miss, resolver → the GSLB.
+        const double to_resolver = 2 * (access + delay_s(q.node, resolver));
+        const double to_auth = 2 * delay_s(resolver, s_.auth_node);
+        bool hit, fetched;
+        double wait;
+        if (p_.fixed_hit >= 0) {
+            hit = u01(p_.seed, kCacheHit, q.who) < p_.fixed_hit;
+            fetched = !hit;
+            wait = hit ? 0.0 : to_auth;
+        } else {
+            wait = lookup(resolver, q.type, t + to_resolver / 2, to_auth, hit, fetched);
+        }
         ++out_.dns_lookups;
         if (hit) ++out_.cache_hits;
-        // Stub → recursive resolver, and on a miss resolver → authoritative,
-        // each one round trip over the topology.
-        double resolve = 2 * delay_s(q.node, resolver);
-        if (!hit) resolve += 2 * delay_s(resolver, s_.auth_node);
+        double resolve = to_resolver + wait;
         if (p_.free_resolution) resolve = 0;
-        q.server = dns_answer(r, resolver, hit);
+        q.server = dns_answer(r, resolver, !fetched); // a fresh rotation from the GSLB, or the cached copy
         q.site = s_.servers[q.server].site;
         const int e = s_.sites[q.site];
         q.path = s_.routing.path(q.node, e);
-        q.reply_s = delay_s(e, q.node);
+        q.reply_s = access + delay_s(e, q.node);
+        q.oneway_s = access + delay_s(q.node, e);
+        q.resolve_s = resolve;
         ++active_[q.server];
-        push(t + resolve + 2 * delay_s(q.node, e), Ev::connected, r);
+        push(t + resolve + 2 * q.oneway_s, Ev::connected, r);
     }
+}
+
+// The resolver's cache for one name, asked at time t: a hit when it holds an
+// unexpired answer (no wait); a query that arrives while the resolver is
+// already fetching the name waits for that answer (not a hit); otherwise a
+// miss fetches it from the GSLB (answer_s) and caches it for the TTL. The
+// hit ratio is what the request stream and the TTL give. Returns the wait.
+double Sim::lookup(int resolver, int type, double t, double answer_s, bool &hit, bool &fetched) {
+    const size_t i = static_cast<size_t>(resolver) * s_.requested.size() + static_cast<size_t>(type);
+    hit = t >= arrive_[i] && t < expire_[i];
+    fetched = false;
+    if (hit) return 0.0;
+    if (t < arrive_[i]) return arrive_[i] - t; // coalesced with the fetch in flight
+    fetched = true;
+    arrive_[i] = t + answer_s;
+    expire_[i] = arrive_[i] + p_.dns_ttl_s;
+    return answer_s;
 }
 
 void Sim::connected(int r, double t) {
@@ -450,7 +574,7 @@ void Sim::connected(int r, double t) {
 }
 
 void Sim::job_done(int j, double t) {
-    // An upload finished (j < 0: one that crossed no link).
+    // An upload or a reply finished (j < 0: one that crossed no link).
     int r;
     if (j < 0) {
         r = -1 - j;
@@ -458,7 +582,10 @@ void Sim::job_done(int j, double t) {
         r = jobs_[j].req;
         remove_job(j, t);
     }
-    compute_start(r, t);
+    if (reqs_[r].replying)
+        push(t + reqs_[r].reply_s, Ev::done, r); // the last byte's propagation
+    else
+        compute_start(r, t);
 }
 
 void Sim::server_advance(int k, double t) {
@@ -497,7 +624,23 @@ void Sim::server_done(int k, double t) {
     const Req &q = reqs_[r];
     --active_[k];
     if (q.aisid) egress_[q.site].on_release(server_node_id_[k]);
-    push(t + q.reply_s, Ev::done, r);
+    // The reply: demand × reply_s bits from the site back to the client on
+    // the shortest path (the egress proxy answers directly), then one-way
+    // propagation.
+    const auto &back = s_.routing.path(s_.sites[q.site], q.node);
+    if (p_.reply_s <= 0) {
+        push(t + q.reply_s, Ev::done, r);
+        return;
+    }
+    reqs_[r].replying = true;
+    if (back.empty()) {
+        push(t + p_.reply_s, Ev::job_done, -1 - r, 0);
+        return;
+    }
+    std::vector<int> res;
+    for (int l : back) res.push_back(link_res(l));
+    const double bps = q.mbps * 1e6;
+    add_job(r, bps, bps * p_.reply_s, std::move(res), t);
 }
 
 void Sim::done(int r, double t) {
@@ -636,18 +779,45 @@ Result Sim::run() {
         }
     }
 
-    // DNS: warm caches, each resolver at its own place in the rotation.
+    // Which servers DNS answers with: all that match, or, when some
+    // providers have deployed AISID and the others keep their legacy traffic
+    // beside it, those of the undeployed providers (the legacy share is
+    // their share of the compute).
+    const int deployed = std::min<int>(p_.egress, static_cast<int>(s_.sites.size()));
+    dns_match_ = s_.matching;
+    legacy_share_ = 0;
+    if (p_.legacy_beside && deployed > 0 && deployed < static_cast<int>(s_.sites.size())) {
+        double all = 0, legacy = 0;
+        for (const auto &sv : s_.servers) {
+            all += sv.tflops;
+            if (sv.site >= deployed) legacy += sv.tflops;
+        }
+        legacy_share_ = legacy / all;
+        for (size_t ty = 0; ty < T; ++ty) {
+            std::vector<int> m;
+            for (int k : s_.matching[ty])
+                if (s_.servers[k].site >= deployed) m.push_back(k);
+            if (!m.empty()) dns_match_[ty] = std::move(m);
+        }
+    }
+    // DNS: warm caches, each resolver at its own place in the rotation, and
+    // each cached answer at a uniform point of its TTL (the stationary state).
     // Resolvers are indexed by the topology node they sit at.
     const size_t R = static_cast<size_t>(s_.routing.nodes());
     auth_rr_.assign(T, 0);
     cache_rr_.assign(R * T, 0);
+    arrive_.assign(R * T, 0.0);
+    expire_.assign(R * T, 0.0);
     for (size_t g = 0; g < R; ++g)
-        for (size_t ty = 0; ty < T; ++ty) cache_rr_[g * T + ty] = g;
+        for (size_t ty = 0; ty < T; ++ty) {
+            cache_rr_[g * T + ty] = g;
+            expire_[g * T + ty] = u01(p_.seed, kCacheWarm, g, ty) * p_.dns_ttl_s;
+        }
     wrr_.assign(T, {});
     for (size_t ty = 0; ty < T; ++ty) {
         // Smooth weighted round robin (nginx): weights in units of the
         // smallest server, so the schedule is short and exact.
-        const auto &m = s_.matching[ty];
+        const auto &m = dns_match_[ty];
         std::vector<long> w, cur(m.size(), 0);
         double unit = 1e300;
         for (int k : m) unit = std::min(unit, s_.servers[k].tflops);
@@ -669,13 +839,13 @@ Result Sim::run() {
             int best_site = -1;
             for (size_t si = 0; si < s_.sites.size(); ++si) {
                 bool has = false;
-                for (int k : s_.matching[ty]) has |= s_.servers[k].site == static_cast<int>(si);
+                for (int k : dns_match_[ty]) has |= s_.servers[k].site == static_cast<int>(si);
                 if (!has) continue;
                 const int gv = static_cast<int>(g);
                 if (best_site < 0 || s_.routing.hops(gv, s_.sites[si]) < s_.routing.hops(gv, s_.sites[best_site]))
                     best_site = static_cast<int>(si);
             }
-            for (int k : s_.matching[ty])
+            for (int k : dns_match_[ty])
                 if (s_.servers[k].site == best_site) near_[g][ty].push_back(k);
         }
     }
@@ -691,6 +861,8 @@ Result Sim::run() {
     }
     reqs_.reserve(M);
     out_.response_ms.assign(M, 0.0);
+    out_.init_ms.assign(M, 0.0);
+    out_.resolve_ms.assign(M, 0.0);
     if (use_aisid_) push(0.0, Ev::tick, 0);
     for (int c = 0; c < p_.concurrency; ++c) issue(c, 0.0);
 
@@ -723,6 +895,34 @@ Result Sim::run() {
     };
     out_.rt_p50_ms = rank(0.50);
     out_.rt_p99_ms = rank(0.99);
+    // Initiation latency: until the first request byte reaches the service
+    // node. Without the handshake: resolution + one-way. With it: resolution
+    // + SYN/SYN-ACK + the first byte with the ACK (AISID: the handshake is
+    // with the egress proxy, next to the node).
+    {
+        std::vector<double> a, b;
+        double res = 0, ow = 0;
+        for (size_t i = 0; i < reqs_.size(); ++i) {
+            const Req &q = reqs_[i];
+            out_.init_ms[i] = (q.resolve_s + q.oneway_s) * 1000.0;
+            out_.resolve_ms[i] = q.resolve_s * 1000.0;
+            a.push_back(out_.init_ms[i]);
+            b.push_back((q.resolve_s + 3 * q.oneway_s) * 1000.0);
+            res += q.resolve_s * 1000.0;
+            ow += q.oneway_s * 1000.0;
+        }
+        const double n = static_cast<double>(reqs_.size());
+        out_.init_mean_ms = std::accumulate(a.begin(), a.end(), 0.0) / n;
+        out_.init_hs_mean_ms = std::accumulate(b.begin(), b.end(), 0.0) / n;
+        out_.resolve_mean_ms = res / n;
+        out_.oneway_mean_ms = ow / n;
+        const size_t i99 = static_cast<size_t>(std::ceil(0.99 * n)) - 1;
+        std::nth_element(a.begin(), a.begin() + static_cast<long>(i99), a.end());
+        std::nth_element(b.begin(), b.begin() + static_cast<long>(i99), b.end());
+        out_.init_p99_ms = a[i99];
+        out_.init_hs_p99_ms = b[i99];
+        out_.hit_ratio = out_.dns_lookups ? static_cast<double>(out_.cache_hits) / static_cast<double>(out_.dns_lookups) : 0.0;
+    }
     if (window_end_ <= 0) snapshot(out_.sim_end_s); // one request per client: no steady phase
     out_.window_s = window_end_;
     auto stats = [](const std::vector<double> &v, double &mean, double &var, double &mx) {
@@ -741,6 +941,27 @@ Result Sim::run() {
         out_.compute_util.push_back(window_end_ > 0 ? window_area_[L + k] / (res_[L + k].cap * window_end_) : 0.0);
     stats(out_.link_util, out_.link_util_mean, out_.link_util_var, out_.link_util_max);
     stats(out_.compute_util, out_.compute_util_mean, out_.compute_util_var, out_.compute_util_max);
+    {
+        const Spread d = spread(out_.link_util);
+        out_.link_cv2 = d.cv2;
+        out_.link_jain = d.jain;
+        // Undirected: an edge's two directions over its two capacities, so
+        // the result does not hang on which direction a transfer counts in.
+        std::vector<double> u;
+        for (int l = 0; l + 1 < L; l += 2) u.push_back((out_.link_util[l] + out_.link_util[l + 1]) / 2);
+        const Spread e = spread(u);
+        out_.ulink_mean = e.mean;
+        out_.ulink_var = e.var;
+        out_.ulink_cv2 = e.cv2;
+        out_.ulink_jain = e.jain;
+        out_.ulink_max = e.max;
+        const Spread c = spread(out_.compute_util);
+        out_.compute_cv2 = c.cv2;
+        out_.compute_jain = c.jain;
+        std::vector<double> w;
+        for (const auto &sv : s_.servers) w.push_back(sv.tflops);
+        out_.compute_wvar = weighted_var(out_.compute_util, w);
+    }
     for (size_t i = 0; i < res_.size(); ++i) {
         res_[i].flush(out_.sim_end_s);
         (static_cast<int>(i) < L ? out_.volume_carried : out_.work_done) += res_[i].area;
@@ -748,6 +969,9 @@ Result Sim::run() {
     for (const Req &q : reqs_) {
         out_.work_asked += q.tflops * p_.compute_s;
         out_.volume_asked += q.mbps * 1e6 * p_.transfer_s * static_cast<double>(q.path.size());
+        if (p_.reply_s > 0)
+            out_.volume_asked += q.mbps * 1e6 * p_.reply_s *
+                                 static_cast<double>(s_.routing.hops(s_.sites[q.site], q.node));
         out_.served_by.push_back(q.server);
         out_.request_type.push_back(q.type);
         out_.client_node.push_back(q.node);
