@@ -83,8 +83,9 @@ class Result:
     __slots__ = ("_r", "_addresses", "_name", "_source", "_ttl", "_fields", "_zone", "_fallbacks")
 
     def __init__(self, r):
-        # r: a non-NULL aisid_result_t * this object now owns.
-        self._r = _gc(r, _free_result)
+        # r: a non-NULL aisid_result_t * this object now owns (freed by
+        # __del__ or close(); cheaper than ffi.gc on the resolve path).
+        self._r = r
         self._addresses = self._name = self._source = self._ttl = _UNSET
         self._fields = self._zone = self._fallbacks = _UNSET
 
@@ -186,7 +187,13 @@ class Result:
         for attr in ("addresses", "name", "source", "ttl", "fields", "zone", "fallbacks"):
             getattr(self, attr)
         r, self._r = self._r, None
-        ffi.release(r)
+        _free_result(r)
+
+    def __del__(self):
+        r = self._r
+        if r is not None:
+            self._r = None
+            _free_result(r)
 
     def as_dict(self):
         f = self.fields
@@ -293,6 +300,7 @@ class Client:
         self._closed = True
         self._inflight = []  # one entry per call in progress (list ops are atomic under the GIL)
         self._lock = threading.Lock()
+        self._tls = threading.local()  # per-thread out parameters
         self._handles = set()  # pending asynchronous queries (their cffi handles stay alive here)
         self._loop = None
         self._watched = {}  # fd -> poll events registered with self._loop
@@ -472,7 +480,10 @@ class Client:
         try:
             if self._closed:
                 raise ClientClosedError(name=name)
-            out = _new("aisid_result_t **")
+            try:
+                out = self._tls.out
+            except AttributeError:
+                out = self._tls.out = _new("aisid_result_t **")
             st = _resolve(self._p, b, out)
             if st != _OK:
                 raise error_for(st, name)

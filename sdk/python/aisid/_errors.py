@@ -23,11 +23,11 @@ class AisidError(OSError):
         self.reason = reason
         self.detail = detail
         self.name = name
-        text = reason
-        if name:
+        text = detail or reason
+        if name and str(name) not in text:
             text = f"{name}: {text}"
-        if detail and detail != reason:
-            text = f"{text} ({detail})"
+        if reason not in text:
+            text = f"{text} ({reason})"
         super().__init__(text)
 
     def __str__(self):
