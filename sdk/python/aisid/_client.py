@@ -697,7 +697,7 @@ class Client:
         if not addrs:
             raise error_for(lib.AISID_ENODATA, name, detail="")
         if not res.is_aisid:
-            return await self._happy_eyeballs(loop, addrs, port, state), "legacy"
+            return await self._happy_eyeballs(loop, addrs, port, state, name), "legacy"
         fallbacks = res.fallbacks
         key = _network_key(addrs[0])
         if fallbacks and self._netmem.get(key) is False:
@@ -758,7 +758,7 @@ class Client:
         for fb in fallbacks:
             try:
                 res = await self.resolve_async(fb.target)
-                return await self._happy_eyeballs(loop, res.addresses, fb.port or port, state)
+                return await self._happy_eyeballs(loop, res.addresses, fb.port or port, state, fb.target)
             except OSError as e:
                 errors.append(e)
         raise _connect_error(fallbacks[0].target, errors[-1] if errors else None)
@@ -778,7 +778,7 @@ class Client:
             s.close()
             raise
 
-    async def _happy_eyeballs(self, loop, addrs, port, state):
+    async def _happy_eyeballs(self, loop, addrs, port, state, name):
         """RFC 8305 §4-5: IPv6 and IPv4 interleaved, one new attempt per attempt
         delay or as soon as one fails; the first connected wins."""
         v6 = [a for a in addrs if not (a.startswith("::ffff:") and "." in a)]
@@ -806,7 +806,7 @@ class Client:
                         winner = t
                         return t.result()
                     errors.append(t.exception())
-            raise errors[-1]
+            raise _connect_error(name, errors[-1] if errors else None)
         finally:
             _close_losers(tasks, winner)
 
