@@ -147,3 +147,15 @@ def test_httpx_by_fallback(on_lc, key):
     _ok(c, key)
     assert c["path"] == "fallback" and c["status"] == 200
     assert c["node"] in ("n1", "n2", "n3", "n4") and c["body"].endswith(f"path=/v1/{key.replace('_', '-')}")
+
+
+@pytest.mark.parametrize("role,path,extra", [("cl", "aisid", ["--async"]), ("lc", "fallback", [])])
+def test_example_ai_client(testbed, role, path, extra):
+    # examples/ai_client.py as a user runs it, on each network.
+    r = subprocess.run([str(RUN), "exec", role, sys.executable, str(SRC / "examples" / "ai_client.py"),
+                        "--zone", str(ZONE), "--upstream", "[2001:db8:53::53]:53", "--cafile", testbed["ca"],
+                        "--port", "80", *extra, NAME, "/example"], env=testbed["env"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "method:      1 (yolo)" in r.stdout
+    assert f": 200 via {path} " in r.stdout and "path=/example" in r.stdout, r.stdout
