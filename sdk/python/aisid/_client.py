@@ -21,6 +21,8 @@ _gc = ffi.gc
 _free_result = lib.aisid_result_free
 _new = ffi.new
 _resolve = lib.aisid_resolve
+_result_address = lib.aisid_result_address
+_tls = threading.local()  # per-thread scratch buffers (cffi calls release the GIL)
 
 
 def _text(p):
@@ -68,7 +70,6 @@ class ConnectInfo(NamedTuple):
 
 _PATHS = {0: "none", 1: "aisid", 2: "fallback", 3: "legacy"}
 _REASONS = {0: "none", 1: "unreachable", 2: "refused", 3: "delay", 4: "remembered", 5: "error"}
-_UNSET = object()
 
 
 class Result:
@@ -84,10 +85,10 @@ class Result:
 
     def __init__(self, r):
         # r: a non-NULL aisid_result_t * this object now owns (freed by
-        # __del__ or close(); cheaper than ffi.gc on the resolve path).
+        # __del__ or close(); cheaper than ffi.gc on the resolve path). The
+        # other slots stay unset until first read: nothing is decoded that
+        # nobody asks for.
         self._r = r
-        self._addresses = self._name = self._source = self._ttl = _UNSET
-        self._fields = self._zone = self._fallbacks = _UNSET
 
     def _c(self):
         r = self._r
@@ -95,38 +96,48 @@ class Result:
             raise AssertionError("aisid.Result: C result used after close")
         return r
 
+    def _decode_addresses(self):
+        r = self._c()
+        try:
+            buf = _tls.in6
+        except AttributeError:
+            buf = _tls.in6 = _new("struct in6_addr *")
+        a = []
+        for i in range(lib.aisid_result_count(r)):
+            _result_address(r, i, buf)
+            a.append(_ntop(_AF_INET6, _buffer(buf)[:]))
+        self._addresses = a
+        return a
+
     @property
     def addresses(self):
         """The addresses, as IPv6 text (IPv4 answers as "::ffff:a.b.c.d")."""
-        a = self._addresses
-        if a is _UNSET:
-            r = self._c()
-            n = lib.aisid_result_count(r)
-            buf = _new("struct in6_addr *")
-            a = []
-            for i in range(n):
-                lib.aisid_result_address(r, i, buf)
-                a.append(_ntop(_AF_INET6, _buffer(buf)[:]))
-            self._addresses = a
+        try:
+            a = self._addresses
+        except AttributeError:
+            a = self._decode_addresses()
         return list(a)
 
     @property
     def address(self):
         """The first address (None when there is none)."""
-        a = self.addresses
+        try:
+            a = self._addresses
+        except AttributeError:
+            a = self._decode_addresses()
         return a[0] if a else None
 
     @property
     def name(self):
         """The resolved name in canonical form ("yolo.detection.image.ai.example.")."""
-        if self._name is _UNSET:
+        if not hasattr(self, "_name"):
             self._name = _text(lib.aisid_result_name(self._c()))
         return self._name
 
     @property
     def source(self):
         """"aisid" (local AISID zone data, no packet) or "legacy" (legacy DNS)."""
-        if self._source is _UNSET:
+        if not hasattr(self, "_source"):
             self._source = "aisid" if lib.aisid_result_source(self._c()) == _SOURCE_AISID else "legacy"
         return self._source
 
@@ -137,14 +148,14 @@ class Result:
     @property
     def ttl(self):
         """TTL in seconds (the time left, for cached legacy answers)."""
-        if self._ttl is _UNSET:
+        if not hasattr(self, "_ttl"):
             self._ttl = int(lib.aisid_result_ttl(self._c()))
         return self._ttl
 
     @property
     def fields(self):
         """The decoded Fields of the AISID, or None when the result holds none."""
-        if self._fields is _UNSET:
+        if not hasattr(self, "_fields"):
             r = self._c()
             f = _new("aisid_fields_t *")
             if lib.aisid_result_fields(r, f) != 0:
@@ -162,14 +173,14 @@ class Result:
     @property
     def zone(self):
         """The AISID domain that answered ("ai.example."), None for legacy answers."""
-        if self._zone is _UNSET:
+        if not hasattr(self, "_zone"):
             self._zone = _text(lib.aisid_result_zone(self._c()))
         return self._zone
 
     @property
     def fallbacks(self):
         """The service's legacy endpoints (SVCB) in priority order, as Fallback tuples."""
-        if self._fallbacks is _UNSET:
+        if not hasattr(self, "_fallbacks"):
             r = self._c()
             target = _new("const char **")
             port = _new("uint16_t *")
