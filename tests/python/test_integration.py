@@ -322,3 +322,30 @@ def test_httpx_tls_is_checked_against_the_name(client, https, tmpdir_path, unbou
         with pytest.raises(httpx.ConnectError):
             h.get(f"https://nosuch.legacy.example:{https.port}/")
     c.close()
+
+
+def test_close_waits_for_a_call_in_c(blackhole):
+    # A thread is blocked inside aisid_resolve (a legacy query to an upstream
+    # that never answers) when another thread closes the client: the C client
+    # must outlive that call. close() returns at once, later calls fail with
+    # ClientClosedError, and the free happens when the blocked call returns.
+    c = aisid.Client(zones=[str(ZONE)], upstreams=[blackhole], watch=False, legacy_timeout=0.8)
+    got = []
+
+    def blocked():
+        try:
+            c.resolve("slow.legacy.example")
+        except aisid.AisidError as e:
+            got.append(e)
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    time.sleep(0.2)  # the thread is in C now (the GIL is released there)
+    assert c._inflight
+    c.close()
+    assert c._p is not None, "freed while a call was in progress"
+    with pytest.raises(aisid.ClientClosedError):
+        c.resolve("p5000.yolo.detection.image.ai.example")
+    t.join(10)
+    assert len(got) == 1 and isinstance(got[0], aisid.AisidTimeoutError), got
+    assert c._p is None  # freed by the last call out
