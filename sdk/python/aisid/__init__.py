@@ -42,7 +42,7 @@ from ._errors import (
 from ._ffi import LIBRARY, ffi, lib
 
 __all__ = [
-    "Client", "Result", "Fields", "Fallback", "ConnectInfo",
+    "Client", "Result", "Fields", "Fallback", "ConnectInfo", "LIBRARY",
     "resolve", "create_connection", "open_connection", "default_client", "version",
     "AisidError", "NotFoundError", "NoDataError", "InvalidArgumentError", "OutOfMemoryError",
     "ZoneError", "AisidTimeoutError", "ServFailError", "NetworkError", "ConnectError",

@@ -17,7 +17,6 @@ _ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
 _buffer = ffi.buffer
 _string = ffi.string
-_gc = ffi.gc
 _free_result = lib.aisid_result_free
 _new = ffi.new
 _resolve = lib.aisid_resolve
