@@ -6,7 +6,7 @@
 # /etc is touched.
 #
 #   deb_test.sh CHECK SOURCE_DIR BUILD_DIR DEB_DIR [NOTIFY_HELPER]
-#   CHECK: build | contents | maintscripts | lintian | unit | resolvconf | ready (+ NOTIFY_HELPER)
+#   CHECK: build | contents | maintscripts | lintian | python | unit | resolvconf | ready (+ NOTIFY_HELPER)
 # Exit 0 pass, 1 fail, 77 skipped (a tool is missing; the reason is printed).
 set -eu
 
@@ -55,7 +55,7 @@ build)
     "$SRC/packaging/build-deb" --build-dir "$BUILD" --out "$DEBS" --no-lintian > "$T/out" 2> "$T/err" ||
         { cat "$T/out" "$T/err" >&2; fail "packaging/build-deb"; }
     cat "$T/out"
-    for p in aisidd aisid-tools libaisid0 libaisid-dev libnss-aisid; do deb $p > /dev/null; done
+    for p in aisidd aisid-tools libaisid0 libaisid-dev libnss-aisid python3-aisid; do deb $p > /dev/null; done
     ;;
 contents)
     # Each package holds what SPEC §6 promises, with Debian's metadata.
@@ -158,6 +158,42 @@ maintscripts)
     rdpkg "$R" -i "$(deb libnss-aisid)"
     [ ! -e "$R/etc/nsswitch.conf" ] || fail "postinst created an nsswitch.conf"
     echo "maintscripts: nsswitch.conf edited once before dns/resolve, undone on remove and purge; user, conffiles, resolv.conf restore"
+    ;;
+python)
+    # python3-aisid: laid out by dh_python3, depending on libaisid0, and the
+    # module from the .deb (with the library from the .deb) imported and used.
+    command -v python3 >/dev/null || skip "python3 is not installed"
+    python3 -c 'import cffi' 2>/dev/null || skip "python3-cffi is not installed"
+    list=$(dpkg-deb -c "$(deb python3-aisid)" | awk '{print $6}')
+    for re in '^\./usr/lib/python3/dist-packages/aisid/__init__\.py$' '^\./usr/lib/python3/dist-packages/aisid/httpx\.py$' \
+              '^\./usr/lib/python3/dist-packages/aisid-[0-9.]+\.dist-info/METADATA$' '^\./usr/share/doc/python3-aisid/copyright$'; do
+        printf '%s\n' "$list" | grep -Eq "$re" || fail "python3-aisid lacks $re; it has:
+$list"
+    done
+    printf '%s\n' "$list" | grep -q '__pycache__\|\.pyc$' && fail "python3-aisid ships byte code: $list"
+    [ "$(dpkg-deb -f "$(deb python3-aisid)" Architecture)" = all ] || fail "python3-aisid is not Architecture: all"
+    dep=$(dpkg-deb -f "$(deb python3-aisid)" Depends)
+    for d in 'python3:any' 'python3-cffi' 'libaisid0 (= '; do
+        printf '%s' "$dep" | grep -qF "$d" || fail "python3-aisid Depends lacks $d: $dep"
+    done
+    dpkg-deb -e "$(deb python3-aisid)" "$T/py.ctl"
+    grep -q 'py3compile -p python3-aisid' "$T/py.ctl/postinst" || fail "python3-aisid postinst does not byte-compile"
+    grep -q 'py3clean -p python3-aisid' "$T/py.ctl/prerm" || fail "python3-aisid prerm does not clean up"
+    R=$T/pyroot
+    dpkg-deb -x "$(deb python3-aisid)" "$R"
+    dpkg-deb -x "$(deb libaisid0)" "$R"
+    lib=$(find "$R" -name 'libaisid.so.0' | head -1)
+    [ -n "$lib" ] || fail "libaisid0 has no libaisid.so.0"
+    if nm -D "$lib" 2>/dev/null | grep -Eq ' U __(asan|tsan)_init'; then
+        skip "this libaisid is built with a sanitizer: an uninstrumented python3 cannot load it"
+    fi
+    out=$(cd "$T" && env -u PYTHONPATH PYTHONPATH="$R/usr/lib/python3/dist-packages" AISID_LIBRARY="$lib" PYTHONDONTWRITEBYTECODE=1 \
+          python3 -c 'import aisid, sys; assert aisid.__file__.startswith(sys.argv[1]), aisid.__file__
+r = aisid.Client(zones=[sys.argv[2]]).resolve("p5000.yolo.detection.image.ai.example")
+print(r.address, r.fields.method_term, aisid.version())' "$R/" "$SRC/zones/ai.example.zone" 2>&1) ||
+        fail "import from the .deb: $out"
+    [ "$out" = "2001:db8:abcd:12:1:2:1:1388 yolo 0.1.0" ] || fail "python3-aisid from the .deb answered: $out"
+    echo "python: python3-aisid from the .deb imported in a scratch root: $out"
     ;;
 lintian)
     command -v lintian >/dev/null || skip "lintian is not installed (apt-get install lintian)"
