@@ -266,6 +266,79 @@ Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *o
     return zones_ ? answer_local(*zones_, q, msg, tcp, out, cap) : Result{};
 }
 
+// RFC 1034 §4.3.2 step 3a: the CNAME chain is followed inside our own zones
+// and answered whole, each record owned by its full name; it stops at a name
+// outside them (the client's resolver follows that), at a loop, or after 8
+// links. A chain that ends in NXDOMAIN or NODATA inside a zone carries that
+// zone's SOA; the rcode is the last name's (RFC 6604 §2.1).
+static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first, Answer &a) {
+    WireName seen[9];
+    unsigned nseen = 0;
+    seen[nseen++] = q.qname;
+    const std::string *target = &first.rdata.front();
+    for (unsigned hop = 0; hop < 8; ++hop) {
+        WireName cur;
+        Reader r(reinterpret_cast<const uint8_t *>(target->data()), target->size(), 0);
+        if (!r.name(cur)) return kNoError;
+        for (unsigned i = 0; i < nseen; ++i)
+            if (seen[i].wire() == cur.wire()) return kNoError; // a loop: stop here
+        seen[nseen++] = cur;
+        Match mm = zs.lookup(cur);
+        auto owner = [&] { a.w.bytes(cur.wire()); };
+        auto negative = [&](uint8_t rc) {
+            const RRset &soa = mm.zone->soa();
+            if (!soa.rdata.empty()) {
+                a.w.bytes(mm.zone->origin_wire());
+                a.rr_tail(kTypeSOA, std::min(soa.ttl, mm.zone->soa_minimum()), soa.rdata.front());
+                ++a.ns;
+            }
+            return rc;
+        };
+        if (mm.kind == Match::Kind::NotLocal) return kNoError;
+        if (mm.kind == Match::Kind::NxDomain) return negative(kNxDomain);
+        const uint16_t before = a.an;
+        if (mm.kind == Match::Kind::Synthesized) {
+            if (q.qtype == kTypeAAAA) {
+                owner();
+                a.rr_tail(kTypeAAAA, mm.zone->aisid_ttl(), {reinterpret_cast<const char *>(mm.aisid.data()), 16});
+                ++a.an;
+            }
+            return a.an == before ? negative(kNoError) : uint8_t{kNoError};
+        }
+        if (mm.service && q.qtype == kTypeAAAA) {
+            owner();
+            a.rr_tail(kTypeAAAA, mm.service->aaaa_ttl, {reinterpret_cast<const char *>(mm.aisid.data()), 16});
+            ++a.an;
+        }
+        if (mm.service && q.qtype == kTypeSVCB) {
+            mm.zone->for_each_svcb(*mm.service, [&](std::string_view rd) {
+                owner();
+                a.rr_tail(kTypeSVCB, mm.service->svcb_ttl, rd);
+                ++a.an;
+            });
+        }
+        if (mm.node) {
+            if (const RRset *rs = mm.node->find(q.qtype)) {
+                for (const std::string &rd : rs->rdata) {
+                    owner();
+                    a.rr_tail(rs->type, rs->ttl, rd);
+                    ++a.an;
+                }
+            } else if (a.an == before) {
+                if (const RRset *cn = mm.node->find(kTypeCNAME)) {
+                    owner();
+                    a.rr_tail(kTypeCNAME, cn->ttl, cn->rdata.front());
+                    ++a.an;
+                    target = &cn->rdata.front();
+                    continue;
+                }
+            }
+        }
+        return a.an == before ? negative(kNoError) : uint8_t{kNoError};
+    }
+    return kNoError;
+}
+
 Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
     Result res;
     Match m = zs.lookup(q.qname);
@@ -365,7 +438,8 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
             } else if (const RRset *rs = m.node->find(q.qtype)) {
                 add_rrset(a, *rs);
             } else if (const RRset *cn = m.node->find(kTypeCNAME)) {
-                add_rrset(a, *cn);  // RFC 1034 §4.3.2 step 3a (the target is not chased)
+                add_rrset(a, *cn);
+                rcode = chase_cname(zs, q, *cn, a);
             }
         }
     }

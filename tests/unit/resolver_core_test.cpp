@@ -87,7 +87,8 @@ TEST_CASE("local zone answers (SPEC §2, RFC 2308)") {
         {"ai.example.", 2, LDNS_RCODE_NOERROR, {"ai.example. 300 IN NS ns.ai.example."}, {}},
         {"_aisid.ai.example.", 16, LDNS_RCODE_NOERROR,
          {"_aisid.ai.example. 300 IN TXT \"v=aisid1\" \"prefix=2001:db8:abcd:12::/64\""}, {}},
-        {"www.ai.example.", 28, LDNS_RCODE_NOERROR, {"www.ai.example. 300 IN CNAME ns.ai.example."}, {}},
+        {"www.ai.example.", 28, LDNS_RCODE_NOERROR,
+         {"ns.ai.example. 300 IN AAAA 2001:db8:53::1", "www.ai.example. 300 IN CNAME ns.ai.example."}, {}},
         {"_object.ai.example.", 16, LDNS_RCODE_NOERROR, {}, {kSoa}},  // an empty non-terminal
         {"nope.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},
         {"p0.image.ai.example.", 28, LDNS_RCODE_NXDOMAIN, {}, {kSoa}},
@@ -620,4 +621,50 @@ TEST_CASE("a TSIG-signed query to a server without keys: NOTAUTH with TSIG error
     // The same time as the request, so the client can match it.
     CHECK(ldns_rdf_compare(ldns_rr_rdf(tsig, 1), ldns_rr_rdf(ldns_pkt_tsig(pkt), 1)) == 0);
     ldns_pkt_free(pkt);
+}
+
+TEST_CASE("CNAME chains inside our zones are answered whole (RFC 1034 §4.3.2), with a loop limit") {
+    const std::string zone = std::string(kZone) + R"(
+svc                  CNAME yolo.detection.image
+fast                 CNAME p60.yolo.detection.image
+two                  CNAME www
+gone                 CNAME nothing-here
+loop1                CNAME loop2
+loop2                CNAME loop1
+out                  CNAME www.legacy.example.
+)";
+    Core c(zone.c_str());
+    auto ask = [&](const char *name, uint16_t type) {
+        Result r = c.ask(query(0x99, name, type));
+        REQUIRE(r.verdict == Verdict::Answered);
+        auto p = c.reply(r);
+        REQUIRE(p);
+        return std::make_tuple(ldns_pkt_get_rcode(p.get()), section(ldns_pkt_answer(p.get())),
+                               section(ldns_pkt_authority(p.get())));
+    };
+    auto [rc, an, ns] = ask("svc.ai.example.", 28);
+    CHECK(rc == LDNS_RCODE_NOERROR);
+    CHECK(an == std::vector<std::string>{"svc.ai.example. 300 IN CNAME yolo.detection.image.ai.example.",
+                                         "yolo.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:1:0"});
+    std::tie(rc, an, ns) = ask("fast.ai.example.", 28); // to a synthesized name
+    CHECK(an == std::vector<std::string>{"fast.ai.example. 300 IN CNAME p60.yolo.detection.image.ai.example.",
+                                         "p60.yolo.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:1:3c"});
+    std::tie(rc, an, ns) = ask("two.ai.example.", 28); // two links
+    CHECK(an.size() == 3);
+    CHECK(an[0] == "ns.ai.example. 300 IN AAAA 2001:db8:53::1");
+    std::tie(rc, an, ns) = ask("gone.ai.example.", 28); // ends in NXDOMAIN: the last name's rcode
+    CHECK(rc == LDNS_RCODE_NXDOMAIN);
+    CHECK(an == std::vector<std::string>{"gone.ai.example. 300 IN CNAME nothing-here.ai.example."});
+    CHECK(ns == std::vector<std::string>{kSoa});
+    std::tie(rc, an, ns) = ask("svc.ai.example.", 16); // ends in NODATA: the SOA
+    CHECK(rc == LDNS_RCODE_NOERROR);
+    CHECK(an.size() == 1);
+    CHECK(ns == std::vector<std::string>{kSoa});
+    std::tie(rc, an, ns) = ask("loop1.ai.example.", 28); // a loop ends, each link once
+    CHECK(rc == LDNS_RCODE_NOERROR);
+    CHECK(an == std::vector<std::string>{"loop1.ai.example. 300 IN CNAME loop2.ai.example.",
+                                         "loop2.ai.example. 300 IN CNAME loop1.ai.example."});
+    std::tie(rc, an, ns) = ask("out.ai.example.", 28); // out of our zones: the resolver follows it
+    CHECK(an == std::vector<std::string>{"out.ai.example. 300 IN CNAME www.legacy.example."});
+    CHECK(ns.empty());
 }
