@@ -459,33 +459,39 @@ void egress_stopped(const Plane &plane) {
     CHECK(count_of(tb.log("eg2"), " -> node n") - eg2_before == 50);
 }
 
+// n echo sessions to the AISID (aisid-testnode's ECHO), each confirmed by its
+// first line; fewer if some failed.
+std::vector<int> open_echo_flows(int n) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) {
+        int fd = tcp_connect(kYolo, 80);
+        if (fd >= 0 && send(fd, "ECHO\n", 5, MSG_NOSIGNAL) == 5 && read_line(fd).rfind("node=", 0) == 0)
+            fds.push_back(fd);
+    }
+    return fds;
+}
+
+// How many of the sessions echo a line back now.
+int echo_count(const std::vector<int> &held) {
+    int ok = 0;
+    for (int fd : held) {
+        char b[8] = {};
+        if (send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 && recv(fd, b, 5, MSG_WAITALL) == 5 && std::string(b, 5) == "ping\n")
+            ++ok;
+    }
+    return ok;
+}
+
 void weights_move(const Plane &plane) {
     Testbed tb(plane, "AISID_TESTBED_IDLE_TIMER=1");
     // Established flows: echo sessions that stay busy (a resilient bucket moves
     // only once idle for idle_timer).
     const int kHeld = 12;
     auto run = [&](auto f) { return in_netns(tb.ns("cl"), f); };
-    std::vector<int> held = run([&] {
-        std::vector<int> fds;
-        for (int i = 0; i < kHeld; ++i) {
-            int fd = tcp_connect(kYolo, 80);
-            if (fd >= 0 && send(fd, "ECHO\n", 5, MSG_NOSIGNAL) == 5 && read_line(fd).rfind("node=", 0) == 0)
-                fds.push_back(fd);
-        }
-        return fds;
-    });
+    std::vector<int> held = run([&] { return open_echo_flows(kHeld); });
     REQUIRE(held.size() == static_cast<size_t>(kHeld));
     CHECK(count_of(tb.log("eg1"), " -> node n") > 0); // some of them do go through eg1
-    auto echo_all = [&] {
-        int ok = 0;
-        for (int fd : held) {
-            char b[8] = {};
-            if (send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 && recv(fd, b, 5, MSG_WAITALL) == 5 &&
-                std::string(b, 5) == "ping\n")
-                ++ok;
-        }
-        return ok;
-    };
+    auto echo_all = [&] { return echo_count(held); };
     // The control side reports eg1's path 90 % utilized (link=): weight 255 → ~26.
     auto control = [&] {
         int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -577,30 +583,13 @@ void ten_weight_changes(const Plane &plane) {
     Testbed tb(plane, "AISID_TESTBED_IDLE_TIMER=1");
     const int kHeld = 16;
     auto run = [&](auto f) { return in_netns(tb.ns("cl"), f); };
-    std::vector<int> held = run([&] {
-        std::vector<int> fds;
-        for (int i = 0; i < kHeld; ++i) {
-            int fd = tcp_connect(kYolo, 80);
-            if (fd >= 0 && send(fd, "ECHO\n", 5, MSG_NOSIGNAL) == 5 && read_line(fd).rfind("node=", 0) == 0)
-                fds.push_back(fd);
-        }
-        return fds;
-    });
+    std::vector<int> held = run([&] { return open_echo_flows(kHeld); });
     REQUIRE(held.size() == static_cast<size_t>(kHeld));
     const size_t on_eg1 = count_of(tb.log("eg1"), " -> node n"), on_eg2 = count_of(tb.log("eg2"), " -> node n");
     MESSAGE("held flows: " << on_eg1 << " via eg1, " << on_eg2 << " via eg2");
     CHECK(on_eg1 > 0); // the changes below move weight to and from eg1: flows on both sides are at stake
     CHECK(on_eg2 > 0);
-    auto echo_all = [&] {
-        int ok = 0;
-        for (int fd : held) {
-            char b[8] = {};
-            if (send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 && recv(fd, b, 5, MSG_WAITALL) == 5 &&
-                std::string(b, 5) == "ping\n")
-                ++ok;
-        }
-        return ok;
-    };
+    auto echo_all = [&] { return echo_count(held); };
     auto control = [&](const char *link) {
         return run([&] {
             int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
