@@ -164,7 +164,13 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
             cur = *saved;
             p.compacted_serial = cur->serial();
         } else if (!saved) {
-            log("zone " + file_zone->origin_text() + ": ignoring " + saved.error().to_string());
+            // Issue 15: the journal's entries start from this copy; replaying
+            // them over the older zone file would fail, and cutting them would
+            // lose acknowledged updates. Keep everything and refuse to start.
+            err = "zone " + file_zone->origin_text() + ": cannot load the compacted copy: " +
+                  saved.error().to_string() + "; the journal " + opt_.state_dir + "/" + stem +
+                  ".jnl is kept untouched; refusing to start (repair " + p.zone_path + ", or move it and the journal away)";
+            return false;
         }
     }
     std::vector<Diff> entries;
@@ -172,24 +178,27 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
     if (!p.journal.open(opt_.state_dir + "/" + stem + ".jnl", entries, note, err)) return false;
     if (!note.empty()) log(note);
     size_t applied = 0;
-    bool gap = false;
     for (const Diff &d : entries) {
         if (d.from == cur->serial()) {
             ZonePtr next;
             std::string why;
             if (!apply_diff(*cur, d, next, why)) {
-                log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" +
-                    std::to_string(d.to) + " does not apply (" + why + "); replay stops there");
-                gap = true;
-                break;
+                err = "journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" +
+                      std::to_string(d.to) + " does not apply (" + why +
+                      "); the journal is kept untouched; refusing to start";
+                return false;
             }
             cur = next;
             ++applied;
         } else if (serial_gt(d.to, cur->serial())) {
-            log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" + std::to_string(d.to) +
-                " does not follow serial " + std::to_string(cur->serial()) + "; replay stops there");
-            gap = true;
-            break;
+            // A gap: the base (zone file or compacted copy) is not the one the
+            // journal was written over. Never cut acknowledged updates for it.
+            err = "journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" + std::to_string(d.to) +
+                  " does not follow serial " + std::to_string(cur->serial()) + " of " +
+                  (cur == file_zone ? file_zone->file() : p.zone_path) +
+                  "; the journal is kept untouched; refusing to start (give the zone file a serial past " +
+                  std::to_string(entries.back().to) + " to start from it, or restore the compacted copy)";
+            return false;
         }
     }
     // The diffs that lead to the current serial serve IXFR.
@@ -201,7 +210,7 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
         want = it->from;
     }
     std::reverse(chain.begin(), chain.end());
-    if (gap || chain.size() != entries.size()) {
+    if (chain.size() != entries.size()) {  // only entries older than the base: the file moved on
         if (!p.journal.rewrite(chain, err)) return false;
     }
     p.history.assign(chain.begin(), chain.end());
@@ -659,7 +668,7 @@ void Authority::compact(const std::string &origin, bool force) {
         std::lock_guard lk(mu_);
         path = primaries_[origin].zone_path;
     }
-    if (!write_file_atomic(path, zone_to_text(*z), err)) {
+    if (!write_zone_file(path, *z, err)) {
         log("zone " + z->origin_text() + ": compaction failed: " + err);
         return;
     }
@@ -741,7 +750,7 @@ void Authority::notifier_loop() {
 void Authority::queue_write(const std::string &path, ZonePtr z) {
     if (!opt_.start_threads) {
         std::string err;
-        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
         return;
     }
     {
@@ -759,7 +768,7 @@ void Authority::flush_writes() {
     }
     for (auto &[path, z] : todo) {
         std::string err;
-        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
     }
 }
 

@@ -57,6 +57,11 @@ std::string zone_to_text(const Zone &z);
 /// The zone's records as one master-file line each.
 std::string record_to_text(const Record &r);
 
+/// Writes the zone as zone_to_text to `path` (atomically), after checking
+/// that the text reads back through load_zone_text as the very same records;
+/// false (nothing written) when it does not.
+bool write_zone_file(const std::string &path, const Zone &z, std::string &err);
+
 /// Writes a file so that a crash leaves either the old or the new content:
 /// a temporary beside it, fsync, rename, fsync of the directory.
 bool write_file_atomic(const std::string &path, std::string_view data, std::string &err);
