@@ -68,6 +68,37 @@ void Authority::log(const std::string &s) const {
 
 time_t Authority::now() const { return opt_.now ? opt_.now() : ::time(nullptr); }
 
+// Issue 15: refused UPDATE, NOTIFY and XFR are the lines anyone who can reach
+// the port can make us write. At most opt_.refusal_log_lines of them per 10 s
+// (as the rate limiter's own log line, worker.cpp); the rest are counted and
+// summed up in one line when the next window opens.
+void Authority::log_refusal(const std::string &s) {
+    const int64_t t = static_cast<int64_t>(now());
+    std::string summary;
+    bool print = false;
+    {
+        std::lock_guard lk(refusal_mu_);
+        ++refusals_;
+        if (t >= refusal_window_ + 10 || t < refusal_window_) {
+            if (refusal_suppressed_)
+                summary = std::to_string(refusal_suppressed_) +
+                          " more refused UPDATE/NOTIFY/XFR lines not logged in 10 s; the last: " + refusal_last_;
+            refusal_window_ = t;
+            refusal_lines_ = 0;
+            refusal_suppressed_ = 0;
+        }
+        if (refusal_lines_ < opt_.refusal_log_lines) {
+            ++refusal_lines_;
+            print = true;
+        } else {
+            ++refusal_suppressed_;
+            refusal_last_ = s;
+        }
+    }
+    if (!summary.empty()) log(summary);
+    if (print) log(s);
+}
+
 Expected<bool, AuthorityError> Authority::start() {
     for (const std::string &k : opt_.keys) {
         auto key = parse_tsig_key(k);
@@ -212,6 +243,15 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
     std::reverse(chain.begin(), chain.end());
     if (chain.size() != entries.size()) {  // only entries older than the base: the file moved on
         if (!p.journal.rewrite(chain, err)) return false;
+    }
+    // Issue 15: the signed UPDATEs still inside their fudge window are
+    // remembered across the restart; the same message again is refused.
+    {
+        const uint64_t t = static_cast<uint64_t>(now());
+        std::lock_guard lk(replay_mu_);
+        for (const Diff &d : entries)
+            if (!d.tsig_mac.empty() && d.tsig_time + d.tsig_fudge >= t)
+                seen_updates_[d.tsig_key + d.tsig_mac] = SeenUpdate{d.tsig_time + d.tsig_fudge, {}};
     }
     p.history.assign(chain.begin(), chain.end());
     if (applied)
@@ -371,7 +411,7 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
     using R = TsigCheck::Result;
     if (tc.result != R::ok) {
         uint8_t rc = tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth;
-        log("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
+        log_refusal("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
         replies.push_back(make_reply(q, rc, tc, now()));
         return;
     }
@@ -387,8 +427,24 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
                 it = it->second.expires < t ? seen_updates_.erase(it) : std::next(it);
         }
         auto it = seen_updates_.find(seen_key);
+        if (it != seen_updates_.end() && it->second.replies.empty()) {
+            // Applied before a restart (known from the journal): its replies
+            // are gone, and applying it again would roll the zone back.
+            // Refused as a stale signature: NOTAUTH, TSIG error BADTIME, signed.
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
+                        " refused: the same signed message was applied before the restart (a replay)");
+            TsigCheck stale;
+            stale.result = R::bad_time;
+            stale.key = tc.key;
+            stale.request_mac.reset(ldns_rdf_clone(tc.request_mac.get()));
+            stale.time_signed = tc.time_signed;
+            stale.fudge = tc.fudge;
+            stale.key_name_wire = tc.key_name_wire;
+            replies.push_back(make_reply(q, kRcodeNotAuth, stale, now()));
+            return;
+        }
         if (it != seen_updates_.end()) {
-            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
                 ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
             replies = it->second.replies;
             return;
@@ -408,7 +464,7 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
                                     const std::string &who, std::vector<std::string> &replies) {
     const ldns_rr_list *zs = ldns_pkt_question(q);
     if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
-        log("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
+        log_refusal("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
         replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
         return;
     }
@@ -426,7 +482,7 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
         std::lock_guard lk(mu_);
         auto it = primaries_.find(zrec.owner);
         if (it == primaries_.end() || zrec.cls != kClassIN) {
-            log("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
+            log_refusal("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
             replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
             return;
         }
@@ -434,10 +490,14 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
         UpdateResult res = apply_update(*p.zone, prereq, updates);
         rcode = res.rcode;
         if (res.rcode != kRcodeNoError) {
-            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
                 ": " + res.why);
         } else if (res.changed) {
             std::string err;
+            res.diff.tsig_key = tc.key->name_wire;
+            res.diff.tsig_mac = raw_mac(tc.request_mac.get());
+            res.diff.tsig_time = tc.time_signed;
+            res.diff.tsig_fudge = tc.fudge;
             // On disk before NOERROR (SPEC §4): a crash after this loses nothing acknowledged.
             if (!p.journal.append(res.diff, err)) {
                 log("UPDATE " + zone_name + ": " + err + " (SERVFAIL, nothing changed)");
@@ -484,7 +544,7 @@ void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const
         }
     }
     if (!accepted) {
-        log("NOTIFY " + name_to_text(z.owner) + " from " + sockaddr_text(peer) + " ignored: not our primary");
+        log_refusal("NOTIFY " + name_to_text(z.owner) + " from " + sockaddr_text(peer) + " ignored: not our primary");
         replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
         return;
     }
@@ -590,7 +650,7 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
     Record qrec = record_from_ldns(qr);
     std::string what = std::string(qrec.type == kTypeAXFR ? "AXFR " : "IXFR ") + name_to_text(qrec.owner);
     if (tc.result != R::ok) {
-        log(what + " refused: " + tc.text());
+        log_refusal(what + " refused: " + tc.text());
         replies.push_back(make_reply(q, tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth, tc, now()));
         return;
     }
@@ -618,7 +678,7 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
     }
     std::vector<Record> stream = xfr_records(qrec.owner, qrec.type, client_serial, nullptr);
     if (stream.empty()) {
-        log(what + ": not a zone of ours (NOTAUTH)");
+        log_refusal(what + ": not a zone of ours (NOTAUTH)");
         replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
         return;
     }

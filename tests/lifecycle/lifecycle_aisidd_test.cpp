@@ -179,6 +179,26 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
     CHECK(u.rcode == 0);
     CHECK(serial_of(p.port) == s0 + 3);
     CHECK(svcb_target().find("a.provider.example.") != std::string::npos);
+    // Issue 15: after a restart (kill -9, then a clean one) the capture of the
+    // second change is still refused - NOTAUTH, BADTIME - and changes nothing.
+    std::string second_req;
+    LdnsRdfPtr second_mac;
+    REQUIRE(send_update(p.port, "ai.example.", {}, migrate("b.provider.example."), Signing::good, 0, &second_req,
+                        &second_mac)
+                .rcode == 0);
+    REQUIRE(send_update(p.port, "ai.example.", {}, migrate("c.provider.example.")).rcode == 0);
+    for (bool crash : {true, false}) {
+        if (crash) p.kill9();
+        else REQUIRE(p.proc->stop(5000) == 0);
+        p.start();
+        CHECK(serial_of(p.port) == s0 + 5);
+        UpdateReply r = exchange_update(p.port, second_req, second_mac.get());
+        CHECK(r.rcode == 9);
+        CHECK(r.tsig_error == 18);
+        CHECK(r.verified);
+        CHECK(serial_of(p.port) == s0 + 5);
+        CHECK(svcb_target().find("c.provider.example.") != std::string::npos);
+    }
 }
 
 TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {

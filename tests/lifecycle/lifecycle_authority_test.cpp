@@ -441,3 +441,81 @@ TEST_CASE("authority: a signed query gets the query core's local answer (SPEC §
     out = e.send(sq.signed_wire, false);
     CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOTAUTH);
 }
+
+TEST_CASE("authority: a signed UPDATE replayed after a restart within its fudge window is refused (NOTAUTH/BADTIME) - the zone is unchanged") {
+    Env e;
+    const std::string svc = "yolo.detection.image.ai.example.";
+    auto migrate = [&](const std::string &target) {
+        return std::vector<Record>{lifecycle_test::bare(svc, kTypeSVCB, kClassANY),
+                                   rr(svc + " 300 IN SVCB 1 " + target + " port=443")};
+    };
+    auto target = [&] {
+        for (const Record &r : records_at(e.zone(), [&] {
+                 std::string w;
+                 wire_from_text(svc, w);
+                 return w;
+             }()))
+            if (r.type == kTypeSVCB) return record_to_text(r);
+        return std::string("?");
+    };
+    std::string mac;
+    std::string first = update({}, migrate("a.provider.example."), kNow, &mac);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(first)[0]).get()) == LDNS_RCODE_NOERROR);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, migrate("b.provider.example."), kNow + 1))[0]).get()) ==
+            LDNS_RCODE_NOERROR);
+    CHECK(e.zone().serial() == 2026112503u);
+    e.restart();  // a crash: only the journal remembers
+    e.clock = kNow + 60;  // well inside the 300 s fudge
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    auto out = e.send(first);
+    REQUIRE(out.size() == 1);
+    PktPtr r = parse(out[0]);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
+    const ldns_rr *t = ldns_pkt_tsig(r.get());
+    REQUIRE(t);
+    const ldns_rdf *err = ldns_rr_rdf(t, 5);
+    CHECK(((ldns_rdf_data(err)[0] << 8) | ldns_rdf_data(err)[1]) == kTsigBadTime);
+    auto k = parse_tsig_key(kKey);
+    LdnsRdfPtr req_mac(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, mac.size(), mac.data()));
+    CHECK(tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(out[0].data()), out[0].size(), *k,
+                               req_mac.get(), false, nullptr));
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    CHECK(e.logged("applied before the restart"));
+    // Compaction trims nothing needed; after a second restart it is still known.
+    e.auth->compact_now();
+    e.restart();
+    CHECK(ldns_pkt_get_rcode(parse(e.send(first)[0]).get()) == LDNS_RCODE_NOTAUTH);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    // The same change signed anew is a new message and applies.
+    CHECK(ldns_pkt_get_rcode(parse(e.send(update({}, migrate("a.provider.example."), kNow + 61))[0]).get()) ==
+          LDNS_RCODE_NOERROR);
+    CHECK(target().find("a.provider.example.") != std::string::npos);
+}
+
+TEST_CASE("authority: refused UPDATE, NOTIFY and XFR lines are rate limited - the rest summed up in one line") {
+    Env e;
+    auto refused_lines = [&] {
+        size_t n = 0;
+        for (auto &l : e.logs) n += l.find("refused") != std::string::npos || l.find("ignored") != std::string::npos;
+        return n;
+    };
+    for (int i = 0; i < 500; ++i) {
+        std::string w = update({}, {rr("x._method.ai.example. 300 IN TXT \"code=9\"")}, kNow);
+        w[w.size() - 12] ^= 1;  // BADSIG
+        auto out = e.send(w);
+        REQUIRE(out.size() == 1);
+        CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOTAUTH);
+    }
+    CHECK(refused_lines() == 10);
+    CHECK(e.auth->refusals() == 500);
+    CHECK_FALSE(e.logged("not logged"));
+    e.clock += 11;
+    std::string w = update({}, {rr("x._method.ai.example. 300 IN TXT \"code=9\"")}, e.clock);
+    w[w.size() - 12] ^= 1;
+    e.send(w);
+    CHECK(e.logged("490 more refused UPDATE/NOTIFY/XFR lines not logged in 10 s"));
+    CHECK(refused_lines() == 12);  // the summary and the new window's first line
+    CHECK(e.zone().serial() == 2026112501u);
+}
