@@ -487,7 +487,7 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
             return;
         }
         Primary &p = it->second;
-        UpdateResult res = apply_update(*p.zone, prereq, updates);
+        UpdateResult res = apply_update(*p.zone, prereq, updates, opt_.max_records_per_name);
         rcode = res.rcode;
         if (res.rcode != kRcodeNoError) {
             log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +

@@ -40,6 +40,7 @@ struct AuthorityOptions {
     int transfer_timeout_ms = 5000;
     bool start_threads = true;             // false: unit tests drive it synchronously
     bool compact_on_stop = true;           // false: a stop looks like a crash (tests)
+    size_t max_records_per_name = 100;     // per owner and type, by UPDATE (issue 15)
     unsigned refusal_log_lines = 10;       // refused UPDATE/NOTIFY/XFR lines logged per 10 s (issue 15)
     std::function<time_t()> now;           // default: time()
     std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."

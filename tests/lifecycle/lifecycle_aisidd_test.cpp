@@ -532,7 +532,7 @@ TEST_CASE("aisidd: a TSIG-signed query gets the unsigned answer (SPEC §2: synth
     CHECK(out.verified);
 }
 
-TEST_CASE("aisidd primary: names that need escaping survive compaction and restarts; an unreadable compacted copy refuses the start and keeps the journal") {
+TEST_CASE("aisidd primary: names that need escaping survive compaction and restarts - an unreadable compacted copy refuses the start and keeps the journal") {
     TempDir d;
     Aisidd p(d, "primary", primary_args(zone_file(d)));
     p.start();

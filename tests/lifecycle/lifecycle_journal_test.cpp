@@ -118,7 +118,7 @@ TEST_CASE("journal: rewrite keeps only the given entries") {
 
 TEST_CASE("journal: CRC-32C of the standard check string") { CHECK(crc32c("123456789") == 0xE3069283u); }
 
-TEST_CASE("journal: the signer of an entry (key, MAC, time, fudge) round-trips; entries without one still read") {
+TEST_CASE("journal: the signer of an entry (key, MAC, time, fudge) round-trips - entries without one still read") {
     Diff d = make_diff(1, 2, "a._method.ai.example.");
     Diff plain = d;
     d.tsig_key = std::string("\x02k1\x00", 4);

@@ -108,7 +108,7 @@ Record random_add(std::mt19937 &rng, const std::vector<std::string> &owners) {
     return r;
 }
 
-void check_round_trip(const Zone &z) {
+void check_round_trip(const Zone &z, bool write = true) {
     std::string text = zone_to_text(z);
     auto back = load_zone_text(text, "compacted.zone");
     REQUIRE_MESSAGE(back.has_value(), (back ? std::string() : back.error().to_string()) << "\n" << text);
@@ -119,6 +119,7 @@ void check_round_trip(const Zone &z) {
         CHECK(a[i].same_rr(b[i]));
         CHECK(a[i].ttl == b[i].ttl);
     }
+    if (!write) return;
     std::string err;
     char tmpl[] = "/tmp/aisid-rt-XXXXXX";
     REQUIRE(mkdtemp(tmpl));
@@ -149,7 +150,7 @@ TEST_CASE("roundtrip: every accepted random UPDATE, compacted then reloaded, giv
     ZonePtr z = *load_zone_text(kZone, "ai.example.zone");
     std::vector<std::string> owners;
     size_t accepted = 0, refused = 0;
-    for (int i = 0; i < 400; ++i) {
+    for (int i = 0; i < 300; ++i) {
         if (owners.empty() || rng() % 3 == 0) owners.push_back(random_owner(rng));
         std::vector<Record> upd;
         unsigned n = 1 + rng() % 3;
@@ -173,9 +174,10 @@ TEST_CASE("roundtrip: every accepted random UPDATE, compacted then reloaded, giv
         ++accepted;
         if (!u.changed) continue;
         z = u.zone;
-        check_round_trip(*z);
+        check_round_trip(*z, false);
     }
+    check_round_trip(*z);  // and through write_zone_file, which checks it too
     MESSAGE("roundtrip: " << accepted << " accepted, " << refused << " refused, " << zone_records(*z).size()
                           << " records at the end");
-    CHECK(accepted > 300);
+    CHECK(accepted > 250);
 }

@@ -691,6 +691,70 @@ TEST_CASE("security: privileges dropped after binding a privileged port (--user)
     CHECK(bad.err.find("aisidd: --user no-such-user-aisid: no such user") != std::string::npos);
 }
 
+TEST_CASE("security: a SIGHUP onto an $INCLUDE fan-out or an $INCLUDE outside the zone's directory fails at once and keeps the old zones") {
+    TempDir z;
+    std::string zone = z.file("ai.example.zone");
+    const std::string text = read_file(example_zone());
+    write_file(zone, text);
+    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9"}, false);
+    // Ten includes per file, seven deep: 10^7 files inside the depth limit.
+    for (int level = 0; level < 7; ++level) {
+        std::string t;
+        for (int i = 0; i < 10; ++i) t += "$INCLUDE l" + std::to_string(level + 1) + ".inc\n";
+        write_file(z.file("l" + std::to_string(level) + ".inc"), t);
+    }
+    write_file(z.file("l7.inc"), "leaf TXT \"x\"\n");
+    auto reload_fails_with = [&](const std::string &what) {
+        size_t before = d.proc.err().size();
+        d.proc.signal(SIGHUP);
+        auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3) &&
+               d.proc.err().find("reload failed", before) == std::string::npos)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::string log = d.proc.err().substr(before);
+        CHECK_MESSAGE(log.find("reload failed, keeping the old zones") != std::string::npos, log);
+        CHECK_MESSAGE(log.find(what) != std::string::npos, log);
+        check_alive(d);
+        return log;
+    };
+    write_file(zone, text + "$INCLUDE l0.inc\n");
+    reload_fails_with("more than 64 $INCLUDE files");
+    write_file(zone, text + "$INCLUDE /etc/passwd\n");
+    std::string log = reload_fails_with("outside the zone file's directory");
+    CHECK(log.find("root:") == std::string::npos);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("security: --user with --state-dir - the dropped user owns the state directory and compaction works") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root");
+        return;
+    }
+    TempDir z;
+    REQUIRE(::chmod(z.path.c_str(), 0755) == 0);
+    std::string zone = z.file("ai.example.zone");
+    write_file(zone, read_file(example_zone()));
+    std::string state = z.file("state");  // not there yet: aisidd creates it, as root
+    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9", "--state-dir", state, "--key", std::string("k1:") + kSecret,
+              "--update-key", "k1", "--user", "nobody"},
+             false);
+    struct stat st {};
+    REQUIRE(::stat(state.c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
+    CmdResult r = admin(d.port, {"define", "method", "usertest"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    // Quiet for a second: the writer compacts, as nobody, into the directory.
+    bool compacted = false;
+    for (int i = 0; i < 100 && !compacted; ++i) {
+        compacted = read_file(state + "/ai.example.zone").find("usertest") != std::string::npos;
+        if (!compacted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK_MESSAGE(compacted, d.proc.err());
+    CHECK_MESSAGE(d.proc.err().find("Permission denied") == std::string::npos, d.proc.err());
+    CHECK(d.proc.stop() == 0);
+    CHECK(d.proc.err().find("compaction failed") == std::string::npos);
+}
+
 namespace {
 
 struct Burst {
