@@ -68,6 +68,15 @@ void Authority::log(const std::string &s) const {
 
 time_t Authority::now() const { return opt_.now ? opt_.now() : ::time(nullptr); }
 
+void Authority::append_metrics(std::string &out) const {
+    out += "# HELP aisidd_authority_refused_total UPDATE, NOTIFY and transfer requests refused (each counted, "
+           "logged or not).\n# TYPE aisidd_authority_refused_total counter\naisidd_authority_refused_total " +
+           std::to_string(refusals_.load()) + "\n";
+    out += "# HELP aisidd_authority_replays_refused_total Signed UPDATEs refused because the journal shows them "
+           "applied before a restart.\n# TYPE aisidd_authority_replays_refused_total counter\n"
+           "aisidd_authority_replays_refused_total " + std::to_string(replays_refused_.load()) + "\n";
+}
+
 // Issue 15: refused UPDATE, NOTIFY and XFR are the lines anyone who can reach
 // the port can make us write. At most opt_.refusal_log_lines of them per 10 s
 // (as the rate limiter's own log line, worker.cpp); the rest are counted and
@@ -433,6 +442,7 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
             // Refused as a stale signature: NOTAUTH, TSIG error BADTIME, signed.
             log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
                         " refused: the same signed message was applied before the restart (a replay)");
+            replays_refused_.fetch_add(1);
             TsigCheck stale;
             stale.result = R::bad_time;
             stale.key = tc.key;

@@ -77,6 +77,7 @@ public:
     const std::vector<TsigKey> &keys() const { return keys_; }
     /// Refused UPDATE/NOTIFY/XFR messages so far (logged or not).
     uint64_t refusals() const { return refusals_.load(); }
+    void append_metrics(std::string &out) const override;
 
 private:
     struct Primary {
@@ -152,6 +153,7 @@ private:
     uint64_t refusal_suppressed_ = 0;
     std::string refusal_last_;
     std::atomic<uint64_t> refusals_{0};
+    std::atomic<uint64_t> replays_refused_{0};     // signed UPDATEs known from the journal, sent again
 
     std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
     std::map<std::string, Primary> primaries_;

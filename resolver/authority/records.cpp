@@ -111,7 +111,15 @@ std::vector<Record> records_at(const Zone &z, std::string_view owner_wire) {
     return out;
 }
 
-std::string record_to_text(const Record &r) {
+namespace {
+std::string record_text(const Record &r, const std::string &owner_text);
+}
+
+std::string record_to_text(const Record &r) { return record_text(r, name_to_text(r.owner)); }
+
+namespace {
+
+std::string record_text(const Record &r, const std::string &owner_text) {
     // RFC 1035 §5.1: every name is written with name_to_text, which escapes
     // what the master-file reader would take as syntax (quote, semicolon,
     // parentheses, backslash, dot inside a label, '@', '$', blanks, bytes
@@ -121,7 +129,7 @@ std::string record_to_text(const Record &r) {
     // escapes character-strings and writes unknown types as RFC 3597 \#.
     LdnsRrPtr rr = record_to_ldns(r);
     if (!rr) return {};
-    std::string out = name_to_text(r.owner);
+    std::string out = owner_text;
     out += '\t';
     out += std::to_string(r.ttl);
     char *cls = ldns_rr_class2str(ldns_rr_get_class(rr.get()));
@@ -167,10 +175,40 @@ std::string record_to_text(const Record &r) {
     return out;
 }
 
+} // namespace
+
+bool rdata_round_trips(const Record &r) {
+    Record probe = r;
+    probe.owner.assign(1, '\0');
+    probe.cls = kClassIN;
+    std::string text = record_text(probe, ".");
+    if (text.empty()) return false;
+    ldns_rr *raw = nullptr;
+    if (ldns_rr_new_frm_str(&raw, text.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK) return false;
+    LdnsRrPtr rr(raw);
+    Record back = record_from_ldns(rr.get());
+    return back.type == r.type && back.rdata == r.rdata;
+}
+
 std::string zone_to_text(const Zone &z) {
     std::string out = "; written by aisidd (serial " + std::to_string(z.serial()) + ")\n";
     out += "$ORIGIN " + z.origin_text() + "\n";
-    for (const Record &r : zone_records(z)) out += record_to_text(r);
+    for (const Record &r : zone_records(z)) {
+        std::string owner = name_to_text(r.owner);
+        // ldns reads an owner token of at most 255 characters; escapes can
+        // make a legal name (255 bytes) four times longer. Such an owner is
+        // written as its first label under an $ORIGIN of its parent.
+        if (owner.size() > 250 && !r.owner.empty() && r.owner[0] != 0) {
+            size_t l = 1 + static_cast<uint8_t>(r.owner[0]);
+            std::string first;
+            append_labels_text(first, r.owner.substr(0, l));
+            out += "$ORIGIN " + name_to_text(std::string_view(r.owner).substr(l)) + "\n";
+            out += record_text(r, first);
+            out += "$ORIGIN " + z.origin_text() + "\n";
+            continue;
+        }
+        out += record_text(r, owner);
+    }
     return out;
 }
 

@@ -116,6 +116,11 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
         if (!in_zone(z, u.owner)) return fail(kRcodeNotZone, owner_text(u.owner) + " is outside the zone");
         if (u.cls == kClassIN) {
             if (is_meta_type(u.type)) return fail(kRcodeFormErr, "update adds a meta type");
+            // Issue 15: what cannot be written to a zone file and read back
+            // (e.g. an AAAA of 0 bytes) would be lost at the next compaction.
+            if (!rdata_round_trips(u))
+                return fail(kRcodeFormErr, owner_text(u.owner) + " " + type_name(u.type) +
+                                               ": rdata not valid for its type");
         } else if (u.cls == kClassANY) {
             if (u.ttl != 0 || !u.rdata.empty()) return fail(kRcodeFormErr, "class ANY delete with TTL or data");
             if (is_meta_type(u.type) && u.type != kTypeANY) return fail(kRcodeFormErr, "delete of a meta type");

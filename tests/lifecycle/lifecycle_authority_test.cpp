@@ -487,6 +487,9 @@ TEST_CASE("authority: a signed UPDATE replayed after a restart within its fudge 
     CHECK(e.zone().serial() == 2026112503u);
     CHECK(target().find("b.provider.example.") != std::string::npos);
     CHECK(e.logged("applied before the restart"));
+    std::string m;
+    e.auth->append_metrics(m);
+    CHECK_MESSAGE(m.find("\naisidd_authority_replays_refused_total 1\n") != std::string::npos, m);
     // Compaction trims nothing needed; after a second restart it is still known.
     e.auth->compact_now();
     e.restart();
@@ -521,6 +524,9 @@ TEST_CASE("authority: refused UPDATE, NOTIFY and XFR lines are rate limited - th
     e.send(w);
     CHECK(e.logged("490 more refused UPDATE/NOTIFY/XFR lines not logged in 10 s"));
     CHECK(refused_lines() == 12);  // the summary and the new window's first line
+    std::string m;
+    e.auth->append_metrics(m);
+    CHECK_MESSAGE(m.find("\naisidd_authority_refused_total 501\n") != std::string::npos, m);
     CHECK(e.zone().serial() == 2026112501u);
 }
 

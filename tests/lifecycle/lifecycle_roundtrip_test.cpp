@@ -181,3 +181,29 @@ TEST_CASE("roundtrip: every accepted random UPDATE, compacted then reloaded, giv
                           << " records at the end");
     CHECK(accepted > 250);
 }
+
+TEST_CASE("roundtrip: a 255-byte owner of escaped bytes (over ldns's 255-character token) and rdata that cannot be written are handled") {
+    ZonePtr z = *load_zone_text(kZone, "ai.example.zone");
+    // Four labels of 60 bytes 0x04 each under ai.example.: 4 * 61 + 12 = 256 > 255,
+    // so three of 60 and one of 50: its text is about 900 characters.
+    std::string owner;
+    for (int len : {60, 60, 60, 50}) {
+        owner.push_back(static_cast<char>(len));
+        owner.append(static_cast<size_t>(len), '\x04');
+    }
+    std::string suffix;
+    REQUIRE(wire_from_text("ai.example.", suffix));
+    owner += suffix;
+    REQUIRE(owner.size() <= 255);
+    Record r{owner, kTypeTXT, kClassIN, 300, std::string("\x02ok", 3)};
+    UpdateResult u = apply_update(*z, {}, {r});
+    REQUIRE(u.rcode == kRcodeNoError);
+    REQUIRE(name_to_text(owner).size() > 255);
+    check_round_trip(*u.zone);
+    // An AAAA of 0 bytes (seen from the fuzzer) cannot be written as text: FORMERR.
+    std::string apex;
+    REQUIRE(wire_from_text("x.ai.example.", apex));
+    UpdateResult bad = apply_update(*z, {}, {Record{apex, kTypeAAAA, kClassIN, 300, ""}});
+    CHECK(bad.rcode == kRcodeFormErr);
+    CHECK(apply_update(*z, {}, {Record{apex, kTypeA, kClassIN, 300, "abc"}}).rcode == kRcodeFormErr);
+}
