@@ -643,3 +643,31 @@ TEST_CASE("xfr client: a transfer whose last message is unsigned is refused (RFC
     CHECK(bad.kind == XfrResult::Kind::failed);
     CHECK(bad.refused);
 }
+
+TEST_CASE("authority: after an UPDATE deletes every record at a name the name answers NXDOMAIN - not NODATA") {
+    Env e;
+    auto ask = [&](const std::string &name) {
+        std::string w;
+        wire_from_text(name, w);
+        PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()), LDNS_RR_TYPE_A,
+                                    LDNS_RR_CLASS_IN, 0));
+        auto out = e.send(pkt_wire(q.get()), false);
+        REQUIRE(out.size() == 1);
+        return ldns_pkt_get_rcode(parse(out[0]).get());
+    };
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, {rr("gone.hosts.ai.example. 300 IN A 192.0.2.9"),
+                                                          rr("gone.hosts.ai.example. 300 IN TXT \"x\"")},
+                                                     kNow))[0])
+                                   .get()) == LDNS_RCODE_NOERROR);
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NOERROR);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, {lifecycle_test::bare("gone.hosts.ai.example.", kTypeANY,
+                                                                               kClassANY)},
+                                                     kNow + 1))[0])
+                                   .get()) == LDNS_RCODE_NOERROR);
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    CHECK(ask("hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    // and after a restart (journal replay) the same
+    e.restart();
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+}
