@@ -576,7 +576,9 @@ struct FakePrimary {
 
 std::string unsigned_copy(const std::string &msg, const std::vector<Record> &extra_first) {
     PktPtr p = parse(msg);
-    ldns_pkt_set_tsig(p.get(), nullptr);
+    ldns_rr *tsig = ldns_pkt_tsig(p.get());
+    ldns_pkt_set_tsig(p.get(), nullptr);  // ldns does not free the one it drops
+    ldns_rr_free(tsig);
     if (!extra_first.empty()) {
         ldns_rr_list *l = ldns_rr_list_new();
         for (const Record &r : extra_first) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
