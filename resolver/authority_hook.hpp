@@ -18,6 +18,8 @@ struct AuthorityHook {
     // May block (fsync, network). Called off the UDP fast path. For TCP (AXFR), may produce several messages.
     virtual void handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
                         std::vector<std::string> &replies) = 0;
+    /// Appends its Prometheus counters (HELP, TYPE and value lines) to /metrics.
+    virtual void append_metrics(std::string &) const {}
 };
 
 } // namespace aisid::resolver

@@ -17,6 +17,8 @@ const char *usage_text() {
            "              [--upstream-timeout MS] [--tcp-idle-timeout MS]\n"
            "              [--key NAME:BASE64]... [--update-key NAME]...\n"
            "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
+           "              [--zone-include-dir DIR]... [--zone-max-includes N] [--zone-max-bytes MB]\n"
+           "              [--max-records-per-name N]\n"
            "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
            "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
            "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
@@ -67,7 +69,8 @@ std::string trim(const std::string &s) {
 
 bool is_repeatable(const std::string &k) {
     static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "deny", "key",
-                                            "update-key", "secondary", "notify", "rate-limit-exempt"};
+                                            "update-key", "secondary", "notify", "rate-limit-exempt",
+                                            "zone-include-dir"};
     return r.count(k) > 0;
 }
 
@@ -82,6 +85,7 @@ void clear_list(Config &c, const std::string &k) {
     else if (k == "secondary") c.secondaries.clear();
     else if (k == "notify") c.notify.clear();
     else if (k == "rate-limit-exempt") c.rrl.exempt.clear();
+    else if (k == "zone-include-dir") c.zone_limits.include_dirs.clear();
 }
 
 } // namespace
@@ -207,6 +211,20 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
     } else if (key == "user") {
         if (v.empty()) return unexpected(err("--user needs a user name"));
         c.user = v;
+    } else if (key == "zone-include-dir") {
+        if (v.empty()) return unexpected(err("--zone-include-dir needs a directory"));
+        c.zone_limits.include_dirs.push_back(v);
+    } else if (key == "zone-max-includes") {
+        if (!parse_uint(v, 100000, n)) return unexpected(err("bad --zone-max-includes '" + v + "' (0..100000)"));
+        c.zone_limits.max_includes = unsigned(n);
+    } else if (key == "zone-max-bytes") {
+        if (!parse_uint(v, 1 << 16, n) || n == 0)
+            return unexpected(err("bad --zone-max-bytes '" + v + "' (MB, 1..65536)"));
+        c.zone_limits.max_bytes = uint64_t(n) << 20;
+    } else if (key == "max-records-per-name") {
+        if (!parse_uint(v, 1000000, n) || n == 0)
+            return unexpected(err("bad --max-records-per-name '" + v + "' (1..1000000)"));
+        c.max_records_per_name = size_t(n);
     } else if (key == "rate-limit") {
         if (!parse_uint(v, kRrlMaxRate, n))
             return unexpected(err("bad --rate-limit '" + v + "' (replies per second, 0..10000; 0 is off)"));

@@ -6,6 +6,7 @@
 #include "expected.hpp"
 #include "net.hpp"
 #include "rrl.hpp"
+#include "zone.hpp"
 
 #include <string>
 #include <vector>
@@ -55,6 +56,8 @@ struct Config {
     std::string state_dir;
     std::string ca_file;
     std::string user;                        // drop to this user after binding (when started as root)
+    ZoneLoadLimits zone_limits;              // $INCLUDE files, bytes, directories (issue 15)
+    size_t max_records_per_name = 100;       // per owner name and type, by UPDATE and transfers (issue 15)
     RrlSettings rrl;                         // response rate limiting (off unless --rate-limit N)
     size_t rrl_table_size = 65536;           // buckets; fixed at start
 };

@@ -9,8 +9,11 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -54,6 +57,31 @@ std::string drop_privileges(const std::string &user, int &code) {
     return {};
 }
 
+// Issue 15: the authority's state directory (journals, compacted zone
+// files) was created and opened as root; after --user the daemon must still
+// write there (compaction renames files in it). Hands the directory and the
+// regular files in it to the user, before privileges go. Symbolic links are
+// neither followed nor changed.
+std::string give_state_dir(const std::string &dir, const std::string &user) {
+    struct passwd *pw = getpwnam(user.c_str());
+    if (!pw || geteuid() != 0 || pw->pw_uid == 0) return {};
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return "--state-dir " + dir + ": " + std::strerror(errno);
+    std::string err;
+    if (fchown(dfd, pw->pw_uid, pw->pw_gid) != 0) err = "--state-dir " + dir + ": " + std::strerror(errno);
+    if (DIR *d = fdopendir(dup(dfd))) {
+        while (struct dirent *e = readdir(d)) {
+            struct stat st;
+            if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+            if (fchownat(dfd, e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) != 0 && err.empty())
+                err = "--state-dir " + dir + "/" + e->d_name + ": " + std::strerror(errno);
+        }
+        closedir(d);
+    }
+    ::close(dfd);
+    return err;
+}
+
 } // namespace
 
 namespace {
@@ -70,7 +98,7 @@ Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c
     auto set = std::make_shared<ZoneSet>();
     double t = now_unix();
     for (const std::string &f : c.zones) {
-        auto z = load_zone_file(f);
+        auto z = load_zone_file(f, c.zone_limits);
         if (!z) return unexpected(z.error().to_string());
         ZonePtr zp = *z;
         if (set->find(zp->origin_wire()))
@@ -235,6 +263,13 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     // Every socket is bound: nothing left needs root (issue 7). setuid from
     // root clears every capability; glibc applies it to all threads.
     if (!cfg.user.empty()) {
+        if (authority) {
+            std::string e = give_state_dir(cfg.state_dir.empty() ? "/var/lib/aisid/zones" : cfg.state_dir, cfg.user);
+            if (!e.empty()) {
+                std::fprintf(stderr, "aisidd: %s\n", e.c_str());
+                return 4;
+            }
+        }
         int code = 0;
         std::string e = drop_privileges(cfg.user, code);
         if (!e.empty()) {

@@ -115,6 +115,7 @@ std::string render_metrics(const Shared &sh) {
     line(o, "# TYPE aisidd_reloads_total counter");
     line(o, "aisidd_reloads_total{result=\"ok\"} %llu", (unsigned long long)sh.reloads.load());
     line(o, "aisidd_reloads_total{result=\"failed\"} %llu", (unsigned long long)sh.reload_failures.load());
+    if (sh.authority) sh.authority->append_metrics(o);  // issue 15: the authority side's counters
     return o;
 }
 

@@ -68,6 +68,46 @@ void Authority::log(const std::string &s) const {
 
 time_t Authority::now() const { return opt_.now ? opt_.now() : ::time(nullptr); }
 
+void Authority::append_metrics(std::string &out) const {
+    out += "# HELP aisidd_authority_refused_total UPDATE, NOTIFY and transfer requests refused (each counted, "
+           "logged or not).\n# TYPE aisidd_authority_refused_total counter\naisidd_authority_refused_total " +
+           std::to_string(refusals_.load()) + "\n";
+    out += "# HELP aisidd_authority_replays_refused_total Signed UPDATEs refused because the journal shows them "
+           "applied before a restart.\n# TYPE aisidd_authority_replays_refused_total counter\n"
+           "aisidd_authority_replays_refused_total " + std::to_string(replays_refused_.load()) + "\n";
+}
+
+// Issue 15: refused UPDATE, NOTIFY and XFR are the lines anyone who can reach
+// the port can make us write. At most opt_.refusal_log_lines of them per 10 s
+// (as the rate limiter's own log line, worker.cpp); the rest are counted and
+// summed up in one line when the next window opens.
+void Authority::log_refusal(const std::string &s) {
+    const int64_t t = static_cast<int64_t>(now());
+    std::string summary;
+    bool print = false;
+    {
+        std::lock_guard lk(refusal_mu_);
+        ++refusals_;
+        if (t >= refusal_window_ + 10 || t < refusal_window_) {
+            if (refusal_suppressed_)
+                summary = std::to_string(refusal_suppressed_) +
+                          " more refused UPDATE/NOTIFY/XFR lines not logged in 10 s; the last: " + refusal_last_;
+            refusal_window_ = t;
+            refusal_lines_ = 0;
+            refusal_suppressed_ = 0;
+        }
+        if (refusal_lines_ < opt_.refusal_log_lines) {
+            ++refusal_lines_;
+            print = true;
+        } else {
+            ++refusal_suppressed_;
+            refusal_last_ = s;
+        }
+    }
+    if (!summary.empty()) log(summary);
+    if (print) log(s);
+}
+
 Expected<bool, AuthorityError> Authority::start() {
     for (const std::string &k : opt_.keys) {
         auto key = parse_tsig_key(k);
@@ -164,7 +204,13 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
             cur = *saved;
             p.compacted_serial = cur->serial();
         } else if (!saved) {
-            log("zone " + file_zone->origin_text() + ": ignoring " + saved.error().to_string());
+            // Issue 15: the journal's entries start from this copy; replaying
+            // them over the older zone file would fail, and cutting them would
+            // lose acknowledged updates. Keep everything and refuse to start.
+            err = "zone " + file_zone->origin_text() + ": cannot load the compacted copy: " +
+                  saved.error().to_string() + "; the journal " + opt_.state_dir + "/" + stem +
+                  ".jnl is kept untouched; refusing to start (repair " + p.zone_path + ", or move it and the journal away)";
+            return false;
         }
     }
     std::vector<Diff> entries;
@@ -172,24 +218,27 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
     if (!p.journal.open(opt_.state_dir + "/" + stem + ".jnl", entries, note, err)) return false;
     if (!note.empty()) log(note);
     size_t applied = 0;
-    bool gap = false;
     for (const Diff &d : entries) {
         if (d.from == cur->serial()) {
             ZonePtr next;
             std::string why;
             if (!apply_diff(*cur, d, next, why)) {
-                log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" +
-                    std::to_string(d.to) + " does not apply (" + why + "); replay stops there");
-                gap = true;
-                break;
+                err = "journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" +
+                      std::to_string(d.to) + " does not apply (" + why +
+                      "); the journal is kept untouched; refusing to start";
+                return false;
             }
             cur = next;
             ++applied;
         } else if (serial_gt(d.to, cur->serial())) {
-            log("journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" + std::to_string(d.to) +
-                " does not follow serial " + std::to_string(cur->serial()) + "; replay stops there");
-            gap = true;
-            break;
+            // A gap: the base (zone file or compacted copy) is not the one the
+            // journal was written over. Never cut acknowledged updates for it.
+            err = "journal " + p.journal.path() + ": entry " + std::to_string(d.from) + "->" + std::to_string(d.to) +
+                  " does not follow serial " + std::to_string(cur->serial()) + " of " +
+                  (cur == file_zone ? file_zone->file() : p.zone_path) +
+                  "; the journal is kept untouched; refusing to start (give the zone file a serial past " +
+                  std::to_string(entries.back().to) + " to start from it, or restore the compacted copy)";
+            return false;
         }
     }
     // The diffs that lead to the current serial serve IXFR.
@@ -201,8 +250,17 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
         want = it->from;
     }
     std::reverse(chain.begin(), chain.end());
-    if (gap || chain.size() != entries.size()) {
+    if (chain.size() != entries.size()) {  // only entries older than the base: the file moved on
         if (!p.journal.rewrite(chain, err)) return false;
+    }
+    // Issue 15: the signed UPDATEs still inside their fudge window are
+    // remembered across the restart; the same message again is refused.
+    {
+        const uint64_t t = static_cast<uint64_t>(now());
+        std::lock_guard lk(replay_mu_);
+        for (const Diff &d : entries)
+            if (!d.tsig_mac.empty() && d.tsig_time + d.tsig_fudge >= t)
+                seen_updates_[d.tsig_key + d.tsig_mac] = SeenUpdate{d.tsig_time + d.tsig_fudge, {}};
     }
     p.history.assign(chain.begin(), chain.end());
     if (applied)
@@ -362,7 +420,7 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
     using R = TsigCheck::Result;
     if (tc.result != R::ok) {
         uint8_t rc = tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth;
-        log("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
+        log_refusal("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
         replies.push_back(make_reply(q, rc, tc, now()));
         return;
     }
@@ -378,8 +436,25 @@ void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const
                 it = it->second.expires < t ? seen_updates_.erase(it) : std::next(it);
         }
         auto it = seen_updates_.find(seen_key);
+        if (it != seen_updates_.end() && it->second.replies.empty()) {
+            // Applied before a restart (known from the journal): its replies
+            // are gone, and applying it again would roll the zone back.
+            // Refused as a stale signature: NOTAUTH, TSIG error BADTIME, signed.
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
+                        " refused: the same signed message was applied before the restart (a replay)");
+            replays_refused_.fetch_add(1);
+            TsigCheck stale;
+            stale.result = R::bad_time;
+            stale.key = tc.key;
+            stale.request_mac.reset(ldns_rdf_clone(tc.request_mac.get()));
+            stale.time_signed = tc.time_signed;
+            stale.fudge = tc.fudge;
+            stale.key_name_wire = tc.key_name_wire;
+            replies.push_back(make_reply(q, kRcodeNotAuth, stale, now()));
+            return;
+        }
         if (it != seen_updates_.end()) {
-            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
                 ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
             replies = it->second.replies;
             return;
@@ -399,7 +474,7 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
                                     const std::string &who, std::vector<std::string> &replies) {
     const ldns_rr_list *zs = ldns_pkt_question(q);
     if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
-        log("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
+        log_refusal("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
         replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
         return;
     }
@@ -417,18 +492,22 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
         std::lock_guard lk(mu_);
         auto it = primaries_.find(zrec.owner);
         if (it == primaries_.end() || zrec.cls != kClassIN) {
-            log("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
+            log_refusal("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
             replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
             return;
         }
         Primary &p = it->second;
-        UpdateResult res = apply_update(*p.zone, prereq, updates);
+        UpdateResult res = apply_update(*p.zone, prereq, updates, opt_.max_records_per_name);
         rcode = res.rcode;
         if (res.rcode != kRcodeNoError) {
-            log("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
+            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
                 ": " + res.why);
         } else if (res.changed) {
             std::string err;
+            res.diff.tsig_key = tc.key->name_wire;
+            res.diff.tsig_mac = raw_mac(tc.request_mac.get());
+            res.diff.tsig_time = tc.time_signed;
+            res.diff.tsig_fudge = tc.fudge;
             // On disk before NOERROR (SPEC §4): a crash after this loses nothing acknowledged.
             if (!p.journal.append(res.diff, err)) {
                 log("UPDATE " + zone_name + ": " + err + " (SERVFAIL, nothing changed)");
@@ -475,7 +554,7 @@ void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const
         }
     }
     if (!accepted) {
-        log("NOTIFY " + name_to_text(z.owner) + " from " + sockaddr_text(peer) + " ignored: not our primary");
+        log_refusal("NOTIFY " + name_to_text(z.owner) + " from " + sockaddr_text(peer) + " ignored: not our primary");
         replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
         return;
     }
@@ -581,7 +660,7 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
     Record qrec = record_from_ldns(qr);
     std::string what = std::string(qrec.type == kTypeAXFR ? "AXFR " : "IXFR ") + name_to_text(qrec.owner);
     if (tc.result != R::ok) {
-        log(what + " refused: " + tc.text());
+        log_refusal(what + " refused: " + tc.text());
         replies.push_back(make_reply(q, tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth, tc, now()));
         return;
     }
@@ -609,7 +688,7 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
     }
     std::vector<Record> stream = xfr_records(qrec.owner, qrec.type, client_serial, nullptr);
     if (stream.empty()) {
-        log(what + ": not a zone of ours (NOTAUTH)");
+        log_refusal(what + ": not a zone of ours (NOTAUTH)");
         replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
         return;
     }
@@ -659,7 +738,7 @@ void Authority::compact(const std::string &origin, bool force) {
         std::lock_guard lk(mu_);
         path = primaries_[origin].zone_path;
     }
-    if (!write_file_atomic(path, zone_to_text(*z), err)) {
+    if (!write_zone_file(path, *z, err)) {
         log("zone " + z->origin_text() + ": compaction failed: " + err);
         return;
     }
@@ -741,7 +820,7 @@ void Authority::notifier_loop() {
 void Authority::queue_write(const std::string &path, ZonePtr z) {
     if (!opt_.start_threads) {
         std::string err;
-        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
         return;
     }
     {
@@ -759,7 +838,7 @@ void Authority::flush_writes() {
     }
     for (auto &[path, z] : todo) {
         std::string err;
-        if (!write_file_atomic(path, zone_to_text(*z), err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
     }
 }
 

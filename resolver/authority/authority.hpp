@@ -40,6 +40,8 @@ struct AuthorityOptions {
     int transfer_timeout_ms = 5000;
     bool start_threads = true;             // false: unit tests drive it synchronously
     bool compact_on_stop = true;           // false: a stop looks like a crash (tests)
+    size_t max_records_per_name = 100;     // per owner and type, by UPDATE (issue 15)
+    unsigned refusal_log_lines = 10;       // refused UPDATE/NOTIFY/XFR lines logged per 10 s (issue 15)
     std::function<time_t()> now;           // default: time()
     std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."
 };
@@ -73,6 +75,9 @@ public:
     /// Writes compacted zone files for the primary zones now.
     void compact_now();
     const std::vector<TsigKey> &keys() const { return keys_; }
+    /// Refused UPDATE/NOTIFY/XFR messages so far (logged or not).
+    uint64_t refusals() const { return refusals_.load(); }
+    void append_metrics(std::string &out) const override;
 
 private:
     struct Primary {
@@ -97,6 +102,7 @@ private:
     };
 
     void log(const std::string &s) const;
+    void log_refusal(const std::string &s);
     time_t now() const;
     void handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
                        std::vector<std::string> &replies);
@@ -140,6 +146,14 @@ private:
     std::map<std::string, SeenUpdate> seen_updates_;  // key name wire + MAC → replies
     uint64_t last_seen_sweep_ = 0;
     static constexpr size_t kMaxSeenUpdates = 100000;
+
+    std::mutex refusal_mu_;  // the refusal log's window (log_refusal)
+    int64_t refusal_window_ = 0;
+    unsigned refusal_lines_ = 0;
+    uint64_t refusal_suppressed_ = 0;
+    std::string refusal_last_;
+    std::atomic<uint64_t> refusals_{0};
+    std::atomic<uint64_t> replays_refused_{0};     // signed UPDATEs known from the journal, sent again
 
     std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
     std::map<std::string, Primary> primaries_;

@@ -112,6 +112,17 @@ std::string encode_diff(const Diff &d) {
     put32(s, d.to);
     put_records(s, d.del);
     put_records(s, d.add);
+    if (!d.tsig_mac.empty() && d.tsig_key.size() < 256 && d.tsig_mac.size() < 65536) {
+        // Optional trailer: 'T', key (u8 length), MAC (u16 length), u48 time, u16 fudge.
+        s.push_back('T');
+        s.push_back(static_cast<char>(d.tsig_key.size()));
+        s += d.tsig_key;
+        put16(s, static_cast<uint16_t>(d.tsig_mac.size()));
+        s += d.tsig_mac;
+        put16(s, static_cast<uint16_t>(d.tsig_time >> 32));
+        put32(s, static_cast<uint32_t>(d.tsig_time));
+        put16(s, d.tsig_fudge);
+    }
     return s;
 }
 
@@ -121,6 +132,15 @@ bool decode_diff(std::string_view payload, Diff &out) {
     out.to = in.n(4);
     if (!in.ok) return false;
     if (!get_records(in, out.del) || !get_records(in, out.add)) return false;
+    if (in.p < payload.size()) {
+        if (in.n(1) != 'T') return false;
+        out.tsig_key = in.bytes(in.n(1));
+        out.tsig_mac = in.bytes(in.n(2));
+        uint64_t hi = in.n(2);
+        out.tsig_time = (hi << 32) | in.n(4);
+        out.tsig_fudge = static_cast<uint16_t>(in.n(2));
+        if (!in.ok) return false;
+    }
     return in.p == payload.size();
 }
 

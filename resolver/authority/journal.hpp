@@ -20,6 +20,13 @@ struct Diff {
     uint32_t to = 0;
     std::vector<Record> del;
     std::vector<Record> add;
+    // The signed UPDATE that made the change (issue 15): kept in the journal
+    // so that after a restart the same message, replayed within its fudge
+    // window, is still known and refused. Empty when unsigned (IXFR, tests).
+    std::string tsig_key;   // key name, wire form
+    std::string tsig_mac;   // the request's MAC
+    uint64_t tsig_time = 0; // its Time Signed
+    uint16_t tsig_fudge = 0;
 };
 
 std::string encode_diff(const Diff &d);

@@ -111,20 +111,127 @@ std::vector<Record> records_at(const Zone &z, std::string_view owner_wire) {
     return out;
 }
 
-std::string record_to_text(const Record &r) {
+namespace {
+std::string record_text(const Record &r, const std::string &owner_text);
+}
+
+std::string record_to_text(const Record &r) { return record_text(r, name_to_text(r.owner)); }
+
+namespace {
+
+std::string record_text(const Record &r, const std::string &owner_text) {
+    // RFC 1035 §5.1: every name is written with name_to_text, which escapes
+    // what the master-file reader would take as syntax (quote, semicolon,
+    // parentheses, backslash, dot inside a label, '@', '$', blanks, bytes
+    // outside printable ASCII). ldns_rr2str leaves a '"' or a leading '$'
+    // bare in names, and a compacted file with one could not be read back
+    // (issue 15). Other rdata fields go through ldns, which quotes and
+    // escapes character-strings and writes unknown types as RFC 3597 \#.
     LdnsRrPtr rr = record_to_ldns(r);
     if (!rr) return {};
-    char *s = ldns_rr2str(rr.get());
-    std::string out = s ? s : "";
-    free(s);
+    std::string out = owner_text;
+    out += '\t';
+    out += std::to_string(r.ttl);
+    char *cls = ldns_rr_class2str(ldns_rr_get_class(rr.get()));
+    char *type = ldns_rr_type2str(ldns_rr_get_type(rr.get()));
+    out += '\t';
+    out += cls ? cls : "IN";
+    out += '\t';
+    out += type ? type : ("TYPE" + std::to_string(r.type)).c_str();
+    free(cls);
+    free(type);
+    // ldns reads an rdata name whose first label is "@" as the origin, even
+    // escaped (\@, \064): such rdata goes out in RFC 3597 §5 generic form.
+    bool generic = false;
+    for (size_t i = 0; i < ldns_rr_rd_count(rr.get()); ++i) {
+        const ldns_rdf *f = ldns_rr_rdf(rr.get(), i);
+        if (ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME && ldns_rdf_size(f) >= 2 && ldns_rdf_data(f)[0] == 1 &&
+            ldns_rdf_data(f)[1] == '@')
+            generic = true;
+    }
+    if (generic) {
+        static const char hex[] = "0123456789abcdef";
+        out += "\t\\# " + std::to_string(r.rdata.size()) + (r.rdata.empty() ? "" : " ");
+        for (unsigned char c : r.rdata) {
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+        out += '\n';
+        return out;
+    }
+    for (size_t i = 0; i < ldns_rr_rd_count(rr.get()); ++i) {
+        const ldns_rdf *f = ldns_rr_rdf(rr.get(), i);
+        out += i == 0 ? '\t' : ' ';
+        if (ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME) {
+            out += name_to_text(std::string_view(reinterpret_cast<const char *>(ldns_rdf_data(f)), ldns_rdf_size(f)));
+        } else {
+            char *s = ldns_rdf2str(f);
+            if (!s) return {};
+            out += s;
+            free(s);
+        }
+    }
+    out += '\n';
     return out;
+}
+
+} // namespace
+
+bool rdata_round_trips(const Record &r) {
+    Record probe = r;
+    probe.owner.assign(1, '\0');
+    probe.cls = kClassIN;
+    std::string text = record_text(probe, ".");
+    if (text.empty()) return false;
+    ldns_rr *raw = nullptr;
+    if (ldns_rr_new_frm_str(&raw, text.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK) return false;
+    LdnsRrPtr rr(raw);
+    Record back = record_from_ldns(rr.get());
+    return back.type == r.type && back.rdata == r.rdata;
 }
 
 std::string zone_to_text(const Zone &z) {
     std::string out = "; written by aisidd (serial " + std::to_string(z.serial()) + ")\n";
     out += "$ORIGIN " + z.origin_text() + "\n";
-    for (const Record &r : zone_records(z)) out += record_to_text(r);
+    for (const Record &r : zone_records(z)) {
+        std::string owner = name_to_text(r.owner);
+        // ldns reads an owner token of at most 255 characters; escapes can
+        // make a legal name (255 bytes) four times longer. Such an owner is
+        // written as its first label under an $ORIGIN of its parent.
+        if (owner.size() > 250 && !r.owner.empty() && r.owner[0] != 0) {
+            size_t l = 1 + static_cast<uint8_t>(r.owner[0]);
+            std::string first;
+            append_labels_text(first, r.owner.substr(0, l));
+            out += "$ORIGIN " + name_to_text(std::string_view(r.owner).substr(l)) + "\n";
+            out += record_text(r, first);
+            out += "$ORIGIN " + z.origin_text() + "\n";
+            continue;
+        }
+        out += record_text(r, owner);
+    }
     return out;
+}
+
+bool write_zone_file(const std::string &path, const Zone &z, std::string &err) {
+    std::string text = zone_to_text(z);
+    // Written only if it reads back as the same zone: a file that cannot be
+    // loaded would stop journal replay at the next start (issue 15).
+    auto back = load_zone_text(text, path);
+    if (!back) {
+        err = "the zone text for " + path + " does not read back (" + back.error().to_string() + "); not written";
+        return false;
+    }
+    std::vector<Record> a = zone_records(z), b = zone_records(**back);
+    auto same = [](const Record &x, const Record &y) { return x.same_rr(y) && x.ttl == y.ttl && x.cls == y.cls; };
+    if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin(), same)) {
+        size_t i = 0;
+        while (i < a.size() && i < b.size() && same(a[i], b[i])) ++i;
+        err = "the zone text for " + path + " reads back as another zone (first difference at record " +
+              std::to_string(i + 1) + (i < a.size() ? ", " + name_to_text(a[i].owner) : std::string()) +
+              "); not written";
+        return false;
+    }
+    return write_file_atomic(path, text, err);
 }
 
 bool write_file_atomic(const std::string &path, std::string_view data, std::string &err) {

@@ -54,8 +54,16 @@ std::vector<Record> zone_records(const Zone &z);
 std::vector<Record> records_at(const Zone &z, std::string_view owner_wire);
 /// The zone as an RFC 1035 master file (absolute names), readable by load_zone_text.
 std::string zone_to_text(const Zone &z);
+/// True when the record's rdata, written as master-file text, reads back as
+/// the same bytes (so that a zone file can hold it; issue 15).
+bool rdata_round_trips(const Record &r);
 /// The zone's records as one master-file line each.
 std::string record_to_text(const Record &r);
+
+/// Writes the zone as zone_to_text to `path` (atomically), after checking
+/// that the text reads back through load_zone_text as the very same records;
+/// false (nothing written) when it does not.
+bool write_zone_file(const std::string &path, const Zone &z, std::string &err);
 
 /// Writes a file so that a crash leaves either the old or the new content:
 /// a temporary beside it, fsync, rename, fsync of the directory.

@@ -1,8 +1,10 @@
 #include "tsig.hpp"
 
 #include "dname.hpp"
+#include "wire.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
 #include <algorithm>
@@ -214,6 +216,119 @@ bool tsig_verify_response(ldns_pkt *pkt, const uint8_t *wire, size_t len, const 
         const ldns_rdf *m = tsig_mac_rdf(pkt);
         mac_out->reset(m ? ldns_rdf_clone(m) : nullptr);
     }
+    return true;
+}
+
+bool TsigStream::next(std::string_view wire, const ldns_pkt *pkt, std::string &why) {
+    const ldns_rr *t = ldns_pkt_tsig(pkt);
+    if (!t) {
+        if (first_) {
+            why = "the transfer's first message is not signed";
+            return false;
+        }
+        // RFC 8945 §5.3.1: "no more than 99" unsigned messages in a row.
+        if (++unsigned_run_ > 99) {
+            why = "more than 99 unsigned transfer messages in a row";
+            return false;
+        }
+        unsigned_.append(wire);
+        return true;
+    }
+    if (ldns_rr_rd_count(t) < 7 || wire.size() < 12) {
+        why = "malformed TSIG in the transfer";
+        return false;
+    }
+    // Where the TSIG RR starts: it is the last record of the message.
+    const auto *m = reinterpret_cast<const uint8_t *>(wire.data());
+    Reader r(m, wire.size(), 4);
+    unsigned qd = r.u16(), an = r.u16(), ns = r.u16(), ar = r.u16();
+    if (ar == 0) {
+        why = "malformed TSIG in the transfer";
+        return false;
+    }
+    for (unsigned i = 0; i < qd && r.ok(); ++i) {
+        r.skip_name();
+        r.skip(4);
+    }
+    for (unsigned i = 0; i + 1 < an + ns + ar && r.ok(); ++i) {
+        r.skip_name();
+        r.skip(8);
+        r.skip(r.u16());
+    }
+    size_t tsig_at = r.pos();
+    if (!r.ok()) {
+        why = "malformed transfer message";
+        return false;
+    }
+    const ldns_rdf *owner = ldns_rr_owner(t);
+    std::string key_wire = lower(std::string(reinterpret_cast<const char *>(ldns_rdf_data(owner)), ldns_rdf_size(owner)));
+    char *alg = ldns_rdf2str(ldns_rr_rdf(t, 0));
+    bool sha256 = alg && lower(alg) == kHmacSha256;
+    free(alg);
+    if (key_wire != k_.name_wire || !sha256) {
+        why = "the transfer is signed with another key or algorithm";
+        return false;
+    }
+    uint64_t time_signed = rdf_u48(ldns_rr_rdf(t, 1));
+    uint16_t fudge = rdf_u16(ldns_rr_rdf(t, 2));
+    const ldns_rdf *mac_rdf = ldns_rr_rdf(t, 3);
+    uint16_t orig_id = rdf_u16(ldns_rr_rdf(t, 4));
+    uint16_t error = rdf_u16(ldns_rr_rdf(t, 5));
+    const ldns_rdf *other = ldns_rr_rdf(t, 6);
+    if (!mac_rdf || ldns_rdf_size(mac_rdf) < 2) {
+        why = "malformed TSIG in the transfer";
+        return false;
+    }
+    std::string mac(reinterpret_cast<const char *>(ldns_rdf_data(mac_rdf)) + 2, ldns_rdf_size(mac_rdf) - 2);
+    // The digest (RFC 8945 §4.3.1, §5.3.1): prior MAC, the unsigned messages
+    // since, this message without its TSIG (original ID, ARCOUNT less one),
+    // then the full TSIG variables on the first message, the timers after.
+    std::string d;
+    put16(d, static_cast<uint16_t>(prev_mac_.size()));
+    d += prev_mac_;
+    d += unsigned_;
+    std::string body(wire.substr(0, tsig_at));
+    body[0] = static_cast<char>(orig_id >> 8);
+    body[1] = static_cast<char>(orig_id);
+    body[10] = static_cast<char>((ar - 1) >> 8);
+    body[11] = static_cast<char>(ar - 1);
+    d += body;
+    if (first_) {
+        std::string alg_wire;
+        wire_from_text(kHmacSha256, alg_wire);
+        d += key_wire;
+        put16(d, kClassANY);
+        d.append(4, '\0');
+        d += alg_wire;
+        put48(d, time_signed);
+        put16(d, fudge);
+        put16(d, error);
+        size_t olen = other ? ldns_rdf_size(other) : 0;
+        // ldns keeps Other Data with its length in front (INT16_DATA).
+        if (olen >= 2) d.append(reinterpret_cast<const char *>(ldns_rdf_data(other)), olen);
+        else put16(d, 0);
+    } else {
+        put48(d, time_signed);
+        put16(d, fudge);
+    }
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), k_.secret.data(), static_cast<int>(k_.secret.size()),
+         reinterpret_cast<const unsigned char *>(d.data()), d.size(), out, &n);
+    if (n != mac.size() || CRYPTO_memcmp(out, mac.data(), n) != 0) {
+        why = unsigned_run_ ? "TSIG of the transfer does not verify (over " + std::to_string(unsigned_run_) +
+                                  " unsigned messages before it)"
+                            : std::string("TSIG of the transfer does not verify");
+        return false;
+    }
+    if (error != 0) {
+        why = "the transfer's TSIG carries error " + std::to_string(error);
+        return false;
+    }
+    prev_mac_ = std::move(mac);
+    unsigned_.clear();
+    unsigned_run_ = 0;
+    first_ = false;
     return true;
 }
 

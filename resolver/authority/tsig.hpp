@@ -62,6 +62,27 @@ void tsig_append(std::string &wire, const TsigKey *key, std::string_view key_nam
 bool tsig_verify_response(ldns_pkt *pkt, const uint8_t *wire, size_t len, const TsigKey &k, const ldns_rdf *prev_mac,
                           bool timers_only, LdnsRdfPtr *mac_out);
 
+/// RFC 8945 §5.3.1: the messages of one signed response stream (a zone
+/// transfer), checked as they come. The first must be signed; later ones may
+/// come unsigned, at most 99 in a row, and the next signed one must cover
+/// them all (prior MAC, the unsigned messages, itself, the TSIG timers).
+/// `complete()` is true when the stream so far ends on a signed message:
+/// a transfer whose last message is unsigned must be refused.
+class TsigStream {
+public:
+    TsigStream(const TsigKey &k, std::string_view request_mac) : k_(k), prev_mac_(request_mac) {}
+    /// One message as received (and parsed). False, with why, when it breaks the rules.
+    bool next(std::string_view wire, const ldns_pkt *pkt, std::string &why);
+    bool complete() const { return !first_ && unsigned_run_ == 0; }
+
+private:
+    const TsigKey &k_;
+    std::string prev_mac_;   // raw, without its length
+    std::string unsigned_;   // the unsigned messages since the last signed one, as received
+    unsigned unsigned_run_ = 0;
+    bool first_ = true;
+};
+
 /// The MAC of a signed packet (rdf with 2-byte length prefix), or nullptr.
 const ldns_rdf *tsig_mac_rdf(const ldns_pkt *pkt);
 

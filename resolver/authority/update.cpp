@@ -68,7 +68,8 @@ Diff diff_at(const Zone &from, const Zone &to, const std::vector<std::string> &o
     return d;
 }
 
-UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, const std::vector<Record> &updates) {
+UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, const std::vector<Record> &updates,
+                          size_t max_records_per_type) {
     // RFC 2136 §3.2: prerequisites, against the zone as it is now.
     std::map<std::pair<std::string, uint16_t>, std::vector<std::string>> value_sets;
     for (const Record &p : prereq) {
@@ -115,6 +116,11 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
         if (!in_zone(z, u.owner)) return fail(kRcodeNotZone, owner_text(u.owner) + " is outside the zone");
         if (u.cls == kClassIN) {
             if (is_meta_type(u.type)) return fail(kRcodeFormErr, "update adds a meta type");
+            // Issue 15: what cannot be written to a zone file and read back
+            // (e.g. an AAAA of 0 bytes) would be lost at the next compaction.
+            if (!rdata_round_trips(u))
+                return fail(kRcodeFormErr, owner_text(u.owner) + " " + type_name(u.type) +
+                                               ": rdata not valid for its type");
         } else if (u.cls == kClassANY) {
             if (u.ttl != 0 || !u.rdata.empty()) return fail(kRcodeFormErr, "class ANY delete with TTL or data");
             if (is_meta_type(u.type) && u.type != kTypeANY) return fail(kRcodeFormErr, "delete of a meta type");
@@ -168,6 +174,22 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
                 continue;  // §3.4.2.4: never the last NS of the apex
             std::string_view rd(u.rdata);
             b.remove(u.owner, u.type, &rd);
+        }
+    }
+
+    // Issue 15: a name's RRset cannot grow without bound (each later UPDATE
+    // there would cost more and more: 12,000 TXT made one take 3.3 s).
+    {
+        std::set<std::pair<std::string, uint16_t>> grown;
+        for (const Record &u : updates)
+            if (u.cls == kClassIN) grown.insert({u.owner, u.type});
+        for (const auto &[owner, type] : grown) {
+            size_t n = 0;
+            for (const Record &r : records_at(b.zone(), owner)) n += r.type == type;
+            if (n > max_records_per_type)
+                return fail(kRcodeRefused, owner_text(owner) + " " + type_name(type) + ": more than " +
+                                               std::to_string(max_records_per_type) +
+                                               " records (the max-records-per-name limit)");
         }
     }
 

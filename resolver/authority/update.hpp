@@ -30,7 +30,10 @@ struct UpdateResult {
 
 /// Checks the prerequisites against `z` and applies the updates to a copy.
 /// Nothing of `z` changes; on any failure the result carries no zone.
-UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, const std::vector<Record> &updates);
+/// An RRset may grow by UPDATE to `max_records_per_type` records at most
+/// (issue 15; BIND's max-records-per-type, CVE-2024-1737): beyond, REFUSED.
+UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, const std::vector<Record> &updates,
+                          size_t max_records_per_type = 100);
 
 /// Applies a diff (journal replay, IXFR) to a zone. False (with why) when the
 /// diff does not start at the zone's serial or breaks the zone's rules.

@@ -13,6 +13,7 @@ std::unique_ptr<Authority> make_authority(const Config &cfg, ZoneStore &store, s
     o.secondaries = cfg.secondaries;
     o.notify = cfg.notify;
     if (!cfg.state_dir.empty()) o.state_dir = cfg.state_dir;
+    o.max_records_per_name = cfg.max_records_per_name;
     o.log = [](const std::string &s) { log_line(LogLevel::info, s); };
     auto a = std::make_unique<Authority>(
         std::move(o), [&store] { return store.current(); }, [&store](ZonePtr z) { store.replace_zone(std::move(z)); });

@@ -377,6 +377,7 @@ struct PullCtx {
     bool refused = false;
     bool first = true;
     std::optional<XfrResult> result;
+    std::optional<TsigStream> stream;  // when signed
 };
 
 bool pull_done(const std::string &msg, void *vctx) {
@@ -394,18 +395,10 @@ bool pull_done(const std::string &msg, void *vctx) {
         c.error = std::string("the primary answered ") + (lt ? lt->name : "an error");
         return true;
     }
-    if (c.key) {
-        LdnsRdfPtr mac;
-        if (ldns_pkt_tsig(p.get())) {
-            if (!tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), *c.key,
-                                      c.prev_mac.get(), !c.first, &mac)) {
-                c.error = "TSIG of the transfer does not verify";
-                c.refused = true;
-                return true;
-            }
-            c.prev_mac = std::move(mac);
-        } else if (c.first) {
-            c.error = "the transfer is not signed";
+    if (c.stream) {
+        std::string why;
+        if (!c.stream->next(msg, p.get(), why)) {
+            c.error = why;
             c.refused = true;
             return true;
         }
@@ -415,6 +408,14 @@ bool pull_done(const std::string &msg, void *vctx) {
     bool single = rs.size() == 1 && c.rrs.empty();
     c.rrs.insert(c.rrs.end(), rs.begin(), rs.end());
     c.result = parse_xfr_stream(c.rrs, c.ixfr, c.have, single);
+    if (c.result && c.stream && !c.stream->complete()) {
+        // RFC 8945 §5.3.1: the last message must be signed, covering the
+        // unsigned ones before it; otherwise its records are anyone's.
+        c.result.reset();
+        c.error = "the transfer's last message is not signed (RFC 8945 §5.3.1)";
+        c.refused = true;
+        return true;
+    }
     return c.result.has_value();
 }
 
@@ -435,7 +436,7 @@ XfrResult xfr_pull(const sockaddr_storage &server, socklen_t slen, std::string_v
     }
     std::string req;
     PullCtx ctx{ixfr, have_soa ? std::optional<uint32_t>(soa_serial(have_soa->rdata)) : std::nullopt, {}, key, {}, {},
-                false, true, std::nullopt};
+                false, true, std::nullopt, std::nullopt};
     if (key) {
         LdnsRdfPtr mac;
         if (!tsig_sign_pkt(q.get(), *key, nullptr, false, req, &mac)) {
@@ -443,6 +444,11 @@ XfrResult xfr_pull(const sockaddr_storage &server, socklen_t slen, std::string_v
             return fail;
         }
         ctx.prev_mac = std::move(mac);
+        const ldns_rdf *m = ctx.prev_mac.get();
+        ctx.stream.emplace(*key, m && ldns_rdf_size(m) >= 2
+                                     ? std::string_view(reinterpret_cast<const char *>(ldns_rdf_data(m)) + 2,
+                                                        ldns_rdf_size(m) - 2)
+                                     : std::string_view());
     } else {
         uint8_t *buf = nullptr;
         size_t n = 0;

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -242,7 +244,9 @@ std::string dirname_of(const std::string &path) {
 // mapped would raise SIGBUS, and this code runs inside other programs (NSS).
 class ZoneFileText {
 public:
-    bool open(const std::string &path) {
+    // False with errno; EFBIG when the file is over `budget` bytes (nothing
+    // more than budget + 1 bytes is read).
+    bool open(const std::string &path, uint64_t budget = UINT64_MAX) {
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return false;
         struct stat st;
@@ -251,9 +255,19 @@ public:
             errno = EINVAL;
             return false;
         }
+        if (static_cast<uint64_t>(st.st_size) > budget) {
+            ::close(fd);
+            errno = EFBIG;
+            return false;
+        }
         data_.resize(static_cast<size_t>(st.st_size));
         size_t got = 0;
         for (;;) {
+            if (got > budget) {  // the file grew past the budget while read
+                ::close(fd);
+                errno = EFBIG;
+                return false;
+            }
             if (got == data_.size()) data_.resize(data_.size() + 65536);  // the file grew
             ssize_t n = ::read(fd, data_.data() + got, data_.size() - got);
             if (n < 0 && errno == EINTR) continue;
@@ -276,9 +290,52 @@ private:
     std::string data_;
 };
 
+// At most the first 20 bytes of a token, control and non-ASCII bytes as
+// \DDD: an error must never echo a whole line of some file an $INCLUDE
+// pointed at (issue 15: "$INCLUDE /etc/shadow" would print a password hash).
+std::string quote_token(std::string_view t) {
+    constexpr size_t kMax = 20;
+    std::string out = "'";
+    for (size_t i = 0; i < t.size() && i < kMax; ++i) {
+        unsigned char c = static_cast<unsigned char>(t[i]);
+        if (c < 0x20 || c >= 0x7f) {
+            char b[5];
+            std::snprintf(b, sizeof b, "\\%03u", c);
+            out += b;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    if (t.size() > kMax) out += "...";
+    return out + "'";
+}
+
+// The canonical directory (symbolic links resolved), empty when it does not exist.
+std::string canonical_dir(const std::string &d) {
+    char *r = ::realpath(d.c_str(), nullptr);
+    if (!r) return {};
+    std::string s = r;
+    free(r);
+    return s;
+}
+
 class Reader {
 public:
-    explicit Reader(ZoneBuilder &b) : b_(b), buf_(ldns_buffer_new(512)) {}
+    Reader(ZoneBuilder &b, const ZoneLoadLimits &limits, const std::string &top_file)
+        : b_(b), buf_(ldns_buffer_new(512)), limits_(limits) {
+        if (std::string d = canonical_dir(dirname_of(top_file)); !d.empty()) allowed_.push_back(d);
+        for (const std::string &d : limits.include_dirs)
+            if (std::string c = canonical_dir(d); !c.empty()) allowed_.push_back(c);
+    }
+    // Counts bytes read against the limit; false (error set) past it.
+    bool count_bytes(const std::string &file, int line, uint64_t n) {
+        bytes_ += n;
+        if (bytes_ > limits_.max_bytes)
+            return fail(file, line, "zone files over " + std::to_string(limits_.max_bytes) +
+                                        " bytes in one load, $INCLUDE files counted (the zone-max-bytes limit)");
+        return true;
+    }
+    uint64_t budget() const { return limits_.max_bytes >= bytes_ ? limits_.max_bytes - bytes_ : 0; }
 
     bool run(std::string_view text, const std::string &file, RdfPtr origin, uint32_t ttl, int depth) {
         Splitter sp(text);
@@ -305,26 +362,52 @@ public:
                         arg += "." + rdf_text(origin.get());
                     }
                     if (ldns_str2rdf_dname(&o, arg.c_str()) != LDNS_STATUS_OK)
-                        return fail(file, e.line, "bad $ORIGIN name '" + arg + "'");
+                        return fail(file, e.line, "bad $ORIGIN name " + quote_token(arg));
                     origin.reset(o);
                 } else if (tok == "$TTL") {
                     const char *endp = nullptr;
                     if (arg.empty()) return fail(file, e.line, "$TTL needs a value");
                     uint32_t v = ldns_str2period(arg.c_str(), &endp);
-                    if (!endp || *endp != '\0') return fail(file, e.line, "bad $TTL value '" + arg + "'");
+                    if (!endp || *endp != '\0') return fail(file, e.line, "bad $TTL value " + quote_token(arg));
                     ttl = v;
                 } else if (tok == "$INCLUDE") {
                     if (arg.empty()) return fail(file, e.line, "$INCLUDE needs a file name");
                     if (depth >= 8) return fail(file, e.line, "$INCLUDE nested too deeply");
+                    // Issue 15: a fan-out of includes must end, and stay in its directory.
+                    if (++includes_ > limits_.max_includes)
+                        return fail(file, e.line, "more than " + std::to_string(limits_.max_includes) +
+                                                      " $INCLUDE files in one zone (the zone-max-includes limit)");
                     std::string path = arg[0] == '/' ? arg : dirname_of(file) + "/" + arg;
+                    char *real = ::realpath(path.c_str(), nullptr);
+                    if (!real)
+                        return fail(file, e.line, "cannot read $INCLUDE file " + quote_token(arg) + ": " +
+                                                      std::strerror(errno));
+                    std::string canon = real;
+                    free(real);
+                    bool inside = false;
+                    for (const std::string &d : allowed_)
+                        if (canon.size() > d.size() && canon.compare(0, d.size(), d) == 0 &&
+                            (d == "/" || canon[d.size()] == '/'))
+                            inside = true;
+                    if (!inside)
+                        return fail(file, e.line, "$INCLUDE " + quote_token(arg) +
+                                                      " is outside the zone file's directory (allow its directory "
+                                                      "with zone-include-dir)");
                     ZoneFileText sub;
-                    if (!sub.open(path))
-                        return fail(file, e.line, "cannot read $INCLUDE file '" + path + "': " + std::strerror(errno));
+                    if (!sub.open(canon, budget())) {
+                        if (errno == EFBIG) {
+                            bytes_ = limits_.max_bytes;
+                            return count_bytes(file, e.line, 1);
+                        }
+                        return fail(file, e.line, "cannot read $INCLUDE file " + quote_token(arg) + ": " +
+                                                      std::strerror(errno));
+                    }
+                    if (!count_bytes(file, e.line, sub.text().size())) return false;
                     RdfPtr sub_origin;
                     if (!arg2.empty()) {
                         ldns_rdf *o = nullptr;
                         if (arg2.back() != '.' || ldns_str2rdf_dname(&o, arg2.c_str()) != LDNS_STATUS_OK)
-                            return fail(file, e.line, "bad $INCLUDE origin '" + arg2 + "'");
+                            return fail(file, e.line, "bad $INCLUDE origin " + quote_token(arg2));
                         sub_origin.reset(o);
                     } else if (origin) {
                         sub_origin.reset(ldns_rdf_clone(origin.get()));
@@ -332,12 +415,12 @@ public:
                     // RFC 1035 §5.1: the included file's $ORIGIN does not leak back.
                     if (!run(sub.text(), path, std::move(sub_origin), ttl, depth + 1)) return false;
                 } else {
-                    return fail(file, e.line, "unknown directive " + tok);
+                    return fail(file, e.line, "unknown directive " + quote_token(tok));
                 }
                 continue;
             }
             if (!origin && !e.blank_owner && (tok == "@" || tok.back() != '.'))
-                return fail(file, e.line, "relative owner name '" + tok + "' with no $ORIGIN");
+                return fail(file, e.line, "relative owner name " + quote_token(tok) + " with no $ORIGIN");
             if (e.blank_owner) {
                 if (!prev_owner_) return fail(file, e.line, "record with no owner name and none before it");
                 e.text = rdf_text(prev_owner_.get()) + e.text;
@@ -386,13 +469,18 @@ public:
 private:
     ZoneBuilder &b_;
     std::unique_ptr<ldns_buffer, LdnsBufFree> buf_;
+    const ZoneLoadLimits &limits_;
+    std::vector<std::string> allowed_;  // canonical directories $INCLUDE may read
+    unsigned includes_ = 0;
+    uint64_t bytes_ = 0;
     RdfPtr prev_owner_;
     ZoneError error_;
 };
 
 } // namespace
 
-Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::string &file, std::string_view origin) {
+Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::string &file, std::string_view origin,
+                                            const ZoneLoadLimits &limits) {
     RdfPtr o;
     if (!origin.empty()) {
         std::string s(origin);
@@ -403,16 +491,23 @@ Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::st
         o.reset(r);
     }
     ZoneBuilder b(file);
-    Reader rd(b);
+    Reader rd(b, limits, file);
+    if (!rd.count_bytes(file, 0, text.size())) return unexpected(std::move(rd.error()));
     if (!rd.run(text, file, std::move(o), 3600, 0)) return unexpected(std::move(rd.error()));
     return b.finish();
 }
 
-Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path) {
+Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path, const ZoneLoadLimits &limits) {
     ZoneFileText f;
-    if (!f.open(path)) return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+    if (!f.open(path, limits.max_bytes)) {
+        if (errno == EFBIG)
+            return unexpected(ZoneError{path, 0, "over " + std::to_string(limits.max_bytes) +
+                                                     " bytes (the zone-max-bytes limit)"});
+        return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+    }
     ZoneBuilder b(path);
-    Reader rd(b);
+    Reader rd(b, limits, path);
+    if (!rd.count_bytes(path, 0, f.text().size())) return unexpected(std::move(rd.error()));
     if (!rd.run(f.text(), path, nullptr, 3600, 0)) return unexpected(std::move(rd.error()));
     return b.finish();
 }

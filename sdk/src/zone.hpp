@@ -237,13 +237,22 @@ private:
 
 using ZonePtr = std::shared_ptr<const Zone>;
 
+/// What one zone load may read (issue 15): $INCLUDE is bounded in depth (8),
+/// in files and in bytes, and confined to the zone file's own directory and
+/// the directories named here (symbolic links resolved).
+struct ZoneLoadLimits {
+    unsigned max_includes = 64;              // $INCLUDE files in one load, every level together
+    uint64_t max_bytes = uint64_t{64} << 20; // bytes read in one load: the zone file and its includes
+    std::vector<std::string> include_dirs;   // more directories $INCLUDE may read from
+};
+
 /// Loads an RFC 1035 master file ($ORIGIN, $TTL, $INCLUDE) with ldns and checks
 /// it against SPEC §3. The origin is the owner of its one SOA record.
-Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path);
-/// The same from text; `file` names it in errors; `origin` is the starting $ORIGIN
-/// (may be empty).
+Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path, const ZoneLoadLimits &limits = {});
+/// The same from text; `file` names it in errors (its directory is where
+/// $INCLUDE may read); `origin` is the starting $ORIGIN (may be empty).
 Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::string &file,
-                                            std::string_view origin = {});
+                                            std::string_view origin = {}, const ZoneLoadLimits &limits = {});
 
 /// True when a lowercase label is a valid codebook term (SPEC §2).
 bool valid_term(std::string_view term);

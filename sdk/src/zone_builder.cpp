@@ -138,6 +138,10 @@ bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, 
                             " term (want [a-z][a-z0-9-]{0,62}, not 'any' nor p<digits>)");
             uint32_t code = 0;
             if (!parse_code(rdata, code)) return fail("codebook TXT for '" + term + "' without \"code=N\"");
+            // Issue 15: "code=600" "code=601" would mean whichever a reader takes first.
+            size_t codes = 0;
+            for (std::string_view t : txt_strings(rdata)) codes += t.substr(0, 5) == "code=";
+            if (codes > 1) return fail("codebook TXT for '" + term + "' with more than one \"code=N\"");
             if (code == 0 || code >= kReservedCode)
                 return fail("code " + std::to_string(code) + " of '" + term + "' is out of range (1..65534)");
             Dimension &dim = z.dims_[d];
@@ -308,6 +312,32 @@ void ZoneBuilder::add_generic(std::string_view rel, uint16_t type, uint32_t ttl,
     }
 }
 
+// After deletes: a node left with no records and nothing below it is no
+// name any more (NXDOMAIN, not NODATA); one with data below it stays, an
+// empty non-terminal (RFC 8020).
+void ZoneBuilder::prune_empty_nodes() {
+    Zone &z = *z_;
+    bool any = false;
+    for (const auto &[rel, node] : z.nodes_)
+        if (node.rrsets.empty() && !rel.empty()) any = true;
+    if (!any) return;
+    StringMap<bool> needed;
+    for (const auto &[rel, node] : z.nodes_) {
+        if (node.rrsets.empty()) continue;
+        std::string_view up = rel;
+        while (!up.empty()) {
+            up = up.substr(1 + static_cast<uint8_t>(up[0]));
+            if (!needed.emplace(std::string(up), true).second) break;
+        }
+    }
+    for (auto it = z.nodes_.begin(); it != z.nodes_.end();) {
+        if (it->second.rrsets.empty() && !it->first.empty() && needed.find(it->first) == needed.end())
+            it = z.nodes_.erase(it);
+        else
+            ++it;
+    }
+}
+
 size_t ZoneBuilder::remove_generic(std::string_view rel, uint16_t type, const std::string_view *rdata) {
     Zone &z = *z_;
     auto it = z.nodes_.find(rel);
@@ -421,6 +451,27 @@ Expected<ZonePtr, ZoneError> ZoneBuilder::finish() {
         z.services_.erase(k);
         for (auto &r : recs) add_generic(rel, kTypeSVCB, s.svcb_ttl, r);
     }
+    // RFC 1034 §3.6.2: a CNAME has no other data beside it - neither other
+    // records at its node nor a registered service's AAAA/SVCB at its name.
+    for (const auto &[rel, node] : z.nodes_) {
+        if (!node.find(kTypeCNAME)) continue;
+        bool other = false;
+        for (const RRset &r : node.rrsets)
+            other = other || (r.type != kTypeCNAME && r.type != 46 && r.type != 47);  // RRSIG, NSEC may
+        if (!other && count_labels(rel) == 3 && z.is_aisid_) {
+            std::string w = rel + z.origin_wire_;
+            WireName n;
+            size_t pos = 0;
+            if (name_from_wire(reinterpret_cast<const uint8_t *>(w.data()), w.size(), pos, n)) {
+                uint16_t o = z.dims_[0].code(n.label(2)), f = z.dims_[1].code(n.label(1)), m = z.dims_[2].code(n.label(0));
+                other = o && f && m && z.services_.find(service_key(o, f, m)) != nullptr;
+            }
+        }
+        if (other)
+            return unexpected(ZoneError{z.file_, 0, "CNAME at " + rel_text(rel, z.origin_wire_) +
+                                                        " beside other data (RFC 1034 §3.6.2)"});
+    }
+    if (editing_) prune_empty_nodes();
     return ZonePtr(std::move(z_));
 }
 

@@ -37,6 +37,7 @@ private:
                             const std::string &file, int line, bool final, ZoneError &err);
     void add_generic(std::string_view rel, uint16_t type, uint32_t ttl, std::string_view rdata);
     size_t remove_generic(std::string_view rel, uint16_t type, const std::string_view *rdata);
+    void prune_empty_nodes();
     void register_wildcards(uint16_t o, uint16_t f, uint16_t m, int delta);
     void append_svcb(Service &s, std::string_view rdata);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 using namespace lifecycle_test;
@@ -178,6 +179,26 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
     CHECK(u.rcode == 0);
     CHECK(serial_of(p.port) == s0 + 3);
     CHECK(svcb_target().find("a.provider.example.") != std::string::npos);
+    // Issue 15: after a restart (kill -9, then a clean one) the capture of the
+    // second change is still refused - NOTAUTH, BADTIME - and changes nothing.
+    std::string second_req;
+    LdnsRdfPtr second_mac;
+    REQUIRE(send_update(p.port, "ai.example.", {}, migrate("b.provider.example."), Signing::good, 0, &second_req,
+                        &second_mac)
+                .rcode == 0);
+    REQUIRE(send_update(p.port, "ai.example.", {}, migrate("c.provider.example.")).rcode == 0);
+    for (bool crash : {true, false}) {
+        if (crash) p.kill9();
+        else REQUIRE(p.proc->stop(5000) == 0);
+        p.start();
+        CHECK(serial_of(p.port) == s0 + 5);
+        UpdateReply r = exchange_update(p.port, second_req, second_mac.get());
+        CHECK(r.rcode == 9);
+        CHECK(r.tsig_error == 18);
+        CHECK(r.verified);
+        CHECK(serial_of(p.port) == s0 + 5);
+        CHECK(svcb_target().find("c.provider.example.") != std::string::npos);
+    }
 }
 
 TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
@@ -185,11 +206,18 @@ TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
     Aisidd p(d, "primary", primary_args(zone_file(d)));
     p.start();
     const int n = 1000;
+    // Every tenth owner needs escaping in a zone file (issue 15): compaction
+    // (every 200 changes) writes them, the restart reads them back.
+    auto owner = [](int i) {
+        static const char *odd[] = {"q\\\"uote", "sp\\032ace", "semi\\;colon", "pa\\(ren\\)", "dot\\.in",
+                                    "\\@", "\\$INCLUDE", "b\\255yte", "back\\\\slash", "\\$ORIGIN"};
+        std::string l = i % 10 == 0 ? std::string(odd[(i / 10) % 10]) + std::to_string(i) : "h" + std::to_string(i);
+        return l + ".hosts.ai.example.";
+    };
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < n; ++i) {
         UpdateReply u = send_update(p.port, "ai.example.", {},
-                                    {rr("h" + std::to_string(i) + ".hosts.ai.example. 300 IN AAAA 2001:db8:99::" +
-                                        std::to_string(i % 9999 + 1))});
+                                    {rr(owner(i) + " 300 IN AAAA 2001:db8:99::" + std::to_string(i % 9999 + 1))});
         REQUIRE_MESSAGE(u.rcode == 0, "update " << i << " " << p.log());
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -200,9 +228,10 @@ TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
     CHECK(serial_of(p.port) == 2026112501u + n);
     int missing = 0;
     for (int i = 0; i < n; ++i)
-        if (!query(p.port, "h" + std::to_string(i) + ".hosts.ai.example.", kTypeAAAA).has(kTypeAAAA)) ++missing;
+        if (!query(p.port, owner(i), kTypeAAAA).has(kTypeAAAA)) ++missing;
     CHECK(missing == 0);
     CHECK(p.log().find("replayed") != std::string::npos);
+    CHECK(read_file(p.state_dir + "/ai.example.zone").find("q\\\"uote0.hosts") != std::string::npos);
 }
 
 TEST_CASE("aisidd primary: a journal with a torn last entry recovers to the last whole entry, and says so") {
@@ -501,4 +530,75 @@ TEST_CASE("aisidd: a TSIG-signed query gets the unsigned answer (SPEC §2: synth
     Reply out = ask(p.port, "www.legacy.example.", kTypeAAAA, true);
     CHECK(out.rcode == kRcodeRefused);
     CHECK(out.verified);
+}
+
+TEST_CASE("aisidd primary: names that need escaping survive compaction and restarts - an unreadable compacted copy refuses the start and keeps the journal") {
+    TempDir d;
+    Aisidd p(d, "primary", primary_args(zone_file(d)));
+    p.start();
+    const std::vector<std::string> names = {"q\\\"uote", "back\\\\slash", "sp\\032ace", "semi\\;colon", "pa\\(re\\)n",
+                                            "dot\\.inside", "\\@", "\\$INCLUDE", "\\$x", "b\\200\\255yte"};
+    uint32_t s0 = serial_of(p.port);
+    for (size_t i = 0; i < names.size(); ++i)
+        REQUIRE(send_update(p.port, "ai.example.", {},
+                            {rr(names[i] + ".hosts.ai.example. 300 IN TXT \"v\\\"" + std::to_string(i) + "; (x)\"")})
+                    .rcode == 0);
+    auto all_there = [&] {
+        for (const std::string &n : names)
+            if (!query(p.port, n + ".hosts.ai.example.", kTypeTXT).has(kTypeTXT)) return false;
+        return true;
+    };
+    // Quiet for a second: the writer compacts the zone file.
+    std::string zf = p.state_dir + "/ai.example.zone";
+    REQUIRE(wait_until([&] { return read_file(zf).find("q\\\"uote") != std::string::npos; }, 5000) >= 0);
+    // More after the compaction, then kill -9: compacted copy + journal.
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("after\\\"kill.hosts.ai.example. 300 IN AAAA 2001:db8:99::1")})
+                .rcode == 0);
+    p.kill9();
+    p.start();
+    CHECK(serial_of(p.port) == s0 + names.size() + 1);
+    CHECK(all_there());
+    CHECK(query(p.port, "after\\\"kill.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
+    // A clean stop compacts again; the restart reads it.
+    REQUIRE(p.proc->stop(5000) == 0);
+    p.start();
+    CHECK(serial_of(p.port) == s0 + names.size() + 1);
+    CHECK(all_there());
+    REQUIRE(send_update(p.port, "ai.example.", {}, {rr("last.hosts.ai.example. 300 IN AAAA 2001:db8:99::2")}).rcode == 0);
+    p.kill9();
+    // The compacted copy broken (as an unescaped writer left it): aisidd must
+    // refuse to start, name the file and line, and leave the journal alone.
+    std::string jnl = p.state_dir + "/ai.example.jnl";
+    std::string journal = read_file(jnl);
+    REQUIRE(!journal.empty());
+    write_file(zf, read_file(zf) + "q\"uote.hosts.ai.example. 300 IN TXT \"x\"\n");
+    std::vector<std::string> argv{bin("resolver/aisidd"), "--listen", "127.0.0.1:" + std::to_string(p.port),
+                                  "--upstream", "127.0.0.1:9", "--state-dir", p.state_dir, "--threads", "1"};
+    for (auto &a : primary_args(d.file("ai.example.zone"))) argv.push_back(a);
+    CmdResult r = run(argv, 10000);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.err.find(zf + ":") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("unterminated quoted string") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("refusing to start") != std::string::npos, r.err);
+    CHECK(read_file(jnl) == journal);
+    // A journal over a base it does not follow (the copy moved away, the
+    // journal's first entry gone): the same refusal, nothing cut.
+    std::filesystem::rename(zf, zf + ".moved");
+    size_t second = journal.find("AJN1", 4);
+    REQUIRE(second != std::string::npos);
+    write_file(jnl, journal.substr(second));
+    r = run(argv, 10000);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.err.find("does not follow serial") != std::string::npos, r.err);
+    CHECK(read_file(jnl) == journal.substr(second));
+    // Repaired, it starts with everything.
+    write_file(jnl, journal);
+    std::filesystem::rename(zf + ".moved", zf);
+    std::string text = read_file(zf);
+    text.resize(text.rfind("q\"uote.hosts"));
+    write_file(zf, text);
+    p.start();
+    CHECK(serial_of(p.port) == s0 + names.size() + 2);
+    CHECK(all_there());
+    CHECK(query(p.port, "last.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
 }

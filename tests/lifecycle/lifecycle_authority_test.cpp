@@ -10,8 +10,12 @@
 #include <doctest/doctest.h>
 
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <thread>
 
 using namespace aisid;
 using namespace aisid::resolver;
@@ -440,4 +444,232 @@ TEST_CASE("authority: a signed query gets the query core's local answer (SPEC §
     sq.signed_wire[sq.signed_wire.size() - 12] ^= 1;
     out = e.send(sq.signed_wire, false);
     CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOTAUTH);
+}
+
+TEST_CASE("authority: a signed UPDATE replayed after a restart within its fudge window is refused (NOTAUTH/BADTIME) - the zone is unchanged") {
+    Env e;
+    const std::string svc = "yolo.detection.image.ai.example.";
+    auto migrate = [&](const std::string &target) {
+        return std::vector<Record>{lifecycle_test::bare(svc, kTypeSVCB, kClassANY),
+                                   rr(svc + " 300 IN SVCB 1 " + target + " port=443")};
+    };
+    auto target = [&] {
+        for (const Record &r : records_at(e.zone(), [&] {
+                 std::string w;
+                 wire_from_text(svc, w);
+                 return w;
+             }()))
+            if (r.type == kTypeSVCB) return record_to_text(r);
+        return std::string("?");
+    };
+    std::string mac;
+    std::string first = update({}, migrate("a.provider.example."), kNow, &mac);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(first)[0]).get()) == LDNS_RCODE_NOERROR);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, migrate("b.provider.example."), kNow + 1))[0]).get()) ==
+            LDNS_RCODE_NOERROR);
+    CHECK(e.zone().serial() == 2026112503u);
+    e.restart();  // a crash: only the journal remembers
+    e.clock = kNow + 60;  // well inside the 300 s fudge
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    auto out = e.send(first);
+    REQUIRE(out.size() == 1);
+    PktPtr r = parse(out[0]);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
+    const ldns_rr *t = ldns_pkt_tsig(r.get());
+    REQUIRE(t);
+    const ldns_rdf *err = ldns_rr_rdf(t, 5);
+    CHECK(((ldns_rdf_data(err)[0] << 8) | ldns_rdf_data(err)[1]) == kTsigBadTime);
+    auto k = parse_tsig_key(kKey);
+    LdnsRdfPtr req_mac(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, mac.size(), mac.data()));
+    CHECK(tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(out[0].data()), out[0].size(), *k,
+                               req_mac.get(), false, nullptr));
+    CHECK(e.zone().serial() == 2026112503u);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    CHECK(e.logged("applied before the restart"));
+    std::string m;
+    e.auth->append_metrics(m);
+    CHECK_MESSAGE(m.find("\naisidd_authority_replays_refused_total 1\n") != std::string::npos, m);
+    // Compaction trims nothing needed; after a second restart it is still known.
+    e.auth->compact_now();
+    e.restart();
+    CHECK(ldns_pkt_get_rcode(parse(e.send(first)[0]).get()) == LDNS_RCODE_NOTAUTH);
+    CHECK(target().find("b.provider.example.") != std::string::npos);
+    // The same change signed anew is a new message and applies.
+    CHECK(ldns_pkt_get_rcode(parse(e.send(update({}, migrate("a.provider.example."), kNow + 61))[0]).get()) ==
+          LDNS_RCODE_NOERROR);
+    CHECK(target().find("a.provider.example.") != std::string::npos);
+}
+
+TEST_CASE("authority: refused UPDATE, NOTIFY and XFR lines are rate limited - the rest summed up in one line") {
+    Env e;
+    auto refused_lines = [&] {
+        size_t n = 0;
+        for (auto &l : e.logs) n += l.find("refused") != std::string::npos || l.find("ignored") != std::string::npos;
+        return n;
+    };
+    for (int i = 0; i < 500; ++i) {
+        std::string w = update({}, {rr("x._method.ai.example. 300 IN TXT \"code=9\"")}, kNow);
+        w[w.size() - 12] ^= 1;  // BADSIG
+        auto out = e.send(w);
+        REQUIRE(out.size() == 1);
+        CHECK(ldns_pkt_get_rcode(parse(out[0]).get()) == LDNS_RCODE_NOTAUTH);
+    }
+    CHECK(refused_lines() == 10);
+    CHECK(e.auth->refusals() == 500);
+    CHECK_FALSE(e.logged("not logged"));
+    e.clock += 11;
+    std::string w = update({}, {rr("x._method.ai.example. 300 IN TXT \"code=9\"")}, e.clock);
+    w[w.size() - 12] ^= 1;
+    e.send(w);
+    CHECK(e.logged("490 more refused UPDATE/NOTIFY/XFR lines not logged in 10 s"));
+    CHECK(refused_lines() == 12);  // the summary and the new window's first line
+    std::string m;
+    e.auth->append_metrics(m);
+    CHECK_MESSAGE(m.find("\naisidd_authority_refused_total 501\n") != std::string::npos, m);
+    CHECK(e.zone().serial() == 2026112501u);
+}
+
+namespace {
+
+// A primary on loopback that answers one transfer with the replies a real
+// Authority gives, passed through `tamper` first.
+struct FakePrimary {
+    int fd = -1;
+    int port = 0;
+    std::thread th;
+    FakePrimary(Env &e, std::function<void(std::vector<std::string> &)> tamper) {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd, 4) == 0);
+        socklen_t l = sizeof a;
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &l);
+        port = ntohs(a.sin_port);
+        th = std::thread([this, &e, tamper] {
+            int c = ::accept(fd, nullptr, nullptr);
+            if (c < 0) return;
+            uint8_t hdr[2];
+            std::string q;
+            if (::recv(c, hdr, 2, MSG_WAITALL) == 2) {
+                q.resize((hdr[0] << 8) | hdr[1]);
+                if (::recv(c, q.data(), q.size(), MSG_WAITALL) != static_cast<ssize_t>(q.size())) q.clear();
+            }
+            std::vector<std::string> msgs = q.empty() ? std::vector<std::string>{} : e.send(q);
+            tamper(msgs);
+            for (const std::string &m : msgs) {
+                std::string framed{static_cast<char>(m.size() >> 8), static_cast<char>(m.size())};
+                framed += m;
+                (void)!::send(c, framed.data(), framed.size(), MSG_NOSIGNAL);
+            }
+            ::close(c);
+        });
+    }
+    ~FakePrimary() {
+        ::shutdown(fd, SHUT_RDWR);
+        if (th.joinable()) th.join();
+        ::close(fd);
+    }
+};
+
+std::string unsigned_copy(const std::string &msg, const std::vector<Record> &extra_first) {
+    PktPtr p = parse(msg);
+    ldns_rr *tsig = ldns_pkt_tsig(p.get());
+    ldns_pkt_set_tsig(p.get(), nullptr);  // ldns does not free the one it drops
+    ldns_rr_free(tsig);
+    if (!extra_first.empty()) {
+        ldns_rr_list *l = ldns_rr_list_new();
+        for (const Record &r : extra_first) ldns_rr_list_push_rr(l, record_to_ldns(r).release());
+        ldns_rr_list *old = ldns_pkt_answer(p.get());
+        for (size_t i = 0; i < ldns_rr_list_rr_count(old); ++i) ldns_rr_list_push_rr(l, ldns_rr_clone(ldns_rr_list_rr(old, i)));
+        ldns_pkt_set_answer(p.get(), l);
+        ldns_rr_list_deep_free(old);
+        ldns_pkt_set_ancount(p.get(), static_cast<uint16_t>(ldns_rr_list_rr_count(l)));
+    }
+    return pkt_wire(p.get());
+}
+
+} // namespace
+
+TEST_CASE("xfr client: a transfer whose last message is unsigned is refused (RFC 8945 §5.3.1) - nothing injected") {
+    Env e;
+    e.clock = ::time(nullptr);  // the client signs with the real clock
+    std::vector<Record> many;
+    for (int i = 0; i < 1500; ++i)
+        many.push_back(rr("host" + std::to_string(i) + ".bulk.ai.example. 300 IN AAAA 2001:db8:1::" + std::to_string(i + 1)));
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, many, e.clock))[0]).get()) == 0);
+    const size_t zone_size = zone_records(e.zone()).size();
+    auto k = parse_tsig_key(kKey);
+    std::string origin;
+    wire_from_text("ai.example.", origin);
+    auto pull = [&](std::function<void(std::vector<std::string> &)> tamper, size_t *messages = nullptr) {
+        FakePrimary fp(e, [&](std::vector<std::string> &m) {
+            if (messages) *messages = m.size();
+            tamper(m);
+        });
+        socklen_t l;
+        sockaddr_storage ss{};
+        auto *a = reinterpret_cast<sockaddr_in *>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons(static_cast<uint16_t>(fp.port));
+        l = sizeof(sockaddr_in);
+        return xfr_pull(ss, l, origin, std::nullopt, &*k, 3000);
+    };
+    // Untouched: every message signed, the whole zone.
+    size_t n = 0;
+    XfrResult ok = pull([](std::vector<std::string> &) {}, &n);
+    REQUIRE(n >= 3);
+    CHECK(ok.kind == XfrResult::Kind::full);
+    CHECK(ok.full.size() == zone_size);
+    // The last message unsigned, with a record the key never covered.
+    Record injected = rr("www.ai.example. 300 IN A 6.6.6.6");
+    XfrResult bad = pull([&](std::vector<std::string> &m) { m.back() = unsigned_copy(m.back(), {injected}); });
+    CHECK(bad.kind == XfrResult::Kind::failed);
+    CHECK(bad.refused);
+    CHECK_MESSAGE(bad.why.find("last message is not signed") != std::string::npos, bad.why);
+    for (const Record &r : bad.full) CHECK_FALSE(r.same_rr(injected));
+    // The last one unsigned, even unchanged: refused the same.
+    bad = pull([&](std::vector<std::string> &m) { m.back() = unsigned_copy(m.back(), {}); });
+    CHECK(bad.kind == XfrResult::Kind::failed);
+    CHECK(bad.refused);
+    // A middle message stripped of its TSIG: the next MAC does not cover it as sent.
+    bad = pull([&](std::vector<std::string> &m) { m[1] = unsigned_copy(m[1], {injected}); });
+    CHECK(bad.kind == XfrResult::Kind::failed);
+    CHECK(bad.refused);
+    CHECK_MESSAGE(bad.why.find("does not verify") != std::string::npos, bad.why);
+    // The first message unsigned: refused.
+    bad = pull([&](std::vector<std::string> &m) { m[0] = unsigned_copy(m[0], {}); });
+    CHECK(bad.kind == XfrResult::Kind::failed);
+    CHECK(bad.refused);
+}
+
+TEST_CASE("authority: after an UPDATE deletes every record at a name the name answers NXDOMAIN - not NODATA") {
+    Env e;
+    auto ask = [&](const std::string &name) {
+        std::string w;
+        wire_from_text(name, w);
+        PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()), LDNS_RR_TYPE_A,
+                                    LDNS_RR_CLASS_IN, 0));
+        auto out = e.send(pkt_wire(q.get()), false);
+        REQUIRE(out.size() == 1);
+        return ldns_pkt_get_rcode(parse(out[0]).get());
+    };
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, {rr("gone.hosts.ai.example. 300 IN A 192.0.2.9"),
+                                                          rr("gone.hosts.ai.example. 300 IN TXT \"x\"")},
+                                                     kNow))[0])
+                                   .get()) == LDNS_RCODE_NOERROR);
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NOERROR);
+    REQUIRE(ldns_pkt_get_rcode(parse(e.send(update({}, {lifecycle_test::bare("gone.hosts.ai.example.", kTypeANY,
+                                                                               kClassANY)},
+                                                     kNow + 1))[0])
+                                   .get()) == LDNS_RCODE_NOERROR);
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    CHECK(ask("hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+    // and after a restart (journal replay) the same
+    e.restart();
+    CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
 }

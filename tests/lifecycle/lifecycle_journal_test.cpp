@@ -117,3 +117,25 @@ TEST_CASE("journal: rewrite keeps only the given entries") {
 }
 
 TEST_CASE("journal: CRC-32C of the standard check string") { CHECK(crc32c("123456789") == 0xE3069283u); }
+
+TEST_CASE("journal: the signer of an entry (key, MAC, time, fudge) round-trips - entries without one still read") {
+    Diff d = make_diff(1, 2, "a._method.ai.example.");
+    Diff plain = d;
+    d.tsig_key = std::string("\x02k1\x00", 4);
+    d.tsig_mac = std::string(32, '\xab');
+    d.tsig_time = 0x0001'2345'6789ull;
+    d.tsig_fudge = 300;
+    Diff back;
+    REQUIRE(decode_diff(encode_diff(d), back));
+    CHECK(back.tsig_key == d.tsig_key);
+    CHECK(back.tsig_mac == d.tsig_mac);
+    CHECK(back.tsig_time == d.tsig_time);
+    CHECK(back.tsig_fudge == 300);
+    CHECK(back.add.size() == d.add.size());
+    Diff back2;
+    REQUIRE(decode_diff(encode_diff(plain), back2));
+    CHECK(back2.tsig_mac.empty());
+    std::string bad = encode_diff(d);
+    bad.pop_back();
+    CHECK_FALSE(decode_diff(bad, back2));
+}

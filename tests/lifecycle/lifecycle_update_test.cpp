@@ -218,3 +218,88 @@ TEST_CASE("xfr: zone text round-trips - transfer streams parse") {
     REQUIRE(up);
     CHECK(up->kind == XfrResult::Kind::up_to_date);
 }
+
+TEST_CASE("update: a codebook TXT with two codes is refused (issue 15) - in a zone file too") {
+    ZonePtr z = base();
+    UpdateResult u = apply_update(*z, {}, {rr("vit._method.ai.example. 300 IN TXT \"code=600\" \"code=601\"")});
+    CHECK(u.rcode == kRcodeRefused);
+    CHECK_MESSAGE(u.why.find("more than one") != std::string::npos, u.why);
+    CHECK(z->dim(Dim::method).code("vit") == 0);
+    auto f = load_zone_text(std::string(kZone) + "vit._method TXT \"code=600\" \"code=601\"\n", "two.zone");
+    REQUIRE_FALSE(f);
+    CHECK(f.error().line == 12);
+    // one code, other strings beside it: fine
+    CHECK(apply_update(*z, {}, {rr("vit._method.ai.example. 300 IN TXT \"code=600\" \"note=x\"")}).rcode == kRcodeNoError);
+}
+
+TEST_CASE("update: a CNAME beside a service's AAAA/SVCB or beside other data is refused (RFC 1034 §3.6.2)") {
+    ZonePtr z = base();
+    UpdateResult u = apply_update(*z, {}, {rr("yolo.detection.image.ai.example. 300 IN CNAME other.example.")});
+    CHECK(u.rcode == kRcodeRefused);
+    CHECK_MESSAGE(u.why.find("RFC 1034") != std::string::npos, u.why);
+    u = apply_update(*z, {}, {rr("ns.ai.example. 300 IN CNAME other.example.")});
+    CHECK(u.rcode == kRcodeRefused);
+    // and the other way round: data added beside an existing CNAME
+    u = apply_update(*z, {}, {rr("www.ai.example. 300 IN CNAME ns.ai.example.")});
+    REQUIRE(u.rcode == kRcodeNoError);
+    CHECK(apply_update(*u.zone, {}, {rr("www.ai.example. 300 IN A 192.0.2.1")}).rcode == kRcodeRefused);
+    // A service whose name is a CNAME cannot be registered either.
+    ZonePtr with_cname = u.zone;
+    u = apply_update(*with_cname, {}, {rr("sam._method.ai.example. 300 IN TXT \"code=7\""),
+                                       rr("sam.detection.image.ai.example. 300 IN CNAME x.example.")});
+    REQUIRE(u.rcode == kRcodeNoError);
+    CHECK(apply_update(*u.zone, {}, {rr("sam.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:7:0")})
+              .rcode == kRcodeRefused);
+}
+
+TEST_CASE("update: a name whose every record is deleted is gone (NXDOMAIN) - an empty non-terminal stays") {
+    ZonePtr z = base();
+    std::string rel_a, rel_b;
+    {
+        WireName n;
+        REQUIRE(name_from_text("a.b.hosts", n));
+        rel_a = std::string(n.prefix_labels(n.nlabels));
+        REQUIRE(name_from_text("b.hosts", n));
+        rel_b = std::string(n.prefix_labels(n.nlabels));
+    }
+    UpdateResult u = apply_update(*z, {}, {rr("tmp.hosts.ai.example. 300 IN A 192.0.2.1"),
+                                           rr("tmp.hosts.ai.example. 300 IN TXT \"x\"")});
+    REQUIRE(u.rcode == kRcodeNoError);
+    u = apply_update(*u.zone, {}, {bare("tmp.hosts.ai.example.", kTypeANY, kClassANY)});
+    REQUIRE(u.rcode == kRcodeNoError);
+    WireName n;
+    REQUIRE(name_from_text("tmp.hosts", n));
+    CHECK(u.zone->node(n.prefix_labels(n.nlabels)) == nullptr);
+    REQUIRE(name_from_text("hosts", n));
+    CHECK(u.zone->node(n.prefix_labels(n.nlabels)) == nullptr);  // its empty parent went with it
+    // b.hosts has a child: deleting its own records leaves an empty non-terminal.
+    u = apply_update(*u.zone, {}, {rr("b.hosts.ai.example. 300 IN A 192.0.2.2"),
+                                   rr("a.b.hosts.ai.example. 300 IN A 192.0.2.3")});
+    REQUIRE(u.rcode == kRcodeNoError);
+    u = apply_update(*u.zone, {}, {bare("b.hosts.ai.example.", kTypeANY, kClassANY)});
+    REQUIRE(u.rcode == kRcodeNoError);
+    REQUIRE(u.zone->node(rel_b) != nullptr);
+    CHECK(u.zone->node(rel_b)->rrsets.empty());
+    CHECK(u.zone->node(rel_a) != nullptr);
+    // and once the child goes too, both are gone
+    u = apply_update(*u.zone, {}, {bare("a.b.hosts.ai.example.", kTypeANY, kClassANY)});
+    REQUIRE(u.rcode == kRcodeNoError);
+    CHECK(u.zone->node(rel_a) == nullptr);
+    CHECK(u.zone->node(rel_b) == nullptr);
+}
+
+TEST_CASE("update: at most max-records-per-name records of one type at a name (issue 15, CVE-2024-1737)") {
+    ZonePtr z = base();
+    std::vector<Record> hundred;
+    for (int i = 0; i < 100; ++i) hundred.push_back(rr("many.ai.example. 300 IN TXT \"t" + std::to_string(i) + "\""));
+    UpdateResult u = apply_update(*z, {}, hundred);
+    REQUIRE(u.rcode == kRcodeNoError);
+    UpdateResult more = apply_update(*u.zone, {}, {rr("many.ai.example. 300 IN TXT \"one more\"")});
+    CHECK(more.rcode == kRcodeRefused);
+    CHECK_MESSAGE(more.why.find("more than 100") != std::string::npos, more.why);
+    CHECK_FALSE(more.zone);
+    // another type at the name, or the same again, is fine; the limit is the caller's
+    CHECK(apply_update(*u.zone, {}, {rr("many.ai.example. 300 IN A 192.0.2.1")}).rcode == kRcodeNoError);
+    CHECK(apply_update(*u.zone, {}, {rr("many.ai.example. 300 IN TXT \"t5\"")}).rcode == kRcodeNoError);
+    CHECK(apply_update(*z, {}, hundred, 50).rcode == kRcodeRefused);
+}

@@ -515,6 +515,11 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
     };
     std::mt19937 rng(std::random_device{}());
     std::vector<std::string> acked_all, maybe_all;  // maybe: in flight when killed
+    // Issue 15: each round also adds a name that a zone file must escape and
+    // lets the writer compact it, so every restart reads such names back.
+    const std::vector<std::string> odd = {"q\\\"uote", "back\\\\slash", "sp\\032ace", "semi\\;colon", "\\$INCLUDE"};
+    std::vector<std::string> odd_acked;
+    unsigned long escaped = 0;
     unsigned long base = 0;
     for (int round = 0; round < 5; ++round) {
         Aisidd d(args, false);
@@ -522,6 +527,26 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
         for (auto &t : acked_all)
             CHECK_MESSAGE(present(d.port, t), "acknowledged and lost: " << t << " (round " << round << "); aisidd's log:\n"
                                                                         << d.proc.err());
+        for (auto &n : odd_acked)
+            CHECK_MESSAGE(dig(d.port, {"+short", n, "TXT"}).find("odd") != std::string::npos,
+                          "acknowledged and lost: " << n << " (round " << round << "); aisidd's log:\n" << d.proc.err());
+        {
+            std::string n = odd[static_cast<size_t>(round) % odd.size()] + std::to_string(round) + ".hosts.ai.example.";
+            std::string script = "/tmp/aisid-faults-nsupdate-" + std::to_string(::getpid()) + ".txt";
+            write_file(script, "server 127.0.0.1 " + std::to_string(d.port) + "\nzone ai.example.\nupdate add " + n +
+                                   " 300 TXT \"odd\"\nsend\n");
+            CmdResult r = run({"nsupdate", "-y", std::string("hmac-sha256:k1:") + kSecret, script}, 20000);
+            ::unlink(script.c_str());
+            REQUIRE_MESSAGE(r.code == 0, r.err);
+            odd_acked.push_back(n);
+            ++escaped;
+            // Quiet for a second: the writer compacts it into the zone file.
+            auto t0 = std::chrono::steady_clock::now();
+            while (read_file(state + "/ai.example.zone").find(odd[static_cast<size_t>(round) % odd.size()]) ==
+                       std::string::npos &&
+                   std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
         std::atomic<bool> stop{false};
         std::mutex mu;
         std::vector<std::string> acked;
@@ -558,9 +583,11 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
         n_present += p;
     }
     for (auto &t : maybe_all) n_present += present(d.port, t);
+    for (auto &n : odd_acked)
+        CHECK_MESSAGE(dig(d.port, {"+short", n, "TXT"}).find("odd") != std::string::npos, "acknowledged and lost: " << n);
     // Nothing half-applied: each define is one serial step, and the serial
     // counts exactly the changes that are there.
-    CHECK(serial(d.port) - base == n_present);
+    CHECK(serial(d.port) - base == n_present + escaped);
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 }
@@ -663,6 +690,70 @@ TEST_CASE("security: privileges dropped after binding a privileged port (--user)
                          "127.0.0.1:9", "--user", "no-such-user-aisid"});
     CHECK(bad.code == 2);
     CHECK(bad.err.find("aisidd: --user no-such-user-aisid: no such user") != std::string::npos);
+}
+
+TEST_CASE("security: a SIGHUP onto an $INCLUDE fan-out or an $INCLUDE outside the zone's directory fails at once and keeps the old zones") {
+    TempDir z;
+    std::string zone = z.file("ai.example.zone");
+    const std::string text = read_file(example_zone());
+    write_file(zone, text);
+    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9"}, false);
+    // Ten includes per file, seven deep: 10^7 files inside the depth limit.
+    for (int level = 0; level < 7; ++level) {
+        std::string t;
+        for (int i = 0; i < 10; ++i) t += "$INCLUDE l" + std::to_string(level + 1) + ".inc\n";
+        write_file(z.file("l" + std::to_string(level) + ".inc"), t);
+    }
+    write_file(z.file("l7.inc"), "leaf TXT \"x\"\n");
+    auto reload_fails_with = [&](const std::string &what) {
+        size_t before = d.proc.err().size();
+        d.proc.signal(SIGHUP);
+        auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3) &&
+               d.proc.err().find("reload failed", before) == std::string::npos)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::string log = d.proc.err().substr(before);
+        CHECK_MESSAGE(log.find("reload failed, keeping the old zones") != std::string::npos, log);
+        CHECK_MESSAGE(log.find(what) != std::string::npos, log);
+        check_alive(d);
+        return log;
+    };
+    write_file(zone, text + "$INCLUDE l0.inc\n");
+    reload_fails_with("more than 64 $INCLUDE files");
+    write_file(zone, text + "$INCLUDE /etc/passwd\n");
+    std::string log = reload_fails_with("outside the zone file's directory");
+    CHECK(log.find("root:") == std::string::npos);
+    CHECK(d.proc.stop() == 0);
+}
+
+TEST_CASE("security: --user with --state-dir - the dropped user owns the state directory and compaction works") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root");
+        return;
+    }
+    TempDir z;
+    REQUIRE(::chmod(z.path.c_str(), 0755) == 0);
+    std::string zone = z.file("ai.example.zone");
+    write_file(zone, read_file(example_zone()));
+    std::string state = z.file("state");  // not there yet: aisidd creates it, as root
+    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9", "--state-dir", state, "--key", std::string("k1:") + kSecret,
+              "--update-key", "k1", "--user", "nobody"},
+             false);
+    struct stat st {};
+    REQUIRE(::stat(state.c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
+    CmdResult r = admin(d.port, {"define", "method", "usertest"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    // Quiet for a second: the writer compacts, as nobody, into the directory.
+    bool compacted = false;
+    for (int i = 0; i < 100 && !compacted; ++i) {
+        compacted = read_file(state + "/ai.example.zone").find("usertest") != std::string::npos;
+        if (!compacted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK_MESSAGE(compacted, d.proc.err());
+    CHECK_MESSAGE(d.proc.err().find("Permission denied") == std::string::npos, d.proc.err());
+    CHECK(d.proc.stop() == 0);
+    CHECK(d.proc.err().find("compaction failed") == std::string::npos);
 }
 
 namespace {

@@ -199,3 +199,24 @@ TEST_CASE("upstreams in metrics and logs: a DoH URL without its query string or 
     CHECK(redacted_upstream("https://user:pw@dns.example:8443/q?a=1#f") == "https://REDACTED@dns.example:8443/q?REDACTED#f");
     CHECK(redacted_upstream("https://dns.example?token=x") == "https://dns.example?REDACTED");
 }
+
+TEST_CASE("zone and authority limits (issue 15) - safe defaults") {
+    Config d;
+    CHECK(d.zone_limits.max_includes == 64);
+    CHECK(d.zone_limits.max_bytes == 64u << 20);
+    CHECK(d.zone_limits.include_dirs.empty());
+    CHECK(d.max_records_per_name == 100);
+    Config c;
+    auto r = parse({"--zone-include-dir", "/etc/aisid/inc", "--zone-include-dir", "/srv/zones", "--zone-max-includes",
+                    "10", "--zone-max-bytes", "2", "--max-records-per-name", "500"},
+                   c);
+    REQUIRE(r);
+    CHECK(c.zone_limits.include_dirs.size() == 2);
+    CHECK(c.zone_limits.max_includes == 10);
+    CHECK(c.zone_limits.max_bytes == 2u << 20);
+    CHECK(c.max_records_per_name == 500);
+    Config bad;
+    CHECK_FALSE(parse({"--zone-max-bytes", "0"}, bad));
+    CHECK_FALSE(parse({"--max-records-per-name", "0"}, bad));
+    CHECK_FALSE(parse({"--zone-max-includes", "x"}, bad));
+}

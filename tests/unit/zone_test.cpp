@@ -3,10 +3,12 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <unistd.h>
 
 using namespace aisid;
 
@@ -169,4 +171,102 @@ TEST_CASE("terms") {
     CHECK(parse_perf_label("p05") == 0);
     CHECK(parse_perf_label("p") == 0);
     CHECK(parse_perf_label("q5") == 0);
+}
+
+namespace {
+
+struct IncDir {
+    std::filesystem::path dir;
+    explicit IncDir(const std::string &tag) {
+        dir = std::filesystem::temp_directory_path() / ("aisid-inc-" + tag + "-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir);
+    }
+    ~IncDir() { std::filesystem::remove_all(dir); }
+    std::string write(const std::string &name, const std::string &text) const {
+        std::ofstream(dir / name) << text;
+        return (dir / name).string();
+    }
+};
+
+const char *kIncHead = "$ORIGIN ai.example.\n@ SOA ns admin 1 2 3 4 5\n@ NS ns\nns AAAA 2001:db8::1\n";
+
+} // namespace
+
+TEST_CASE("$INCLUDE fan-out: ten includes per file seven deep stops at the file limit at once (issue 15)") {
+    IncDir d("fanout");
+    for (int level = 0; level < 7; ++level) {
+        std::string t;
+        for (int i = 0; i < 10; ++i) t += "$INCLUDE l" + std::to_string(level + 1) + ".inc\n";
+        d.write("l" + std::to_string(level) + ".inc", t);
+    }
+    d.write("l7.inc", "x TXT \"leaf\"\n");
+    std::string main = d.write("main.zone", std::string(kIncHead) + "$INCLUDE l0.inc\n");
+    auto t0 = std::chrono::steady_clock::now();
+    auto z = load_zone_file(main);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE_FALSE(z);
+    CHECK_MESSAGE(z.error().message.find("more than 64 $INCLUDE files") != std::string::npos, z.error().to_string());
+    CHECK(secs < 2.0);
+    // The limit is the caller's: 1000 files is not enough either, 8 levels of 1 are fine.
+    ZoneLoadLimits lim;
+    lim.max_includes = 1000;
+    z = load_zone_file(main, lim);
+    REQUIRE_FALSE(z);
+    CHECK(z.error().message.find("more than 1000 $INCLUDE files") != std::string::npos);
+    d.write("one.inc", "y TXT \"one\"\n");
+    z = load_zone_file(d.write("ok.zone", std::string(kIncHead) + "$INCLUDE one.inc\n$INCLUDE one.inc\n"));
+    CHECK_MESSAGE(z, (z ? "" : z.error().to_string()));
+}
+
+TEST_CASE("$INCLUDE bytes: the zone file and its includes together stay under the byte limit (issue 15)") {
+    IncDir d("bytes");
+    std::string big;
+    for (int i = 0; i < 200; ++i) big += "b" + std::to_string(i) + " TXT \"" + std::string(40, 'x') + "\"\n";
+    d.write("big.inc", big);
+    std::string main = d.write("main.zone", std::string(kIncHead) + "$INCLUDE big.inc\n$INCLUDE big.inc\n");
+    ZoneLoadLimits lim;
+    lim.max_bytes = big.size() + 200;  // the main file and one include fit, not two
+    auto z = load_zone_file(main, lim);
+    REQUIRE_FALSE(z);
+    CHECK_MESSAGE(z.error().message.find("zone-max-bytes") != std::string::npos, z.error().to_string());
+    CHECK(z.error().line == 6);
+    lim.max_bytes = 2 * big.size() + 200;
+    z = load_zone_file(main, lim);
+    CHECK_MESSAGE(z, (z ? "" : z.error().to_string()));
+    lim.max_bytes = 10;  // the zone file alone is over
+    z = load_zone_file(main, lim);
+    REQUIRE_FALSE(z);
+    CHECK(z.error().message.find("zone-max-bytes") != std::string::npos);
+}
+
+TEST_CASE("$INCLUDE outside the zone file's directory is refused unless allowed - errors quote at most a token's start (issue 15)") {
+    IncDir d("zone"), other("other");
+    const std::string secret = "root:$6$saltsalt$hashhashhashhashhashhash:20228:0:99999:7:::";
+    std::string outside = other.write("shadow", secret + "\n");
+    std::string main = d.write("main.zone", "$INCLUDE " + outside + "\n" + kIncHead);
+    auto z = load_zone_file(main);
+    REQUIRE_FALSE(z);
+    CHECK_MESSAGE(z.error().message.find("outside the zone file's directory") != std::string::npos, z.error().to_string());
+    CHECK(z.error().file == main);
+    // Through a symbolic link in the zone's directory: the same.
+    std::filesystem::create_symlink(outside, d.dir / "link.inc");
+    z = load_zone_file(d.write("link.zone", "$INCLUDE link.inc\n" + std::string(kIncHead)));
+    REQUIRE_FALSE(z);
+    CHECK(z.error().message.find("outside the zone file's directory") != std::string::npos);
+    // Allowed: read, and the error quotes no more than the token's first 20 bytes.
+    ZoneLoadLimits lim;
+    lim.include_dirs = {other.dir.string()};
+    z = load_zone_file(main, lim);
+    REQUIRE_FALSE(z);
+    std::string e = z.error().to_string();
+    CHECK(z.error().file == outside);
+    CHECK(e.find("root:$6$saltsalt$has") != std::string::npos);
+    CHECK(e.find("hashhashhashhash") == std::string::npos);
+    CHECK(e.find(":20228:") == std::string::npos);
+    // Relative includes into a subdirectory of the zone's directory stay fine.
+    std::filesystem::create_directories(d.dir / "sub");
+    d.write("sub/x.inc", "x TXT \"x\"\n");
+    z = load_zone_file(d.write("subdir.zone", std::string(kIncHead) + "$INCLUDE sub/x.inc\n"));
+    CHECK_MESSAGE(z, (z ? "" : z.error().to_string()));
 }
