@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -59,27 +60,49 @@ struct TempDir {
     std::string file(const std::string &name) const { return path + "/" + name; }
 };
 
-/// A loopback port free for both UDP and TCP right now (the kernel picks it).
+/// A loopback port free for both UDP and TCP, on 127.0.0.1 and on [::1], right
+/// now. Drawn below the ephemeral range (net.ipv4.ip_local_port_range): a port
+/// the kernel picked would go back to the pool when released here, and the
+/// test's own next outgoing connection could take it before the server binds it.
 inline int free_port(const char *host = "127.0.0.1") {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        int u = socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        inet_pton(AF_INET, host, &a.sin_addr);
-        socklen_t l = sizeof a;
-        if (bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
-            getsockname(u, reinterpret_cast<sockaddr *>(&a), &l) != 0) {
-            close(u);
-            continue;
-        }
-        int t = socket(AF_INET, SOCK_STREAM, 0);
+    int low = 32768;
+    {
+        std::ifstream r("/proc/sys/net/ipv4/ip_local_port_range");
+        int lo = 0;
+        if (r >> lo && lo > 12000) low = lo;
+    }
+    static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
+                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+    auto bindable = [](int family, int type, int port, const char *addr) {
+        int fd = socket(family, type, 0);
+        if (fd < 0) return false;
         int one = 1;
-        setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        bool ok = bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-        int port = ntohs(a.sin_port);
-        close(t);
-        close(u);
-        if (ok) return port;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bool ok;
+        if (family == AF_INET) {
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(static_cast<uint16_t>(port));
+            inet_pton(AF_INET, addr, &a.sin_addr);
+            ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+        } else {
+            int v6only = 1;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+            sockaddr_in6 a{};
+            a.sin6_family = AF_INET6;
+            a.sin6_port = htons(static_cast<uint16_t>(port));
+            a.sin6_addr = in6addr_loopback;
+            ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 || errno == EADDRNOTAVAIL;
+        }
+        close(fd);
+        return ok;
+    };
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        seed = seed * 1103515245u + 12345u;
+        const int port = 10000 + static_cast<int>((seed >> 8) % static_cast<unsigned>(low - 10000));
+        if (bindable(AF_INET, SOCK_STREAM, port, host) && bindable(AF_INET, SOCK_DGRAM, port, host) &&
+            bindable(AF_INET6, SOCK_STREAM, port, nullptr) && bindable(AF_INET6, SOCK_DGRAM, port, nullptr))
+            return port;
     }
     throw std::runtime_error("no free port");
 }
