@@ -66,7 +66,7 @@ public:
     struct Options {
         unsigned threads = 0;         ///< 0: one per CPU
         int connect_timeout_ms = 300; ///< per connect attempt
-        int pipe_size = 0;            ///< F_SETPIPE_SZ of pooled pipes; 0: the kernel's default (64 KiB)
+        int pipe_size = 1 << 18;      ///< F_SETPIPE_SZ of pooled pipes (0: the kernel default, 64 KiB)
         unsigned pool_max = 64;       ///< free pipes kept per thread
     };
 
