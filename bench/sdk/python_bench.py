@@ -10,7 +10,7 @@ For the AISID name p5000.yolo.detection.image.ai.example, per call:
   binding_addr     aisid.Client.resolve(name).address      (goal: <= 2x cffi_bare_addr)
   gai_nss          socket.getaddrinfo(name, None, AF_INET6) through the NSS module
                    (nsswitch "hosts: aisid", libnss_aisid.so.2 from the build tree)
-  gai_aisidd       socket.getaddrinfo through glibc's DNS stub to aisidd on 127.0.0.1:53
+  gai_aisidd       socket.getaddrinfo through glibc's resolver (resolv.conf) to aisidd on 127.0.0.1:53
                    (nsswitch "hosts: dns", resolv.conf "nameserver 127.0.0.1")
 
 Isolation as bench/sdk/sdk_bench does it: the script re-runs itself under

@@ -38,6 +38,21 @@ void put48(std::string &s, uint64_t v) {
     for (int i = 5; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
 }
 
+// The TSIG variables of RFC 8945 §4.3.3 (key name, class ANY, TTL 0,
+// algorithm, time signed, fudge, error, other len, other data), as digested.
+void put_tsig_variables(std::string &d, std::string_view key_wire, std::string_view alg_wire, uint64_t time_signed,
+                        uint16_t fudge, uint16_t error, std::string_view other) {
+    d += key_wire;
+    put16(d, kClassANY);
+    d.append(4, '\0');
+    d += alg_wire;
+    put48(d, time_signed);
+    put16(d, fudge);
+    put16(d, error);
+    put16(d, static_cast<uint16_t>(other.size()));
+    d += other;
+}
+
 uint64_t rdf_u48(const ldns_rdf *r) {
     if (!r || ldns_rdf_size(r) != 6) return 0;
     const uint8_t *d = ldns_rdf_data(r);
@@ -170,15 +185,7 @@ void tsig_append(std::string &wire, const TsigKey *key, std::string_view key_nam
             d += request_mac;
         }
         d += wire;
-        d += key->name_wire;
-        put16(d, kClassANY);
-        d.append(4, '\0');
-        d += alg;
-        put48(d, time_signed);
-        put16(d, fudge);
-        put16(d, error);
-        put16(d, static_cast<uint16_t>(other.size()));
-        d += other;
+        put_tsig_variables(d, key->name_wire, alg, time_signed, fudge, error, other);
         unsigned char out[EVP_MAX_MD_SIZE];
         unsigned int olen = 0;
         HMAC(EVP_sha256(), key->secret.data(), static_cast<int>(key->secret.size()),
@@ -296,17 +303,11 @@ bool TsigStream::next(std::string_view wire, const ldns_pkt *pkt, std::string &w
     if (first_) {
         std::string alg_wire;
         wire_from_text(kHmacSha256, alg_wire);
-        d += key_wire;
-        put16(d, kClassANY);
-        d.append(4, '\0');
-        d += alg_wire;
-        put48(d, time_signed);
-        put16(d, fudge);
-        put16(d, error);
-        size_t olen = other ? ldns_rdf_size(other) : 0;
         // ldns keeps Other Data with its length in front (INT16_DATA).
-        if (olen >= 2) d.append(reinterpret_cast<const char *>(ldns_rdf_data(other)), olen);
-        else put16(d, 0);
+        size_t olen = other ? ldns_rdf_size(other) : 0;
+        std::string_view other_data =
+            olen >= 2 ? std::string_view(reinterpret_cast<const char *>(ldns_rdf_data(other)) + 2, olen - 2) : "";
+        put_tsig_variables(d, key_wire, alg_wire, time_signed, fudge, error, other_data);
     } else {
         put48(d, time_signed);
         put16(d, fudge);

@@ -4,6 +4,7 @@
 // and SIGTERM ending an open flow. Needs CAP_NET_ADMIN (the listeners are
 // IPV6_TRANSPARENT); exits 77 (skip) without it.
 #include "support/proc.hpp"
+#include "support/skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -60,8 +61,7 @@ bool wait_text(Process &p, const std::string &text, int ms = 5000) {
 
 TEST_CASE("aisid-egress: retry past a dead node, RST when none serves, SIGTERM ends open flows") {
     if (!can_transparent()) {
-        std::fprintf(stderr, "skipped: IPV6_TRANSPARENT needs CAP_NET_ADMIN\n");
-        std::exit(77);
+        aisid::test::skip("IPV6_TRANSPARENT needs CAP_NET_ADMIN");
     }
     TempDir dir;
     const int live = free_port(), dead = free_port(), served = free_port(),

@@ -728,8 +728,7 @@ TEST_CASE("security: a SIGHUP onto an $INCLUDE fan-out or an $INCLUDE outside th
 
 TEST_CASE("security: --user with --state-dir - the dropped user owns the state directory and compaction works") {
     if (geteuid() != 0) {
-        MESSAGE("skipped: needs root");
-        return;
+        aisid::test::skip("needs root");
     }
     TempDir z;
     REQUIRE(::chmod(z.path.c_str(), 0755) == 0);

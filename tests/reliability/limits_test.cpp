@@ -10,6 +10,7 @@
 //   - synthesized names share their service's rate-limit bucket;
 //   - upstream TTLs are capped;
 //   - IPv4-mapped sources on an IPv6 listener (a network namespace, raw socket).
+#include "../support/skip.hpp"
 #include "../integration/resolver_fixture.hpp"
 #include "fake_upstream.hpp"
 
@@ -511,8 +512,7 @@ bool send_forged(int raw, const char *src, const char *dst, uint16_t port, const
 // Issue 15 item 2: a packet from ::ffff:127.0.0.3 on an IPv6 listener passed for loopback.
 TEST_CASE("security: IPv4-mapped sources on an IPv6 listener are dropped, never taken for loopback or the primary") {
     if (geteuid() != 0 || !have_program("ip")) {
-        std::fprintf(stderr, "skipped: needs root and ip(8) for network namespaces and a raw socket\n");
-        std::exit(77);
+        aisid::test::skip("needs root and ip(8) for network namespaces and a raw socket");
     }
     VethPair net;
     REQUIRE(net.ok);
