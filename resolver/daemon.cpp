@@ -281,6 +281,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     AuthorityRunner auth(hook, cfg.authority_queue, &sh.authority_dropped);
     std::vector<std::unique_ptr<Worker>> workers;
     for (unsigned i = 0; i < cfg.threads; ++i) workers.push_back(std::make_unique<Worker>(sh, i, socks[i], &auth));
+    for (auto &w : workers) sh.workers.push_back(w.get());
     for (auto &w : workers) w->start();
     // Type=notify (packaging/aisidd.service): listeners are open, zones loaded.
     sd_notify("READY=1");

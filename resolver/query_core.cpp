@@ -552,6 +552,11 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     // the TTL fix-ups): the entry cannot be evicted under us by another worker.
     if (cache_.visit({reinterpret_cast<const char *>(key), klen}, now_ms, false, [&](const CacheEntry &e) {
             res.len = serve_entry(e, q, msg, tcp, now_ms, false, out, cap);
+            // Unbound's prefetch: a hit in the last tenth of the answer's
+            // life asks the caller to refresh it, so a popular name never
+            // expires in the cache (and never costs a client a round trip).
+            uint64_t life = e.expires_ms - e.stored_ms;
+            res.prefetch = life >= kPrefetchMinLifeMs && e.expires_ms - now_ms < life / 10;
         })) {
         res.outcome = Outcome::cache_hit;
         if (res.len) return res;
@@ -853,12 +858,11 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
     return res;
 }
 
-Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
-                                 size_t cap) {
+Result QueryCore::answer_cached(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+                                size_t cap) {
     Result res;
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
-    // RFC 8767 §4: when every upstream fails, an expired answer beats SERVFAIL.
     bool stale = false;
     if (cache_.visit({reinterpret_cast<const char *>(key), klen}, now_ms, true, [&](const CacheEntry &e) {
             stale = now_ms >= e.expires_ms;
@@ -867,9 +871,16 @@ Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, u
         if (res.len) {
             res.verdict = Verdict::Answered;
             res.outcome = stale ? Outcome::stale : Outcome::cache_hit;
-            return res;
         }
     }
+    return res;
+}
+
+Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+                                 size_t cap) {
+    // RFC 8767 §4: when every upstream fails, an expired answer beats SERVFAIL.
+    Result res = answer_cached(q, msg, tcp, now_ms, out, cap);
+    if (res.verdict == Verdict::Answered) return res;
     res.verdict = Verdict::Fail;
     res.outcome = Outcome::servfail;
     res.len = write_error(q, msg, true, kServFail, out, cap);

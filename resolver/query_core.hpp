@@ -3,8 +3,9 @@
 // it directly. Stage order, in one place (handle()):
 //   parse → access control → opcode/transfer dispatch (authority hook)
 //   → local zones (authoritative, never forwarded) → cache → Pass (forward).
-// The forwarding I/O lives in the worker; it comes back here with the
-// upstream's answer (answer_from_upstream) or its failure (answer_failure).
+// Forwarding decisions live in forwarder.hpp and the I/O in the worker; both
+// come back here with the upstream's answer (answer_from_upstream) or its
+// failure (answer_failure).
 #pragma once
 
 #include "cache.hpp"
@@ -51,6 +52,9 @@ struct Result {
     // AISID less its performance field, so rate limiting counts every name
     // of one service in one bucket (BIND's RRL keys wildcard answers so).
     bool synthesized = false;
+    // A cache hit in the last tenth of the answer's life: refresh it now
+    // (Forwarder::prefetch), the client has its answer already.
+    bool prefetch = false;
     uint8_t service_key[14]{};
 };
 
@@ -67,6 +71,9 @@ struct CoreSettings {
 };
 
 inline constexpr uint16_t kEdnsPayload = 1232;  // what we advertise (DNS flag day 2020)
+// Answers that live shorter than this are not prefetched (Unbound's
+// prefetch has the same floor in effect: a short TTL is meant to be re-asked).
+inline constexpr uint64_t kPrefetchMinLifeMs = 10000;
 
 class QueryCore {
 public:
@@ -90,6 +97,8 @@ public:
     /// Caches an accepted upstream answer and writes the client's reply.
     Result answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n, bool tcp,
                                 uint64_t now_ms, uint8_t *out, size_t cap);
+    /// What the cache holds for `q`, fresh or stale (RFC 8767); Verdict::Drop when nothing.
+    Result answer_cached(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out, size_t cap);
     /// Every upstream failed: a stale answer (RFC 8767) or SERVFAIL.
     Result answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
                           size_t cap);

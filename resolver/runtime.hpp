@@ -6,6 +6,7 @@
 
 #include "authority_hook.hpp"
 #include "config.hpp"
+#include "inflight.hpp"
 #include "limits.hpp"
 #include "query_core.hpp"
 #include "rrl.hpp"
@@ -17,6 +18,8 @@
 #include <vector>
 
 namespace aisid::resolver {
+
+class Worker;
 
 // One upstream's health; updated by every worker with relaxed atomics.
 struct UpstreamHealth {
@@ -86,6 +89,11 @@ struct Shared {
     ClientCounters client_conns, client_inflight;
     std::atomic<uint32_t> inflight_total{0};
     std::atomic<uint64_t> authority_dropped{0};  // aisidd_limit_hits_total{limit="authority_queue"}
+    // Questions asked upstream right now, by any worker: each is asked once.
+    InflightRegistry inflight;
+    // Every worker, by index (for handing an upstream answer to the workers
+    // waiting on it); filled before the workers start, never changed after.
+    std::vector<Worker *> workers;
 
     std::shared_ptr<const Runtime> runtime() const {
         std::lock_guard lk(mu_);

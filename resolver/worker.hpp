@@ -1,6 +1,7 @@
 // One worker thread: its own UDP and TCP listening sockets (SO_REUSEPORT, so
-// the kernel spreads clients over workers), its own in-flight upstream
-// queries and its own cache (see cache.hpp for why), one epoll loop.
+// the kernel spreads clients over workers), its own upstream sockets, one
+// epoll loop. The answer cache and the questions in flight are shared by all
+// workers (cache.hpp, inflight.hpp); worker_impl.hpp has the map of the parts.
 #pragma once
 
 #include "runtime.hpp"
@@ -46,6 +47,9 @@ public:
         std::string ctl;  // UDP on a wildcard listener: the reply's source (IP_PKTINFO)
     };
     void deliver(Delivery d);
+    /// From another worker: the upstream answer ("" = every upstream failed)
+    /// to a question this worker waits on (InflightRegistry).
+    void deliver_answer(std::string key, std::string resp);
 
 private:
     void run();

@@ -1,0 +1,62 @@
+// The authority hook runs on a thread of its own: it may block (disk, TSIG,
+// a transfer), and the workers' loops must not.
+#include "worker.hpp"
+
+#include "log.hpp"
+
+#include <algorithm>
+
+namespace aisid::resolver {
+
+AuthorityRunner::AuthorityRunner(AuthorityHook *hook, size_t max_queue, std::atomic<uint64_t> *dropped)
+    : hook_(hook), max_queue_(std::max<size_t>(1, max_queue)), dropped_(dropped) {
+    if (hook_) th_ = std::thread([this] { run(); });
+}
+
+AuthorityRunner::~AuthorityRunner() { stop(); }
+
+bool AuthorityRunner::submit(std::string msg, Worker::Delivery where, Worker *w) {
+    std::lock_guard lk(mu_);
+    // Bounded: a flood (signed messages with bad MACs cost the authority a
+    // parse and an HMAC each) waits in at most max_queue_ slots; the rest is
+    // dropped at once, before any copy is kept.
+    if (q_.size() >= max_queue_) {
+        if (dropped_) dropped_->fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    q_.push_back(Job{std::move(msg), std::move(where), w});
+    cv_.notify_one();
+    return true;
+}
+
+void AuthorityRunner::stop() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+        cv_.notify_all();
+    }
+    if (th_.joinable()) th_.join();
+}
+
+void AuthorityRunner::run() {
+    for (;;) {
+        Job j;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return stop_ || !q_.empty(); });
+            if (stop_) return;
+            j = std::move(q_.front());
+            q_.pop_front();
+        }
+        try {
+            hook_->handle(reinterpret_cast<const uint8_t *>(j.msg.data()), j.msg.size(), j.where.peer, j.where.tcp,
+                          j.where.replies);
+        } catch (const std::exception &e) {
+            AISIDD_LOG(LogLevel::error, std::string("authority: ") + e.what());
+            j.where.replies.clear();
+        }
+        j.w->deliver(std::move(j.where));
+    }
+}
+
+} // namespace aisid::resolver
