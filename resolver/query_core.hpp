@@ -71,8 +71,8 @@ struct CoreSettings {
 };
 
 inline constexpr uint16_t kEdnsPayload = 1232;  // what we advertise (DNS flag day 2020)
-// Answers that live shorter than this are not prefetched (Unbound's
-// prefetch has the same floor in effect: a short TTL is meant to be re-asked).
+// Answers that live shorter than this are not prefetched: a short TTL asks to
+// be re-asked, and refreshing it early would only add upstream queries.
 inline constexpr uint64_t kPrefetchMinLifeMs = 10000;
 
 class QueryCore {
