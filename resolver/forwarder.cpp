@@ -103,11 +103,46 @@ void Forwarder::reply(ClientRef &&c, const Result &r, const uint8_t *out) {
     actions_.push_back(std::move(a));
 }
 
+void Forwarder::answer(Waiter &w, const Result &r) {
+    w.answered = true;
+    if (w.chain.empty()) {
+        reply(std::move(w.client), r, out_.get());
+        return;
+    }
+    std::string tail(reinterpret_cast<const char *>(out_.get()), r.len);
+    Result s = r;
+    s.len = splice_cname(w.orig, w.client.tcp, reinterpret_cast<const uint8_t *>(w.chain.data()), w.chain.size(),
+                         reinterpret_cast<const uint8_t *>(tail.data()), tail.size(), out_.get(), kOut);
+    if (!s.len) {
+        s.outcome = Outcome::servfail;
+        s.len = write_error(w.orig, reinterpret_cast<const uint8_t *>(w.chain.data()), true, kServFail, out_.get(),
+                            kOut);
+    }
+    reply(std::move(w.client), s, out_.get());
+}
+
 void Forwarder::query(const Query &q, std::string msg, ClientRef client, uint64_t now_us) {
+    Waiter w;
+    w.q = q;
+    w.client = std::move(client);
+    add_waiter(q, std::move(msg), std::move(w), now_us);
+}
+
+void Forwarder::query_cname(const Query &orig, std::string chain, const Query &tq, std::string tmsg,
+                            ClientRef client, uint64_t now_us) {
+    Waiter w;
+    w.q = tq;
+    w.client = std::move(client);
+    w.chain = std::move(chain);
+    w.orig = orig;
+    add_waiter(tq, std::move(tmsg), std::move(w), now_us);
+}
+
+void Forwarder::add_waiter(const Query &q, std::string msg, Waiter w, uint64_t now_us) {
     auto *m = reinterpret_cast<const uint8_t *>(msg.data());
     if (!rt_ || rt_->upstreams.empty()) {
-        Result r = core_.answer_failure(q, m, client.tcp, ms(now_us), out_.get(), kOut);
-        reply(std::move(client), r, out_.get());
+        Result r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
+        answer(w, r);
         return;
     }
     uint8_t key[kMaxNameLen + 8];
@@ -118,11 +153,12 @@ void Forwarder::query(const Query &q, std::string msg, ClientRef client, uint64_
         // The same question is already asked: this client waits for that answer.
         Lookup &l = *it->second;
         if (l.waiters.size() >= o_.max_followers) {
-            Result r = core_.answer_failure(q, m, client.tcp, ms(now_us), out_.get(), kOut);
-            reply(std::move(client), r, out_.get());
+            Result r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
+            answer(w, r);
             return;
         }
-        l.waiters.push_back(Waiter{q, std::move(msg), std::move(client), false});
+        w.msg = std::move(msg);
+        l.waiters.push_back(std::move(w));
         // Past the client-response timer already: an expired answer, if any, now.
         if (l.stale_checked) stale_reply(l.waiters.back(), now_us);
         return;
@@ -131,7 +167,8 @@ void Forwarder::query(const Query &q, std::string msg, ClientRef client, uint64_
     l->key = std::move(k);
     l->q = q;
     l->msg = msg;
-    l->waiters.push_back(Waiter{q, std::move(msg), std::move(client), false});
+    w.msg = std::move(msg);
+    l->waiters.push_back(std::move(w));
     if (o_.stale_client_timeout_ms) l->stale_at_us = now_us + uint64_t(o_.stale_client_timeout_ms) * 1000;
     Lookup &ref = *l;
     lookups_.emplace(ref.key, std::move(l));
@@ -281,8 +318,7 @@ void Forwarder::complete(Lookup &l, const uint8_t *resp, size_t n, uint64_t now_
         Result r = core_.answer_from_upstream(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), resp, n,
                                               w.client.tcp, ms(now_us), out_.get(), kOut);
         stored = true;
-        w.answered = true;
-        reply(std::move(w.client), r, out_.get());
+        answer(w, r);
     }
     // Nobody left to answer (a prefetch, or every client had the stale
     // answer): the answer still goes into the cache.
@@ -298,8 +334,7 @@ void Forwarder::fail(Lookup &l, uint64_t now_us) {
         if (w.answered) continue;
         Result r = core_.answer_failure(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
                                         out_.get(), kOut);
-        w.answered = true;
-        reply(std::move(w.client), r, out_.get());
+        answer(w, r);
     }
     finish(l, nullptr, 0);
 }
@@ -336,8 +371,7 @@ bool Forwarder::stale_reply(Waiter &w, uint64_t now_us) {
     Result r = core_.answer_cached(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
                                    out_.get(), kOut);
     if (r.verdict != Verdict::Answered) return false;
-    w.answered = true;
-    reply(std::move(w.client), r, out_.get());
+    answer(w, r);
     return true;
 }
 

@@ -114,6 +114,11 @@ public:
     void set_runtime(const Runtime *rt) { rt_ = rt; }
 
     void query(const Query &q, std::string msg, ClientRef client, uint64_t now_us);
+    /// A local CNAME chain that left our zones (Result::cname_out): `tq`/`tmsg`
+    /// ask for its target (cname_target_query); the client's reply is `chain`
+    /// (the answer to `orig`) followed by the target's answer (splice_cname).
+    void query_cname(const Query &orig, std::string chain, const Query &tq, std::string tmsg, ClientRef client,
+                     uint64_t now_us);
     void prefetch(const Query &q, std::string msg, uint64_t now_us);
     void upstream_bytes(uint64_t try_id, const uint8_t *resp, size_t n, uint64_t now_us);
     void upstream_error(uint64_t try_id, uint64_t now_us);
@@ -136,6 +141,8 @@ private:
         std::string msg;
         ClientRef client;
         bool answered = false;
+        std::string chain;  // a local CNAME chain this answer completes (query_cname)
+        Query orig;         // the client's own question, with a chain
     };
     struct Lookup {
         std::string key;
@@ -167,6 +174,8 @@ private:
     void serve_stale(Lookup &l, uint64_t now_us);
     bool stale_reply(Waiter &w, uint64_t now_us);
     void reply(ClientRef &&c, const Result &r, const uint8_t *out);
+    void answer(Waiter &w, const Result &r);
+    void add_waiter(const Query &q, std::string msg, Waiter w, uint64_t now_us);
     void finish(Lookup &l, const uint8_t *resp, size_t n);
     unsigned max_tries() const;
     void note_failure(uint32_t up);

@@ -1,5 +1,7 @@
 #include "query_core.hpp"
 
+#include <ldns/ldns.h>
+
 #include <algorithm>
 #include <bitset>
 #include <cstring>
@@ -268,10 +270,10 @@ Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *o
 
 // RFC 1034 §4.3.2 step 3a: the CNAME chain is followed inside our own zones
 // and answered whole, each record owned by its full name; it stops at a name
-// outside them (the client's resolver follows that), at a loop, or after 8
-// links. A chain that ends in NXDOMAIN or NODATA inside a zone carries that
+// outside them (`left` is set: QueryCore::handle resolves the rest through the
+// cache or the upstreams), at a loop, or after 8 links. A chain that ends in NXDOMAIN or NODATA inside a zone carries that
 // zone's SOA; the rcode is the last name's (RFC 6604 §2.1).
-static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first, Answer &a) {
+static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first, Answer &a, bool &left) {
     WireName seen[9];
     unsigned nseen = 0;
     seen[nseen++] = q.qname;
@@ -294,7 +296,10 @@ static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first
             }
             return rc;
         };
-        if (mm.kind == Match::Kind::NotLocal) return kNoError;
+        if (mm.kind == Match::Kind::NotLocal) {
+            left = true;
+            return kNoError;
+        }
         if (mm.kind == Match::Kind::NxDomain) return negative(kNxDomain);
         const uint16_t before = a.an;
         if (mm.kind == Match::Kind::Synthesized) {
@@ -360,6 +365,7 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
         return res;
     }
     res.verdict = Verdict::Answered;
+    bool left_zones = false;  // a CNAME chain that ends outside our zones
     if (q.qclass != kClassIN && q.qclass != 255) {
         res.outcome = Outcome::refused;
         res.len = write_error(q, msg, true, kRefused, out, cap);
@@ -439,7 +445,7 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
                 add_rrset(a, *rs);
             } else if (const RRset *cn = m.node->find(kTypeCNAME)) {
                 add_rrset(a, *cn);
-                rcode = chase_cname(zs, q, *cn, a);
+                rcode = chase_cname(zs, q, *cn, a, left_zones);
             }
         }
     }
@@ -457,6 +463,7 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
     a.w.patch16(10, q.edns ? 1 : 0);
     res.len = a.w.size();
     res.outcome = rcode == kNxDomain ? Outcome::aisid_nxdomain : Outcome::aisid;
+    res.cname_out = left_zones && rcode == kNoError;
     return res;
 }
 
@@ -545,6 +552,7 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     if (q.qclass == kClassCH) return chaos(q, msg, out, cap);
     // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
     Result l = local(q, msg, tcp, out, cap);
+    if (l.verdict == Verdict::Answered && l.cname_out) return finish_cname(q, tcp, now_ms, out, cap, l);
     if (l.verdict == Verdict::Answered) return l;
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
@@ -854,6 +862,133 @@ Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const
         res.len = write_error(q, msg, true, kServFail, out, cap);
         res.verdict = Verdict::Fail;
         res.outcome = Outcome::servfail;
+    }
+    return res;
+}
+
+// ---- CNAME chains that leave our zones ----
+
+bool cname_target_query(const Query &q, const uint8_t *prefix, size_t plen, Query &tq, std::string &tmsg) {
+    // The target is the data of the last answer record (the chain's last CNAME,
+    // written uncompressed from zone data).
+    if (plen < kHeaderLen) return false;
+    Reader r(prefix, plen, kHeaderLen);
+    r.skip_name();
+    r.skip(4);
+    uint16_t an = rd16(prefix + 6);
+    size_t rd_at = 0;
+    uint16_t type = 0;
+    for (uint16_t i = 0; i < an && r.ok(); ++i) {
+        r.skip_name();
+        type = r.u16();
+        r.skip(6);
+        uint16_t rdlen = r.u16();
+        rd_at = r.pos();
+        r.skip(rdlen);
+    }
+    if (!r.ok() || an == 0 || type != kTypeCNAME) return false;
+    WireName target;
+    Reader t(prefix, plen, rd_at);
+    if (!t.name(target)) return false;
+    // The question the upstreams are asked, as if the client had asked it:
+    // its ID, RD/CD, EDNS and DO bit.
+    uint8_t buf[kHeaderLen + kMaxNameLen + 4 + 11];
+    Writer w(buf, sizeof buf);
+    w.u16(q.id);
+    w.u16(q.flags & (kFlagRD | kFlagCD));
+    w.u16(1);
+    w.u16(0);
+    w.u16(0);
+    w.u16(q.edns ? 1 : 0);
+    w.bytes(target.wire());
+    w.u16(q.qtype);
+    w.u16(q.qclass);
+    if (q.edns) {
+        w.u8(0);
+        w.u16(kTypeOPT);
+        w.u16(kEdnsPayload);
+        w.u32(q.do_bit ? 0x8000u : 0u);
+        w.u16(0);
+    }
+    if (!w.ok()) return false;
+    tmsg.assign(reinterpret_cast<const char *>(buf), w.size());
+    return parse_query(buf, w.size(), tq) == ParseError::none;
+}
+
+size_t splice_cname(const Query &q, bool tcp, const uint8_t *prefix, size_t plen, const uint8_t *tail, size_t tlen,
+                    uint8_t *out, size_t cap) {
+    // Off the hot path (a chain that leaves our zones), so ldns does the
+    // decompressing copy of the upstream's records.
+    ldns_pkt *head = nullptr, *rest = nullptr;
+    size_t n = 0;
+    if (ldns_wire2pkt(&head, prefix, plen) == LDNS_STATUS_OK && ldns_wire2pkt(&rest, tail, tlen) == LDNS_STATUS_OK) {
+        // RFC 1034 §4.3.2: the chain, then what the last name resolves to; the
+        // rcode is the last name's (RFC 6604 §2.1). Not all of it is our
+        // data, so not authoritative, and nothing is validated here (AD off).
+        ldns_pkt_set_rcode(head, ldns_pkt_get_rcode(rest));
+        ldns_pkt_set_aa(head, false);
+        ldns_pkt_set_ad(head, false);
+        ldns_rr_list *an = ldns_pkt_answer(rest);
+        for (size_t i = 0; i < ldns_rr_list_rr_count(an); ++i)
+            ldns_pkt_push_rr(head, LDNS_SECTION_ANSWER, ldns_rr_clone(ldns_rr_list_rr(an, i)));
+        if (ldns_rr_list_rr_count(an) == 0) {
+            ldns_rr_list *ns = ldns_pkt_authority(rest);
+            for (size_t i = 0; i < ldns_rr_list_rr_count(ns); ++i)
+                ldns_pkt_push_rr(head, LDNS_SECTION_AUTHORITY, ldns_rr_clone(ldns_rr_list_rr(ns, i)));
+        }
+        uint8_t *wire = nullptr;
+        size_t wlen = 0;
+        if (ldns_pkt2wire(&wire, head, &wlen) == LDNS_STATUS_OK) {
+            if (wlen <= std::min(cap, QueryCore::reply_limit(q, tcp))) {
+                std::memcpy(out, wire, wlen);
+                n = wlen;
+            } else {
+                // Too big for this client: the header and question with TC
+                // (and the client's OPT), so it asks again over TCP.
+                uint16_t flags = rd16(prefix + 2) | kFlagTC;
+                n = write_truncated(q, prefix, flags & ~uint16_t(kFlagAA), out, cap);
+            }
+            free(wire);
+        }
+    }
+    if (head) ldns_pkt_free(head);
+    if (rest) ldns_pkt_free(rest);
+    return n;
+}
+
+Result QueryCore::finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_t *out, size_t cap,
+                               const Result &local_answer) {
+    // RD=0, or a chain that cannot be followed: the chain alone, as before
+    // (the client's resolver follows it).
+    Query tq;
+    std::string tmsg;
+    if (!q.rd() || q.qclass != kClassIN || q.qtype == kTypeCNAME || q.qtype == kTypeANY ||
+        !cname_target_query(q, out, local_answer.len, tq, tmsg))
+        return local_answer;
+    uint8_t key[kMaxNameLen + 8];
+    size_t klen = make_cache_key(tq.qname.wire(), tq.qtype, tq.qclass, tq.do_bit, tq.cd(), key);
+    std::string tail;
+    cache_.visit({reinterpret_cast<const char *>(key), klen}, now_ms, false, [&](const CacheEntry &e) {
+        tail.resize(65535);
+        tail.resize(serve_entry(e, tq, reinterpret_cast<const uint8_t *>(tmsg.data()), true, now_ms, false,
+                                reinterpret_cast<uint8_t *>(tail.data()), tail.size()));
+    });
+    Result res = local_answer;
+    if (tail.empty()) {
+        // Not cached: the Forwarder asks for the target; `out` keeps the chain.
+        res.verdict = Verdict::Pass;
+        res.outcome = Outcome::forwarded;
+        return res;
+    }
+    std::string head(reinterpret_cast<const char *>(out), local_answer.len);
+    res.len = splice_cname(q, tcp, reinterpret_cast<const uint8_t *>(head.data()), head.size(),
+                           reinterpret_cast<const uint8_t *>(tail.data()), tail.size(), out, cap);
+    res.outcome = Outcome::cache_hit;
+    res.cname_out = false;
+    if (!res.len) {
+        res.verdict = Verdict::Fail;
+        res.outcome = Outcome::servfail;
+        res.len = write_error(q, reinterpret_cast<const uint8_t *>(head.data()), true, kServFail, out, cap);
     }
     return res;
 }

@@ -55,6 +55,10 @@ struct Result {
     // A cache hit in the last tenth of the answer's life: refresh it now
     // (Forwarder::prefetch), the client has its answer already.
     bool prefetch = false;
+    // A local CNAME chain that leaves our zones. With Verdict::Pass: the
+    // target is not cached; `out` holds the chain, and the worker forwards the
+    // target's question (cname_target_query) with the chain as the reply's start.
+    bool cname_out = false;
     uint8_t service_key[14]{};
 };
 
@@ -108,6 +112,7 @@ public:
 
 private:
     bool allowed(const sockaddr_storage &peer) const;
+    Result finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_t *out, size_t cap, const Result &local_answer);
     Result local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap);
     Result chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t cap) const;
     size_t serve_entry(const CacheEntry &e, const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms,
@@ -117,6 +122,15 @@ private:
     const CoreSettings *s_;
     const ZoneSet *zones_ = nullptr;
 };
+
+/// For a local answer `prefix` whose CNAME chain leaves our zones: the query
+/// for the chain's target, as the client would have asked it (message and parse).
+bool cname_target_query(const Query &q, const uint8_t *prefix, size_t plen, Query &tq, std::string &tmsg);
+/// The client's reply: the chain `prefix`, then the answer records of `tail`
+/// (the target's reply; its authority records when it has no answer), with
+/// tail's rcode, AA and AD off; TC when it does not fit. 0 on malformed input.
+size_t splice_cname(const Query &q, bool tcp, const uint8_t *prefix, size_t plen, const uint8_t *tail, size_t tlen,
+                    uint8_t *out, size_t cap);
 
 /// A minimal reply (header, the question when known, OPT when the client sent one).
 size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8_t rcode, uint8_t *out,

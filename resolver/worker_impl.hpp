@@ -165,7 +165,9 @@ struct Worker::Impl {
 
     // worker_upstream.cpp
     bool admit(ClientRef &c);
-    void forward(const Query &q, const uint8_t *msg, size_t len, ClientRef c);
+    // `chain`: a local CNAME chain that left our zones (Result::cname_out); its target is asked.
+    void forward(const Query &q, const uint8_t *msg, size_t len, ClientRef c, const uint8_t *chain = nullptr,
+                 size_t chain_len = 0);
     void prefetch(const Query &q, const uint8_t *msg, size_t len);
     void run_actions();
     void execute(FwdAction &a);

@@ -227,7 +227,8 @@ void Worker::Impl::process_conn(uint64_t id) {
                 cl.conn_id = id;
                 cl.peer = c.peer;
                 cl.start_ns = t0;
-                forward(q, msg, len, std::move(cl));
+                if (r.cname_out) forward(q, msg, len, std::move(cl), out, r.len);
+                else forward(q, msg, len, std::move(cl));
                 if (conns.find(id) == conns.end()) return;
             }
         } else {

@@ -98,7 +98,8 @@ void Worker::Impl::on_udp(int fd, bool wild) {
                     }
                     c.peer = in_addr[i];
                     c.start_ns = t0;
-                    forward(q, in_buf[i], in_hdr[i].msg_len, std::move(c));
+                    if (r.cname_out) forward(q, in_buf[i], in_hdr[i].msg_len, std::move(c), out_buf[nout], r.len);
+                    else forward(q, in_buf[i], in_hdr[i].msg_len, std::move(c));
                 }
             } else {
                 stats.outcomes[static_cast<size_t>(Outcome::dropped)].fetch_add(1, std::memory_order_relaxed);

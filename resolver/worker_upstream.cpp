@@ -40,7 +40,8 @@ bool Worker::Impl::admit(ClientRef &c) {
     return true;
 }
 
-void Worker::Impl::forward(const Query &q, const uint8_t *msg, size_t len, ClientRef c) {
+void Worker::Impl::forward(const Query &q, const uint8_t *msg, size_t len, ClientRef c, const uint8_t *chain,
+                           size_t chain_len) {
     std::string m(reinterpret_cast<const char *>(msg), len);
     if (!admit(c)) {
         uint8_t *out = scratch;
@@ -53,7 +54,13 @@ void Worker::Impl::forward(const Query &q, const uint8_t *msg, size_t len, Clien
         deliver_reply(a);
         return;
     }
-    fwd.query(q, std::move(m), std::move(c), now_us_monotonic());
+    Query tq;
+    std::string tmsg;
+    if (chain && cname_target_query(q, chain, chain_len, tq, tmsg))
+        fwd.query_cname(q, std::string(reinterpret_cast<const char *>(chain), chain_len), tq, std::move(tmsg),
+                        std::move(c), now_us_monotonic());
+    else
+        fwd.query(q, std::move(m), std::move(c), now_us_monotonic());
     run_actions();
 }
 

@@ -624,3 +624,35 @@ TEST_CASE("one cache for every worker: cached names keep answering when the upst
         CHECK(d.proc.stop() == 0);
     }
 }
+
+TEST_CASE("a CNAME from an AISID zone to a legacy name is answered whole: the chain, then the target's records") {
+    TempDir z;
+    write_file(z.file("ai.example.zone"), read_file(example_zone()) +
+                                              "web CNAME www.legacy.example.\n"
+                                              "gone CNAME nothing.legacy.example.\n");
+    Unbound ub;
+    Aisidd d({"--upstream", ub.addr(), "--zone", z.file("ai.example.zone"), "--threads", "2"}, false);
+    for (int round = 0; round < 2; ++round) {  // asked upstream, then from the cache
+        CAPTURE(round);
+        std::string o = dig(d.port, {"web.ai.example", "A"});
+        CHECK(status_of(o) == "NOERROR");
+        CHECK(!has_flag(o, "aa"));  // not all of it is our data
+        CHECK(o.find("web.ai.example.\t\t300\tIN\tCNAME\twww.legacy.example.") != std::string::npos);
+        CHECK(o.find("www.legacy.example.\t") != std::string::npos);
+        CHECK(o.find("192.0.2.10") != std::string::npos);
+        CHECK(o.find("ANSWER: 2") != std::string::npos);
+        // Over TCP too, and for another type.
+        o = dig(d.port, {"+tcp", "web.ai.example", "AAAA"});
+        CHECK(o.find("2001:db8:1::10") != std::string::npos);
+        // The target does not exist: its NXDOMAIN and its zone's SOA after the chain.
+        o = dig(d.port, {"gone.ai.example", "A"});
+        CHECK(status_of(o) == "NXDOMAIN");
+        CHECK(o.find("CNAME\tnothing.legacy.example.") != std::string::npos);
+        CHECK(o.find("legacy.example.\t") != std::string::npos);
+        CHECK(o.find("SOA") != std::string::npos);
+    }
+    // Without recursion: the chain alone.
+    std::string o = dig(d.port, {"+norecurse", "web.ai.example", "A"});
+    CHECK(o.find("ANSWER: 1") != std::string::npos);
+    CHECK(d.proc.stop() == 0);
+}
