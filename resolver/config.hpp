@@ -4,7 +4,7 @@
 #pragma once
 
 #include "expected.hpp"
-#include "net.hpp"
+#include "socket_address.hpp"
 #include "rrl.hpp"
 #include "zone.hpp"
 
