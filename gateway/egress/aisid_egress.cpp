@@ -1,4 +1,4 @@
-// aisid-egress: the egress gateway of an AISID prefix (issue 9, gateway/README.md).
+// aisid-egress: the egress gateway of an AISID prefix (gateway/README.md).
 //
 // It owns the prefix (an AnyIP local route, so every address in it is local),
 // takes TCP and UDP to any of those addresses, reads the destination AISID of

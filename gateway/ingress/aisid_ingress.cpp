@@ -1,5 +1,5 @@
 // aisid-ingress: programs the kernel's SRv6 routes for AISID prefixes toward
-// the egress gateways (issue 9, gateway/README.md "aisid-ingress").
+// the egress gateways (gateway/README.md "aisid-ingress").
 //
 // Data path: entirely in the kernel. Each egress gateway is a nexthop object
 // that encapsulates in SRv6 toward its SID (`encap seg6 mode encap`); the

@@ -172,7 +172,7 @@ aisid_status_t from_lookup(transport::AddressLookup::Status s) {
 } // namespace
 
 aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
-    // Encrypted entries go to sdk/transport (issue 8), the rest to c-ares.
+    // Encrypted entries go to sdk/transport, the rest to c-ares.
     std::vector<std::string> enc;
     std::string csv;
     transport::AddressLookup::split_upstreams(csv_in, enc, csv);

@@ -161,7 +161,7 @@ TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus
     unlink(rc.c_str());
 }
 
-TEST_CASE("limit options (issue 15) - safe defaults, ranges checked") {
+TEST_CASE("limit options - safe defaults, ranges checked") {
     Config c;
     CHECK(c.tcp_output_limit == 256u << 10);
     CHECK(c.tcp_connections == 4096);
@@ -203,7 +203,7 @@ TEST_CASE("upstreams in metrics and logs: a DoH URL without its query string or 
     CHECK(redacted_upstream("https://dns.example?token=x") == "https://dns.example?REDACTED");
 }
 
-TEST_CASE("zone and authority limits (issue 15) - safe defaults") {
+TEST_CASE("zone and authority limits - safe defaults") {
     Config d;
     CHECK(d.zone_limits.max_includes == 64);
     CHECK(d.zone_limits.max_bytes == 64u << 20);
