@@ -131,11 +131,9 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (!p) return unexpected(err("bad --deny '" + v + "' (want a CIDR like 127.0.0.2/32)"));
         c.deny.push_back(*p);
     } else if (key == "log-level") {
-        if (v == "error") c.log_level = LogLevel::error;
-        else if (v == "warn" || v == "warning") c.log_level = LogLevel::warn;
-        else if (v == "info") c.log_level = LogLevel::info;
-        else if (v == "debug") c.log_level = LogLevel::debug;
-        else return unexpected(err("bad --log-level '" + v + "' (want error, warn, info or debug)"));
+        auto l = parse_log_level(v);
+        if (!l) return unexpected(err("bad --log-level '" + v + "' (want error, warn, info or debug)"));
+        c.log_level = *l;
     } else if (key == "metrics") {
         auto a = parse_sockaddr(v, AddressRules{.default_port = 9153});
         if (!a) return unexpected(err("bad --metrics address '" + v + "'"));

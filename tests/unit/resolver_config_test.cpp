@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unistd.h>
 
+using namespace aisid;
 using namespace aisid::resolver;
 
 namespace {
