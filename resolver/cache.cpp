@@ -19,7 +19,7 @@ size_t make_cache_key(std::string_view qname_wire, uint16_t qtype, uint16_t qcla
 
 Cache::Cache(size_t max_bytes) : shards_(std::make_unique<Shard[]>(kShards)) { set_max_bytes(max_bytes); }
 
-const CacheEntry *Cache::Shard::find(std::string_view key, uint64_t now_ms, bool allow_stale) {
+const CacheEntry *Cache::Shard::find(const KeyRef &key, uint64_t now_ms, bool allow_stale) {
     auto it = map.find(key);
     if (it == map.end()) return nullptr;
     auto li = it->second;
@@ -36,7 +36,7 @@ const CacheEntry *Cache::Shard::find(std::string_view key, uint64_t now_ms, bool
 void Cache::Shard::erase(std::list<CacheEntry>::iterator it) {
     bytes.fetch_sub(it->cost(), std::memory_order_relaxed);
     count.fetch_sub(1, std::memory_order_relaxed);
-    map.erase(std::string_view(it->key));
+    map.erase(KeyRef{it->key, hash_key(it->key)});
     lru.erase(it);
 }
 
@@ -49,17 +49,18 @@ void Cache::Shard::evict_to(size_t limit) {
 
 void Cache::Shard::insert(CacheEntry &&e) {
     if (e.cost() > max_bytes) return;
-    auto it = map.find(std::string_view(e.key));
+    const size_t h = hash_key(e.key);
+    auto it = map.find(KeyRef{e.key, h});
     if (it != map.end()) erase(it->second);
     evict_to(max_bytes - e.cost());
     bytes.fetch_add(e.cost(), std::memory_order_relaxed);
     count.fetch_add(1, std::memory_order_relaxed);
     lru.push_front(std::move(e));
-    map.emplace(std::string_view(lru.front().key), lru.begin());
+    map.emplace(KeyRef{lru.front().key, h}, lru.begin());
 }
 
 void Cache::insert(CacheEntry &&e) {
-    Shard &s = shard_of(e.key);
+    Shard &s = shards_[shard_index(hash_key(e.key))];
     std::lock_guard lk(s.mu);
     s.insert(std::move(e));
 }

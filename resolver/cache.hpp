@@ -55,9 +55,10 @@ public:
     /// than its stale window ago, while that entry's shard is locked: f must
     /// copy what it needs and not call back into the cache. False on a miss.
     template <class F> bool visit(std::string_view key, uint64_t now_ms, bool allow_stale, F &&f) {
-        Shard &s = shard_of(key);
+        const KeyRef k{key, hash_key(key)};
+        Shard &s = shards_[shard_index(k.hash)];
         std::lock_guard lk(s.mu);
-        const CacheEntry *e = s.find(key, now_ms, allow_stale);
+        const CacheEntry *e = s.find(k, now_ms, allow_stale);
         if (!e) return false;
         f(*e);
         return true;
@@ -70,28 +71,36 @@ public:
     size_t entries() const;
     uint64_t evictions() const;
     /// The shard a key lives in (LRU order and the bound are per shard).
-    size_t shard_index(std::string_view key) const {
-        // Not std::hash: the shard must not correlate with the map's buckets.
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (char c : key) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
-        return (h ^ (h >> 29)) % active_.load(std::memory_order_relaxed);
-    }
+    size_t shard_index(std::string_view key) const { return shard_index(hash_key(key)); }
     size_t shards() const { return active_.load(std::memory_order_relaxed); }
 
 private:
+    // A key is hashed once per lookup: the shard comes from the hash's high
+    // bits and the shard's map reuses the whole hash (its bucket is the hash
+    // modulo a prime, so the bits that chose the shard do not bias it).
+    struct KeyRef {
+        std::string_view key;
+        size_t hash;
+        bool operator==(const KeyRef &o) const { return key == o.key; }
+    };
+    struct KeyRefHash {
+        size_t operator()(const KeyRef &k) const noexcept { return k.hash; }
+    };
+    static size_t hash_key(std::string_view key) { return std::hash<std::string_view>{}(key); }
+    size_t shard_index(size_t hash) const { return (hash >> 40) % active_.load(std::memory_order_relaxed); }
+
     struct Shard {
         std::mutex mu;
         size_t max_bytes = 0;
         std::atomic<size_t> bytes{0}, count{0};
         std::atomic<uint64_t> evictions{0};
         std::list<CacheEntry> lru; // most recently used first
-        std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> map;
-        const CacheEntry *find(std::string_view key, uint64_t now_ms, bool allow_stale);
+        std::unordered_map<KeyRef, std::list<CacheEntry>::iterator, KeyRefHash> map;
+        const CacheEntry *find(const KeyRef &key, uint64_t now_ms, bool allow_stale);
         void insert(CacheEntry &&e);
         void evict_to(size_t limit);
         void erase(std::list<CacheEntry>::iterator it);
     };
-    Shard &shard_of(std::string_view key) { return shards_[shard_index(key)]; }
     std::unique_ptr<Shard[]> shards_;
     std::atomic<size_t> active_{kShards}; // shards in use: the bound / kMinShardBytes, 1..kShards
 };
