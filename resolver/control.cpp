@@ -375,13 +375,6 @@ void ControlServer::serve(int fd) {
     };
     timeval tv{kSendStallSeconds, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    std::string who;
-    if (!permitted(fd, who)) {
-        AISID_LOG(LogLevel::warn, "control: refused " + who + " (not root, not aisidd's user, not in group " +
-                                       kControlGroup + ")");
-        send_all(std::string("refused only root, aisidd's own user and group ") + kControlGroup + " may control aisidd\n");
-        return;
-    }
     // The request line, within kRequestTimeoutMs.
     std::string req;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRequestTimeoutMs);
@@ -399,6 +392,31 @@ void ControlServer::serve(int fd) {
             break;
         }
         req.append(buf, size_t(k));
+    }
+    // Linux resets a Unix stream whose peer closes with input unread (the
+    // client would see ECONNRESET, not the reply): the request is read before
+    // any answer, and what follows it is drained after (finish()).
+    auto finish = [fd] {
+        shutdown(fd, SHUT_WR);
+        char sink[4096];
+        size_t drained = 0;
+        pollfd p{fd, POLLIN, 0};
+        while (drained < (64u << 10) && poll(&p, 1, 200) == 1) {
+            ssize_t k = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            if (k <= 0) break;
+            drained += size_t(k);
+        }
+    };
+    struct Finish {
+        std::function<void()> f;
+        ~Finish() { f(); }
+    } at_end{finish};
+    std::string who;
+    if (!permitted(fd, who)) {
+        AISID_LOG(LogLevel::warn, "control: refused " + who + " (not root, not aisidd's user, not in group " +
+                                       kControlGroup + ")");
+        send_all(std::string("refused only root, aisidd's own user and group ") + kControlGroup + " may control aisidd\n");
+        return;
     }
     size_t nl = req.find('\n');
     if (nl == std::string::npos && req.size() > kControlMaxRequest) {
