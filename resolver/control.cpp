@@ -40,6 +40,23 @@ std::string utc(int64_t unix_s) {
     return b;
 }
 
+// Inside "...": quotes and backslashes escaped, control bytes as \xHH, so a
+// line stays one line and one field.
+std::string quoted(const std::string &s) {
+    std::string o;
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') o += '\\';
+        if (c < 0x20 || c == 0x7f) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", c);
+            o += b;
+        } else {
+            o += char(c);
+        }
+    }
+    return o;
+}
+
 std::string fmt(const char *f, double v) {
     char b[64];
     std::snprintf(b, sizeof b, f, v);
@@ -80,7 +97,7 @@ std::string zone_status_text(const Shared &sh) {
         if (as && as->role == "secondary") {
             l += " source=axfr:" + as->source + " refreshed=" + utc(as->changed_unix) +
                  " next-refresh=" + utc(as->next_refresh_unix) + " failures=" + std::to_string(as->failures);
-            if (!as->last_error.empty()) l += " last-error=\"" + as->last_error + "\"";
+            if (!as->last_error.empty()) l += " last-error=\"" + quoted(as->last_error) + "\"";
         } else {
             if (fi) l += " source=file:" + fi->file + " loaded=" + utc(int64_t(fi->loaded_unix));
             else l += " source=unknown";

@@ -163,6 +163,14 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
     CHECK(status_of(dig(c.d->port, {"www.legacy.example", "AAAA"})) == "NOERROR");
     CHECK(field(ctl(c.sock, {"upstreams"}).out, ub.addr(), "queries") == 5);
 
+    // A negative answer shows as such, with the SOA it is cached by; DO shows too.
+    CHECK(status_of(dig(c.d->port, {"nx.legacy.example", "A"})) == "NXDOMAIN");
+    CHECK(status_of(dig(c.d->port, {"+dnssec", "www.legacy.example", "A"})) == "NOERROR");
+    dump = ctl(c.sock, {"dump-cache"});
+    CHECK(dump.out.find("; nx.legacy.example. IN A rcode=NXDOMAIN negative expires-in=") != std::string::npos);
+    CHECK(std::regex_search(dump.out, std::regex("\nlegacy\.example\.\t[0-9]+\tIN\tSOA\tns\.legacy\.example\. ")));
+    CHECK(dump.out.find("; www.legacy.example. IN A rcode=NOERROR +do expires-in=") != std::string::npos);
+
     // The upstream goes away: after three failures in a row it shows down.
     ub.stop();
     for (const char *n : {"a.legacy.example", "b.legacy.example", "c.legacy.example"})
@@ -170,7 +178,7 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
     CmdResult u2 = ctl(c.sock, {"upstreams"});
     CHECK(u2.out.find(ub.addr() + " state=down") != std::string::npos);
     CHECK(field(u2.out, ub.addr(), "failures-in-a-row") >= 3);
-    CHECK(field(u2.out, ub.addr(), "answers") == 5);
+    CHECK(field(u2.out, ub.addr(), "answers") == 7);
     CHECK(c.d->proc.stop() == 0);
     CHECK(lstat(c.sock.c_str(), &st) != 0);  // removed on exit
 }
