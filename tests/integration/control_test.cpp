@@ -168,7 +168,7 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
     CHECK(status_of(dig(c.d->port, {"+dnssec", "www.legacy.example", "A"})) == "NOERROR");
     dump = ctl(c.sock, {"dump-cache"});
     CHECK(dump.out.find("; nx.legacy.example. IN A rcode=NXDOMAIN negative expires-in=") != std::string::npos);
-    CHECK(std::regex_search(dump.out, std::regex("\nlegacy\.example\.\t[0-9]+\tIN\tSOA\tns\.legacy\.example\. ")));
+    CHECK(std::regex_search(dump.out, std::regex("\nlegacy\\.example\\.\t[0-9]+\tIN\tSOA\tns\\.legacy\\.example\\. ")));
     CHECK(dump.out.find("; www.legacy.example. IN A rcode=NOERROR +do expires-in=") != std::string::npos);
 
     // The upstream goes away: after three failures in a row it shows down.
