@@ -182,7 +182,7 @@ void dump_entry(const CacheEntry &e, uint64_t now_ms, std::string &out) {
     if (tail[4] & 2) out += " +cd";
     if (stale)
         out += " stale expired-ago=" + std::to_string((now_ms - e.expires_ms) / 1000) +
-               " stale-for=" + std::to_string(e.stale_until_ms > now_ms ? (e.stale_until_ms - now_ms) / 1000 : 0);
+               " stale-for=" + std::to_string(e.stale_until_ms > now_ms ? (e.stale_until_ms - now_ms + 999) / 1000 : 0);
     else
         out += " expires-in=" + std::to_string((e.expires_ms - now_ms + 999) / 1000);
     out += "\n";
