@@ -109,7 +109,7 @@ struct Controlled {
 
 TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next query upstream, dump-cache, upstreams") {
     Unbound ub({"ttl1.legacy.example. 1 IN A 192.0.2.13"});
-    Controlled c({"--upstream", ub.addr(), "--threads", "2", "--upstream-timeout", "200"});
+    Controlled c({"--upstream", ub.addr(), "--threads", "2"});
     struct stat st;
     REQUIRE(lstat(c.sock.c_str(), &st) == 0);
     CHECK(S_ISSOCK(st.st_mode));
@@ -130,7 +130,9 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
 
     CmdResult u1 = ctl(c.sock, {"upstreams"});
     REQUIRE(u1.code == 0);
-    CHECK(field(u1.out, ub.addr(), "queries") == 1);
+    // Answers, not queries: on a loaded machine a try may time out and be repeated.
+    CHECK(field(u1.out, ub.addr(), "answers") == 1);
+    CHECK(field(u1.out, ub.addr(), "queries") >= 1);
     CHECK(u1.out.find(ub.addr() + " state=up") != std::string::npos);
 
     // dump-cache: zone-file text with the TTL left, and a stale marker once expired.
@@ -150,7 +152,7 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
     CHECK(f.out == "flushed 1 answer(s) for www.legacy.example.\n");
     CHECK(ctl(c.sock, {"dump-cache"}).out.find("www.legacy.example.") == std::string::npos);
     CHECK(status_of(dig(c.d->port, {"www.legacy.example", "A"})) == "NOERROR");
-    CHECK(field(ctl(c.sock, {"upstreams"}).out, ub.addr(), "queries") == 3);  // www, ttl1, www again
+    CHECK(field(ctl(c.sock, {"upstreams"}).out, ub.addr(), "answers") == 3);  // www, ttl1, www again
     CHECK(ctl(c.sock, {"flush", "www.legacy.example."}).out == "flushed 1 answer(s) for www.legacy.example.\n");
     CHECK(ctl(c.sock, {"flush", "nothing.legacy.example"}).out == "flushed 0 answer(s) for nothing.legacy.example.\n");
 
@@ -161,7 +163,7 @@ TEST_CASE("aisid-control: stats move, flush NAME and flush-all send the next que
     CHECK(fa.out == "flushed 2 answer(s)\n");  // ttl1 A (stale) and www AAAA
     CHECK(metric("\n" + ctl(c.sock, {"stats"}).out, "aisidd_cache_entries") == 0);
     CHECK(status_of(dig(c.d->port, {"www.legacy.example", "AAAA"})) == "NOERROR");
-    CHECK(field(ctl(c.sock, {"upstreams"}).out, ub.addr(), "queries") == 5);
+    CHECK(field(ctl(c.sock, {"upstreams"}).out, ub.addr(), "answers") == 5);
 
     // A negative answer shows as such, with the SOA it is cached by; DO shows too.
     CHECK(status_of(dig(c.d->port, {"nx.legacy.example", "A"})) == "NXDOMAIN");
