@@ -13,6 +13,20 @@
 
 namespace aisid::resolver {
 
+// What the authority side knows of a zone it keeps (aisid-control zone-status).
+struct AuthorityZoneStatus {
+    std::string origin;               // "ai.example."
+    std::string role;                 // "primary" (UPDATE, journaled) or "secondary" (pulled)
+    std::string source;               // primary: its journal; secondary: the primary's ADDR:PORT
+    uint32_t serial = 0;              // the serial it holds now
+    bool has_copy = true;             // secondary: false until the first transfer
+    int64_t changed_unix = 0;         // primary: last UPDATE; secondary: last good refresh (0: none yet)
+    int64_t next_refresh_unix = 0;    // secondary: when it asks the primary next
+    unsigned failures = 0;            // secondary: refreshes failed in a row
+    std::string last_error;           // secondary: why the last one failed
+    size_t pending_compaction = 0;    // primary: changes not yet written to the zone file
+};
+
 struct AuthorityHook {
     virtual ~AuthorityHook() = default;
     // May block (fsync, network). Called off the UDP fast path. For TCP (AXFR), may produce several messages.
@@ -20,6 +34,8 @@ struct AuthorityHook {
                         std::vector<std::string> &replies) = 0;
     /// Appends its Prometheus counters (HELP, TYPE and value lines) to /metrics.
     virtual void append_metrics(std::string &) const {}
+    /// The zones it keeps, for aisid-control zone-status; may be called from any thread.
+    virtual std::vector<AuthorityZoneStatus> zone_status() const { return {}; }
 };
 
 } // namespace aisid::resolver

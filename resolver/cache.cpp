@@ -14,6 +14,7 @@ size_t make_cache_key(std::string_view qname_wire, uint16_t qtype, uint16_t qcla
     buf[n++] = static_cast<uint8_t>(qclass >> 8);
     buf[n++] = static_cast<uint8_t>(qclass);
     buf[n++] = static_cast<uint8_t>((do_bit ? 1 : 0) | (cd ? 2 : 0));
+    static_assert(Cache::kKeyTail == 5, "qtype, qclass and the DO/CD byte");
     return n;
 }
 
@@ -73,6 +74,39 @@ void Cache::clear() {
         s.lru.clear();
         s.bytes.store(0, std::memory_order_relaxed);
         s.count.store(0, std::memory_order_relaxed);
+    }
+}
+
+size_t Cache::erase_name(std::string_view name_wire) {
+    size_t n = 0;
+    for (size_t i = 0; i < kShards; ++i) {
+        Shard &s = shards_[i];
+        std::lock_guard lk(s.mu);
+        for (auto it = s.lru.begin(); it != s.lru.end();) {
+            auto next = std::next(it);
+            // A key is the name's wire form followed by kKeyTail bytes (make_cache_key).
+            if (it->key.size() == name_wire.size() + kKeyTail && it->key.compare(0, name_wire.size(), name_wire) == 0) {
+                s.erase(it);
+                ++n;
+            }
+            it = next;
+        }
+    }
+    return n;
+}
+
+void Cache::for_each(uint64_t now_ms, const std::function<void(const CacheEntry &)> &f) {
+    std::vector<CacheEntry> copy;
+    for (size_t i = 0; i < kShards; ++i) {
+        copy.clear();
+        {
+            Shard &s = shards_[i];
+            std::lock_guard lk(s.mu);
+            copy.reserve(s.lru.size());
+            for (const CacheEntry &e : s.lru)
+                if (now_ms < std::max(e.expires_ms, e.stale_until_ms)) copy.push_back(e);
+        }
+        for (const CacheEntry &e : copy) f(e);
     }
 }
 

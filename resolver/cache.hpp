@@ -49,6 +49,8 @@ public:
     /// Each shard holds at least this much: a small cache has fewer shards
     /// (an 8 KiB cache is one shard), so one answer always fits.
     static constexpr size_t kMinShardBytes = 64 << 10;
+    /// Bytes of a key after the name: qtype, qclass, the DO/CD byte.
+    static constexpr size_t kKeyTail = 5;
 
     explicit Cache(size_t max_bytes);
     /// Calls f(entry) with a fresh entry, or (allow_stale) one expired less
@@ -65,6 +67,17 @@ public:
     }
     void insert(CacheEntry &&e);
     void clear();
+    /// Removes every answer for the name (lowercase wire form, root byte
+    /// included): all types, classes and DO/CD variants. Its keys are spread
+    /// over the shards by their hash, so every shard is searched (an operator's
+    /// `aisid-control flush`, not a hot path). Returns how many went.
+    size_t erase_name(std::string_view name_wire);
+    /// Calls f(entry) for every entry still of use at now_ms (fresh, or
+    /// expired but inside its stale window), shard by shard, on a copy taken
+    /// while that shard was locked: f runs with no lock held (it may be slow,
+    /// write to a socket, or call back into the cache) and workers wait at
+    /// most for one shard's copy. Entries inserted meanwhile may be missed.
+    void for_each(uint64_t now_ms, const std::function<void(const CacheEntry &)> &f);
     /// The whole cache's memory bound (any thread; shrinks at once).
     void set_max_bytes(size_t b);
     size_t bytes() const;

@@ -19,6 +19,7 @@ const char *usage_text() {
            "              [--secondary ZONE=ADDR[:PORT]]... [--notify ADDR[:PORT]]... [--ca-file FILE]\n"
            "              [--zone-include-dir DIR]... [--zone-max-includes N] [--zone-max-bytes MB]\n"
            "              [--max-records-per-name N]\n"
+           "              [--control-socket PATH|none]\n"
            "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
            "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
            "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
@@ -41,6 +42,8 @@ const char *usage_text() {
            "--tcp-connections (4096) in all, --tcp-connections-per-client (64), idle ones\n"
            "closed first; --max-inflight (4096) queries upstream, --max-inflight-per-client\n"
            "(256), beyond them SERVFAIL; --authority-queue (256) messages, beyond it dropped.\n"
+           "--control-socket PATH: aisid-control(8) talks to aisidd there (root, aisidd's\n"
+           "user and group aisid only); off unless given.\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -209,6 +212,11 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
     } else if (key == "state-dir") {
         if (v.empty()) return unexpected(err("--state-dir needs a directory"));
         c.state_dir = v;
+    } else if (key == "control-socket") {
+        // A path ("none": off). The directory must exist; aisidd makes only the socket.
+        if (v.empty()) return unexpected(err("--control-socket needs a path (or none)"));
+        if (v != "none" && v.size() >= 108) return unexpected(err("--control-socket path too long (at most 107 bytes)"));
+        c.control_socket = v == "none" ? "" : v;
     } else if (key == "user") {
         if (v.empty()) return unexpected(err("--user needs a user name"));
         c.user = v;

@@ -55,6 +55,11 @@ struct Config {
     std::string state_dir;
     std::string ca_file;
     std::string user;                        // drop to this user after binding (when started as root)
+    // aisid-control's socket (control.hpp); empty: none. Off unless given, so
+    // an aisidd started by hand or by a test creates nothing under /run; the
+    // packaged aisidd.conf turns it on at /run/aisid/control (systemd's
+    // RuntimeDirectory=aisid). Fixed at start.
+    std::string control_socket;
     ZoneLoadLimits zone_limits;              // $INCLUDE files, bytes, directories (issue 15)
     size_t max_records_per_name = 100;       // per owner name and type, by UPDATE and transfers (issue 15)
     RrlSettings rrl;                         // response rate limiting (off unless --rate-limit N)

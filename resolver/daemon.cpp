@@ -2,6 +2,7 @@
 #include "authority/wiring.hpp"
 
 #include "config.hpp"
+#include "control.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "sd_notify.hpp"
@@ -181,6 +182,73 @@ std::string describe(const Config &c) {
            (u.empty() ? "none" : u);
 }
 
+// The one reload, run by SIGHUP and by `aisid-control reload`: the config
+// file and the command line again, then every zone; anything wrong keeps the
+// whole old state (atomic). Serialized: the two may come at once.
+class Reloader {
+public:
+    Reloader(int argc, char **argv, Config &cfg, Shared &sh, bool has_authority)
+        : argc_(argc), argv_(argv), cfg_(cfg), sh_(sh), has_authority_(has_authority) {}
+
+    /// "" on success (summary says what is loaded now), else why nothing changed.
+    std::string reload(std::string &summary) {
+        std::lock_guard lk(mu_);
+        sd_notify("RELOADING=1");
+        struct Ready {
+            ~Ready() { sd_notify("READY=1"); }  // whichever way the reload ends
+        } ready;
+        auto failed = [&](const std::string &what, const std::string &why) {
+            AISID_LOG(LogLevel::error, "reload failed, keeping the old " + what + ": " + why);
+            sh_.reload_failures.fetch_add(1);
+            return why;
+        };
+        Config next;
+        auto p = parse_command_line(argc_, argv_, next);
+        if (p) {
+            if (auto f = finish_config(next); !f) p = unexpected(f.error());
+        }
+        if (!p) return failed("configuration", p.error().message);
+        std::vector<ZoneInfo> ni;
+        auto nz = load_zones(next, ni);
+        if (!nz) return failed("zones", nz.error());
+        const Config &cfg = cfg_;
+        bool listen_changed = next.listen.size() != cfg.listen.size();
+        for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
+            listen_changed = !next.listen[i].same(cfg.listen[i]);
+        if (listen_changed) AISID_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
+        if (next.rrl_table_size != cfg.rrl_table_size)
+            AISID_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
+        next.rrl_table_size = cfg.rrl_table_size;
+        if (next.authority_queue != cfg.authority_queue)
+            AISID_LOG(LogLevel::warn, "reload: authority-queue changes only on restart");
+        next.authority_queue = cfg.authority_queue;
+        if (next.control_socket != cfg.control_socket)
+            AISID_LOG(LogLevel::warn, "reload: control-socket changes only on restart");
+        next.control_socket = cfg.control_socket;
+        fit_descriptors(next);
+        next.listen = cfg.listen;
+        next.threads = cfg.threads;
+        sh_.zones.replace_all(*nz);
+        sh_.set_zone_info(ni);
+        sh_.set_runtime(make_runtime(next, sh_.runtime(), has_authority_));
+        set_log_level(next.log_level);
+        cfg_ = next;
+        sh_.reloads.fetch_add(1);
+        summary = "reloaded: " + std::to_string(ni.size()) + " zone(s), " + std::to_string(cfg_.upstreams.size()) +
+                  " upstream(s)";
+        AISID_LOG(LogLevel::info, summary);
+        return {};
+    }
+
+private:
+    int argc_;
+    char **argv_;
+    Config &cfg_;
+    Shared &sh_;
+    bool has_authority_;
+    std::mutex mu_;
+};
+
 } // namespace
 
 int run_daemon(int argc, char **argv, AuthorityHook *hook) {
@@ -261,6 +329,16 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             return 3;
         }
     }
+    // Bound now, while aisidd may still be root; served once everything runs.
+    Reloader reloader(argc, argv, cfg, sh, hook != nullptr);
+    ControlServer control(sh, [&reloader](std::string &summary) { return reloader.reload(summary); });
+    if (!cfg.control_socket.empty()) {
+        std::string e = control.open(cfg.control_socket);
+        if (!e.empty()) {
+            std::fprintf(stderr, "aisidd: %s\n", e.c_str());
+            return 3;
+        }
+    }
     // Every socket is bound: nothing left needs root (issue 7). setuid from
     // root clears every capability; glibc applies it to all threads.
     if (!cfg.user.empty()) {
@@ -287,55 +365,15 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     // Type=notify (packaging/aisidd.service): listeners are open, zones loaded.
     sd_notify("READY=1");
     AISID_LOG(LogLevel::info, describe(cfg) + "; " + std::to_string(info.size()) + " zone(s)");
+    // From here on cfg belongs to the reloader (a control reload runs on the control thread).
+    control.serve();
 
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            // Reload: the config file and the command line again, then every zone;
-            // anything wrong keeps the whole old state (atomic).
-            sd_notify("RELOADING=1");
-            struct Ready {
-                ~Ready() { sd_notify("READY=1"); }  // whichever way the reload ends
-            } ready;
-            Config next;
-            auto p = parse_command_line(argc, argv, next);
-            if (p) {
-                if (auto f = finish_config(next); !f) p = unexpected(f.error());
-            }
-            if (!p) {
-                AISID_LOG(LogLevel::error, "reload failed, keeping the old configuration: " + p.error().message);
-                sh.reload_failures.fetch_add(1);
-                continue;
-            }
-            std::vector<ZoneInfo> ni;
-            auto nz = load_zones(next, ni);
-            if (!nz) {
-                AISID_LOG(LogLevel::error, "reload failed, keeping the old zones: " + nz.error());
-                sh.reload_failures.fetch_add(1);
-                continue;
-            }
-            bool listen_changed = next.listen.size() != cfg.listen.size();
-            for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
-                listen_changed = !next.listen[i].same(cfg.listen[i]);
-            if (listen_changed) AISID_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
-            if (next.rrl_table_size != cfg.rrl_table_size)
-                AISID_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
-            next.rrl_table_size = cfg.rrl_table_size;
-            if (next.authority_queue != cfg.authority_queue)
-                AISID_LOG(LogLevel::warn, "reload: authority-queue changes only on restart");
-            next.authority_queue = cfg.authority_queue;
-            fit_descriptors(next);
-            next.listen = cfg.listen;
-            next.threads = cfg.threads;
-            sh.zones.replace_all(*nz);
-            sh.set_zone_info(ni);
-            sh.set_runtime(make_runtime(next, sh.runtime(), hook != nullptr));
-            set_log_level(next.log_level);
-            cfg = next;
-            sh.reloads.fetch_add(1);
-            AISID_LOG(LogLevel::info, "reloaded: " + std::to_string(ni.size()) + " zone(s), " +
-                                           std::to_string(cfg.upstreams.size()) + " upstream(s)");
+            std::string summary;
+            reloader.reload(summary);
             continue;
         }
         AISID_LOG(LogLevel::info, std::string("exiting on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
@@ -345,6 +383,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     sh.stop.store(true);
     for (auto &w : workers) w->wake();
     for (auto &w : workers) w->join();
+    control.stop();
     auth.stop();
     metrics.stop();
     return 0;

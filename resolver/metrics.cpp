@@ -111,7 +111,7 @@ std::string render_metrics(const Shared &sh) {
     line(o, "# HELP aisidd_zone_services Registered services in each zone.");
     line(o, "# TYPE aisidd_zone_services gauge");
     for (const ZoneInfo &z : zi) line(o, "aisidd_zone_services{zone=\"%s\"} %zu", esc(z.origin).c_str(), z.services);
-    line(o, "# HELP aisidd_reloads_total SIGHUP reloads, by result.");
+    line(o, "# HELP aisidd_reloads_total Reloads (SIGHUP or aisid-control reload), by result.");
     line(o, "# TYPE aisidd_reloads_total counter");
     line(o, "aisidd_reloads_total{result=\"ok\"} %llu", (unsigned long long)sh.reloads.load());
     line(o, "aisidd_reloads_total{result=\"failed\"} %llu", (unsigned long long)sh.reload_failures.load());

@@ -516,6 +516,7 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
                 rcode = kRcodeServFail;
             } else {
                 p.zone = res.zone;
+                p.changed = now();
                 p.history.push_back(std::move(res.diff));
                 ++p.since_compact;
                 last_change_.store(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -919,20 +920,29 @@ bool Authority::pull(Secondary &s) {
     uint32_t refresh = 3600, retry = 600, expire = 86400;
     if (s.zone) soa_timers(s.zone->soa().rdata.at(0), refresh, retry, expire);
     if (r.kind == XfrResult::Kind::failed) {
-        ++s.failures;
-        if (s.failures == 1 || s.failures % 10 == 0)
+        unsigned failures;
+        {
+            // Under sec_mu_: zone_status() reads these from the control thread.
+            std::lock_guard lk(sec_mu_);
+            failures = ++s.failures;
+            s.last_error = r.why;
+            // Without any copy, retry soon; with one, on the SOA retry timer.
+            s.next_refresh = t + (s.zone ? std::clamp<uint32_t>(retry, 1, 3600)
+                                         : std::min<uint32_t>(2 << std::min(failures, 5u), 60));
+        }
+        if (failures == 1 || failures % 10 == 0)
             log("zone " + s.text + ": transfer from " + sockaddr_text(s.primary) + " failed: " + r.why +
                 (s.zone ? " (still serving " + soa_text(s.zone->serial()) + ")" : ""));
-        // Without any copy, retry soon; with one, on the SOA retry timer.
-        s.next_refresh = t + (s.zone ? std::clamp<uint32_t>(retry, 1, 3600) : std::min<uint32_t>(2 << std::min(s.failures, 5u), 60));
         return false;
     }
-    s.failures = 0;
+    {
+        std::lock_guard lk(sec_mu_);
+        s.failures = 0;
+        s.last_error.clear();
+        s.refreshed = t;
+        if (next) s.zone = next;
+    }
     if (next) {
-        {
-            std::lock_guard lk(sec_mu_);
-            s.zone = next;
-        }
         // Answers first, then the copy on disk for the SDK and NSS (and restarts).
         publish_(next);
         queue_write(s.path, next);
@@ -940,8 +950,41 @@ bool Authority::pull(Secondary &s) {
         soa_timers(next->soa().rdata.at(0), refresh, retry, expire);
         queue_notify(s.origin_wire);
     }
+    std::lock_guard lk(sec_mu_);
     s.next_refresh = t + std::clamp<uint32_t>(refresh, 1, 86400);
     return true;
+}
+
+std::vector<AuthorityZoneStatus> Authority::zone_status() const {
+    std::vector<AuthorityZoneStatus> out;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto &[origin, p] : primaries_) {
+            AuthorityZoneStatus z;
+            z.origin = p.zone->origin_text();
+            z.role = "primary";
+            z.source = p.journal.path();
+            z.serial = p.zone->serial();
+            z.changed_unix = p.changed;
+            z.pending_compaction = p.since_compact;
+            out.push_back(std::move(z));
+        }
+    }
+    std::lock_guard lk(sec_mu_);
+    for (const auto &s : secondaries_) {
+        AuthorityZoneStatus z;
+        z.origin = s->text;
+        z.role = "secondary";
+        z.source = sockaddr_text(s->primary);
+        z.has_copy = s->zone != nullptr;
+        z.serial = s->zone ? s->zone->serial() : 0;
+        z.changed_unix = s->refreshed;
+        z.next_refresh_unix = s->next_refresh;
+        z.failures = s->failures;
+        z.last_error = s->last_error;
+        out.push_back(std::move(z));
+    }
+    return out;
 }
 
 bool Authority::refresh_now(const std::string &zone_text) {

@@ -78,6 +78,7 @@ public:
     /// Refused UPDATE/NOTIFY/XFR messages so far (logged or not).
     uint64_t refusals() const { return refusals_.load(); }
     void append_metrics(std::string &out) const override;
+    std::vector<AuthorityZoneStatus> zone_status() const override;
 
 private:
     struct Primary {
@@ -88,6 +89,7 @@ private:
         std::string zone_path;     // state-dir copy
         uint32_t compacted_serial = 0;
         bool compact_pending = false;
+        time_t changed = 0;        // the last UPDATE applied (0: none since start)
     };
     struct Secondary {
         std::string origin_wire;
@@ -98,7 +100,10 @@ private:
         std::string path;
         time_t next_refresh = 0;
         bool notified = false;
+        // Written by pull() under sec_mu_ (zone_status() reads them).
         unsigned failures = 0;
+        time_t refreshed = 0;      // the last transfer or check that succeeded
+        std::string last_error;    // why the last one failed
     };
 
     void log(const std::string &s) const;
@@ -155,9 +160,9 @@ private:
     std::atomic<uint64_t> refusals_{0};
     std::atomic<uint64_t> replays_refused_{0};     // signed UPDATEs known from the journal, sent again
 
-    std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
+    mutable std::mutex mu_;  // primaries_ (UPDATE is serialized: one writer per zone set)
     std::map<std::string, Primary> primaries_;
-    std::mutex sec_mu_;
+    mutable std::mutex sec_mu_;
     std::condition_variable sec_cv_;
     std::vector<std::unique_ptr<Secondary>> secondaries_;
     std::mutex nmu_;

@@ -70,7 +70,8 @@ $list"
     has aisidd '^\./usr/sbin/aisidd$' '^\./usr/sbin/aisid-resolvconf$' '^\./etc/aisid/aisidd\.conf$' \
         '^\./etc/aisid/zones/ai\.example\.zone$' '^\./usr/lib/systemd/system/aisidd\.service$' \
         '^\./usr/lib/sysusers\.d/aisid\.conf$' '/man8/aisidd\.8\.gz$' '/man5/aisidd\.conf\.5\.gz$' \
-        '/man8/aisid-resolvconf\.8\.gz$' '^\./usr/share/doc/aisidd/copyright$'
+        '/man8/aisid-resolvconf\.8\.gz$' '^\./usr/share/doc/aisidd/copyright$' \
+        '^\./usr/sbin/aisid-control$' '/man8/aisid-control\.8\.gz$'
     has aisid-tools '^\./usr/bin/aisid-lookup$' '/man1/aisid-lookup\.1\.gz$'
     if [ -x "$BUILD/cli/aisid-admin" ]; then has aisid-tools '^\./usr/bin/aisid-admin$' '/man8/aisid-admin\.8\.gz$'; fi
     has libaisid0 '/libaisid\.so\.0$' '/libaisid\.so\.0\.[0-9.]+$'
@@ -214,7 +215,7 @@ unit)
     if [ -s "$T/verify" ]; then cat "$T/verify" >&2; fail "systemd-analyze verify printed warnings"; fi
     for k in 'Type=notify' 'User=aisid' 'StateDirectory=aisid' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
              'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' 'AmbientCapabilities=CAP_NET_BIND_SERVICE' \
-             'ExecReload=/bin/kill -HUP $MAINPID'; do
+             'ExecReload=/bin/kill -HUP $MAINPID' 'RuntimeDirectory=aisid'; do
         grep -qxF "$k" "$UNIT" || fail "unit lacks $k"
     done
     # The exposure score systemd computes from the sandboxing (0 best, 10 worst).

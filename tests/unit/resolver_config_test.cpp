@@ -132,6 +132,28 @@ TEST_CASE("config file: same keys - the command line replaces lists - FILE:LINE 
     CHECK(!r);
 }
 
+TEST_CASE("control-socket: off unless given, none turns it off, a path too long for a Unix socket is refused") {
+    Config a;
+    REQUIRE(parse({}, a));
+    CHECK(a.control_socket.empty());  // nothing under /run unless asked for
+    Config b;
+    REQUIRE(parse({"--control-socket", "/run/aisid/control"}, b));
+    CHECK(b.control_socket == "/run/aisid/control");
+    std::string f = tmpfile_with("control-socket = /run/aisid/control\n");
+    Config c;
+    REQUIRE(parse({"--config", f, "--control-socket", "none"}, c));
+    CHECK(c.control_socket.empty());
+    unlink(f.c_str());
+    Config d;
+    auto r = parse({"--control-socket", "/" + std::string(120, 'x')}, d);
+    REQUIRE(!r);
+    CHECK(r.error().message == "--control-socket path too long (at most 107 bytes)");
+    Config e;
+    r = parse({"--control-socket", ""}, e);
+    REQUIRE(!r);
+    CHECK(r.error().message == "--control-socket needs a path (or none)");
+}
+
 TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus ourselves") {
     std::string rc = tmpfile_with("# x\nsearch example\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%1\nnameserver fe80::2%nosuchif0\nnameserver ::1\n");
     Config c;

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -432,6 +433,76 @@ TEST_CASE("cache: shared by threads - concurrent inserts and hits keep the bound
     for (auto &t : ts) t.join();
     CHECK(bad == 0);
     CHECK(cache.bytes() <= Cache::kShards * 4000);
+}
+
+namespace {
+// A cache entry for qname/qtype (DO and CD as given), alive until expires_ms
+// and stale until stale_ms.
+CacheEntry named_entry(const std::string &qname, uint16_t qtype, bool do_bit, uint64_t expires_ms, uint64_t stale_ms) {
+    WireName n;
+    REQUIRE(name_from_text(qname, n));
+    uint8_t key[kMaxNameLen + 8];
+    size_t klen = make_cache_key(n.wire(), qtype, 1, do_bit, false, key);
+    CacheEntry e;
+    e.key.assign(reinterpret_cast<const char *>(key), klen);
+    e.body = "x";
+    e.expires_ms = expires_ms;
+    e.stale_until_ms = stale_ms;
+    return e;
+}
+} // namespace
+
+TEST_CASE("cache: erase_name removes every type and variant of that name, and only that name") {
+    Cache cache(1 << 20);
+    for (const char *n : {"www.legacy.example", "WWW.Legacy.Example.", "a.www.legacy.example", "legacy.example"})
+        for (uint16_t t : {uint16_t(1), uint16_t(28), uint16_t(15)})
+            for (bool d : {false, true}) cache.insert(named_entry(n, t, d, 1000, 2000));
+    // The first two names are one name (case-insensitive): 6 entries each for 3 names.
+    REQUIRE(cache.entries() == 18);
+    WireName www;
+    REQUIRE(name_from_text("www.LEGACY.example.", www));
+    CHECK(cache.erase_name(www.wire()) == 6);
+    CHECK(cache.entries() == 12);
+    CHECK(cache.erase_name(www.wire()) == 0);
+    auto has = [&](const char *n, uint16_t t) {
+        CacheEntry e = named_entry(n, t, false, 0, 0);
+        return cache.visit(e.key, 0, false, [](const CacheEntry &) {});
+    };
+    CHECK_FALSE(has("www.legacy.example", 1));
+    CHECK_FALSE(has("www.legacy.example", 28));
+    CHECK(has("a.www.legacy.example", 1));  // a name below is another name
+    CHECK(has("legacy.example", 15));       // and so is its parent
+    size_t before = cache.bytes();
+    CHECK(before > 0);
+    WireName root;
+    REQUIRE(name_from_text(".", root));
+    CHECK(cache.erase_name(root.wire()) == 0);
+    CHECK(cache.bytes() == before);
+}
+
+TEST_CASE("cache: for_each visits every live entry once, stale ones too, never the dead") {
+    Cache cache(Cache::kShards * Cache::kMinShardBytes);
+    for (int i = 0; i < 100; ++i)
+        cache.insert(named_entry("n" + std::to_string(i) + ".example", 1, false, 1000, 5000));
+    cache.insert(named_entry("stale.example", 1, false, 100, 5000));  // expired, inside its stale window
+    cache.insert(named_entry("dead.example", 1, false, 100, 200));    // past any use
+    std::set<std::string> seen;
+    size_t calls = 0;
+    // f may call back into the cache: no shard is locked while it runs.
+    cache.for_each(500, [&](const CacheEntry &e) {
+        ++calls;
+        seen.insert(name_to_text(e.key.substr(0, e.key.size() - Cache::kKeyTail)));
+        cache.visit(e.key, 500, true, [](const CacheEntry &) {});
+    });
+    CHECK(calls == 101);
+    CHECK(seen.size() == 101);
+    CHECK(seen.count("n0.example.") == 1);
+    CHECK(seen.count("n99.example.") == 1);
+    CHECK(seen.count("stale.example.") == 1);
+    CHECK(seen.count("dead.example.") == 0);
+    calls = 0;
+    cache.for_each(6000, [&](const CacheEntry &) { ++calls; });
+    CHECK(calls == 0);
 }
 
 TEST_CASE("upstream answers: a top-bit TTL is relayed as 0, a pointer into a TTL is refused") {
