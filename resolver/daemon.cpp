@@ -94,7 +94,11 @@ double now_unix() {
 
 // Loads every zone file; the first error (FILE:LINE: ...) fails the whole set,
 // so a reload is all or nothing.
-Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c, std::vector<ZoneInfo> &info) {
+// With --require-zonemd (or a trust anchor for the zone) a file must verify
+// too. `extra`: the mirrored zones, kept across a reload.
+Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c, std::vector<ZoneInfo> &info,
+                                                                 const ZonePolicy &policy,
+                                                                 const std::vector<ZonePtr> &extra = {}) {
     auto set = std::make_shared<ZoneSet>();
     double t = now_unix();
     for (const std::string &f : c.zones) {
@@ -103,9 +107,18 @@ Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c
         ZonePtr zp = *z;
         if (set->find(zp->origin_wire()))
             return unexpected(f + ": zone " + zp->origin_text() + " is loaded twice");
+        if (policy.active(zp->origin_wire())) {
+            ZoneVerdict v = policy.check(*zp);
+            if (!v.ok) {
+                policy.count_refusal(zp->origin_wire(), v.reason);
+                return unexpected(f + ": zone " + zp->origin_text() + " refused (" + v.reason + "): " + v.message);
+            }
+        }
         info.push_back(ZoneInfo{zp->origin_text(), f, zp->serial(), t, zp->service_count()});
         set->add(std::move(zp));
     }
+    for (const ZonePtr &z : extra)
+        if (!set->find(z->origin_wire())) set->add(z);
     return std::shared_ptr<const ZoneSet>(std::move(set));
 }
 
@@ -210,6 +223,13 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     }
     set_log_level(cfg.log_level);
     fit_descriptors(cfg);
+    // What every zone must prove; trust anchors are read once, at start.
+    auto policy_made = ZonePolicy::make(cfg.require_zonemd, cfg.trust_anchors);
+    if (!policy_made) {
+        std::fprintf(stderr, "aisidd: %s\n", policy_made.error().c_str());
+        return 2;
+    }
+    std::shared_ptr<const ZonePolicy> policy = *policy_made;
 
     // Signals are taken synchronously by the main thread only; blocked before
     // any thread starts (the authority's too), since threads inherit the mask
@@ -225,7 +245,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     sh.authority = hook;
     sh.rrl = std::make_unique<RateLimiter>(cfg.rrl_table_size);
     std::vector<ZoneInfo> info;
-    auto zones = load_zones(cfg, info);
+    auto zones = load_zones(cfg, info, *policy);
     if (!zones) {
         std::fprintf(stderr, "aisidd: %s\n", zones.error().c_str());
         return 2;
@@ -234,11 +254,20 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     sh.set_zone_info(info);
     // Issue 5: the authority side (UPDATE, NOTIFY, AXFR/IXFR, secondaries) when its options are given.
     std::string auth_err;
-    std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, auth_err);
+    std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, policy, auth_err);
     if (!auth_err.empty()) {
         std::fprintf(stderr, "aisidd: %s\n", auth_err.c_str());
         return 2;
     }
+    // After the authority side: the zones it finds at start are its primaries,
+    // and mirrored zones are not.
+    std::unique_ptr<ZoneMirror> mirror = make_zone_mirror(cfg, sh.zones, policy, auth_err);
+    if (!auth_err.empty()) {
+        std::fprintf(stderr, "aisidd: %s\n", auth_err.c_str());
+        return 2;
+    }
+    sh.metric_sources.push_back([policy](std::string &o) { policy->append_metrics(o); });
+    if (mirror) sh.metric_sources.push_back([m = mirror.get()](std::string &o) { m->append_metrics(o); });
     if (authority) sh.authority = hook = authority.get();
     sh.set_runtime(make_runtime(cfg, nullptr, hook != nullptr));
     if (cfg.upstreams.empty())
@@ -309,7 +338,13 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
                 continue;
             }
             std::vector<ZoneInfo> ni;
-            auto nz = load_zones(next, ni);
+            if (next.zone_urls != cfg.zone_urls || next.trust_anchors != cfg.trust_anchors ||
+                next.require_zonemd != cfg.require_zonemd)
+                AISIDD_LOG(LogLevel::warn, "reload: zone-url, trust-anchor and require-zonemd change only on restart");
+            next.zone_urls = cfg.zone_urls;
+            next.trust_anchors = cfg.trust_anchors;
+            next.require_zonemd = cfg.require_zonemd;
+            auto nz = load_zones(next, ni, *policy, mirror ? mirror->zones() : std::vector<ZonePtr>{});
             if (!nz) {
                 AISID_LOG(LogLevel::error, "reload failed, keeping the old zones: " + nz.error());
                 sh.reload_failures.fetch_add(1);
@@ -329,6 +364,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             next.listen = cfg.listen;
             next.threads = cfg.threads;
             sh.zones.replace_all(*nz);
+            if (mirror) mirror->republish();  // a copy fetched while the files were read
             sh.set_zone_info(ni);
             sh.set_runtime(make_runtime(next, sh.runtime(), hook != nullptr));
             set_log_level(next.log_level);
@@ -347,6 +383,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     for (auto &w : workers) w->join();
     auth.stop();
     metrics.stop();
+    if (mirror) mirror->stop();
     return 0;
 }
 
