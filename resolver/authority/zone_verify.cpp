@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace aisid::resolver {
 
@@ -235,10 +236,27 @@ ZoneVerdict verify_zone_records(const std::vector<Record> &records, const std::s
         return r.type == LDNS_RR_TYPE_RRSIG && r.rdata.size() >= 2 &&
                ((uint8_t(r.rdata[0]) << 8) | uint8_t(r.rdata[1])) == LDNS_RR_TYPE_NSEC3;
     };
+    // RFC 4034 §3: an RRSIG has the TTL of the RRset it covers. aisid's Zone
+    // keeps one TTL per owner and type, so the RRSIGs at one name (over
+    // NSEC at 60 s, over TXT at 300 s) come back with a single TTL; the
+    // digest covers TTLs, so each gets its covered RRset's TTL again (or,
+    // without that RRset, the original TTL the signer recorded in it).
+    std::map<std::pair<std::string, uint16_t>, uint32_t> ttl_of;
+    for (const Record &r : records)
+        if (r.type != LDNS_RR_TYPE_RRSIG) ttl_of.emplace(std::make_pair(r.owner, r.type), r.ttl);
+    auto fixed_ttl = [&](const Record &r) -> uint32_t {
+        if (r.type != LDNS_RR_TYPE_RRSIG || r.rdata.size() < 8) return r.ttl;
+        uint16_t covered = uint16_t((uint8_t(r.rdata[0]) << 8) | uint8_t(r.rdata[1]));
+        auto it = ttl_of.find({r.owner, covered});
+        if (it != ttl_of.end()) return it->second;
+        return (uint32_t(uint8_t(r.rdata[4])) << 24) | (uint32_t(uint8_t(r.rdata[5])) << 16) |
+               (uint32_t(uint8_t(r.rdata[6])) << 8) | uint32_t(uint8_t(r.rdata[7]));
+    };
     for (int pass = 0; pass < 2; ++pass)
         for (const Record &r : records) {
             if (nsec3ish(r) != (pass == 1)) continue;
             LdnsRrPtr rr = record_to_ldns(r);
+            if (rr) ldns_rr_set_ttl(rr.get(), fixed_ttl(r));
             if (!rr) return fail(ZoneVerdict{}, "parse", "a record does not convert: " + record_to_text(r));
             ldns_status st = ldns_dnssec_zone_add_rr(z.get(), rr.get());
             if (st != LDNS_STATUS_OK)
@@ -256,7 +274,9 @@ Expected<std::shared_ptr<const ZonePolicy>, std::string> ZonePolicy::make(bool r
         size_t eq = a.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == a.size())
             return unexpected("bad --trust-anchor '" + a + "' (want ZONE=FILE)");
-        auto t = load_trust_anchor(a.substr(0, eq), a.substr(eq + 1));
+        std::error_code ec;
+        std::string file = std::filesystem::absolute(a.substr(eq + 1), ec).string();  // shown by aisid-lookup later
+        auto t = load_trust_anchor(a.substr(0, eq), ec ? a.substr(eq + 1) : file);
         if (!t) return unexpected("--trust-anchor " + a + ": " + t.error());
         if (p->anchor(t->origin_wire))
             return unexpected("--trust-anchor " + a + ": zone " + name_to_text(t->origin_wire) + " has an anchor already");
