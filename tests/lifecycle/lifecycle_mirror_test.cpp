@@ -177,8 +177,8 @@ std::string lookup(const std::vector<std::string> &args) {
 
 } // namespace
 
-TEST_CASE("mirror: a signed zone fetched over HTTPS, verified and answered; 304 reloads nothing; a migrate is seen "
-          "within one refresh; aisid-lookup shows how it verified") {
+TEST_CASE("mirror: a signed zone fetched over HTTPS is verified and answered - 304 reloads nothing - a migrate is "
+          "seen within one refresh - aisid-lookup shows how it verified") {
     World w;
     const uint32_t serial = 2026120501;
     w.serve(w.sign(zone_text(serial)));
@@ -231,7 +231,7 @@ TEST_CASE("mirror: a signed zone fetched over HTTPS, verified and answered; 304 
     CHECK(out.find("serial " + std::to_string(serial + 1)) != std::string::npos);
 }
 
-TEST_CASE("mirror: refused copies keep the old data, and say why in the log and the metrics") {
+TEST_CASE("mirror: refused copies keep the old data and say why in the log and the metrics") {
     World w;
     const uint32_t serial = 2026120510;
     const std::string good = w.sign(zone_text(serial));
@@ -282,7 +282,7 @@ TEST_CASE("mirror: refused copies keep the old data, and say why in the log and 
     CHECK(wait_until([&] { return serial_of(a.port) == serial + 2; }, 4000) >= 0);
 }
 
-TEST_CASE("mirror: the first mirror hangs; the second serves within the fetch timeout") {
+TEST_CASE("mirror: the first mirror hangs - the second serves within the fetch timeout") {
     World w;
     w.serve(w.sign(zone_text(2026120520)));
     w.m[0].hang(true);
