@@ -142,13 +142,12 @@ struct World {
         REQUIRE_MESSAGE(r.code == 0, r.err);
         return read_file(out);
     }
-    void start_mirrors() {
-        for (auto &mi : m) {
+    void start_mirrors() {  // both at once: Python takes a while to start
+        for (auto &mi : m)
             mi.proc.emplace(std::vector<std::string>{"python3", kServer, "--port", std::to_string(mi.port), "--cert",
                                                      d.file("srv.pem"), "--key", d.file("srv.key"), "--dir", mi.dir},
                             d.path, "mirror-" + std::to_string(mi.port));
-            REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", mi.port, 5000), mi.proc->err());
-        }
+        for (auto &mi : m) REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", mi.port, 5000), mi.proc->err());
     }
     void serve(const std::string &text) {
         for (auto &mi : m) mi.serve(text);
@@ -213,6 +212,15 @@ TEST_CASE("mirror: a signed zone fetched over HTTPS is verified and answered - 3
     CHECK(w.m[0].requests().find(" 200 gzip") != std::string::npos);
     REQUIRE(wait_until([&] { return count(w.m[0].requests(), " 304 ") >= 2; }, 4000) >= 0);
     CHECK(count(a.log(), "ZONEMD verified") == 1);
+
+    // A SIGHUP reload re-reads the zone files; the mirrored zone stays served throughout.
+    a.proc->signal(SIGHUP);
+    for (int i = 0; i < 20; ++i) {
+        CHECK(answers_aaaa(a.port));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(wait_until([&] { return a.log().find("reloaded:") != std::string::npos; }, 2000) >= 0);
+    CHECK(answers_aaaa(a.port));
 
     // Migrate on the primary: re-signed with the new fallback, published to the mirrors.
     w.serve(w.sign(zone_text(serial + 1, "new.provider.example.", 443)));
@@ -304,7 +312,7 @@ TEST_CASE("mirror: the first mirror hangs - the second serves within the fetch t
     CHECK(metric(m, l0 + "failed\"}") == 1);
     CHECK(metric(m, l1 + "ok\"}") == 1);
     // The mirror that answered is asked first from now on: refreshes do not wait on the hanging one.
-    REQUIRE(wait_until([&] { return count(w.m[1].requests(), " 304 ") >= 2; }, 4000) >= 0);
+    REQUIRE(wait_until([&] { return count(w.m[1].requests(), " 304 ") >= 1; }, 4000) >= 0);
     CHECK(metric(http_metrics(mport), l0 + "failed\"}") == 1);
 }
 
