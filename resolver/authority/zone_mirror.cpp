@@ -245,9 +245,12 @@ ZoneMirror::Outcome ZoneMirror::take(MZone &z, Source &src, HttpResult &r) {
     }
     if (z.zone) {
         uint32_t have = z.zone->serial();
-        if (v.serial == have) return Outcome::unchanged;
+        // The same serial is the same data, unless it was signed again
+        // (ldns-signzone keeps the serial): signatures that last longer are
+        // worth taking, so the saved copy does not expire under us.
+        if (v.serial == have && !(v.key_tag && v.sig_expires > z.verdict.sig_expires)) return Outcome::unchanged;
         // RFC 1982: an older serial is a stale mirror or a replay; never roll back.
-        if (!serial_gt(v.serial, have)) {
+        if (v.serial != have && !serial_gt(v.serial, have)) {
             refuse(z, "serial_rollback", soa_text(v.serial) + from + " is older than " + soa_text(have));
             return Outcome::refused;
         }

@@ -289,6 +289,28 @@ TEST_CASE("mirror: refused copies keep the old data and say why in the log and t
     // A good copy again is taken.
     w.serve(w.sign(zone_text(serial + 2)));
     CHECK(wait_until([&] { return serial_of(a.port) == serial + 2; }, 4000) >= 0);
+
+    // Signed again with the same serial: taken when its signatures last
+    // longer (so the saved copy does not expire), not when they end sooner.
+    auto stamp = [](long days) {
+        time_t t = ::time(nullptr) + days * 86400;
+        char b[32];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        std::strftime(b, sizeof b, "%Y%m%d%H%M%S", &tm);
+        return std::string(b);
+    };
+    const std::string line = "serial " + std::to_string(serial + 2) + " from";
+    REQUIRE(wait_until([&] { return count(a.log(), line) == 1; }, 2000) >= 0);
+    auto fetched = [&] { return count(w.m[0].requests() + w.m[1].requests(), " 200 "); };
+    const size_t before = fetched();
+    w.serve(w.sign(zone_text(serial + 2), true, "", stamp(10)));
+    REQUIRE(wait_until([&] { return fetched() > before; }, 4000) >= 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(count(a.log(), line) == 1);
+    w.serve(w.sign(zone_text(serial + 2), true, "", stamp(60)));
+    CHECK(wait_until([&] { return count(a.log(), line) == 2; }, 4000) >= 0);
+    CHECK(serial_of(a.port) == serial + 2);
 }
 
 TEST_CASE("mirror: the first mirror hangs - the second serves within the fetch timeout") {
