@@ -340,7 +340,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             std::vector<ZoneInfo> ni;
             if (next.zone_urls != cfg.zone_urls || next.trust_anchors != cfg.trust_anchors ||
                 next.require_zonemd != cfg.require_zonemd)
-                AISIDD_LOG(LogLevel::warn, "reload: zone-url, trust-anchor and require-zonemd change only on restart");
+                AISID_LOG(LogLevel::warn, "reload: zone-url, trust-anchor and require-zonemd change only on restart");
             next.zone_urls = cfg.zone_urls;
             next.trust_anchors = cfg.trust_anchors;
             next.require_zonemd = cfg.require_zonemd;
