@@ -501,6 +501,16 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
             replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
             return;
         }
+        // A zone that must verify (--require-zonemd, --trust-anchor) is not
+        // changed here: aisidd does not sign, so a change would break its
+        // ZONEMD and put unverified data in the state file. Change it on the
+        // signer and publish it again.
+        if (opt_.policy && opt_.policy->active(zrec.owner)) {
+            log_refusal("UPDATE " + zone_name + " from " + who +
+                        " refused: the zone must verify (ZONEMD/DNSSEC) and aisidd does not sign");
+            replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
+            return;
+        }
         Primary &p = it->second;
         UpdateResult res = apply_update(*p.zone, prereq, updates, opt_.max_records_per_name);
         rcode = res.rcode;

@@ -353,10 +353,14 @@ TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and
     CHECK(r.err.find("refused (no_zonemd)") != std::string::npos);
 
     // A signed primary; a secondary that verifies what it transfers.
-    Aisidd primary(w.d, "primary", {"--zone", signed_file, "--key", key_arg(), "--require-zonemd", "yes",
-                                    "--trust-anchor", "ai.example=" + w.ds});
+    Aisidd primary(w.d, "primary", {"--zone", signed_file, "--key", key_arg(), "--update-key", "k1",
+                                    "--require-zonemd", "yes", "--trust-anchor", "ai.example=" + w.ds});
     primary.start();
     REQUIRE(answers_aaaa(primary.port));
+    // aisidd does not sign: an UPDATE would leave the zone unverifiable, so it is refused.
+    CHECK(send_update(primary.port, "ai.example.", {}, {rr("ns2.ai.example. 300 IN AAAA 2001:db8:53::2")}).rcode ==
+          kRcodeRefused);
+    CHECK(query(primary.port, "ns2.ai.example.", aisid::kTypeAAAA).rcode == kRcodeNxDomain);
     Aisidd secondary(w.d, "secondary", {"--key", key_arg(), "--secondary",
                                         "ai.example=127.0.0.1:" + std::to_string(primary.port), "--require-zonemd",
                                         "yes", "--trust-anchor", "ai.example=" + w.ds});
