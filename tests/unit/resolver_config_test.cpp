@@ -70,7 +70,7 @@ TEST_CASE("rate limiting options - off by default") {
     CHECK(c.rrl_table_size == 4096);
 }
 
-TEST_CASE("zone mirrors: several URLs per zone, anchors, require-zonemd, fetch timeout; config keys too") {
+TEST_CASE("zone mirrors: several URLs per zone - anchors - require-zonemd - fetch timeout - config keys too") {
     Config c;
     auto r = parse({"--zone-url", "ai.example=https://m1.example/ai.example.zone", "--zone-url",
                     "ai.example=https://m2.example/ai.example.zone", "--trust-anchor", "ai.example=/etc/aisid/ai.ds",
