@@ -293,7 +293,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     // Every socket is bound: nothing left needs root (issue 7). setuid from
     // root clears every capability; glibc applies it to all threads.
     if (!cfg.user.empty()) {
-        if (authority) {
+        if (authority || mirror) {  // both write there after the privileges are gone
             std::string e = give_state_dir(cfg.state_dir.empty() ? "/var/lib/aisid/zones" : cfg.state_dir, cfg.user);
             if (!e.empty()) {
                 std::fprintf(stderr, "aisidd: %s\n", e.c_str());

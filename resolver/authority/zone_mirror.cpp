@@ -66,6 +66,11 @@ size_t on_header(char *p, size_t size, size_t n, void *ud) {
     return size * n;
 }
 
+int on_progress(void *ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto *cancel = static_cast<const std::atomic<bool> *>(ud);
+    return cancel && cancel->load() ? 1 : 0;  // non-zero aborts the transfer
+}
+
 std::string soa_text(uint32_t serial) { return "serial " + std::to_string(serial); }
 
 } // namespace
@@ -110,6 +115,11 @@ HttpResult http_get(const HttpRequest &req) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &sink);
+    if (req.cancel) {  // a stop does not wait out a hanging mirror's deadline
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool> *>(req.cancel));
+    }
     char errbuf[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(e);
@@ -184,13 +194,6 @@ void ZoneMirror::stop() {
     if (stopping_.exchange(true)) return;
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-}
-
-std::vector<std::string> ZoneMirror::origins() const {
-    std::lock_guard lk(mu_);
-    std::vector<std::string> o;
-    for (auto &z : zones_) o.push_back(z->origin_wire);
-    return o;
 }
 
 std::vector<ZonePtr> ZoneMirror::zones() const {
@@ -306,6 +309,7 @@ bool ZoneMirror::fetch(MZone &z) {
         req.ca_file = opt_.ca_file;
         req.timeout_s = opt_.fetch_timeout_s;
         req.max_bytes = opt_.max_bytes;
+        req.cancel = &stopping_;
         HttpResult r = http_get(req);
         if (r.kind == HttpResult::Kind::failed) {
             {

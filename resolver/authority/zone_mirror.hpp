@@ -36,6 +36,7 @@ struct HttpRequest {
     std::string ca_file;        // empty: the system's CA store
     uint32_t timeout_s = 30;    // the whole request, connect included
     uint64_t max_bytes = uint64_t{64} << 20;  // decoded body
+    const std::atomic<bool> *cancel = nullptr;  // set: the request ends at once (aisidd stopping)
 };
 struct HttpResult {
     enum class Kind { ok, not_modified, failed } kind = Kind::failed;
@@ -73,8 +74,7 @@ public:
     bool refresh_now(const std::string &zone_text);
     /// Publishes every mirrored zone again (after a SIGHUP reload replaced the set).
     void republish();
-    /// The zones this mirror owns (wire names), and the copies it serves.
-    std::vector<std::string> origins() const;
+    /// The copies it serves now.
     std::vector<ZonePtr> zones() const;
     void append_metrics(std::string &out) const;
 
