@@ -31,6 +31,10 @@ std::string rdf_wire_lower(const ldns_rdf *d) {
     return w;
 }
 
+// ldns counts a line once it has read its end: the record it just read
+// (or failed to) is on the line before.
+int rr_line(int ldns_line) { return ldns_line > 1 ? ldns_line - 1 : 1; }
+
 ZoneVerdict fail(ZoneVerdict v, std::string reason, std::string message) {
     v.ok = false;
     v.reason = std::move(reason);
@@ -190,15 +194,15 @@ Expected<TrustAnchor, std::string> load_trust_anchor(const std::string &zone_tex
         ldns_status st = ldns_rr_new_frm_fp_l(&rr, f.get(), &ttl, &cur_origin, &prev, &line);
         if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL || st == LDNS_STATUS_SYNTAX_ORIGIN) continue;
         if (st != LDNS_STATUS_OK) {
-            err = file + ":" + std::to_string(line) + ": " + ldns_get_errorstr_by_id(st);
+            err = file + ":" + std::to_string(rr_line(line)) + ": " + ldns_get_errorstr_by_id(st);
             break;
         }
         LdnsRrPtr owned(rr);
         ldns_rr_type t = ldns_rr_get_type(rr);
         if (t != LDNS_RR_TYPE_DS && t != LDNS_RR_TYPE_DNSKEY) {
-            err = file + ":" + std::to_string(line) + ": a trust anchor is DS or DNSKEY records";
+            err = file + ":" + std::to_string(rr_line(line)) + ": a trust anchor is DS or DNSKEY records";
         } else if (rdf_wire_lower(ldns_rr_owner(rr)) != a.origin_wire) {
-            err = file + ":" + std::to_string(line) + ": the record is not for " + z;
+            err = file + ":" + std::to_string(rr_line(line)) + ": the record is not for " + z;
         } else {
             a.key_tags.push_back(t == LDNS_RR_TYPE_DS ? ldns_rdf2native_int16(ldns_rr_rdf(rr, 0))
                                                       : ldns_calc_keytag(rr));
@@ -225,7 +229,7 @@ ZoneVerdict verify_zone_text(std::string_view text, const std::string &origin_wi
     int line = 1;
     ldns_status st = ldns_dnssec_zone_new_frm_fp_l(&raw, f.get(), nullptr, 3600, LDNS_RR_CLASS_IN, &line);
     if (st != LDNS_STATUS_OK)
-        return fail(v, "parse", "line " + std::to_string(line) + ": " + ldns_get_errorstr_by_id(st));
+        return fail(v, "parse", "line " + std::to_string(rr_line(line)) + ": " + ldns_get_errorstr_by_id(st));
     DnssecZonePtr z(raw);
     return verify_dnssec_zone(z.get(), origin_wire, p);
 }
