@@ -147,7 +147,7 @@ struct World {
             mi.proc.emplace(std::vector<std::string>{"python3", kServer, "--port", std::to_string(mi.port), "--cert",
                                                      d.file("srv.pem"), "--key", d.file("srv.key"), "--dir", mi.dir},
                             d.path, "mirror-" + std::to_string(mi.port));
-        for (auto &mi : m) REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", mi.port, 5000), mi.proc->err());
+        for (auto &mi : m) REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", mi.port, 15000), mi.proc->err());
     }
     void serve(const std::string &text) {
         for (auto &mi : m) mi.serve(text);
