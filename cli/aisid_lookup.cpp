@@ -132,6 +132,7 @@ int main(int argc, char **argv) {
     } else {
         rc = explain_local(*zones, query, v, err);
         if (rc == -1) rc = explain_legacy(client, query, v, err);
+        else if (rc == 0) read_verification(*zones, v);
     }
     if (rc != 0) {
         std::fprintf(stderr, "aisid-lookup: %s\n", err.c_str());

@@ -1,6 +1,9 @@
 #include "lookup_view.hpp"
 
+#include "dname.hpp"
 #include "rdata_text.hpp"
+
+#include <fstream>
 
 namespace aisid::cli {
 
@@ -117,6 +120,37 @@ int explain_local(const ZoneSet &zones, const std::string &query, LookupView &v,
     return 0;
 }
 
+void read_verification(const ZoneSet &zones, LookupView &v) {
+    WireName w;
+    if (v.zone.empty() || !name_from_text(v.zone, w)) return;
+    const Zone *z = zones.find(w.wire());
+    if (!z || z->file().empty()) return;
+    v.zone_file = z->file();
+    std::ifstream f(v.zone_file);
+    std::string line;
+    static const std::string kTag = "; aisid-verified:";
+    if (!std::getline(f, line) || line.rfind(kTag, 0) != 0) return;
+    size_t i = kTag.size();
+    while (i < line.size()) {
+        while (i < line.size() && line[i] == ' ') ++i;
+        size_t e = line.find(' ', i);
+        std::string tok = line.substr(i, e == std::string::npos ? std::string::npos : e - i);
+        i = e == std::string::npos ? line.size() : e;
+        size_t eq = tok.find('=');
+        if (eq != std::string::npos && eq > 0) v.verified.emplace_back(tok.substr(0, eq), tok.substr(eq + 1));
+    }
+}
+
+namespace {
+
+std::string verified_value(const LookupView &v, const std::string &k) {
+    for (auto &[key, val] : v.verified)
+        if (key == k) return val;
+    return {};
+}
+
+} // namespace
+
 void print_text(const LookupView &v, FILE *out) {
     std::fprintf(out, "%s\n", v.name.c_str());
     std::fprintf(out, "  source:      %s\n", v.source.c_str());
@@ -136,6 +170,20 @@ void print_text(const LookupView &v, FILE *out) {
     for (const std::string &f : v.fallbacks) std::fprintf(out, "  fallback:    %s (legacy endpoint, SVCB)\n", f.c_str());
     if (!v.zone.empty()) std::fprintf(out, "  zone:        %s\n", v.zone.c_str());
     if (!v.why.empty()) std::fprintf(out, "  why:         %s\n", v.why.c_str());
+    if (!v.zone_file.empty()) {
+        if (v.verified.empty()) {
+            std::fprintf(out, "  verified:    no (%s carries no verification by aisidd)\n", v.zone_file.c_str());
+        } else {
+            std::string how, tag = verified_value(v, "key-tag"), src = verified_value(v, "source");
+            if (verified_value(v, "zonemd") == "sha384") how = "ZONEMD SHA-384";
+            if (!tag.empty())
+                how += (how.empty() ? "" : ", ") + std::string("DNSSEC key tag ") + tag + " (anchor " +
+                       verified_value(v, "anchor") + ")";
+            std::fprintf(out, "  verified:    yes, %s, at %s, serial %s%s\n", how.c_str(),
+                         verified_value(v, "time").c_str(), verified_value(v, "serial").c_str(),
+                         src.empty() ? "" : (", from " + src).c_str());
+        }
+    }
 }
 
 void print_json(const LookupView &v, FILE *out) {
@@ -160,6 +208,24 @@ void print_json(const LookupView &v, FILE *out) {
     s += "]";
     if (!v.zone.empty()) s += ",\"zone\":\"" + json_escape(v.zone) + "\"";
     if (!v.why.empty()) s += ",\"why\":\"" + json_escape(v.why) + "\"";
+    if (!v.zone_file.empty()) {
+        s += ",\"zone_file\":\"" + json_escape(v.zone_file) + "\",\"verified\":";
+        if (v.verified.empty()) {
+            s += "null";
+        } else {
+            s += "{";
+            for (size_t i = 0; i < v.verified.size(); ++i) {
+                const auto &[k, val] = v.verified[i];
+                bool num = (k == "serial" || k == "key-tag" || k == "sig-expires") && !val.empty() &&
+                           val.find_first_not_of("0123456789") == std::string::npos;
+                std::string key = k;
+                for (char &c : key)
+                    if (c == '-') c = '_';
+                s += (i ? ",\"" : "\"") + json_escape(key) + "\":" + (num ? val : "\"" + json_escape(val) + "\"");
+            }
+            s += "}";
+        }
+    }
     s += "}\n";
     std::fputs(s.c_str(), out);
 }

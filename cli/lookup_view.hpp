@@ -22,6 +22,12 @@ struct LookupView {
     Aisid aisid;
     std::string terms[3];            // object, function, method ("" = any / unknown)
     std::vector<std::string> fallbacks;  // "target:port"
+    // How the zone's local data was verified before aisidd wrote it: the
+    // "; aisid-verified: key=value ..." first line of the zone file
+    // (resolver/authority/zone_verify.hpp, verified_line). Empty file: not
+    // looked up (legacy names, --server).
+    std::string zone_file;
+    std::vector<std::pair<std::string, std::string>> verified;  // empty: not verified
 };
 
 /// Resolves a name or an address from local zone data (SPEC §2). Returns the
@@ -35,6 +41,9 @@ void decode_address(const ZoneSet &zones, const Aisid &a, LookupView &v);
 /// Returns the exit code (SPEC §4).
 int explain_server(const ZoneSet &zones, const std::string &server, const std::string &query, LookupView &v,
                    std::string &err);
+
+/// Fills zone_file and verified for v.zone from the zone data in `zones`.
+void read_verification(const ZoneSet &zones, LookupView &v);
 
 void print_text(const LookupView &v, FILE *out);
 void print_json(const LookupView &v, FILE *out);

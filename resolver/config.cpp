@@ -20,6 +20,8 @@ const char *usage_text() {
            "              [--zone-include-dir DIR]... [--zone-max-includes N] [--zone-max-bytes MB]\n"
            "              [--max-records-per-name N]\n"
            "              [--control-socket PATH|none]\n"
+           "              [--zone-url ZONE=https://HOST/PATH]... [--trust-anchor ZONE=FILE]...\n"
+           "              [--require-zonemd yes|no] [--zone-fetch-timeout S]\n"
            "              [--user NAME] [--rate-limit N] [--rate-limit-errors N] [--rate-limit-slip N]\n"
            "              [--rate-limit-window S] [--rate-limit-ipv4-prefix BITS] [--rate-limit-ipv6-prefix BITS]\n"
            "              [--rate-limit-exempt CIDR]... [--rate-limit-table-size N]\n"
@@ -44,6 +46,10 @@ const char *usage_text() {
            "(256), beyond them SERVFAIL; --authority-queue (256) messages, beyond it dropped.\n"
            "--control-socket PATH: aisid-control(8) talks to aisidd there (root, aisidd's\n"
            "user and group aisid only); off unless given.\n"
+           "--zone-url: fetch ZONE over HTTPS (several mirrors: failover in turn), verify it\n"
+           "(ZONEMD; DNSSEC with --trust-anchor, a file of DS or DNSKEY records) and serve it;\n"
+           "--require-zonemd yes: every zone (files, transfers, mirrors) must carry a ZONEMD\n"
+           "that verifies. --ca-file also names the CAs for the mirrors' certificates.\n"
            "Signals: SIGHUP reloads the config file and zones; SIGTERM exits.\n";
 }
 
@@ -76,7 +82,7 @@ std::string trim(const std::string &s) {
 bool is_repeatable(const std::string &k) {
     static const std::set<std::string> r = {"listen", "zone", "upstream", "allow", "deny", "key",
                                             "update-key", "secondary", "notify", "rate-limit-exempt",
-                                            "zone-include-dir"};
+                                            "zone-include-dir", "zone-url", "trust-anchor"};
     return r.count(k) > 0;
 }
 
@@ -92,6 +98,8 @@ void clear_list(Config &c, const std::string &k) {
     else if (k == "notify") c.notify.clear();
     else if (k == "rate-limit-exempt") c.rrl.exempt.clear();
     else if (k == "zone-include-dir") c.zone_limits.include_dirs.clear();
+    else if (k == "zone-url") c.zone_urls.clear();
+    else if (k == "trust-anchor") c.trust_anchors.clear();
 }
 
 } // namespace
@@ -263,6 +271,23 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (!parse_uint(v, 1u << 24, n) || n < 1024)
             return unexpected(err("bad --rate-limit-table-size '" + v + "' (buckets, 1024..16777216)"));
         c.rrl_table_size = size_t(n);
+    } else if (key == "zone-url") {
+        size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0 || v.compare(eq + 1, 8, "https://") != 0 || v.size() <= eq + 9)
+            return unexpected(err("bad --zone-url '" + v + "' (want ZONE=https://HOST[:PORT]/PATH)"));
+        c.zone_urls.push_back(v);
+    } else if (key == "trust-anchor") {
+        size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+            return unexpected(err("bad --trust-anchor '" + v + "' (want ZONE=FILE of DS or DNSKEY records)"));
+        c.trust_anchors.push_back(v);
+    } else if (key == "require-zonemd") {
+        if (v != "yes" && v != "no") return unexpected(err("bad --require-zonemd '" + v + "' (yes or no)"));
+        c.require_zonemd = v == "yes";
+    } else if (key == "zone-fetch-timeout") {
+        if (!parse_uint(v, 3600, n) || n == 0)
+            return unexpected(err("bad --zone-fetch-timeout '" + v + "' (seconds, 1..3600)"));
+        c.zone_fetch_timeout_s = uint32_t(n);
     } else if (key == "ca-file") {
         if (v.empty()) return unexpected(err("--ca-file needs a file"));
         c.ca_file = v;

@@ -53,6 +53,12 @@ struct Config {
     std::vector<std::string> secondaries;    // ZONE=ADDR[:PORT]
     std::vector<std::string> notify;         // ADDR[:PORT]
     std::string state_dir;
+    // Zones from HTTPS mirrors, and what every zone must prove (docs/lifecycle.md
+    // "Distribution at scale"); fixed at start, like the authority options.
+    std::vector<std::string> zone_urls;      // ZONE=https://...
+    std::vector<std::string> trust_anchors;  // ZONE=FILE (DS or DNSKEY records)
+    bool require_zonemd = false;             // files, transfers and mirrors alike
+    uint32_t zone_fetch_timeout_s = 30;      // per mirror request
     std::string ca_file;
     std::string user;                        // drop to this user after binding (when started as root)
     // aisid-control's socket (control.hpp); empty: none. Off unless given, so

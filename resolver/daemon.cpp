@@ -95,7 +95,11 @@ double now_unix() {
 
 // Loads every zone file; the first error (FILE:LINE: ...) fails the whole set,
 // so a reload is all or nothing.
-Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c, std::vector<ZoneInfo> &info) {
+// With --require-zonemd (or a trust anchor for the zone) a file must verify
+// too. `extra`: the mirrored zones, kept across a reload.
+Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c, std::vector<ZoneInfo> &info,
+                                                                 const ZonePolicy &policy,
+                                                                 const std::vector<ZonePtr> &extra = {}) {
     auto set = std::make_shared<ZoneSet>();
     double t = now_unix();
     for (const std::string &f : c.zones) {
@@ -104,9 +108,18 @@ Expected<std::shared_ptr<const ZoneSet>, std::string> load_zones(const Config &c
         ZonePtr zp = *z;
         if (set->find(zp->origin_wire()))
             return unexpected(f + ": zone " + zp->origin_text() + " is loaded twice");
+        if (policy.active(zp->origin_wire())) {
+            ZoneVerdict v = policy.check(*zp);
+            if (!v.ok) {
+                policy.count_refusal(zp->origin_wire(), v.reason);
+                return unexpected(f + ": zone " + zp->origin_text() + " refused (" + v.reason + "): " + v.message);
+            }
+        }
         info.push_back(ZoneInfo{zp->origin_text(), f, zp->serial(), t, zp->service_count()});
         set->add(std::move(zp));
     }
+    for (const ZonePtr &z : extra)
+        if (!set->find(z->origin_wire())) set->add(z);
     return std::shared_ptr<const ZoneSet>(std::move(set));
 }
 
@@ -187,8 +200,10 @@ std::string describe(const Config &c) {
 // whole old state (atomic). Serialized: the two may come at once.
 class Reloader {
 public:
-    Reloader(int argc, char **argv, Config &cfg, Shared &sh, bool has_authority)
-        : argc_(argc), argv_(argv), cfg_(cfg), sh_(sh), has_authority_(has_authority) {}
+    Reloader(int argc, char **argv, Config &cfg, Shared &sh, bool has_authority, const ZonePolicy &policy,
+             ZoneMirror *mirror)
+        : argc_(argc), argv_(argv), cfg_(cfg), sh_(sh), has_authority_(has_authority), policy_(policy),
+          mirror_(mirror) {}
 
     /// "" on success (summary says what is loaded now), else why nothing changed.
     std::string reload(std::string &summary) {
@@ -208,10 +223,16 @@ public:
             if (auto f = finish_config(next); !f) p = unexpected(f.error());
         }
         if (!p) return failed("configuration", p.error().message);
-        std::vector<ZoneInfo> ni;
-        auto nz = load_zones(next, ni);
-        if (!nz) return failed("zones", nz.error());
         const Config &cfg = cfg_;
+        if (next.zone_urls != cfg.zone_urls || next.trust_anchors != cfg.trust_anchors ||
+            next.require_zonemd != cfg.require_zonemd)
+            AISID_LOG(LogLevel::warn, "reload: zone-url, trust-anchor and require-zonemd change only on restart");
+        next.zone_urls = cfg.zone_urls;
+        next.trust_anchors = cfg.trust_anchors;
+        next.require_zonemd = cfg.require_zonemd;
+        std::vector<ZoneInfo> ni;
+        auto nz = load_zones(next, ni, policy_, mirror_ ? mirror_->zones() : std::vector<ZonePtr>{});
+        if (!nz) return failed("zones", nz.error());
         bool listen_changed = next.listen.size() != cfg.listen.size();
         for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
             listen_changed = !next.listen[i].same(cfg.listen[i]);
@@ -229,6 +250,7 @@ public:
         next.listen = cfg.listen;
         next.threads = cfg.threads;
         sh_.zones.replace_all(*nz);
+        if (mirror_) mirror_->republish();  // a copy fetched while the files were read
         sh_.set_zone_info(ni);
         sh_.set_runtime(make_runtime(next, sh_.runtime(), has_authority_));
         set_log_level(next.log_level);
@@ -246,6 +268,8 @@ private:
     Config &cfg_;
     Shared &sh_;
     bool has_authority_;
+    const ZonePolicy &policy_;
+    ZoneMirror *mirror_;
     std::mutex mu_;
 };
 
@@ -278,6 +302,13 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     }
     set_log_level(cfg.log_level);
     fit_descriptors(cfg);
+    // What every zone must prove; trust anchors are read once, at start.
+    auto policy_made = ZonePolicy::make(cfg.require_zonemd, cfg.trust_anchors);
+    if (!policy_made) {
+        std::fprintf(stderr, "aisidd: %s\n", policy_made.error().c_str());
+        return 2;
+    }
+    std::shared_ptr<const ZonePolicy> policy = *policy_made;
 
     // Signals are taken synchronously by the main thread only; blocked before
     // any thread starts (the authority's too), since threads inherit the mask
@@ -293,7 +324,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     sh.authority = hook;
     sh.rrl = std::make_unique<RateLimiter>(cfg.rrl_table_size);
     std::vector<ZoneInfo> info;
-    auto zones = load_zones(cfg, info);
+    auto zones = load_zones(cfg, info, *policy);
     if (!zones) {
         std::fprintf(stderr, "aisidd: %s\n", zones.error().c_str());
         return 2;
@@ -302,11 +333,20 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     sh.set_zone_info(info);
     // Issue 5: the authority side (UPDATE, NOTIFY, AXFR/IXFR, secondaries) when its options are given.
     std::string auth_err;
-    std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, auth_err);
+    std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, policy, auth_err);
     if (!auth_err.empty()) {
         std::fprintf(stderr, "aisidd: %s\n", auth_err.c_str());
         return 2;
     }
+    // After the authority side: the zones it finds at start are its primaries,
+    // and mirrored zones are not.
+    std::unique_ptr<ZoneMirror> mirror = make_zone_mirror(cfg, sh.zones, policy, auth_err);
+    if (!auth_err.empty()) {
+        std::fprintf(stderr, "aisidd: %s\n", auth_err.c_str());
+        return 2;
+    }
+    sh.metric_sources.push_back([policy](std::string &o) { policy->append_metrics(o); });
+    if (mirror) sh.metric_sources.push_back([m = mirror.get()](std::string &o) { m->append_metrics(o); });
     if (authority) sh.authority = hook = authority.get();
     sh.set_runtime(make_runtime(cfg, nullptr, hook != nullptr));
     if (cfg.upstreams.empty())
@@ -330,7 +370,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         }
     }
     // Bound now, while aisidd may still be root; served once everything runs.
-    Reloader reloader(argc, argv, cfg, sh, hook != nullptr);
+    Reloader reloader(argc, argv, cfg, sh, hook != nullptr, *policy, mirror.get());
     ControlServer control(sh, [&reloader](std::string &summary) { return reloader.reload(summary); });
     if (!cfg.control_socket.empty()) {
         std::string e = control.open(cfg.control_socket);
@@ -342,7 +382,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     // Every socket is bound: nothing left needs root (issue 7). setuid from
     // root clears every capability; glibc applies it to all threads.
     if (!cfg.user.empty()) {
-        if (authority) {
+        if (authority || mirror) {  // both write there after the privileges are gone
             std::string e = give_state_dir(cfg.state_dir.empty() ? "/var/lib/aisid/zones" : cfg.state_dir, cfg.user);
             if (!e.empty()) {
                 std::fprintf(stderr, "aisidd: %s\n", e.c_str());
@@ -386,6 +426,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     control.stop();
     auth.stop();
     metrics.stop();
+    if (mirror) mirror->stop();
     return 0;
 }
 

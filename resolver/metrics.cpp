@@ -116,6 +116,7 @@ std::string render_metrics(const Shared &sh) {
     line(o, "aisidd_reloads_total{result=\"ok\"} %llu", (unsigned long long)sh.reloads.load());
     line(o, "aisidd_reloads_total{result=\"failed\"} %llu", (unsigned long long)sh.reload_failures.load());
     if (sh.authority) sh.authority->append_metrics(o);  // issue 15: the authority side's counters
+    for (const auto &f : sh.metric_sources) f(o);
     return o;
 }
 

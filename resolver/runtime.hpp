@@ -13,6 +13,7 @@
 #include "zone_store.hpp"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -110,6 +111,9 @@ struct Shared {
     std::atomic<uint32_t> preferred_upstream{0};
 
     std::vector<std::unique_ptr<WorkerStats>> stats;
+    // More /metrics text (zone verification, mirrors); filled before the
+    // metrics server starts, never changed after.
+    std::vector<std::function<void(std::string &)>> metric_sources;
     std::atomic<uint64_t> reloads{0}, reload_failures{0};
 
     std::vector<ZoneInfo> zone_info() const {

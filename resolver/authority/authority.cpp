@@ -146,7 +146,10 @@ Expected<bool, AuthorityError> Authority::start() {
         struct stat st;
         if (::stat(sec->path.c_str(), &st) == 0) {
             auto z = load_zone_file(sec->path);
-            if (z && (*z)->origin_wire() == sec->origin_wire) {
+            std::string header;
+            if (z && (*z)->origin_wire() == sec->origin_wire && !verified_ok(*sec, **z, sec->path, header)) {
+                // Already logged and counted: no copy until a transfer verifies.
+            } else if (z && (*z)->origin_wire() == sec->origin_wire) {
                 sec->zone = *z;
                 publish_(sec->zone);
                 log("zone " + sec->text + ": serving the last good copy (" + soa_text(sec->zone->serial()) +
@@ -498,6 +501,16 @@ void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std:
             replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
             return;
         }
+        // A zone that must verify (--require-zonemd, --trust-anchor) is not
+        // changed here: aisidd does not sign, so a change would break its
+        // ZONEMD and put unverified data in the state file. Change it on the
+        // signer and publish it again.
+        if (opt_.policy && opt_.policy->active(zrec.owner)) {
+            log_refusal("UPDATE " + zone_name + " from " + who +
+                        " refused: the zone must verify (ZONEMD/DNSSEC) and aisidd does not sign");
+            replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
+            return;
+        }
         Primary &p = it->second;
         UpdateResult res = apply_update(*p.zone, prereq, updates, opt_.max_records_per_name);
         rcode = res.rcode;
@@ -820,28 +833,28 @@ void Authority::notifier_loop() {
 // Zone files are written off the paths that answer and pull: a secondary's
 // copy after each transfer (latest version wins), a primary's compaction after
 // a burst of changes or once things are quiet.
-void Authority::queue_write(const std::string &path, ZonePtr z) {
+void Authority::queue_write(const std::string &path, ZonePtr z, std::string header) {
     if (!opt_.start_threads) {
         std::string err;
-        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *z, err, header)) log("zone " + z->origin_text() + ": " + err);
         return;
     }
     {
         std::lock_guard lk(wmu_);
-        pending_writes_[path] = std::move(z);
+        pending_writes_[path] = {std::move(z), std::move(header)};
     }
     wcv_.notify_all();
 }
 
 void Authority::flush_writes() {
-    std::map<std::string, ZonePtr> todo;
+    std::map<std::string, std::pair<ZonePtr, std::string>> todo;
     {
         std::lock_guard lk(wmu_);
         todo.swap(pending_writes_);
     }
-    for (auto &[path, z] : todo) {
+    for (auto &[path, w] : todo) {
         std::string err;
-        if (!write_zone_file(path, *z, err)) log("zone " + z->origin_text() + ": " + err);
+        if (!write_zone_file(path, *w.first, err, w.second)) log("zone " + w.first->origin_text() + ": " + err);
     }
 }
 
@@ -935,6 +948,15 @@ bool Authority::pull(Secondary &s) {
                 (s.zone ? " (still serving " + soa_text(s.zone->serial()) + ")" : ""));
         return false;
     }
+    std::string header;
+    if (next && !verified_ok(s, *next, "the " + how + " from " + sockaddr_text(s.primary), header)) {
+        // Refused (logged, counted): the last good copy stays; the next try on the retry timer.
+        std::lock_guard lk(sec_mu_);
+        ++s.failures;
+        s.last_error = "the " + how + " did not verify";
+        s.next_refresh = t + (s.zone ? std::clamp<uint32_t>(retry, 1, 3600) : 60);
+        return false;
+    }
     {
         std::lock_guard lk(sec_mu_);
         s.failures = 0;
@@ -945,7 +967,7 @@ bool Authority::pull(Secondary &s) {
     if (next) {
         // Answers first, then the copy on disk for the SDK and NSS (and restarts).
         publish_(next);
-        queue_write(s.path, next);
+        queue_write(s.path, next, header);
         log("zone " + s.text + ": " + soa_text(next->serial()) + " from " + sockaddr_text(s.primary) + " by " + how);
         soa_timers(next->soa().rdata.at(0), refresh, retry, expire);
         queue_notify(s.origin_wire);
@@ -985,6 +1007,24 @@ std::vector<AuthorityZoneStatus> Authority::zone_status() const {
         out.push_back(std::move(z));
     }
     return out;
+}
+
+// With --require-zonemd or a trust anchor for the zone, a transferred copy
+// (or the one saved from a transfer) is served and saved only when it
+// verifies; `header` says how, for the state file.
+bool Authority::verified_ok(const Secondary &s, const Zone &z, const std::string &from, std::string &header) {
+    header.clear();
+    if (!opt_.policy || !opt_.policy->active(s.origin_wire)) return true;
+    ZoneVerdict v = opt_.policy->check(z, now());
+    if (!v.ok) {
+        opt_.policy->count_refusal(s.origin_wire, v.reason);
+        log("zone " + s.text + ": refused " + from + " (" + v.reason + "): " + v.message +
+            (s.zone ? "; still serving " + soa_text(s.zone->serial()) : ""));
+        return false;
+    }
+    const TrustAnchor *a = opt_.policy->anchor(s.origin_wire);
+    header = verified_line(v, now(), a ? a->file : std::string(), "xfr:" + sockaddr_text(s.primary));
+    return true;
 }
 
 bool Authority::refresh_now(const std::string &zone_text) {

@@ -11,6 +11,7 @@
 #include "authority_hook.hpp"
 #include "journal.hpp"
 #include "tsig.hpp"
+#include "zone_verify.hpp"
 #include "zone_set.hpp"
 
 #include <sys/socket.h>
@@ -42,6 +43,7 @@ struct AuthorityOptions {
     bool compact_on_stop = true;           // false: a stop looks like a crash (tests)
     size_t max_records_per_name = 100;     // per owner and type, by UPDATE (issue 15)
     unsigned refusal_log_lines = 10;       // refused UPDATE/NOTIFY/XFR lines logged per 10 s (issue 15)
+    std::shared_ptr<const ZonePolicy> policy;  // transferred zones must verify (--require-zonemd, --trust-anchor)
     std::function<time_t()> now;           // default: time()
     std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."
 };
@@ -127,7 +129,8 @@ private:
     void queue_notify(const std::string &origin_wire);
     void compact(const std::string &origin, bool force);
     void reassert(const std::string &origin);
-    void queue_write(const std::string &path, ZonePtr z);
+    void queue_write(const std::string &path, ZonePtr z, std::string header = {});
+    bool verified_ok(const Secondary &s, const Zone &z, const std::string &from, std::string &header);
     void flush_writes();
     void writer_loop();
 
@@ -171,7 +174,7 @@ private:
     std::atomic<bool> stopping_{false};
     std::mutex wmu_;
     std::condition_variable wcv_;
-    std::map<std::string, ZonePtr> pending_writes_;  // path → latest version
+    std::map<std::string, std::pair<ZonePtr, std::string>> pending_writes_;  // path → latest version, header
     std::atomic<int64_t> last_change_{0};             // steady_clock ticks of the last change
     std::thread sec_thread_, notify_thread_, writer_thread_;
 };

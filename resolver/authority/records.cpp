@@ -212,7 +212,7 @@ std::string zone_to_text(const Zone &z) {
     return out;
 }
 
-bool write_zone_file(const std::string &path, const Zone &z, std::string &err) {
+bool write_zone_file(const std::string &path, const Zone &z, std::string &err, std::string_view header) {
     std::string text = zone_to_text(z);
     // Written only if it reads back as the same zone: a file that cannot be
     // loaded would stop journal replay at the next start (issue 15).
@@ -231,6 +231,7 @@ bool write_zone_file(const std::string &path, const Zone &z, std::string &err) {
               "); not written";
         return false;
     }
+    if (!header.empty()) text.insert(0, header);
     return write_file_atomic(path, text, err);
 }
 

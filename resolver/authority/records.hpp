@@ -62,8 +62,9 @@ std::string record_to_text(const Record &r);
 
 /// Writes the zone as zone_to_text to `path` (atomically), after checking
 /// that the text reads back through load_zone_text as the very same records;
-/// false (nothing written) when it does not.
-bool write_zone_file(const std::string &path, const Zone &z, std::string &err);
+/// false (nothing written) when it does not. `header` (comment lines, such as
+/// verified_line()) goes first.
+bool write_zone_file(const std::string &path, const Zone &z, std::string &err, std::string_view header = {});
 
 /// Writes a file so that a crash leaves either the old or the new content:
 /// a temporary beside it, fsync, rename, fsync of the directory.

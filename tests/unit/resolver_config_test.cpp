@@ -70,6 +70,29 @@ TEST_CASE("rate limiting options - off by default") {
     CHECK(c.rrl_table_size == 4096);
 }
 
+TEST_CASE("zone mirrors: several URLs per zone - anchors - require-zonemd - fetch timeout - config keys too") {
+    Config c;
+    auto r = parse({"--zone-url", "ai.example=https://m1.example/ai.example.zone", "--zone-url",
+                    "ai.example=https://m2.example/ai.example.zone", "--trust-anchor", "ai.example=/etc/aisid/ai.ds",
+                    "--require-zonemd", "yes", "--zone-fetch-timeout", "7"},
+                   c);
+    REQUIRE(r);
+    CHECK(c.zone_urls == std::vector<std::string>{"ai.example=https://m1.example/ai.example.zone",
+                                                  "ai.example=https://m2.example/ai.example.zone"});
+    CHECK(c.trust_anchors == std::vector<std::string>{"ai.example=/etc/aisid/ai.ds"});
+    CHECK(c.require_zonemd);
+    CHECK(c.zone_fetch_timeout_s == 7);
+    Config d;
+    CHECK(!d.require_zonemd);
+    CHECK(d.zone_fetch_timeout_s == 30);
+    std::string f = tmpfile_with("zone-url = ai.example=https://m1.example/z\nrequire-zonemd = yes\n");
+    Config e;
+    REQUIRE(parse({"--config", f, "--zone-url", "ai.example=https://m3.example/z"}, e));
+    CHECK(e.zone_urls == std::vector<std::string>{"ai.example=https://m3.example/z"});  // the command line replaces the list
+    CHECK(e.require_zonemd);
+    unlink(f.c_str());
+}
+
 TEST_CASE("bad options say what is wrong") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
         {{"--listen", "nowhere"}, "bad listen address 'nowhere'"},
@@ -93,6 +116,15 @@ TEST_CASE("bad options say what is wrong") {
         {{"--rate-limit-ipv6-prefix", "8"}, "bad --rate-limit-ipv6-prefix"},
         {{"--rate-limit-exempt", "10.0.0.0/33"}, "bad --rate-limit-exempt"},
         {{"--rate-limit-table-size", "100"}, "bad --rate-limit-table-size"},
+        {{"--zone-url", "ai.example"}, "bad --zone-url 'ai.example' (want ZONE=https://"},
+        {{"--zone-url", "ai.example=http://192.0.2.1/z"}, "bad --zone-url"},
+        {{"--zone-url", "=https://192.0.2.1/z"}, "bad --zone-url"},
+        {{"--zone-url", "ai.example=https://"}, "bad --zone-url"},
+        {{"--trust-anchor", "ai.example"}, "bad --trust-anchor 'ai.example' (want ZONE=FILE"},
+        {{"--trust-anchor", "ai.example="}, "bad --trust-anchor"},
+        {{"--require-zonemd", "maybe"}, "bad --require-zonemd 'maybe' (yes or no)"},
+        {{"--zone-fetch-timeout", "0"}, "bad --zone-fetch-timeout '0' (seconds, 1..3600)"},
+        {{"--zone-fetch-timeout", "3601"}, "bad --zone-fetch-timeout"},
     };
     for (auto &item : bad) {
         const auto &args = item.first;  // not a structured binding: clang 14 cannot capture one
