@@ -147,9 +147,8 @@ void print_json(const LookupView &v, FILE *out) {
         // The prefix is text: as a JSON number its 64 bits would be rounded to a
         // double by jq and every JavaScript client, naming a different prefix.
         s += ",\"aisid\":{\"address\":\"" + v.aisid.to_string() + "\",\"prefix\":\"" +
-             format_prefix64(v.aisid.prefix()) + "\",\"object\":" +
-             std::to_string(v.aisid.object()) + ",\"function\":" + std::to_string(v.aisid.function()) +
-             ",\"method\":" + std::to_string(v.aisid.method()) +
+             format_prefix64(v.aisid.prefix()) + "\",\"object\":" + std::to_string(v.aisid.object()) +
+             ",\"function\":" + std::to_string(v.aisid.function()) + ",\"method\":" + std::to_string(v.aisid.method()) +
              ",\"performance\":" + std::to_string(v.aisid.performance()) + ",\"terms\":{";
         static const char *keys[3] = {"object", "function", "method"};
         for (int d = 0; d < 3; ++d)

@@ -41,7 +41,7 @@ bool read_answer(std::span<const uint8_t> w, int &rcode, std::vector<in6_addr> &
         if (o == npos || o + 10 > w.size()) return false;
         uint16_t type = uint16_t(w[o] << 8 | w[o + 1]);
         uint32_t t32 = uint32_t(w[o + 4]) << 24 | uint32_t(w[o + 5]) << 16 | uint32_t(w[o + 6]) << 8 | w[o + 7];
-        int64_t t = t32 & 0x80000000u ? 0 : t32;  // RFC 2181 §8: the top bit set means 0
+        int64_t t = t32 & 0x80000000u ? 0 : t32; // RFC 2181 §8: the top bit set means 0
         size_t len = size_t(w[o + 8] << 8 | w[o + 9]);
         o += 10;
         if (o + len > w.size()) return false;

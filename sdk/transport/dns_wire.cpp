@@ -140,7 +140,7 @@ bool strip_opt(std::vector<uint8_t> &w) {
     size_t end = 0;
     if (!walk(w, &end, [&](int s, const Rr &rr) {
             if (rr.type != kTypeOpt) return true;
-            if (s != 3 || opt) return false;  // RFC 6891 §6.1.1: one, in the additional section
+            if (s != 3 || opt) return false; // RFC 6891 §6.1.1: one, in the additional section
             opt = rr;
             return true;
         }))

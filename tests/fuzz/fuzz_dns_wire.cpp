@@ -125,7 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             require(out && same_records(in.get(), out.get()) && !ldns_pkt_edns(out.get()));
         }
     } else {
-        require(w == m);  // refused: untouched
+        require(w == m); // refused: untouched
     }
 
     w = m;

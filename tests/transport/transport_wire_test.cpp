@@ -139,7 +139,7 @@ TEST_CASE("the wire helpers refuse what they cannot edit safely (found by fuzz_d
         CHECK(!strip_opt(w));
         CHECK(w == before);
         CHECK(!pad_query(w, 128, added));
-        w[w.size() - 6] = 0x7f;  // the OPT's TTL: 0x7f000000
+        w[w.size() - 6] = 0x7f; // the OPT's TTL: 0x7f000000
         REQUIRE(cap_ttls(w, 60));
         CHECK(w[w.size() - 6] == 0);
         CHECK(w[w.size() - 3] == 60);
@@ -155,8 +155,8 @@ TEST_CASE("the wire helpers refuse what they cannot edit safely (found by fuzz_d
     // the query is malformed.
     {
         auto q = make_query("a.example", 7, 1, true);
-        q[q.size() - 1] = 4;  // RDLENGTH 4
-        const uint8_t option[] = {0, 10, 0, 8};  // COOKIE, 8 bytes, none there
+        q[q.size() - 1] = 4;                    // RDLENGTH 4
+        const uint8_t option[] = {0, 10, 0, 8}; // COOKIE, 8 bytes, none there
         q.insert(q.end(), option, option + sizeof option);
         CHECK(!pad_query(q, 128, added));
     }
@@ -166,11 +166,15 @@ TEST_CASE("read_answer: addresses once, AAAA and A, the smallest TTL, a TTL with
     auto m = make_query("a.example", 7, 1, false);
     m[2] |= 0x80;
     m[7] = 3;
-    const uint8_t rrs[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1,
-                           0xc0, 12, 0, 1, 0, 1, 0, 0, 0x00, 0x3c, 0, 4, 192, 0, 2, 1,
-                           0xc0, 12, 0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16, 0x20, 0x01, 0x0d, 0xb8,
-                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    m.insert(m.end(), rrs, rrs + sizeof rrs);
+    // A 192.0.2.1 with TTL 300, the same A with TTL 60, AAAA 2001:db8::1 with TTL 3600.
+    const uint8_t a300[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1};
+    const uint8_t a60[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x00, 0x3c, 0, 4, 192, 0, 2, 1};
+    const uint8_t aaaa[] = {0xc0, 12, 0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16, 0x20, 0x01, 0x0d, 0xb8,
+                            0,    0,  0, 0,  0, 0, 0, 0, 0,    0,    0, 0,  0,    0,    0,    1};
+    const size_t first_ttl = m.size() + 6;
+    m.insert(m.end(), a300, a300 + sizeof a300);
+    m.insert(m.end(), a60, a60 + sizeof a60);
+    m.insert(m.end(), aaaa, aaaa + sizeof aaaa);
     int rcode = -1;
     std::vector<in6_addr> addrs;
     int64_t ttl = -1;
@@ -179,7 +183,7 @@ TEST_CASE("read_answer: addresses once, AAAA and A, the smallest TTL, a TTL with
     CHECK(addrs.size() == 2);
     CHECK(ttl == 60);
     // RFC 2181 §8: 0x80000000 and above mean 0, not two billion seconds.
-    m[m.size() - sizeof rrs + 6] = 0x80;  // the first A's TTL
+    m[first_ttl] = 0x80;
     addrs.clear();
     ttl = -1;
     REQUIRE(read_answer(m, rcode, addrs, ttl));

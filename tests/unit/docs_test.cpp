@@ -199,7 +199,7 @@ TEST_CASE("READMEs: every file and folder a README names exists") {
         while (std::getline(in, line)) {
             ++n;
             if (line.rfind("```", 0) == 0) fenced = !fenced;
-            if (fenced || line.rfind("    ", 0) == 0) continue;  // commands, not file maps
+            if (fenced || line.rfind("    ", 0) == 0) continue; // commands, not file maps
             std::string where = in_tree(readme) + ":" + std::to_string(n);
             // `path` spans.
             for (size_t a = line.find('`'); a != std::string::npos; a = line.find('`', a + 1)) {
@@ -212,7 +212,8 @@ TEST_CASE("READMEs: every file and folder a README names exists") {
                 // at a folder of the tree ("application/dns-message" is no path).
                 if (t.find('.') == std::string::npos) {
                     std::string first = t.substr(0, t.find('/'));
-                    if (!fs::is_directory(dir / first) && !fs::is_directory(fs::path(AISID_SOURCE_DIR) / first)) continue;
+                    if (!fs::is_directory(dir / first) && !fs::is_directory(fs::path(AISID_SOURCE_DIR) / first))
+                        continue;
                 }
                 for (const std::string &x : expand(t)) {
                     CAPTURE(where);
@@ -235,7 +236,7 @@ TEST_CASE("READMEs: every file and folder a README names exists") {
             }
         }
     }
-    CHECK(checked > 100);  // the file maps were read
+    CHECK(checked > 100); // the file maps were read
 }
 
 TEST_CASE("docs/metrics.md lists every aisidd_* metric the sources emit, and no other") {
@@ -254,7 +255,7 @@ TEST_CASE("docs/metrics.md lists every aisidd_* metric the sources emit, and no 
         std::smatch m;
         if (std::regex_search(line, m, row)) documented.insert(m[1]);
     }
-    CHECK(emitted.size() >= 15);  // the scan found the sources
+    CHECK(emitted.size() >= 15); // the scan found the sources
     for (const std::string &name : emitted) {
         CAPTURE(name);
         CHECK(documented.count(name) == 1);
