@@ -291,8 +291,11 @@ int run(int argc, char **argv) {
     if (server.empty()) fail(2, "--server ADDR[:PORT] is required");
     if (key.empty()) fail(2, "--key NAME:BASE64SECRET is required");
     if (args.empty()) fail(2, "no command (define, register, migrate, decommission, query)");
-    if (!parse_hostport(server, 53, c.server, c.slen)) fail(2, "bad --server '" + server + "' (want ADDR[:PORT])");
-    c.server_text = sockaddr_text(c.server);
+    auto server_addr = parse_sockaddr(server, AddressRules{.default_port = 53});
+    if (!server_addr) fail(2, "bad --server '" + server + "' (want ADDR[:PORT])");
+    c.server = server_addr->ss;
+    c.slen = server_addr->len;
+    c.server_text = server_addr->to_string();
     auto k = parse_tsig_key(key);
     if (!k) fail(2, "bad --key (want NAME:BASE64SECRET)");
     c.key = *k;

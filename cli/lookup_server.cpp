@@ -1,6 +1,6 @@
 // aisid-lookup --server: the same view, built from a DNS server's answers.
 #include "lookup_view.hpp"
-#include "server_addr.hpp"
+#include "socket_address.hpp"
 
 #include <ldns/ldns.h>
 
@@ -102,21 +102,22 @@ void terms_from_name(const std::string &name, const std::string &zone, LookupVie
 
 int explain_server(const ZoneSet &zones, const std::string &server, const std::string &query, LookupView &v,
                    std::string &err) {
-    ServerAddr sa;
-    if (!parse_server_addr(server, 53, sa)) {
+    auto sa = parse_sockaddr(server, AddressRules{.default_port = 53});
+    if (!sa) {
         err = "bad --server '" + server + "' (want ADDR[:PORT] or [V6]:PORT)";
         return 2;
     }
     ldns_resolver *r = ldns_resolver_new();
     ResPtr res(r, ldns_resolver_deep_free);
-    ldns_rdf *ns = ldns_rdf_new_frm_str(sa.v6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, sa.host.c_str());
+    uint16_t port = 0;
+    ldns_rdf *ns = ldns_sockaddr_storage2rdf(&sa->ss, &port);
     if (!ns) {
-        err = "bad server address " + sa.host;
+        err = "bad server address " + sa->host_text();
         return 2;
     }
     ldns_resolver_push_nameserver(r, ns);
     ldns_rdf_deep_free(ns);
-    ldns_resolver_set_port(r, sa.port);
+    ldns_resolver_set_port(r, port);
     ldns_resolver_set_retry(r, 2);
     ldns_resolver_set_retrans(r, 1);
     ldns_resolver_set_timeout(r, timeval{2, 0});

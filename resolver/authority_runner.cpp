@@ -52,7 +52,7 @@ void AuthorityRunner::run() {
             hook_->handle(reinterpret_cast<const uint8_t *>(j.msg.data()), j.msg.size(), j.where.peer, j.where.tcp,
                           j.where.replies);
         } catch (const std::exception &e) {
-            AISIDD_LOG(LogLevel::error, std::string("authority: ") + e.what());
+            AISID_LOG(LogLevel::error, std::string("authority: ") + e.what());
             j.where.replies.clear();
         }
         j.w->deliver(std::move(j.where));

@@ -1,7 +1,7 @@
 // The answer cache for forwarded names: one for the whole daemon, shared by
 // every worker.
 //
-// Why shared (issue 16): SO_REUSEPORT hands each client query to a worker by
+// Why shared: SO_REUSEPORT hands each client query to a worker by
 // its source port, so a per-worker cache meant a name cached by one worker was
 // unknown to the others. Resolution then flapped exactly when the upstream went
 // away (serve-stale only worked on the worker that held the entry), every name

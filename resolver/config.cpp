@@ -45,6 +45,9 @@ const char *usage_text() {
 }
 
 namespace {
+// Port 53 unless given; port 0 refused (each worker would bind its own port).
+const AddressRules kDnsPort{.default_port = 53};
+
 
 ConfigError err(std::string m) { return ConfigError{std::move(m)}; }
 
@@ -93,7 +96,7 @@ void clear_list(Config &c, const std::string &k) {
 Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, const std::string &v) {
     uint64_t n = 0;
     if (key == "listen") {
-        auto a = parse_sockaddr(v, 53);
+        auto a = parse_sockaddr(v, kDnsPort);
         if (!a) return unexpected(err("bad listen address '" + v + "' (want ADDR:PORT or [V6]:PORT)"));
         c.listen.push_back(*a);
     } else if (key == "zone") {
@@ -106,7 +109,7 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
             Upstream u{v, {}, true};
             if (ep->kind == transport::Endpoint::Kind::dot) {
                 bool v6 = ep->host.find(':') != std::string::npos;
-                auto a = parse_sockaddr((v6 ? "[" + ep->host + "]" : ep->host) + ":" + std::to_string(ep->port), 853);
+                auto a = parse_sockaddr((v6 ? "[" + ep->host + "]" : ep->host) + ":" + std::to_string(ep->port), kDnsPort);
                 if (a) u.addr = *a;
             }
             c.upstreams.push_back(u);
@@ -115,7 +118,7 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         }
         if (v.find("://") != std::string::npos)
             return unexpected(err("upstream '" + v + "': unknown scheme (want ADDR[:PORT])"));
-        auto a = parse_sockaddr(v, 53);
+        auto a = parse_sockaddr(v, kDnsPort);
         if (!a) return unexpected(err("bad upstream '" + v + "' (want ADDR[:PORT])"));
         c.upstreams.push_back(Upstream{v, *a});
         c.upstreams_given = true;
@@ -128,13 +131,11 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (!p) return unexpected(err("bad --deny '" + v + "' (want a CIDR like 127.0.0.2/32)"));
         c.deny.push_back(*p);
     } else if (key == "log-level") {
-        if (v == "error") c.log_level = LogLevel::error;
-        else if (v == "warn" || v == "warning") c.log_level = LogLevel::warn;
-        else if (v == "info") c.log_level = LogLevel::info;
-        else if (v == "debug") c.log_level = LogLevel::debug;
-        else return unexpected(err("bad --log-level '" + v + "' (want error, warn, info or debug)"));
+        auto l = parse_log_level(v);
+        if (!l) return unexpected(err("bad --log-level '" + v + "' (want error, warn, info or debug)"));
+        c.log_level = *l;
     } else if (key == "metrics") {
-        auto a = parse_sockaddr(v, 9153);
+        auto a = parse_sockaddr(v, AddressRules{.default_port = 9153});
         if (!a) return unexpected(err("bad --metrics address '" + v + "'"));
         c.metrics = *a;
         c.metrics_text = v;
@@ -199,11 +200,11 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         c.update_keys.push_back(v);
     } else if (key == "secondary") {
         size_t eq = v.find('=');
-        if (eq == std::string::npos || eq == 0 || !parse_sockaddr(v.substr(eq + 1), 53))
+        if (eq == std::string::npos || eq == 0 || !parse_sockaddr(v.substr(eq + 1), kDnsPort))
             return unexpected(err("bad --secondary '" + v + "' (want ZONE=ADDR[:PORT])"));
         c.secondaries.push_back(v);
     } else if (key == "notify") {
-        if (!parse_sockaddr(v, 53)) return unexpected(err("bad --notify '" + v + "' (want ADDR[:PORT])"));
+        if (!parse_sockaddr(v, kDnsPort)) return unexpected(err("bad --notify '" + v + "' (want ADDR[:PORT])"));
         c.notify.push_back(v);
     } else if (key == "state-dir") {
         if (v.empty()) return unexpected(err("--state-dir needs a directory"));
@@ -339,8 +340,8 @@ Expected<ParseOutcome, ConfigError> parse_command_line(int argc, char **argv, Co
 
 Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_conf) {
     if (c.listen.empty()) {
-        c.listen.push_back(*parse_sockaddr("127.0.0.1:53", 53));
-        c.listen.push_back(*parse_sockaddr("[::1]:53", 53));
+        c.listen.push_back(*parse_sockaddr("127.0.0.1:53", kDnsPort));
+        c.listen.push_back(*parse_sockaddr("[::1]:53", kDnsPort));
     }
     if (c.threads == 0) c.threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
     auto is_self = [&](const SockAddr &u) {
@@ -364,9 +365,7 @@ Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_c
             std::istringstream is(line);
             std::string kw, addr;
             if (!(is >> kw >> addr) || kw != "nameserver") continue;
-            size_t pct = addr.find('%');  // a link-local scope: not for us
-            if (pct != std::string::npos) continue;
-            auto a = parse_sockaddr(addr, 53);
+            auto a = parse_sockaddr(addr, kDnsPort);  // a link-local scope (fe80::1%eth0) included
             if (!a || is_self(*a)) continue;  // ourselves: forwarding there would loop
             c.upstreams.push_back(Upstream{addr, *a});
         }

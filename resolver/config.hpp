@@ -4,7 +4,8 @@
 #pragma once
 
 #include "expected.hpp"
-#include "net.hpp"
+#include "log.hpp"
+#include "socket_address.hpp"
 #include "rrl.hpp"
 #include "zone.hpp"
 
@@ -12,8 +13,6 @@
 #include <vector>
 
 namespace aisid::resolver {
-
-enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
 
 struct Upstream {
     std::string text;  // as given

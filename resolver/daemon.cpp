@@ -51,7 +51,7 @@ std::string drop_privileges(const std::string &user, int &code) {
         code = 4;
         return "--user " + user + ": root could be regained";
     }
-    AISIDD_LOG(LogLevel::info, "running as user " + user + " (uid " + std::to_string(pw->pw_uid) + ")");
+    AISID_LOG(LogLevel::info, "running as user " + user + " (uid " + std::to_string(pw->pw_uid) + ")");
     return {};
 }
 
@@ -162,7 +162,7 @@ void fit_descriptors(Config &c) {
     uint64_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 16;
     if (uint64_t(c.max_inflight) + c.tcp_connections <= room) return;
     uint32_t inflight = uint32_t(std::max<uint64_t>(8, room / 2)), conns = uint32_t(std::max<uint64_t>(8, room / 2));
-    AISIDD_LOG(LogLevel::warn, "only " + std::to_string(rl.rlim_cur) + " descriptors: --max-inflight " +
+    AISID_LOG(LogLevel::warn, "only " + std::to_string(rl.rlim_cur) + " descriptors: --max-inflight " +
                                    std::to_string(std::min(inflight, c.max_inflight)) + ", --tcp-connections " +
                                    std::to_string(std::min(conns, c.tcp_connections)));
     c.max_inflight = std::min(inflight, c.max_inflight);
@@ -182,6 +182,7 @@ std::string describe(const Config &c) {
 } // namespace
 
 int run_daemon(int argc, char **argv, AuthorityHook *hook) {
+    set_log_program("aisidd");
     Config cfg;
     auto parsed = parse_command_line(argc, argv, cfg);
     if (!parsed) {
@@ -205,7 +206,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
         std::fprintf(stderr, "aisidd: --ca-file %s: %s\n", cfg.ca_file.c_str(), std::strerror(errno));
         return 2;
     }
-    g_log_level.store(static_cast<int>(cfg.log_level));
+    set_log_level(cfg.log_level);
     fit_descriptors(cfg);
 
     // Signals are taken synchronously by the main thread only; blocked before
@@ -239,7 +240,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     if (authority) sh.authority = hook = authority.get();
     sh.set_runtime(make_runtime(cfg, nullptr, hook != nullptr));
     if (cfg.upstreams.empty())
-        AISIDD_LOG(LogLevel::warn, "no upstream: names outside the local zones get SERVFAIL");
+        AISID_LOG(LogLevel::warn, "no upstream: names outside the local zones get SERVFAIL");
 
 
     std::vector<ListenSockets> socks(cfg.threads);
@@ -283,7 +284,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     for (auto &w : workers) w->start();
     // Type=notify (packaging/aisidd.service): listeners are open, zones loaded.
     sd_notify("READY=1");
-    AISIDD_LOG(LogLevel::info, describe(cfg) + "; " + std::to_string(info.size()) + " zone(s)");
+    AISID_LOG(LogLevel::info, describe(cfg) + "; " + std::to_string(info.size()) + " zone(s)");
 
     for (;;) {
         int sig = 0;
@@ -301,26 +302,26 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
                 if (auto f = finish_config(next); !f) p = unexpected(f.error());
             }
             if (!p) {
-                AISIDD_LOG(LogLevel::error, "reload failed, keeping the old configuration: " + p.error().message);
+                AISID_LOG(LogLevel::error, "reload failed, keeping the old configuration: " + p.error().message);
                 sh.reload_failures.fetch_add(1);
                 continue;
             }
             std::vector<ZoneInfo> ni;
             auto nz = load_zones(next, ni);
             if (!nz) {
-                AISIDD_LOG(LogLevel::error, "reload failed, keeping the old zones: " + nz.error());
+                AISID_LOG(LogLevel::error, "reload failed, keeping the old zones: " + nz.error());
                 sh.reload_failures.fetch_add(1);
                 continue;
             }
             bool listen_changed = next.listen.size() != cfg.listen.size();
             for (size_t i = 0; !listen_changed && i < next.listen.size(); ++i)
                 listen_changed = !next.listen[i].same(cfg.listen[i]);
-            if (listen_changed) AISIDD_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
+            if (listen_changed) AISID_LOG(LogLevel::warn, "reload: listen addresses change only on restart");
             if (next.rrl_table_size != cfg.rrl_table_size)
-                AISIDD_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
+                AISID_LOG(LogLevel::warn, "reload: rate-limit-table-size changes only on restart");
             next.rrl_table_size = cfg.rrl_table_size;
             if (next.authority_queue != cfg.authority_queue)
-                AISIDD_LOG(LogLevel::warn, "reload: authority-queue changes only on restart");
+                AISID_LOG(LogLevel::warn, "reload: authority-queue changes only on restart");
             next.authority_queue = cfg.authority_queue;
             fit_descriptors(next);
             next.listen = cfg.listen;
@@ -328,14 +329,14 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             sh.zones.replace_all(*nz);
             sh.set_zone_info(ni);
             sh.set_runtime(make_runtime(next, sh.runtime(), hook != nullptr));
-            g_log_level.store(static_cast<int>(next.log_level));
+            set_log_level(next.log_level);
             cfg = next;
             sh.reloads.fetch_add(1);
-            AISIDD_LOG(LogLevel::info, "reloaded: " + std::to_string(ni.size()) + " zone(s), " +
+            AISID_LOG(LogLevel::info, "reloaded: " + std::to_string(ni.size()) + " zone(s), " +
                                            std::to_string(cfg.upstreams.size()) + " upstream(s)");
             continue;
         }
-        AISIDD_LOG(LogLevel::info, std::string("exiting on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+        AISID_LOG(LogLevel::info, std::string("exiting on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
         break;
     }
     sd_notify("STOPPING=1");

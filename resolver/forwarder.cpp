@@ -253,14 +253,14 @@ void Forwarder::note_failure(uint32_t up) {
     UpstreamHealth &h = *rt_->upstreams[up];
     h.failures.fetch_add(1, std::memory_order_relaxed);
     uint32_t c = h.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (c == 3) AISIDD_LOG(LogLevel::warn, "upstream " + redacted_upstream(h.up.text) + " is not answering");
+    if (c == 3) AISID_LOG(LogLevel::warn, "upstream " + redacted_upstream(h.up.text) + " is not answering");
 }
 
 void Forwarder::note_success(uint32_t up, uint64_t rtt_us) {
     UpstreamHealth &h = *rt_->upstreams[up];
     h.answers.fetch_add(1, std::memory_order_relaxed);
     if (h.consecutive_failures.exchange(0, std::memory_order_relaxed) >= 3)
-        AISIDD_LOG(LogLevel::info, "upstream " + redacted_upstream(h.up.text) + " answers again");
+        AISID_LOG(LogLevel::info, "upstream " + redacted_upstream(h.up.text) + " answers again");
     uint64_t old = h.rtt_us_ewma.load(std::memory_order_relaxed);
     h.rtt_us_ewma.store(old ? (old * 7 + rtt_us) / 8 : std::max<uint64_t>(rtt_us, 1), std::memory_order_relaxed);
     o_.preferred->store(up, std::memory_order_relaxed);
@@ -397,7 +397,7 @@ void Forwarder::tick(uint64_t now_us) {
             send_next(*l, now_us);
             continue;
         }
-        AISIDD_LOG(LogLevel::debug, "upstream " +
+        AISID_LOG(LogLevel::debug, "upstream " +
                                         (l->up_index < rt_->upstreams.size()
                                              ? redacted_upstream(rt_->upstreams[l->up_index]->up.text)
                                              : std::string("?")) +

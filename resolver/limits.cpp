@@ -1,6 +1,6 @@
 #include "limits.hpp"
 
-#include "net.hpp"
+#include "socket_address.hpp"
 
 #include <sys/random.h>
 

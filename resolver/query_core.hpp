@@ -9,7 +9,7 @@
 #pragma once
 
 #include "cache.hpp"
-#include "net.hpp"
+#include "socket_address.hpp"
 #include "wire.hpp"
 #include "zone_set.hpp"
 

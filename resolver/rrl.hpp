@@ -22,7 +22,7 @@
 // its rate.
 #pragma once
 
-#include "net.hpp"
+#include "socket_address.hpp"
 
 #include <atomic>
 #include <cstddef>

@@ -131,7 +131,7 @@ bool Worker::Impl::rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t
     // at most one line per worker per 10 s, naming the last client held back.
     ++rrl_limited_since_log;
     if (now_ms >= rrl_next_log_ms) {
-        AISIDD_LOG(LogLevel::info, "rate limit: " + std::to_string(rrl_limited_since_log) +
+        AISID_LOG(LogLevel::info, "rate limit: " + std::to_string(rrl_limited_since_log) +
                                        " UDP replies held back (dropped or truncated), the last to " +
                                        SockAddr::from(peer).to_string());
         rrl_limited_since_log = 0;

@@ -113,7 +113,7 @@ void Worker::Impl::send_udp(FwdAction &a, const Upstream &up) {
         ep_add(fd, EPOLLIN, tag(kUpstream, uint64_t(fd)));
         return;
     }
-    AISIDD_LOG(LogLevel::debug, "upstream " + redacted_upstream(up.text) + ": " + std::strerror(errno));
+    AISID_LOG(LogLevel::debug, "upstream " + redacted_upstream(up.text) + ": " + std::strerror(errno));
     if (fd >= 0) close(fd);
     fwd.upstream_error(a.try_id, now_us_monotonic());
 }
@@ -268,7 +268,7 @@ transport::Upstream *Worker::Impl::tls_upstream(const Upstream &up) {
         return it->second.t.get();
     auto e = transport::parse_upstream(up.text);
     if (!e) {
-        AISIDD_LOG(LogLevel::warn, "upstream " + e.error().text());
+        AISID_LOG(LogLevel::warn, "upstream " + e.error().text());
         return nullptr;
     }
     transport::Options o;
@@ -277,7 +277,7 @@ transport::Upstream *Worker::Impl::tls_upstream(const Upstream &up) {
     o.idle_timeout_ms = rt->tcp_idle_ms;
     auto t = transport::make_upstream(*e, o);
     if (!t) {
-        AISIDD_LOG(LogLevel::warn, "upstream " + t.error().text());
+        AISID_LOG(LogLevel::warn, "upstream " + t.error().text());
         return nullptr;
     }
     TlsUp &slot = tls_ups[up.text];
@@ -338,7 +338,7 @@ void Worker::Impl::tls_after() {
             const auto &e = r.error();
             bool first = up < rt->upstreams.size() &&
                          rt->upstreams[up]->consecutive_failures.load(std::memory_order_relaxed) == 0;
-            AISIDD_LOG(first ? LogLevel::warn : LogLevel::debug,
+            AISID_LOG(first ? LogLevel::warn : LogLevel::debug,
                        "upstream " + (e.upstream.empty() ? e.reason : redacted_upstream(e.upstream) + ": " + e.reason));
             fwd.upstream_error(try_id, now);
         }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Load test of aisidd (issue 7): dnsperf below, at and past saturation for 60 s.
+# Load test of aisidd: dnsperf below, at and past saturation for 60 s.
 #   bench/load/run.sh [AISIDD_BINARY] [SECONDS]
 # Starts a local Unbound (local-zone "." refuse: nothing leaves the machine)
 # and aisidd on free loopback ports with the example zone and a small cache

@@ -1,4 +1,4 @@
-// Transport benchmark (issue 8): the same Unbound asked over UDP, DoT and DoH
+// Transport benchmark: the same Unbound asked over UDP, DoT and DoH
 // in one run. Per transport: queries per second with a window of queries in
 // flight, Unbound's CPU time per query (from /proc/PID/stat), and queries per
 // TLS handshake. Every name is new (N.RUN.bench.example, a redirect zone), so

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A packet delayer for a network namespace without netem (issue 19).
+"""A packet delayer for a network namespace without netem.
 
 Run inside a namespace whose outgoing IPv6 traffic is routed into the TUN
 device DEV; every packet read from DEV is written back to DEV after a delay

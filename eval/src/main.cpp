@@ -1,4 +1,4 @@
-// aisid-eval: the paper's experiment (issue 10). See eval/README.md.
+// aisid-eval: the paper's experiment. See eval/README.md.
 #include "report.hpp"
 #include "sim.hpp"
 

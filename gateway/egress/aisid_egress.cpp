@@ -1,4 +1,4 @@
-// aisid-egress: the egress gateway of an AISID prefix (issue 9, gateway/README.md).
+// aisid-egress: the egress gateway of an AISID prefix (gateway/README.md).
 //
 // It owns the prefix (an AnyIP local route, so every address in it is local),
 // takes TCP and UDP to any of those addresses, reads the destination AISID of
@@ -22,6 +22,7 @@
 // the Egress whose config, scheduler and mutex the hooks use goes away.
 #include "decap_plane.hpp"
 #include "egress_config.hpp"
+#include "log.hpp"
 #include "net_util.hpp"
 #include "relay_loop.hpp"
 
@@ -62,20 +63,6 @@ namespace {
 
 constexpr const char *kProg = "aisid-egress";
 
-enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
-std::atomic<int> g_level{static_cast<int>(Level::info)};
-
-void logf(Level lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void logf(Level lv, const char *fmt, ...) {
-    if (static_cast<int>(lv) < g_level.load(std::memory_order_relaxed)) return;
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    std::fprintf(stderr, "%s: %s: %s\n", kProg, names[static_cast<int>(lv)], buf);
-}
 
 std::string describe(const Aisid &a) {
     char buf[160];
@@ -169,33 +156,33 @@ int Egress::setup_routes() {
     // AnyIP: the whole prefix is local, so a socket on [::]:PORT gets every
     // address in it without one bind per AISID.
     if (run_program({"ip", "-6", "route", "replace", "local", pfx, "dev", "lo", "table", "local"}, &err) != 0) {
-        logf(Level::error, "cannot install the local route for %s: %s", pfx.c_str(), err.c_str());
+        logf(LogLevel::error, "cannot install the local route for %s: %s", pfx.c_str(), err.c_str());
         return 3;
     }
     installed_.push_back(pfx);
     if (cfg_.sid.empty()) {
-        logf(Level::info, "owns %s (AnyIP local route)", pfx.c_str());
+        logf(LogLevel::info, "owns %s (AnyIP local route)", pfx.c_str());
         return 0;
     }
     const DataplaneChoice dp = choose_dataplane(cfg_.dataplane, true);
     if (!dp.error.empty()) {
-        logf(Level::error, "%s", dp.error.c_str());
+        logf(LogLevel::error, "%s", dp.error.c_str());
         remove_routes();
         return 3;
     }
-    logf(Level::info, "data plane: %s", dp.reason.c_str());
+    logf(LogLevel::info, "data plane: %s", dp.reason.c_str());
     if (dp.plane == Dataplane::kernel) {
         // End.DT6 looks the inner destination up in table local, where only the
         // AnyIP route and our own addresses live: the SID cannot be used to
         // relay packets anywhere else.
         if (run_program({"ip", "-6", "route", "replace", cfg_.sid + "/128", "encap", "seg6local", "action",
                          "End.DT6", "table", "local", "dev", cfg_.sid_dev}, &err) != 0) {
-            logf(Level::error, "cannot install the SRv6 End.DT6 route for SID %s: %s", cfg_.sid.c_str(), err.c_str());
+            logf(LogLevel::error, "cannot install the SRv6 End.DT6 route for SID %s: %s", cfg_.sid.c_str(), err.c_str());
             remove_routes();
             return 3;
         }
         installed_.push_back(cfg_.sid + "/128");
-        logf(Level::info, "owns %s (AnyIP local route), decapsulates SID %s (kernel End.DT6)", pfx.c_str(),
+        logf(LogLevel::info, "owns %s (AnyIP local route), decapsulates SID %s (kernel End.DT6)", pfx.c_str(),
              cfg_.sid.c_str());
         return 0;
     }
@@ -203,7 +190,7 @@ int Egress::setup_routes() {
     // decapsulates and writes the inner packet back (gateway/dataplane/).
     // Packets to the SID are forwarded into the device, so forwarding must be on.
     if (read_sysctl("net/ipv6/conf/all/forwarding", 0) == 0) {
-        logf(Level::error, "the userspace data plane needs net.ipv6.conf.all.forwarding=1 (packets to the SID %s "
+        logf(LogLevel::error, "the userspace data plane needs net.ipv6.conf.all.forwarding=1 (packets to the SID %s "
                            "are forwarded into its TUN device)", cfg_.sid.c_str());
         remove_routes();
         return 3;
@@ -213,19 +200,19 @@ int Egress::setup_routes() {
     o.tun_pattern = cfg_.tun_name;
     decap_ = DecapPlane::create(sid->sa.sin6_addr, cfg_.prefix, o, err);
     if (!decap_) {
-        logf(Level::error, "cannot start the userspace End.DT6 for SID %s: %s", cfg_.sid.c_str(), err.c_str());
+        logf(LogLevel::error, "cannot start the userspace End.DT6 for SID %s: %s", cfg_.sid.c_str(), err.c_str());
         remove_routes();
         return 3;
     }
     if (run_program({"ip", "-6", "route", "replace", cfg_.sid + "/128", "dev", decap_->tun_name()}, &err) != 0) {
-        logf(Level::error, "cannot route SID %s to %s: %s", cfg_.sid.c_str(), decap_->tun_name().c_str(), err.c_str());
+        logf(LogLevel::error, "cannot route SID %s to %s: %s", cfg_.sid.c_str(), decap_->tun_name().c_str(), err.c_str());
         decap_.reset();
         remove_routes();
         return 3;
     }
     installed_.push_back(cfg_.sid + "/128");
     decap_->start();
-    logf(Level::info, "owns %s (AnyIP local route), decapsulates SID %s (userspace End.DT6 on %s)", pfx.c_str(),
+    logf(LogLevel::info, "owns %s (AnyIP local route), decapsulates SID %s (userspace End.DT6 on %s)", pfx.c_str(),
          cfg_.sid.c_str(), decap_->tun_name().c_str());
     return 0;
 }
@@ -242,7 +229,7 @@ void Egress::remove_routes() {
     if (decap_) {
         decap_->stop();
         auto st = decap_->stats();
-        logf(Level::info, "userspace End.DT6: %llu packets, %llu decapsulated, %llu not for this prefix, %llu refused "
+        logf(LogLevel::info, "userspace End.DT6: %llu packets, %llu decapsulated, %llu not for this prefix, %llu refused "
                           "(%llu malformed, %llu segments left > 0, %llu not IPv6 inside)",
              static_cast<unsigned long long>(st.packets), static_cast<unsigned long long>(st.decapsulated),
              static_cast<unsigned long long>(st.not_local),
@@ -305,7 +292,7 @@ int Egress::open_listeners() {
         return sa;
     };
     auto fail = [&](const char *what, const std::string &where) {
-        logf(Level::error, "cannot listen on %s %s: %s", what, where.c_str(), err.c_str());
+        logf(LogLevel::error, "cannot listen on %s %s: %s", what, where.c_str(), err.c_str());
         return errno == EPERM || errno == EACCES ? 4 : 3;
     };
     for (uint16_t p : cfg_.tcp_ports) {
@@ -347,7 +334,7 @@ public:
 
     bool next_upstream(sockaddr_in6 &to) override {
         if (attempts_++ > gw_.sched_.size()) {
-            logf(Level::warn, "tcp %s -> %s: refused: every matching node failed", from().c_str(), dest().c_str());
+            logf(LogLevel::warn, "tcp %s -> %s: refused: every matching node failed", from().c_str(), dest().c_str());
             return false;
         }
         {
@@ -355,7 +342,7 @@ public:
             node_ = gw_.assign_locked(sched::Request::from(aisid_));
         }
         if (!node_) {
-            logf(Level::warn, "tcp %s -> %s: refused: no node up serves %s", from().c_str(), dest().c_str(),
+            logf(LogLevel::warn, "tcp %s -> %s: refused: no node up serves %s", from().c_str(), dest().c_str(),
                  describe(aisid_).c_str());
             return false;
         }
@@ -375,17 +362,17 @@ public:
             if (!ours) gw_.sched_.set_up(*node_, false);
         }
         if (!ours)
-            logf(Level::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
+            logf(LogLevel::warn, "node %s %s down: connect: %s", node.spec.name.c_str(), node.addr.to_string().c_str(),
                  std::strerror(err));
         else if (err != ECANCELED)
-            logf(Level::warn, "tcp %s -> %s: cannot connect to node %s: %s", from().c_str(), dest().c_str(),
+            logf(LogLevel::warn, "tcp %s -> %s: cannot connect to node %s: %s", from().c_str(), dest().c_str(),
                  node.spec.name.c_str(), std::strerror(err));
         node_.reset();
     }
 
     void established() override {
         const NodeConfig &node = gw_.cfg_.nodes[*node_];
-        logf(Level::info, "tcp %s -> %s [%s] -> node %s %s", from().c_str(), dest().c_str(), describe(aisid_).c_str(),
+        logf(LogLevel::info, "tcp %s -> %s [%s] -> node %s %s", from().c_str(), dest().c_str(), describe(aisid_).c_str(),
              node.spec.name.c_str(), node.addr.to_string().c_str());
     }
 
@@ -394,7 +381,7 @@ public:
             std::lock_guard lk(gw_.mu_);
             gw_.release_locked(*node_);
         }
-        logf(Level::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from().c_str(),
+        logf(LogLevel::debug, "tcp %s -> node %s closed: %llu bytes up, %llu down%s%s", from().c_str(),
              gw_.cfg_.nodes[*node_].spec.name.c_str(), static_cast<unsigned long long>(r.up),
              static_cast<unsigned long long>(r.down), r.error ? ", " : "", r.error ? std::strerror(r.error) : "");
         node_.reset();
@@ -422,7 +409,7 @@ void Egress::on_tcp_accept(const Handler &h) {
         int fd = accept4(h.fd, reinterpret_cast<sockaddr *>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                logf(Level::warn, "accept: %s", std::strerror(errno));
+                logf(LogLevel::warn, "accept: %s", std::strerror(errno));
             return;
         }
         socklen_t llen = sizeof local;
@@ -435,7 +422,7 @@ void Egress::on_tcp_accept(const Handler &h) {
         } else if (in_prefix(local.sin6_addr, cfg_.prefix)) {
             aisid = Aisid::from_in6(local.sin6_addr);
         } else {
-            logf(Level::warn, "tcp %s -> %s: not an address of %s, refused", format_sockaddr(peer).c_str(),
+            logf(LogLevel::warn, "tcp %s -> %s: not an address of %s, refused", format_sockaddr(peer).c_str(),
                  format_sockaddr(local).c_str(), format_prefix64(cfg_.prefix).c_str());
             reset_close(fd);
             continue;
@@ -475,7 +462,7 @@ void Egress::on_udp_datagram(const Handler &h) {
         socklen_t llen = sizeof local;
         getsockname(h.fd, reinterpret_cast<sockaddr *>(&local), &llen);
         if (!have_dst || !in_prefix(dst, cfg_.prefix)) {
-            logf(Level::warn, "udp from %s: destination %s is not in %s, dropped", format_sockaddr(peer).c_str(),
+            logf(LogLevel::warn, "udp from %s: destination %s is not in %s, dropped", format_sockaddr(peer).c_str(),
                  format_addr(dst).c_str(), format_prefix64(cfg_.prefix).c_str());
             continue;
         }
@@ -496,7 +483,7 @@ void Egress::on_udp_datagram(const Handler &h) {
             sockaddr_in6 to = local;
             to.sin6_addr = dst;
             if (!id) {
-                logf(Level::warn, "udp %s -> %s: refused: no node up serves %s", format_sockaddr(peer).c_str(),
+                logf(LogLevel::warn, "udp %s -> %s: refused: no node up serves %s", format_sockaddr(peer).c_str(),
                      format_sockaddr(to).c_str(), describe(a).c_str());
                 continue;
             }
@@ -520,7 +507,7 @@ void Egress::on_udp_datagram(const Handler &h) {
             ev.events = EPOLLIN;
             ev.data.ptr = f->handler.get();
             epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
-            logf(Level::info, "udp %s -> %s [%s] -> node %s %s", format_sockaddr(peer).c_str(),
+            logf(LogLevel::info, "udp %s -> %s [%s] -> node %s %s", format_sockaddr(peer).c_str(),
                  format_sockaddr(to).c_str(), describe(a).c_str(), node.spec.name.c_str(),
                  node.addr.to_string().c_str());
             it = udp_.emplace(key, std::move(f)).first;
@@ -544,7 +531,7 @@ void Egress::on_udp_reply(UdpFlow &f) {
                     std::lock_guard lk(mu_);
                     sched_.set_up(f.node, false);
                 }
-                logf(Level::warn, "node %s down: udp port unreachable", cfg_.nodes[f.node].spec.name.c_str());
+                logf(LogLevel::warn, "node %s down: udp port unreachable", cfg_.nodes[f.node].spec.name.c_str());
                 close_udp_flow(f.key, "node unreachable");
             }
             return;
@@ -568,7 +555,7 @@ void Egress::on_udp_reply(UdpFlow &f) {
         pi.ipi6_addr = f.aisid;
         std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
         if (sendmsg(f.listen_fd, &msg, 0) < 0)
-            logf(Level::debug, "udp reply to %s: %s", format_sockaddr(f.client).c_str(), std::strerror(errno));
+            logf(LogLevel::debug, "udp reply to %s: %s", format_sockaddr(f.client).c_str(), std::strerror(errno));
     }
 }
 
@@ -582,7 +569,7 @@ void Egress::close_udp_flow(const sched::FlowKey &k, const char *why) {
         std::lock_guard lk(mu_);
         release_locked(f.node);
     }
-    logf(Level::debug, "udp %s flow on node %s closed: %s", format_sockaddr(f.client).c_str(),
+    logf(LogLevel::debug, "udp %s flow on node %s closed: %s", format_sockaddr(f.client).c_str(),
          cfg_.nodes[f.node].spec.name.c_str(), why);
     f.fd = -1;
     f.handler->kind = Kind::udp_flow;
@@ -612,7 +599,7 @@ void Egress::on_report(int fd) {
         auto active = field(line, "active");
         auto util = field(line, "util");
         if (line.substr(0, 10) != "aisid-load" || !name || !active) {
-            logf(Level::debug, "malformed load report ignored");
+            logf(LogLevel::debug, "malformed load report ignored");
             continue;
         }
         for (sched::NodeId i = 0; i < cfg_.nodes.size(); ++i) {
@@ -659,7 +646,7 @@ void Egress::background() {
                     continue;
                 }
                 sched_.set_up(i, false);
-                logf(Level::warn, "node %s %s down: no load report for %d ms and the probe failed",
+                logf(LogLevel::warn, "node %s %s down: no load report for %d ms and the probe failed",
                      cfg_.nodes[i].spec.name.c_str(), cfg_.nodes[i].addr.to_string().c_str(), cfg_.node_timeout_ms);
             }
             for (sched::NodeId i : down) {
@@ -670,7 +657,7 @@ void Egress::background() {
                     std::lock_guard lk(mu_);
                     sched_.set_up(i, true);
                 }
-                logf(Level::info, "node %s %s up again (probe)", cfg_.nodes[i].spec.name.c_str(),
+                logf(LogLevel::info, "node %s %s up again (probe)", cfg_.nodes[i].spec.name.c_str(),
                      cfg_.nodes[i].addr.to_string().c_str());
             }
         }
@@ -724,7 +711,7 @@ int Egress::run() {
         remove_routes();
         return rc;
     }
-    logf(Level::info, "%s ready: %zu nodes, policy %s, %u relay threads", cfg_.name.c_str(), cfg_.nodes.size(),
+    logf(LogLevel::info, "%s ready: %zu nodes, policy %s, %u relay threads", cfg_.name.c_str(), cfg_.nodes.size(),
          cfg_.policy == sched::Policy::sed ? "sed" : "wlc", relay_->threads());
     std::thread bg([this] { background(); });
 
@@ -756,7 +743,7 @@ int Egress::run() {
             next_expire = now_ms() + 1000;
         }
     }
-    logf(Level::info, "stopping");
+    logf(LogLevel::info, "stopping");
     relay_->stop(); // every TCP flow ended and its node released
     stop_.store(true);
     stop_cv_.notify_all();
@@ -786,6 +773,8 @@ void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     using namespace aisid::gw;
+    using namespace aisid;
+    set_log_program(kProg);
     std::string config, dataplane;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
@@ -816,14 +805,12 @@ int main(int argc, char **argv) {
             }
         } else if (a == "--log-level") {
             std::string l = value("--log-level");
-            if (l == "debug") g_level = 0;
-            else if (l == "info") g_level = 1;
-            else if (l == "warning") g_level = 2;
-            else if (l == "error") g_level = 3;
-            else {
+            auto lv = parse_log_level(l);
+            if (!lv) {
                 std::fprintf(stderr, "%s: unknown log level '%s'\n", kProg, l.c_str());
                 return 2;
             }
+            set_log_level(*lv);
         } else {
             std::fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", kProg, a.c_str());
             return 2;

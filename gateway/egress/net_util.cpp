@@ -1,5 +1,7 @@
 #include "net_util.hpp"
 
+#include "socket_address.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,34 +31,16 @@ std::string format_sockaddr(const sockaddr_in6 &sa) {
 std::string Endpoint::to_string() const { return format_sockaddr(sa); }
 
 std::optional<Endpoint> parse_endpoint(std::string_view text, int default_port) {
-    std::string host;
-    std::string_view port;
-    if (!text.empty() && text.front() == '[') {
-        size_t close = text.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        host = std::string(text.substr(1, close - 1));
-        std::string_view rest = text.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return std::nullopt;
-            port = rest.substr(1);
-        }
-    } else {
-        host = std::string(text);
+    if (default_port > 65535) return std::nullopt;
+    AddressRules rules{.ipv6_only = true};
+    if (default_port >= 0) {
+        rules.default_port = static_cast<uint16_t>(default_port);
+        rules.port_zero = true;  // a SID: the port is not used
     }
+    auto a = parse_sockaddr(text, rules);
+    if (!a) return std::nullopt;
     Endpoint ep;
-    ep.sa.sin6_family = AF_INET6;
-    if (inet_pton(AF_INET6, host.c_str(), &ep.sa.sin6_addr) != 1) return std::nullopt;
-    long p = default_port;
-    if (!port.empty()) {
-        p = 0;
-        for (char c : port) {
-            if (c < '0' || c > '9') return std::nullopt;
-            p = p * 10 + (c - '0');
-            if (p > 65535) return std::nullopt;
-        }
-    }
-    if (p < 0 || p > 65535) return std::nullopt;
-    ep.sa.sin6_port = htons(static_cast<uint16_t>(p));
+    ep.sa = reinterpret_cast<const sockaddr_in6 &>(a->ss);
     return ep;
 }
 

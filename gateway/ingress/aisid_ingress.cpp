@@ -1,5 +1,5 @@
 // aisid-ingress: programs the kernel's SRv6 routes for AISID prefixes toward
-// the egress gateways (issue 9, gateway/README.md "aisid-ingress").
+// the egress gateways (gateway/README.md "aisid-ingress").
 //
 // Data path: entirely in the kernel. Each egress gateway is a nexthop object
 // that encapsulates in SRv6 toward its SID (`encap seg6 mode encap`); the
@@ -22,6 +22,7 @@
 // nexthop-group attributes (one less dependency, one less place to get wrong).
 #include "dataplane.hpp"
 #include "encap_plane.hpp"
+#include "log.hpp"
 #include "net_util.hpp"
 
 #include <aisid/address.hpp>
@@ -49,19 +50,6 @@ namespace aisid::gw {
 namespace {
 
 constexpr const char *kProg = "aisid-ingress";
-int g_level = 1;
-
-void logf(int lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void logf(int lv, const char *fmt, ...) {
-    if (lv < g_level) return;
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    std::fprintf(stderr, "%s: %s: %s\n", kProg, names[lv], buf);
-}
 
 struct GatewayConfig {
     std::string name, sid, via, dev;
@@ -209,7 +197,7 @@ int Ingress::ip(std::vector<std::string> args, bool quiet) {
     if (rc != 0 && !quiet) {
         std::string cmd;
         for (const auto &a : args) cmd += (cmd.empty() ? "" : " ") + a;
-        logf(3, "'%s' failed: %s", cmd.c_str(), err.c_str());
+        logf(LogLevel::error, "'%s' failed: %s", cmd.c_str(), err.c_str());
     }
     return rc;
 }
@@ -233,13 +221,13 @@ int Ingress::start_userspace() {
     std::string err;
     encap_ = EncapPlane::create(std::move(paths), o, err);
     if (!encap_) {
-        logf(3, "cannot start the userspace data plane: %s", err.c_str());
+        logf(LogLevel::error, "cannot start the userspace data plane: %s", err.c_str());
         return 3;
     }
     for (size_t i = 0; i < cfg_.gateways.size(); ++i)
-        logf(1, "path %s: userspace SRv6 H.Encaps toward SID %s from %s", cfg_.gateways[i].name.c_str(),
+        logf(LogLevel::info, "path %s: userspace SRv6 H.Encaps toward SID %s from %s", cfg_.gateways[i].name.c_str(),
              cfg_.gateways[i].sid.c_str(), format_addr(encap_->source_of(i)).c_str());
-    logf(1, "userspace data plane on %s (mtu %d), flows pinned until idle %d s", encap_->tun_name().c_str(),
+    logf(LogLevel::info, "userspace data plane on %s (mtu %d), flows pinned until idle %d s", encap_->tun_name().c_str(),
          encap_->mtu(), cfg_.idle_timer_s);
     encap_->start();
     return 0;
@@ -254,7 +242,7 @@ int Ingress::install_nexthops() {
         if (!g.via.empty()) a.insert(a.end(), {"via", g.via});
         a.insert(a.end(), {"dev", g.dev});
         if (ip(a) != 0) return 3;
-        logf(1, "path %s: nexthop %u = SRv6 encap toward SID %s via %s dev %s", g.name.c_str(), nh_id(i),
+        logf(LogLevel::info, "path %s: nexthop %u = SRv6 encap toward SID %s via %s dev %s", g.name.c_str(), nh_id(i),
              g.sid.c_str(), g.via.empty() ? "-" : g.via.c_str(), g.dev.c_str());
     }
     return 0;
@@ -288,7 +276,7 @@ int Ingress::apply(bool force) {
         if (group_exists_ && !userspace()) ip({"nexthop", "del", "id", std::to_string(group_id())}, true);
         group_exists_ = false;
         route_unreachable_ = true;
-        logf(2, "no egress gateway is up: %zu prefix(es) unreachable", cfg_.prefixes.size());
+        logf(LogLevel::warn, "no egress gateway is up: %zu prefix(es) unreachable", cfg_.prefixes.size());
     } else if (userspace()) {
         if (!group_exists_ || route_unreachable_ || force) {
             for (const auto &p : cfg_.prefixes)
@@ -315,7 +303,7 @@ int Ingress::apply(bool force) {
                           cfg_.gateways[i].name.c_str(), r.up ? "up" : "down", r.load, r.link_util);
             loads += b;
         }
-        logf(1, "weights %s (%s)", desc.c_str(), loads.c_str());
+        logf(LogLevel::info, "weights %s (%s)", desc.c_str(), loads.c_str());
     }
     programmed_ = w;
     return 0;
@@ -326,7 +314,7 @@ void Ingress::cleanup() {
     if (userspace()) {
         encap_->stop();
         auto st = encap_->stats();
-        logf(1, "userspace data plane: %llu packets, %llu encapsulated, %llu without a path, %llu malformed, "
+        logf(LogLevel::info, "userspace data plane: %llu packets, %llu encapsulated, %llu without a path, %llu malformed, "
                 "%llu write errors, %llu flows moved off a removed path",
              static_cast<unsigned long long>(st.packets), static_cast<unsigned long long>(st.encapsulated),
              static_cast<unsigned long long>(st.no_path), static_cast<unsigned long long>(st.malformed),
@@ -347,7 +335,7 @@ void Ingress::on_control(int fd) {
         std::string_view line(buf, static_cast<size_t>(n));
         auto gw = field(line, "gw");
         if (line.substr(0, 8) != "aisid-gw" || !gw) {
-            logf(0, "malformed control message ignored");
+            logf(LogLevel::debug, "malformed control message ignored");
             continue;
         }
         for (size_t i = 0; i < cfg_.gateways.size(); ++i) {
@@ -368,7 +356,7 @@ void Ingress::on_control(int fd) {
             num("delay", r.delay_ms);
             paths_.report(static_cast<sched::PathId>(i), r);
             heard_[i] = now_ms();
-            if (was_up != r.up) logf(1, "path %s %s (reported)", gw->c_str(), r.up ? "up" : "down");
+            if (was_up != r.up) logf(LogLevel::info, "path %s %s (reported)", gw->c_str(), r.up ? "up" : "down");
         }
     }
 }
@@ -380,7 +368,7 @@ void Ingress::check_timeouts() {
         auto id = static_cast<sched::PathId>(i);
         if (paths_.report_of(id).up && now - heard_[i] > static_cast<uint64_t>(cfg_.report_timeout_ms)) {
             paths_.set_up(id, false);
-            logf(2, "path %s down: no report for %d ms", cfg_.gateways[i].name.c_str(), cfg_.report_timeout_ms);
+            logf(LogLevel::warn, "path %s down: no report for %d ms", cfg_.gateways[i].name.c_str(), cfg_.report_timeout_ms);
         }
     }
 }
@@ -404,7 +392,7 @@ int Ingress::run() {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
         if (bind(fd, reinterpret_cast<const sockaddr *>(&c.sa), sizeof c.sa) != 0) {
-            logf(3, "cannot listen on udp %s: %s", c.to_string().c_str(), std::strerror(errno));
+            logf(LogLevel::error, "cannot listen on udp %s: %s", c.to_string().c_str(), std::strerror(errno));
             return 3;
         }
         ev.data.fd = fd;
@@ -429,15 +417,15 @@ int Ingress::run() {
         std::ofstream hp("/proc/sys/net/ipv6/fib_multipath_hash_policy");
         hp << (f ? "3\n" : "1\n");
         hp.close();
-        if (!f || !hp) logf(2, "cannot set net.ipv6.fib_multipath_hash_policy=3 (5-tuple fields)%s",
+        if (!f || !hp) logf(LogLevel::warn, "cannot set net.ipv6.fib_multipath_hash_policy=3 (5-tuple fields)%s",
                             f ? "" : ": using policy 1");
     }
     const DataplaneChoice dp = choose_dataplane(cfg_.dataplane, false);
     if (!dp.error.empty()) {
-        logf(3, "%s", dp.error.c_str());
+        logf(LogLevel::error, "%s", dp.error.c_str());
         return 3;
     }
-    logf(1, "data plane: %s", dp.reason.c_str());
+    logf(LogLevel::info, "data plane: %s", dp.reason.c_str());
     if (dp.plane == Dataplane::userspace) {
         if (int rc = start_userspace()) return rc;
     }
@@ -450,10 +438,10 @@ int Ingress::run() {
         return rc;
     }
     if (userspace())
-        logf(1, "ready: %zu prefix(es), %zu egress gateway(s), userspace SRv6 on %s (flow idle %d s)",
+        logf(LogLevel::info, "ready: %zu prefix(es), %zu egress gateway(s), userspace SRv6 on %s (flow idle %d s)",
              cfg_.prefixes.size(), cfg_.gateways.size(), encap_->tun_name().c_str(), cfg_.idle_timer_s);
     else
-        logf(1, "ready: %zu prefix(es), %zu egress gateway(s), resilient group %u (%d buckets, idle %d s)",
+        logf(LogLevel::info, "ready: %zu prefix(es), %zu egress gateway(s), resilient group %u (%d buckets, idle %d s)",
              cfg_.prefixes.size(), cfg_.gateways.size(), group_id(), cfg_.buckets, cfg_.idle_timer_s);
     int rc = 0;
     for (bool running = true; running;) {
@@ -466,7 +454,7 @@ int Ingress::run() {
         check_timeouts();
         if ((rc = apply(false)) != 0) break;
     }
-    logf(1, "stopping: removing routes and nexthops");
+    logf(LogLevel::info, "stopping: removing routes and nexthops");
     cleanup();
     for (int fd : ctl) close(fd);
     return rc;
@@ -494,6 +482,8 @@ void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     using namespace aisid::gw;
+    using namespace aisid;
+    set_log_program(kProg);
     std::string config, dataplane;
     bool check = false;
     for (int i = 1; i < argc; ++i) {
@@ -516,10 +506,7 @@ int main(int argc, char **argv) {
                     return 2;
                 }
             }
-            else if (v == "debug") g_level = 0;
-            else if (v == "info") g_level = 1;
-            else if (v == "warning") g_level = 2;
-            else if (v == "error") g_level = 3;
+            else if (auto lv = parse_log_level(v)) set_log_level(*lv);
             else {
                 std::fprintf(stderr, "%s: unknown log level '%s'\n", kProg, v.c_str());
                 return 2;

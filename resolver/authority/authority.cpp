@@ -125,10 +125,9 @@ Expected<bool, AuthorityError> Authority::start() {
         update_keys_.push_back(w);
     }
     for (const std::string &n : opt_.notify) {
-        sockaddr_storage ss;
-        socklen_t l;
-        if (!parse_hostport(n, 53, ss, l)) return unexpected(AuthorityError{"bad --notify '" + n + "'"});
-        notify_targets_.push_back({ss, l});
+        auto a = parse_sockaddr(n, AddressRules{.default_port = 53});
+        if (!a) return unexpected(AuthorityError{"bad --notify '" + n + "'"});
+        notify_targets_.push_back({a->ss, a->len});
     }
     std::string err;
     if (!mkdirs(opt_.state_dir, err)) return unexpected(AuthorityError{err});
@@ -136,9 +135,12 @@ Expected<bool, AuthorityError> Authority::start() {
     for (const std::string &s : opt_.secondaries) {
         size_t eq = s.find('=');
         auto sec = std::make_unique<Secondary>();
-        if (eq == std::string::npos || eq == 0 || !wire_from_text(s.substr(0, eq), sec->origin_wire) ||
-            !parse_hostport(s.substr(eq + 1), 53, sec->primary, sec->primary_len))
+        std::optional<SockAddr> primary;
+        if (eq != std::string::npos) primary = parse_sockaddr(std::string_view(s).substr(eq + 1), AddressRules{.default_port = 53});
+        if (eq == std::string::npos || eq == 0 || !wire_from_text(s.substr(0, eq), sec->origin_wire) || !primary)
             return unexpected(AuthorityError{"bad --secondary '" + s + "' (want ZONE=ADDR[:PORT])"});
+        sec->primary = primary->ss;
+        sec->primary_len = primary->len;
         sec->text = name_to_text(sec->origin_wire);
         sec->path = opt_.state_dir + "/" + zone_file_stem(sec->origin_wire) + ".zone";
         struct stat st;
@@ -547,7 +549,7 @@ void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const
         for (auto &s : secondaries_) {
             if (s->origin_wire != z.owner) continue;
             // RFC 1996 §3.10: only from our primary (or signed with one of our keys).
-            if (tc.result == R::ok || same_host(peer, s->primary)) {
+            if (tc.result == R::ok || SockAddr::from(peer).same_host(SockAddr::from(s->primary))) {
                 s->notified = true;
                 accepted = true;
             }

@@ -4,6 +4,7 @@
 
 #include "journal.hpp"
 #include "records.hpp"
+#include "socket_address.hpp"
 #include "tsig.hpp"
 
 #include <sys/socket.h>
@@ -40,11 +41,8 @@ struct XfrResult {
 std::optional<XfrResult> parse_xfr_stream(const std::vector<Record> &rrs, bool asked_ixfr,
                                           std::optional<uint32_t> have_serial, bool last_message_single);
 
-/// "ADDR[:PORT]" / "[V6]:PORT" to a socket address.
-bool parse_hostport(std::string_view text, uint16_t default_port, sockaddr_storage &out, socklen_t &len);
-std::string sockaddr_text(const sockaddr_storage &ss);
-/// Same host (port ignored), v4-mapped folded.
-bool same_host(const sockaddr_storage &a, const sockaddr_storage &b);
+/// "1.2.3.4:53", "[::1]:53" (SockAddr::to_string for a bare sockaddr_storage).
+inline std::string sockaddr_text(const sockaddr_storage &ss) { return SockAddr::from(ss).to_string(); }
 
 /// Pulls `origin_wire` from a primary over TCP: IXFR from `have` when given,
 /// else AXFR. Signed with `key` when given; the answer's TSIG is checked.

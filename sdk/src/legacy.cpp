@@ -1,4 +1,5 @@
 #include "legacy.hpp"
+#include "socket_address.hpp"
 
 #include "address_lookup.hpp"
 
@@ -171,7 +172,7 @@ aisid_status_t from_lookup(transport::AddressLookup::Status s) {
 } // namespace
 
 aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
-    // Encrypted entries go to sdk/transport (issue 8), the rest to c-ares.
+    // Encrypted entries go to sdk/transport, the rest to c-ares.
     std::vector<std::string> enc;
     std::string csv;
     transport::AddressLookup::split_upstreams(csv_in, enc, csv);
@@ -197,28 +198,7 @@ aisid_status_t LegacyResolver::set_upstreams(const std::string &csv_in) {
             while (!e.empty() && e.front() == ' ') e.erase(0, 1);
             while (!e.empty() && e.back() == ' ') e.pop_back();
             if (e.empty()) return AISID_EINVAL;
-            std::string host = e, port;
-            if (e[0] == '[') {
-                auto rb = e.find(']');
-                if (rb == std::string::npos) return AISID_EINVAL;
-                host = e.substr(1, rb - 1);
-                if (rb + 1 < e.size()) {
-                    if (e[rb + 1] != ':') return AISID_EINVAL;
-                    port = e.substr(rb + 2);
-                }
-            } else if (std::count(e.begin(), e.end(), ':') == 1) {
-                host = e.substr(0, e.find(':'));
-                port = e.substr(e.find(':') + 1);
-            }
-            unsigned char buf[16];
-            if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
-                return AISID_EINVAL;
-            if (e[0] != '[' && host.find(':') != std::string::npos && !port.empty()) return AISID_EINVAL;
-            if (!port.empty()) {
-                if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return AISID_EINVAL;
-                unsigned long p = std::stoul(port);
-                if (p == 0 || p > 65535) return AISID_EINVAL;
-            }
+            if (!parse_sockaddr(e, AddressRules{.default_port = 53})) return AISID_EINVAL;
             start = end + 1;
         }
         ares_channel ch = nullptr;

@@ -1,6 +1,6 @@
 // Host-name lookups (AAAA and A) over encrypted upstreams: what the SDK's
 // legacy path runs when aisid_client_set_upstreams() is given tls:// or
-// https:// entries (issue 8 item 4). Thread-safe: callers take turns driving
+// https:// entries. Thread-safe: callers take turns driving
 // one pool, so every thread shares its connections.
 #pragma once
 

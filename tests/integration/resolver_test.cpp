@@ -1,5 +1,5 @@
 // aisidd end to end: the real daemon, a real Unbound upstream, and real clients
-// (dig, kdig, drill) on free loopback ports (issue 3).
+// (dig, kdig, drill) on free loopback ports.
 #include "resolver_fixture.hpp"
 
 #include <doctest/doctest.h>
@@ -427,7 +427,7 @@ TEST_CASE("command line and config errors: exit 2 with 'aisidd: ...'") {
     r = run({aisidd_path(), "--help"});
     CHECK(r.code == 0);
     CHECK(r.out.find("--upstream") != std::string::npos);
-    // The authority options are accepted (their behaviour is issue 5's).
+    // The authority options are accepted (their behaviour is tested in tests/lifecycle).
     int p2 = free_port();
     TempDir sd;
     Process p({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(p2), "--upstream", "127.0.0.1:9", "--key",

@@ -29,9 +29,10 @@ inline const char *kOtherSecret = "b3RoZXItc2VjcmV0LW5vdC10aGUtcmlnaHQtb25lLi4uL
 inline std::string key_arg() { return std::string("k1:") + kSecret; }
 
 inline sockaddr_storage loopback(int port, socklen_t &len) {
-    sockaddr_storage ss;
-    REQUIRE(parse_hostport("127.0.0.1:" + std::to_string(port), 53, ss, len));
-    return ss;
+    auto a = aisid::parse_sockaddr("127.0.0.1:" + std::to_string(port), aisid::AddressRules{});
+    REQUIRE(a);
+    len = a->len;
+    return a->ss;
 }
 
 struct Answer {

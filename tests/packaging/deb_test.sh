@@ -1,5 +1,5 @@
 #!/bin/sh
-# Packaging checks (issue 6). The packages come from the build tree the test
+# Packaging checks. The packages come from the build tree the test
 # run already built (packaging/build-deb --build-dir: cmake --install, never a
 # rebuild); they are installed only into throwaway roots, with dpkg --root and
 # the maintainer scripts run chroot-free (DPKG_ROOT). Nothing on this host's

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The NSS module through the real glibc path (issue 6): each check runs in a
+# The NSS module through the real glibc path: each check runs in a
 # private mount namespace (unshare -m) where /etc/nsswitch.conf, /etc/hosts,
 # /etc/resolv.conf and /var/lib (holding aisid/zones/) are the test's own
 # files, bind-mounted; glibc finds libnss_aisid.so.2 through LD_LIBRARY_PATH.

@@ -1,4 +1,4 @@
-// Faults and security (issue 7): aisidd against an upstream that misbehaves
+// Faults and security: aisidd against an upstream that misbehaves
 // (a fake one the test controls), TCP peers that stall or send half a
 // message, bailiwick, upstream ID/port entropy, a client from a non-loopback
 // address (a network namespace the test creates), and the journal's disk full
@@ -515,7 +515,7 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
     };
     std::mt19937 rng(std::random_device{}());
     std::vector<std::string> acked_all, maybe_all;  // maybe: in flight when killed
-    // Issue 15: each round also adds a name that a zone file must escape and
+    // Each round also adds a name that a zone file must escape and
     // lets the writer compact it, so every restart reads such names back.
     const std::vector<std::string> odd = {"q\\\"uote", "back\\\\slash", "sp\\032ace", "semi\\;colon", "\\$INCLUDE"};
     std::vector<std::string> odd_acked;

@@ -1,4 +1,4 @@
-// Issue 15: the limits that hold one client, or one attacker on the host or
+// The limits that hold one client, or one attacker on the host or
 // the network, to its share of aisidd. Each case is a reproduction from the
 // red-team pass: it fails without its limit and passes with it, and prints
 // (MESSAGE) the figure docs/reliability.md quotes.
@@ -123,7 +123,7 @@ template <class Sample, class Work> long peak_while(Sample f, Work work) {
 
 } // namespace
 
-// Issue 15 item 3: 960 MB in 8 s without the limit.
+// Before the limit: 960 MB in 8 s without the limit.
 TEST_CASE("limit: a TCP client that never reads its replies holds aisidd to its output limit, then is closed") {
     // A cached 46 KB TXT: each 40-byte query asks for 46 KB of output.
     std::string txt = "big.legacy.example. 300 IN TXT";
@@ -170,7 +170,7 @@ TEST_CASE("limit: a TCP client that never reads its replies holds aisidd to its 
     CHECK(m.d.proc.stop() == 0);
 }
 
-// Issue 15 item 6: 12 000 connections made 9 of 10 legitimate TCP queries fail.
+// Before the limit: 12 000 connections made 9 of 10 legitimate TCP queries fail.
 TEST_CASE("limit: connection churn never evicts a connection with a query in flight, and one client holds at most its share") {
     raise_nofile();
     FakeUpstream up;
@@ -225,7 +225,7 @@ TEST_CASE("limit: connection churn never evicts a connection with a query in fli
     CHECK(m.d.proc.stop() == 0);
 }
 
-// Issue 15 item 7: one client at 15k q/s against a slow upstream used every descriptor.
+// Before the limit: one client at 15k q/s against a slow upstream used every descriptor.
 TEST_CASE("limit: one client against a slow upstream holds at most its in-flight share of descriptors, others are served") {
     raise_nofile();
     FakeUpstream up;
@@ -297,7 +297,7 @@ std::string bad_mac_query(uint16_t id) {
 
 } // namespace
 
-// Issue 15 item 4: 4 s of bad-MAC signed queries took RSS from 11 MB to 620 MB.
+// Before the limit: 4 s of bad-MAC signed queries took RSS from 11 MB to 620 MB.
 TEST_CASE("limit: signed queries with bad MACs wait in a bounded authority queue, and a good one is still answered") {
     TempDir state;
     Daemon m({"--threads", "1", "--upstream", "127.0.0.1:9", "--key", std::string("k1:") + kSecret, "--state-dir",
@@ -332,7 +332,7 @@ TEST_CASE("limit: signed queries with bad MACs wait in a bounded authority queue
     CHECK(m.d.proc.stop() == 0);
 }
 
-// Issue 15 item 9 (a byte every 1.5 s made a normal GET time out) and the DoH token in /metrics.
+// Slow clients (a byte every 1.5 s made a normal GET time out) and the DoH token in /metrics.
 TEST_CASE("limit: a slow /metrics client delays no other scrape, and a DoH upstream's token is not shown") {
     Daemon m({"--threads", "1", "--upstream", "https://127.0.0.1:1/dns-query?token=S3CRET-T0KEN"});
     std::string first = m.metrics();
@@ -366,7 +366,7 @@ TEST_CASE("limit: a slow /metrics client delays no other scrape, and a DoH upstr
     CHECK(m.d.proc.stop() == 0);
 }
 
-// Issue 15 item 8: with --rate-limit 5, p1..p300.<service> got 257 full answers of 300.
+// Before the fix: with --rate-limit 5, p1..p300.<service> got 257 full answers of 300.
 TEST_CASE("limit: rate limiting counts synthesized names against the service they resolve to") {
     Daemon m({"--threads", "1", "--upstream", "127.0.0.1:9", "--rate-limit", "5", "--rate-limit-slip", "0"});
     int fd = socket_from(SOCK_DGRAM, "127.0.0.1");
@@ -405,7 +405,7 @@ TEST_CASE("limit: rate limiting counts synthesized names against the service the
     CHECK(m.d.proc.stop() == 0);
 }
 
-// Issue 15: upstream TTLs were passed on uncapped (2147483647).
+// Before the cap: upstream TTLs were passed on uncapped (2147483647).
 TEST_CASE("limit: upstream TTLs are capped at --cache-max-ttl (86400 by default)") {
     FakeUpstream up;
     up.ttl = 2147483647u;
@@ -509,7 +509,7 @@ bool send_forged(int raw, const char *src, const char *dst, uint16_t port, const
 
 } // namespace
 
-// Issue 15 item 2: a packet from ::ffff:127.0.0.3 on an IPv6 listener passed for loopback.
+// Before the fix: a packet from ::ffff:127.0.0.3 on an IPv6 listener passed for loopback.
 TEST_CASE("security: IPv4-mapped sources on an IPv6 listener are dropped, never taken for loopback or the primary") {
     if (geteuid() != 0 || !have_program("ip")) {
         aisid::test::skip("needs root and ip(8) for network namespaces and a raw socket");

@@ -1,4 +1,4 @@
-// The SDK's legacy path over DoT and DoH (issue 8 item 4):
+// The SDK's legacy path over DoT and DoH:
 // aisid_client_set_upstreams() with tls:// and https:// entries, against a
 // real Unbound with a CA the test makes ($AISID_CA_FILE).
 #include <doctest/doctest.h>

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unistd.h>
 
+using namespace aisid;
 using namespace aisid::resolver;
 
 namespace {
@@ -132,7 +133,7 @@ TEST_CASE("config file: same keys - the command line replaces lists - FILE:LINE 
 }
 
 TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus ourselves") {
-    std::string rc = tmpfile_with("# x\nsearch example\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nnameserver ::1\n");
+    std::string rc = tmpfile_with("# x\nsearch example\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%1\nnameserver fe80::2%nosuchif0\nnameserver ::1\n");
     Config c;
     REQUIRE(parse({}, c));
     REQUIRE(finish_config(c, rc));
@@ -140,16 +141,19 @@ TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus
     CHECK(c.listen[0].to_string() == "127.0.0.1:53");
     CHECK(c.listen[1].to_string() == "[::1]:53");
     // 127.0.0.1:53 and [::1]:53 are aisidd itself: forwarding there would loop.
-    REQUIRE(c.upstreams.size() == 1);
+    // A link-local server keeps its scope (index 1 is always loopback); one on
+    // an interface this host does not have is skipped.
+    REQUIRE(c.upstreams.size() == 2);
     CHECK(c.upstreams[0].addr.to_string() == "192.0.2.53:53");
+    CHECK(c.upstreams[1].addr.to_string() == "[fe80::1%lo]:53");
     Config d;
     REQUIRE(parse({"--listen", "127.0.0.1:5300"}, d));
     REQUIRE(finish_config(d, rc));
-    CHECK(d.upstreams.size() == 3);  // 127.0.0.1:53 is not us now
+    CHECK(d.upstreams.size() == 4);  // 127.0.0.1:53 is not us now
     Config w;
     REQUIRE(parse({"--listen", "0.0.0.0:53"}, w));
     REQUIRE(finish_config(w, rc));
-    CHECK(w.upstreams.size() == 2);  // a wildcard listener covers 127.0.0.1:53
+    CHECK(w.upstreams.size() == 3);  // a wildcard listener covers 127.0.0.1:53
     Config loop;
     REQUIRE(parse({"--listen", "127.0.0.1:5300", "--upstream", "127.0.0.1:5300"}, loop));
     auto r = finish_config(loop, rc);
@@ -158,7 +162,7 @@ TEST_CASE("defaults: listen on both loopbacks - upstreams from resolv.conf minus
     unlink(rc.c_str());
 }
 
-TEST_CASE("limit options (issue 15) - safe defaults, ranges checked") {
+TEST_CASE("limit options - safe defaults, ranges checked") {
     Config c;
     CHECK(c.tcp_output_limit == 256u << 10);
     CHECK(c.tcp_connections == 4096);
@@ -200,7 +204,7 @@ TEST_CASE("upstreams in metrics and logs: a DoH URL without its query string or 
     CHECK(redacted_upstream("https://dns.example?token=x") == "https://dns.example?REDACTED");
 }
 
-TEST_CASE("zone and authority limits (issue 15) - safe defaults") {
+TEST_CASE("zone and authority limits - safe defaults") {
     Config d;
     CHECK(d.zone_limits.max_includes == 64);
     CHECK(d.zone_limits.max_bytes == 64u << 20);

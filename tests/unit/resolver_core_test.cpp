@@ -496,7 +496,7 @@ TEST_CASE("upstream answers: TTLs are capped (cache-max-ttl, cache-max-negative-
     CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_authority(p.get()), 0)) == 60);
 }
 
-TEST_CASE("protocol edges (issue 16): unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=0, DS at the apex") {
+TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=0, DS at the apex") {
     Core c;
     c.settings.version = "aisidd 9.9.9";
     c.settings.identity = "host1";

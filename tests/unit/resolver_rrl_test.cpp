@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+using namespace aisid;
 using namespace aisid::resolver;
 using aisid::test::build_query;
 using aisid::test::wire_name;

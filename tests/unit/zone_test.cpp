@@ -193,7 +193,7 @@ const char *kIncHead = "$ORIGIN ai.example.\n@ SOA ns admin 1 2 3 4 5\n@ NS ns\n
 
 } // namespace
 
-TEST_CASE("$INCLUDE fan-out: ten includes per file seven deep stops at the file limit at once (issue 15)") {
+TEST_CASE("$INCLUDE fan-out: ten includes per file seven deep stops at the file limit at once") {
     IncDir d("fanout");
     for (int level = 0; level < 7; ++level) {
         std::string t;
@@ -219,7 +219,7 @@ TEST_CASE("$INCLUDE fan-out: ten includes per file seven deep stops at the file 
     CHECK_MESSAGE(z, (z ? "" : z.error().to_string()));
 }
 
-TEST_CASE("$INCLUDE bytes: the zone file and its includes together stay under the byte limit (issue 15)") {
+TEST_CASE("$INCLUDE bytes: the zone file and its includes together stay under the byte limit") {
     IncDir d("bytes");
     std::string big;
     for (int i = 0; i < 200; ++i) big += "b" + std::to_string(i) + " TXT \"" + std::string(40, 'x') + "\"\n";
@@ -240,7 +240,7 @@ TEST_CASE("$INCLUDE bytes: the zone file and its includes together stay under th
     CHECK(z.error().message.find("zone-max-bytes") != std::string::npos);
 }
 
-TEST_CASE("$INCLUDE outside the zone file's directory is refused unless allowed - errors quote at most a token's start (issue 15)") {
+TEST_CASE("$INCLUDE outside the zone file's directory is refused unless allowed - errors quote at most a token's start") {
     IncDir d("zone"), other("other");
     const std::string secret = "root:$6$saltsalt$hashhashhashhashhashhash:20228:0:99999:7:::";
     std::string outside = other.write("shadow", secret + "\n");

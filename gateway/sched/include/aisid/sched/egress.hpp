@@ -1,5 +1,5 @@
 // Egress node choice: semantic matching on the AISID's codes and performance
-// field, then weighted least connections on live load (SPEC §1, issue 9).
+// field, then weighted least connections on live load (SPEC §1).
 //
 // No I/O and no clock: the daemon (or the simulator) tells the scheduler what
 // it learnt — load reports, failed connects, probe results — and asks it which

@@ -1,10 +1,11 @@
-#include "net.hpp"
+#include "socket_address.hpp"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <cstring>
 
-namespace aisid::resolver {
+namespace aisid {
 
 uint16_t SockAddr::port() const {
     if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in &>(ss).sin_port);
@@ -38,61 +39,113 @@ bool SockAddr::same_host(const SockAddr &o) const {
 
 bool SockAddr::same(const SockAddr &o) const { return port() == o.port() && same_host(o); }
 
-std::string SockAddr::to_string() const {
+std::string SockAddr::host_text() const {
     char buf[INET6_ADDRSTRLEN] = "?";
     if (ss.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in &>(ss).sin_addr, buf, sizeof buf);
-        return std::string(buf) + ":" + std::to_string(port());
+        return buf;
     }
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6 &>(ss).sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(port());
+    if (ss.ss_family != AF_INET6) return "?";
+    const auto &s6 = reinterpret_cast<const sockaddr_in6 &>(ss);
+    inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+    std::string out = buf;
+    if (s6.sin6_scope_id != 0) {
+        char name[IF_NAMESIZE];
+        out += '%';
+        out += if_indextoname(s6.sin6_scope_id, name) ? std::string(name) : std::to_string(s6.sin6_scope_id);
+    }
+    return out;
 }
 
-std::optional<SockAddr> parse_sockaddr(std::string_view text, uint16_t default_port) {
-    std::string host;
-    std::string_view port;
+std::string SockAddr::to_string() const {
+    if (ss.ss_family == AF_INET) return host_text() + ":" + std::to_string(port());
+    return "[" + host_text() + "]:" + std::to_string(port());
+}
+
+namespace {
+
+// "eth0" or "2": the interface a link-local address is scoped to.
+std::optional<uint32_t> parse_scope(std::string_view s) {
+    if (s.empty() || s.size() >= IF_NAMESIZE) return std::nullopt;
+    if (s.find_first_not_of("0123456789") == std::string_view::npos) {
+        uint64_t v = 0;
+        for (char c : s) v = v * 10 + uint64_t(c - '0');
+        if (v == 0 || v > UINT32_MAX) return std::nullopt;
+        return static_cast<uint32_t>(v);
+    }
+    unsigned idx = if_nametoindex(std::string(s).c_str());
+    if (idx == 0) return std::nullopt;
+    return idx;
+}
+
+} // namespace
+
+std::optional<SockAddr> parse_sockaddr(std::string_view text, const AddressRules &rules) {
+    std::string_view host, port;
+    bool has_port = false;
     if (!text.empty() && text.front() == '[') {
         size_t e = text.find(']');
         if (e == std::string_view::npos) return std::nullopt;
-        host = std::string(text.substr(1, e - 1));
+        host = text.substr(1, e - 1);
         std::string_view rest = text.substr(e + 1);
         if (!rest.empty()) {
             if (rest.front() != ':') return std::nullopt;
             port = rest.substr(1);
+            has_port = true;
         }
+        if (host.find(':') == std::string_view::npos) return std::nullopt;  // "[1.2.3.4]"
     } else if (text.find(':') != text.rfind(':')) {
-        host = std::string(text);  // a bare IPv6 address
+        host = text;  // a bare IPv6 address: no port
     } else {
         size_t c = text.find(':');
-        host = std::string(text.substr(0, c));
-        if (c != std::string_view::npos) port = text.substr(c + 1);
+        host = text.substr(0, c);
+        if (c != std::string_view::npos) {
+            port = text.substr(c + 1);
+            has_port = true;
+        }
     }
-    unsigned p = default_port;
-    if (!port.empty() || (text.size() && text.back() == ':')) {
+    unsigned p = 0;
+    if (has_port) {
         if (port.empty() || port.size() > 5) return std::nullopt;
-        p = 0;
         for (char c : port) {
             if (c < '0' || c > '9') return std::nullopt;
             p = p * 10 + unsigned(c - '0');
         }
         if (p > 65535) return std::nullopt;
+    } else if (rules.default_port) {
+        p = *rules.default_port;
+    } else {
+        return std::nullopt;
     }
+    if (p == 0 && !rules.port_zero) return std::nullopt;
+    if (host.empty() || host.size() >= 64) return std::nullopt;
+
     SockAddr a;
+    std::string h(host);
     auto &s4 = reinterpret_cast<sockaddr_in &>(a.ss);
     auto &s6 = reinterpret_cast<sockaddr_in6 &>(a.ss);
-    if (inet_pton(AF_INET, host.c_str(), &s4.sin_addr) == 1) {
+    if (!rules.ipv6_only && inet_pton(AF_INET, h.c_str(), &s4.sin_addr) == 1) {
         s4.sin_family = AF_INET;
         s4.sin_port = htons(static_cast<uint16_t>(p));
         a.len = sizeof(sockaddr_in);
         return a;
     }
-    if (inet_pton(AF_INET6, host.c_str(), &s6.sin6_addr) == 1) {
-        s6.sin6_family = AF_INET6;
-        s6.sin6_port = htons(static_cast<uint16_t>(p));
-        a.len = sizeof(sockaddr_in6);
-        return a;
+    uint32_t scope = 0;
+    if (size_t pct = h.find('%'); pct != std::string::npos) {
+        auto sc = parse_scope(std::string_view(h).substr(pct + 1));
+        if (!sc) return std::nullopt;
+        scope = *sc;
+        h.resize(pct);
     }
-    return std::nullopt;
+    if (inet_pton(AF_INET6, h.c_str(), &s6.sin6_addr) != 1) return std::nullopt;
+    // A scope means something only for link-local addresses (RFC 4007 §11).
+    if (scope != 0 && !IN6_IS_ADDR_LINKLOCAL(&s6.sin6_addr) && !IN6_IS_ADDR_MC_LINKLOCAL(&s6.sin6_addr))
+        return std::nullopt;
+    s6.sin6_family = AF_INET6;
+    s6.sin6_port = htons(static_cast<uint16_t>(p));
+    s6.sin6_scope_id = scope;
+    a.len = sizeof(sockaddr_in6);
+    return a;
 }
 
 std::optional<Cidr> parse_cidr(std::string_view text) {
@@ -159,4 +212,4 @@ bool is_loopback(const sockaddr_storage &s) {
     return std::memcmp(a, mapped, 12) == 0 && a[12] == 127;
 }
 
-} // namespace aisid::resolver
+} // namespace aisid
