@@ -169,8 +169,8 @@ TEST_CASE("read_answer: addresses once, AAAA and A, the smallest TTL, a TTL with
     // A 192.0.2.1 with TTL 300, the same A with TTL 60, AAAA 2001:db8::1 with TTL 3600.
     const uint8_t a300[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1};
     const uint8_t a60[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x00, 0x3c, 0, 4, 192, 0, 2, 1};
-    const uint8_t aaaa[] = {0xc0, 12, 0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16, 0x20, 0x01, 0x0d, 0xb8,
-                            0,    0,  0, 0,  0, 0, 0, 0, 0,    0,    0, 1};
+    const uint8_t aaaa[] = {0xc0, 12,   0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16, 0x20, 0x01,
+                            0x0d, 0xb8, 0, 0,  0, 0, 0, 0, 0,    0,    0, 0,  0,    1};
     const size_t first_ttl = m.size() + 6;
     m.insert(m.end(), a300, a300 + sizeof a300);
     m.insert(m.end(), a60, a60 + sizeof a60);
