@@ -16,7 +16,7 @@
 #include "tls_peers.hpp"
 #include "transport.hpp"
 
-using namespace aisid::tls_test;
+using namespace aisid::test;
 namespace tr = aisid::transport;
 
 namespace {

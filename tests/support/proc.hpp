@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -40,7 +42,8 @@ inline void write_file(const std::string &path, const std::string &text) {
     f << text;
 }
 
-/// A fresh directory under $TMPDIR, removed (recursively) by the destructor.
+/// A fresh directory under $TMPDIR, removed (recursively) by the destructor,
+/// unless AISID_TEST_KEEP is set (debugging: keep configs and logs).
 struct TempDir {
     std::string path;
     TempDir() {
@@ -52,12 +55,22 @@ struct TempDir {
         path = b.data();
     }
     ~TempDir() {
-        if (!path.empty()) {
+        if (!path.empty() && !std::getenv("AISID_TEST_KEEP")) {
             std::string cmd = "rm -rf '" + path + "'";
             (void)!std::system(cmd.c_str());
         }
     }
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
     std::string file(const std::string &name) const { return path + "/" + name; }
+    /// Writes a file, by default atomically (temporary + rename, as editors
+    /// and aisidd do, so a watcher never sees half a file); returns its path.
+    std::string write(const std::string &name, const std::string &text, bool atomic = true) const {
+        std::string p = file(name), tmp = atomic ? p + ".tmp~" : p;
+        write_file(tmp, text);
+        if (atomic) std::rename(tmp.c_str(), p.c_str());
+        return p;
+    }
 };
 
 /// A loopback port free for both UDP and TCP, on 127.0.0.1 and on [::1], right
@@ -138,32 +151,20 @@ inline bool wait_for_tcp(const std::string &host, int port, int timeout_ms = 500
     return false;
 }
 
-/// A child process; killed (SIGKILL) and reaped by the destructor if still running.
+/// A child process, killed (SIGKILL) and reaped by the destructor if still
+/// running, and by the kernel if the test process dies first (no destructor
+/// runs then).
 class Process {
 public:
     Process() = default;
     /// Starts argv[0] (looked up in PATH) with stdout/stderr redirected to files in `logdir`.
     Process(std::vector<std::string> argv, const std::string &logdir, const std::string &name)
         : out_path_(logdir + "/" + name + ".out"), err_path_(logdir + "/" + name + ".err") {
-        std::vector<char *> av;
-        for (auto &a : argv) av.push_back(a.data());
-        av.push_back(nullptr);
-        pid_ = fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int e = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int n = open("/dev/null", O_RDONLY);
-            dup2(n, 0);
-            dup2(o, 1);
-            dup2(e, 2);
-            // A test runner's blocked signals must not leak into the server.
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, nullptr);
-            execvp(av[0], av.data());
-            _exit(127);
-        }
+        start(std::move(argv));
+    }
+    /// Starts argv[0] with stdout and stderr both to `log` (one file, in order).
+    Process(std::vector<std::string> argv, const std::string &log) : out_path_(log), err_path_(log) {
+        start(std::move(argv));
     }
     Process(const Process &) = delete;
     Process &operator=(const Process &) = delete;
@@ -186,12 +187,12 @@ public:
         pid_t r = waitpid(pid_, &st, WNOHANG);
         if (r == pid_) {
             status_ = st;
-            pid_ = -1;
+            pid_ = -1;  // reaped: never signal that number again
             return false;
         }
         return true;
     }
-    void signal(int sig) {
+    void signal(int sig) const {
         if (pid_ > 0) ::kill(pid_, sig);
     }
     /// Waits for the exit; the exit code, 128+signal, or -1 on timeout.
@@ -203,8 +204,10 @@ public:
         }
         return exit_code();
     }
-    /// SIGTERM, then SIGKILL if it does not exit in time; the exit code.
+    /// SIGTERM (a stopped process is continued first), then SIGKILL if it does
+    /// not exit in time; the exit code.
     int stop(int timeout_ms = 5000) {
+        signal(SIGCONT);
         signal(SIGTERM);
         int rc = wait(timeout_ms);
         if (rc == -1) {
@@ -220,8 +223,48 @@ public:
     }
     std::string out() const { return read_file(out_path_); }
     std::string err() const { return read_file(err_path_); }
+    /// User + system CPU time of the process so far, in seconds (/proc/PID/stat).
+    double cpu_seconds() const {
+        std::string s = read_file("/proc/" + std::to_string(pid_) + "/stat");
+        size_t close = s.rfind(')');
+        if (close == std::string::npos) return 0;
+        std::istringstream in(s.substr(close + 2));
+        std::string f;
+        unsigned long long ut = 0, st = 0;
+        for (int i = 3; i <= 15 && in >> f; ++i) {
+            if (i == 14) ut = std::stoull(f);
+            if (i == 15) st = std::stoull(f);
+        }
+        return double(ut + st) / double(sysconf(_SC_CLK_TCK));
+    }
 
 private:
+    void start(std::vector<std::string> argv) {
+        std::vector<char *> av;
+        for (auto &a : argv) av.push_back(a.data());
+        av.push_back(nullptr);
+        pid_ = fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            // Plain descriptors, no stdio in the child: a flush there would
+            // repeat the parent's buffered stdout (doctest_discover_tests reads it).
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1) _exit(127);
+            int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int e = err_path_ == out_path_ ? o : open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int n = open("/dev/null", O_RDONLY);
+            if (o < 0 || e < 0 || n < 0) _exit(127);
+            dup2(n, 0);
+            dup2(o, 1);
+            dup2(e, 2);
+            // A test runner's blocked signals must not leak into the server.
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, nullptr);
+            execvp(av[0], av.data());
+            _exit(127);
+        }
+    }
     void stop_now() {
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);

@@ -1,6 +1,9 @@
-// Test helpers for the SDK tests: temporary directories, free loopback ports,
-// and a real Unbound started on a free port (and always stopped).
+// Test helpers for the SDK tests: network namespaces, a DNS probe, and a real
+// Unbound started on a free port (and always stopped). Temporary directories,
+// ports and processes are proc.hpp's.
 #pragma once
+
+#include "proc.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -23,51 +26,6 @@
 #include <vector>
 
 namespace aisid::test {
-
-/// A directory removed with its files when the object dies.
-class TempDir {
-public:
-    TempDir() {
-        char t[] = "/tmp/aisid-sdk-XXXXXX";
-        if (!::mkdtemp(t)) throw std::runtime_error("mkdtemp");
-        path_ = t;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    const std::string &path() const { return path_; }
-    std::string file(const std::string &name) const { return path_ + "/" + name; }
-    /// Writes a file atomically (temporary + rename), as editors and aisidd do.
-    std::string write(const std::string &name, const std::string &text, bool atomic = true) const {
-        std::string p = file(name), tmp = atomic ? p + ".tmp~" : p;
-        {
-            std::ofstream f(tmp, std::ios::trunc);
-            f << text;
-        }
-        if (atomic) std::rename(tmp.c_str(), p.c_str());
-        return p;
-    }
-
-private:
-    std::string path_;
-};
-
-/// A port free for both UDP and TCP on 127.0.0.1 (the kernel picks it).
-inline uint16_t free_port() {
-    for (int tries = 0; tries < 50; ++tries) {
-        int t = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a);
-        socklen_t l = sizeof a;
-        ::getsockname(t, reinterpret_cast<sockaddr *>(&a), &l);
-        int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-        bool ok = ::bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-        ::close(u);
-        ::close(t);
-        if (ok) return ntohs(a.sin_port);
-    }
-    throw std::runtime_error("no free port");
-}
 
 /// Puts the calling thread into a named network namespace (/run/netns/NAME,
 /// made by `ip netns add`) and back when it dies. Sockets keep the namespace
@@ -121,39 +79,6 @@ inline bool dns_answers(uint16_t port, const std::string &name = "probe.invalid.
     return ok;
 }
 
-/// Runs a program with arguments; returns its pid.
-inline pid_t spawn(const std::vector<std::string> &argv, const std::string &log = "/dev/null") {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        // Plain descriptors: freopen would flush the parent's buffered stdout
-        // a second time (doctest_discover_tests reads that stdout).
-        int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = ::open("/dev/null", O_RDWR);
-        if (err < 0 || nul < 0) _exit(127);
-        ::dup2(nul, 0);
-        ::dup2(nul, 1);
-        ::dup2(err, 2);
-        std::vector<char *> a;
-        for (const std::string &s : argv) a.push_back(const_cast<char *>(s.c_str()));
-        a.push_back(nullptr);
-        ::execvp(a[0], a.data());
-        _exit(127);
-    }
-    return pid;
-}
-
-inline void stop(pid_t pid) {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-        int st;
-        if (::waitpid(pid, &st, WNOHANG) == pid) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-}
-
 /// A real Unbound on 127.0.0.1:<free port>, serving `local_data` lines
 /// ("www.legacy.example. 300 IN A 192.0.2.10") and refusing everything else.
 /// `extra` is appended to the server: clause (e.g. forward-zone config).
@@ -173,7 +98,7 @@ public:
                            "  chroot: \"\"\n"
                            "  username: \"\"\n"
                            "  do-daemonize: no\n"
-                           "  directory: \"" + dir_.path() + "\"\n"
+                           "  directory: \"" + dir_.path + "\"\n"
                            "  pidfile: \"\"\n"
                            "  use-syslog: no\n"
                            "  logfile: \"\"\n"
@@ -190,25 +115,18 @@ public:
         std::string cf = dir_.write("unbound.conf", conf);
         std::vector<std::string> argv = {"unbound", "-d", "-c", cf};
         if (!netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
-        pid_ = spawn(argv, dir_.file("unbound.log"));
+        proc_ = Process(argv, dir_.file("unbound.log"));
         for (int i = 0; i < 100; ++i) {
             {
                 NetnsGuard in(netns);
                 if (dns_answers(port_, "probe.invalid.", iface.c_str())) return;
             }
-            int st;
-            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                break;
-            }
+            if (!proc_.running()) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(30));
         }
-        std::ifstream lf(dir_.file("unbound.log"));
-        std::string log((std::istreambuf_iterator<char>(lf)), {});
-        stop(pid_);
-        throw std::runtime_error("unbound did not start: " + log);
+        proc_.stop();
+        throw std::runtime_error("unbound did not start: " + read_file(dir_.file("unbound.log")));
     }
-    ~Unbound() { stop(pid_); }
     Unbound(const Unbound &) = delete;
     uint16_t port() const { return port_; }
     std::string address() const { return iface_ + ":" + std::to_string(port_); }
@@ -217,7 +135,7 @@ private:
     std::string iface_;
     TempDir dir_;
     uint16_t port_ = 0;
-    pid_t pid_ = -1;
+    Process proc_;
 };
 
 /// The Unbound local data the SDK tests share: legacy names and the SVCB

@@ -5,6 +5,8 @@
 // destructor, whatever happens in the test.
 #pragma once
 
+#include "proc.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,62 +26,7 @@
 #include <thread>
 #include <vector>
 
-namespace aisid::tls_test {
-
-inline std::string slurp(const std::string &path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-inline void spit(const std::string &path, const std::string &text) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f << text;
-}
-
-/// A fresh directory under $TMPDIR, removed by the destructor (keys included).
-struct TempDir {
-    std::string path;
-    TempDir() {
-        const char *t = std::getenv("TMPDIR");
-        std::string tmpl = std::string(t && *t ? t : "/tmp") + "/aisid-tls-XXXXXX";
-        std::vector<char> b(tmpl.begin(), tmpl.end());
-        b.push_back(0);
-        if (!mkdtemp(b.data())) throw std::runtime_error("mkdtemp failed");
-        path = b.data();
-    }
-    ~TempDir() {
-        if (std::getenv("AISID_TLS_KEEP")) return;  // debugging: keep configs and logs
-        std::string cmd = "rm -rf '" + path + "'";
-        (void)!std::system(cmd.c_str());
-    }
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    std::string file(const std::string &n) const { return path + "/" + n; }
-};
-
-/// A loopback port free for UDP and TCP right now.
-inline int free_port() {
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        int u = socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t l = sizeof a;
-        if (bind(u, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
-            getsockname(u, reinterpret_cast<sockaddr *>(&a), &l) != 0) {
-            close(u);
-            continue;
-        }
-        int t = socket(AF_INET, SOCK_STREAM, 0);
-        bool ok = bind(t, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-        close(t);
-        close(u);
-        if (ok) return ntohs(a.sin_port);
-    }
-    throw std::runtime_error("no free port");
-}
+namespace aisid::test {
 
 inline bool tcp_accepts(int port) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -105,83 +52,6 @@ inline int established_to(int port) {
     return pclose(f) == 0 ? lines : -1;
 }
 
-/// A child process (stdout and stderr to `log`), killed by the destructor, and
-/// by the kernel if the test process dies first.
-class Process {
-public:
-    Process() = default;
-    Process(std::vector<std::string> argv, const std::string &log) {
-        pid_ = fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            // Dies with the test even when the test dies by a signal (no destructor runs then).
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() == 1) _exit(127);
-            FILE *f = std::fopen(log.c_str(), "w");
-            if (f) {
-                dup2(fileno(f), 1);
-                dup2(fileno(f), 2);
-            }
-            std::vector<char *> a;
-            for (auto &s : argv) a.push_back(s.data());
-            a.push_back(nullptr);
-            execvp(a[0], a.data());
-            _exit(127);
-        }
-    }
-    Process(Process &&o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
-    Process &operator=(Process &&o) noexcept {
-        stop();
-        pid_ = o.pid_;
-        o.pid_ = -1;
-        return *this;
-    }
-    ~Process() { stop(); }
-    pid_t pid() const { return pid_; }
-    bool running() {
-        if (pid_ <= 0) return false;
-        if (waitpid(pid_, nullptr, WNOHANG) == 0) return true;
-        pid_ = -1;  // reaped: never signal that number again
-        return false;
-    }
-    void signal(int sig) const {
-        if (pid_ > 0) kill(pid_, sig);
-    }
-    /// SIGTERM, then SIGKILL after 3 s; always reaped.
-    void stop() {
-        if (pid_ <= 0) return;
-        kill(pid_, SIGCONT);
-        kill(pid_, SIGTERM);
-        for (int i = 0; i < 300; ++i) {
-            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                pid_ = -1;
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    /// User + system CPU time of the process so far, in seconds (/proc/PID/stat).
-    double cpu_seconds() const {
-        std::string s = slurp("/proc/" + std::to_string(pid_) + "/stat");
-        size_t close = s.rfind(')');
-        if (close == std::string::npos) return 0;
-        std::istringstream in(s.substr(close + 2));
-        std::string f;
-        unsigned long long ut = 0, st = 0;
-        for (int i = 3; i <= 15 && in >> f; ++i) {
-            if (i == 14) ut = std::stoull(f);
-            if (i == 15) st = std::stoull(f);
-        }
-        return double(ut + st) / double(sysconf(_SC_CLK_TCK));
-    }
-
-private:
-    pid_t pid_ = -1;
-};
-
 inline void run_or_throw(const std::string &cmd) {
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("command failed: " + cmd);
 }
@@ -195,7 +65,7 @@ struct Pki {
         cert = dir + "/server.pem";
         key = dir + "/server.key";
         rogue_ca = dir + "/rogue-ca.pem";
-        spit(dir + "/ext.cnf",
+        write_file(dir + "/ext.cnf",
              "subjectAltName=DNS:dns.example,IP:127.0.0.1\n"
              "basicConstraints=critical,CA:FALSE\n"
              "keyUsage=critical,digitalSignature\n"
@@ -232,7 +102,7 @@ template <class Start> void start_retrying(Process &proc, const std::string &log
         }
         if (up) return;
         proc.stop();
-        std::string l = slurp(log);
+        std::string l = read_file(log);
         bool port_taken = l.find("already in use") != std::string::npos || l.find("Address in use") != std::string::npos;
         if (attempt < 5 && (port_taken || l.empty())) continue;
         throw std::runtime_error(std::string(what) + " did not start: " + l);
@@ -285,7 +155,7 @@ struct Unbound {
         c << "  local-zone: \"bench.example.\" redirect\n"
           << "  local-data: \"bench.example. 60 IN A 192.0.2.9\"\n"
           << "remote-control:\n  control-enable: no\n";
-        spit(conf, c.str());
+        write_file(conf, c.str());
     }
     std::string dot_uri(const std::string &name = "dns.example") const {
         return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);
@@ -325,7 +195,7 @@ struct Dnsdist {
           << "addDOHLocal(\"127.0.0.1:" << doh << "\", \"" << pki.cert << "\", \"" << pki.key
           << "\", \"/dns-query\"" << (doh_options.empty() ? "" : ", {" + doh_options + "}") << ")\n"
           << "newServer({address=\"127.0.0.1:" << backend_port << "\", checkName=\"a.legacy.example.\"})\n";
-        spit(conf, c.str());
+        write_file(conf, c.str());
     }
     std::string dot_uri(const std::string &name = "dns.example") const {
         return "tls://127.0.0.1:" + std::to_string(dot) + (name.empty() ? "" : "#" + name);
@@ -408,4 +278,4 @@ inline std::vector<std::string> answer_a(const std::vector<uint8_t> &m, uint32_t
     return out;
 }
 
-} // namespace aisid::tls_test
+} // namespace aisid::test

@@ -10,7 +10,7 @@
 
 #include "tls_peers.hpp"
 
-using namespace aisid::tls_test;
+using namespace aisid::test;
 
 namespace {
 
@@ -103,7 +103,7 @@ TEST_CASE("aisidd: a bad certificate is logged with its reason and the next upst
     REQUIRE(!r.empty());
     CHECK(answer_a(r) == std::vector<std::string>{"192.0.2.1"});
     d.proc.stop();
-    std::string log = slurp(d.log);
+    std::string log = read_file(d.log);
     CHECK_MESSAGE(log.find(ub.dot_uri("wrong.example") + ": certificate verification failed: hostname mismatch") !=
                       std::string::npos,
                   log);
@@ -120,7 +120,7 @@ TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL with the reason and neve
     CHECK(msg_rcode(r) == 2);  // SERVFAIL
     CHECK(answer_a(r).empty());
     d.proc.stop();
-    std::string log = slurp(d.log);
+    std::string log = read_file(d.log);
     CHECK_MESSAGE(log.find("certificate verification failed: unable to get local issuer certificate") !=
                       std::string::npos,
                   log);

@@ -11,7 +11,7 @@
 #include "transport.hpp"
 
 using namespace aisid::transport;
-using namespace aisid::tls_test;
+using namespace aisid::test;
 
 namespace {
 
@@ -375,7 +375,7 @@ TEST_CASE("DoT queries reach the server padded to 128 octets (RFC 8467 §4.1)") 
     REQUIRE(big);
     CHECK(msg_rcode(big->wire) == 3);
     ub.proc.stop();  // flush the log
-    std::string log = slurp(ub.log);
+    std::string log = read_file(ub.log);
     size_t lens = 0, ok = 0;
     for (size_t at = log.find("Reading ssl tcp query of length "); at != std::string::npos;
          at = log.find("Reading ssl tcp query of length ", at + 1)) {
@@ -391,7 +391,7 @@ TEST_CASE("DoH: a server without HTTP/2 is refused (RFC 8484 §5.2)") {
     Peers p;
     // An HTTP/1.1-only DoH server (Python's http.server over TLS) that would
     // answer every POST: the answer is refused because of the protocol.
-    spit(p.tmp.file("h1.py"),
+    write_file(p.tmp.file("h1.py"),
          "import http.server, ssl, sys\n"
          "class H(http.server.BaseHTTPRequestHandler):\n"
          "    protocol_version = 'HTTP/1.1'\n"

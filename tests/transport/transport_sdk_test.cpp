@@ -8,7 +8,7 @@
 
 #include "tls_peers.hpp"
 
-using namespace aisid::tls_test;
+using namespace aisid::test;
 
 namespace {
 

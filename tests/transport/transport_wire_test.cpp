@@ -7,8 +7,8 @@
 #include "transport.hpp"
 
 using namespace aisid::transport;
-using aisid::tls_test::answer_a;
-using aisid::tls_test::make_query;
+using aisid::test::answer_a;
+using aisid::test::make_query;
 
 TEST_CASE("upstream URIs: tls:// and https:// parse and everything else is refused") {
     auto a = parse_upstream("tls://192.0.2.53#dns.example");
