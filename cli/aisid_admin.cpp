@@ -3,6 +3,7 @@
 // TSIG hmac-sha256 (RFC 8945), checked against the zone's codebook (read by
 // AXFR) before they are sent, with prerequisites that make a race lose
 // instead of corrupting the codebook. Works against aisidd and BIND 9.
+#include "aisid/version.h"
 #include "rdata_text.hpp"
 #include "records.hpp"
 #include "tsig.hpp"

@@ -1,5 +1,6 @@
 // aisid-lookup: what a name resolves to, and why (SPEC §4).
 #include "lookup_view.hpp"
+#include "aisid/version.h"
 #include "client.hpp"
 
 #include <arpa/inet.h>

@@ -192,10 +192,11 @@ void print_json(const LookupView &v, FILE *out) {
     for (size_t i = 0; i < v.addresses.size(); ++i) s += (i ? ",\"" : "\"") + v.addresses[i] + "\"";
     s += "]";
     if (v.has_aisid) {
-        s += ",\"aisid\":{\"address\":\"" + v.aisid.to_string() + "\",\"prefix\":" + std::to_string(v.aisid.prefix()) +
-             ",\"prefix_text\":\"" + format_prefix64(v.aisid.prefix()) + "\",\"object\":" +
-             std::to_string(v.aisid.object()) + ",\"function\":" + std::to_string(v.aisid.function()) +
-             ",\"method\":" + std::to_string(v.aisid.method()) +
+        // The prefix is text: as a JSON number its 64 bits would be rounded to a
+        // double by jq and every JavaScript client, naming a different prefix.
+        s += ",\"aisid\":{\"address\":\"" + v.aisid.to_string() + "\",\"prefix\":\"" +
+             format_prefix64(v.aisid.prefix()) + "\",\"object\":" + std::to_string(v.aisid.object()) +
+             ",\"function\":" + std::to_string(v.aisid.function()) + ",\"method\":" + std::to_string(v.aisid.method()) +
              ",\"performance\":" + std::to_string(v.aisid.performance()) + ",\"terms\":{";
         static const char *keys[3] = {"object", "function", "method"};
         for (int d = 0; d < 3; ++d)

@@ -23,9 +23,7 @@
 #include <cstring>
 #include <iostream>
 
-#ifndef AISID_VERSION
-#define AISID_VERSION "0.0.0"
-#endif
+#include "aisid/version.h"
 
 namespace aisid::resolver {
 

@@ -5,7 +5,7 @@
 set -e
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
-cmake -S "$here" -B "$build" >/dev/null
+cmake -S "$here" -B "$build" -DAISID_BENCH=ON >/dev/null
 cmake --build "$build" -j2 --target bench_lifecycle aisidd aisid-admin >/dev/null
 [ $# -gt 0 ] && shift
 exec "$build/bench/lifecycle/bench_lifecycle" "$@"

@@ -8,7 +8,7 @@
 set -e
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$here/build}" && pwd)
-cmake -S "$here" -B "$build" >/dev/null
+cmake -S "$here" -B "$build" -DAISID_BENCH=ON >/dev/null
 cmake --build "$build" -j2 --target bench_zonemd aisid-gen-zone >/dev/null
 dir=${AISID_BENCH_DIR:-$(mktemp -d)}
 cd "$dir"

@@ -56,9 +56,7 @@
 #include <unordered_map>
 #include <vector>
 
-#ifndef AISID_VERSION
-#define AISID_VERSION "0"
-#endif
+#include "aisid/version.h"
 
 namespace aisid::gw {
 namespace {

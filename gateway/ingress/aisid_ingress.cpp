@@ -44,9 +44,7 @@
 #include <string>
 #include <vector>
 
-#ifndef AISID_VERSION
-#define AISID_VERSION "0"
-#endif
+#include "aisid/version.h"
 
 namespace aisid::gw {
 namespace {

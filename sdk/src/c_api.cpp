@@ -303,6 +303,6 @@ const char *aisid_strerror(aisid_status_t s) {
 
 const char *aisid_last_error(void) { return tl_error.c_str(); }
 
-const char *aisid_version(void) { return "0.1.0"; }
+const char *aisid_version(void) { return AISID_VERSION; }
 
 } // extern "C"

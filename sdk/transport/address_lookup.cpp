@@ -25,9 +25,8 @@ size_t skip_name(std::span<const uint8_t> w, size_t o) {
     return npos;
 }
 
-/// RCODE, and the answer section's A/AAAA (A as IPv4-mapped) with the
-/// smallest TTL over A, AAAA and CNAME records (RFC 2181 §5.2). False when
-/// the message is malformed.
+} // namespace
+
 bool read_answer(std::span<const uint8_t> w, int &rcode, std::vector<in6_addr> &addrs, int64_t &ttl) {
     if (w.size() < 12) return false;
     rcode = w[3] & 0x0f;
@@ -41,7 +40,8 @@ bool read_answer(std::span<const uint8_t> w, int &rcode, std::vector<in6_addr> &
         o = skip_name(w, o);
         if (o == npos || o + 10 > w.size()) return false;
         uint16_t type = uint16_t(w[o] << 8 | w[o + 1]);
-        int64_t t = int64_t(uint32_t(w[o + 4]) << 24 | uint32_t(w[o + 5]) << 16 | uint32_t(w[o + 6]) << 8 | w[o + 7]);
+        uint32_t t32 = uint32_t(w[o + 4]) << 24 | uint32_t(w[o + 5]) << 16 | uint32_t(w[o + 6]) << 8 | w[o + 7];
+        int64_t t = t32 & 0x80000000u ? 0 : t32; // RFC 2181 §8: the top bit set means 0
         size_t len = size_t(w[o + 8] << 8 | w[o + 9]);
         o += 10;
         if (o + len > w.size()) return false;
@@ -64,8 +64,6 @@ bool read_answer(std::span<const uint8_t> w, int &rcode, std::vector<in6_addr> &
     }
     return true;
 }
-
-} // namespace
 
 Expected<std::vector<uint8_t>, std::string> build_query(std::string_view name, uint16_t qtype, uint16_t id) {
     std::vector<uint8_t> q = {uint8_t(id >> 8), uint8_t(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};

@@ -69,6 +69,13 @@ private:
     uint64_t next_id_ = 1;
 };
 
+/// Reads an upstream's answer to an A or AAAA query: the RCODE, the answer
+/// section's A and AAAA records (A as ::ffff:a.b.c.d, each address once,
+/// appended to `addrs`) and the smallest TTL over its A, AAAA and CNAME
+/// records (RFC 2181 §5.2), lowered into `ttl` (-1: none yet). False when the
+/// message is malformed; then the outputs are partial and must be ignored.
+bool read_answer(std::span<const uint8_t> wire, int &rcode, std::vector<in6_addr> &addrs, int64_t &ttl);
+
 /// A query for `name` (dotted text, trailing dot optional) and `qtype`, RD set.
 Expected<std::vector<uint8_t>, std::string> build_query(std::string_view name, uint16_t qtype, uint16_t id);
 

@@ -23,13 +23,20 @@ void wr16(uint8_t *p, uint16_t v) {
     p[1] = uint8_t(v);
 }
 
-/// Offset just past the name at `o`, or npos.
+/// Offset just past the name at `o`, or npos. RFC 1035 §4.1.4: a pointer
+/// points to a prior occurrence of a name; one into the header (whose counts
+/// we change), to the name itself or past it (bytes we move) is refused.
 size_t skip_name(std::span<const uint8_t> w, size_t o) {
+    const size_t start = o;
     for (int labels = 0; labels < 128; ++labels) {
         if (o >= w.size()) return npos;
         uint8_t l = w[o];
         if (l == 0) return o + 1;
-        if ((l & 0xc0) == 0xc0) return o + 2 <= w.size() ? o + 2 : npos;
+        if ((l & 0xc0) == 0xc0) {
+            if (o + 2 > w.size()) return npos;
+            size_t target = size_t(l & 0x3f) << 8 | w[o + 1];
+            return target >= 12 && target < start ? o + 2 : npos;
+        }
         if (l & 0xc0) return npos;
         o += 1 + l;
     }
@@ -78,14 +85,19 @@ Expected<std::vector<uint8_t>, std::string> pad_query(std::span<const uint8_t> q
     bool has_padding = false, signed_msg = false;
     size_t end = 0;
     bool ok = walk(q, &end, [&](int s, const Rr &rr) {
-        if (s == 3 && rr.type == kTypeOpt) {
+        if (rr.type == kTypeOpt) {
+            // RFC 6891 §6.1.1: one OPT, in the additional section.
+            if (s != 3 || opt) return false;
             opt = rr;
-            // Options: code(2) len(2) data.
-            for (size_t o = rr.rdata_at; o + 4 <= rr.end;) {
+            // Options: code(2) len(2) data, filling the RDATA exactly (RFC
+            // 6891 §6.1.2); otherwise a padding option could hide past the end.
+            size_t o = rr.rdata_at;
+            while (o + 4 <= rr.end) {
                 uint16_t code = rd16(q, o), len = rd16(q, o + 2);
                 if (code == kOptPadding) has_padding = true;
                 o += 4 + len;
             }
+            if (o != rr.end) return false;
         }
         if (s == 3 && (rr.type == kTypeTsig || rr.type == kTypeSig)) signed_msg = true;
         return true;
@@ -101,7 +113,10 @@ Expected<std::vector<uint8_t>, std::string> pad_query(std::span<const uint8_t> q
     wr16(option.data(), kOptPadding);
     wr16(option.data() + 2, uint16_t(pad));
     if (opt) {
-        // Append the option at the end of the existing OPT RDATA.
+        // Append the option at the end of the existing OPT RDATA. Only when
+        // the OPT is the last RR: a name after it may point past it, to bytes
+        // the option would move.
+        if (opt->end != end) return out;
         size_t rdlen = opt->end - opt->rdata_at;
         if (rdlen + option.size() > 0xffff) return out;
         out.insert(out.begin() + std::ptrdiff_t(opt->end), option.begin(), option.end());
@@ -122,12 +137,18 @@ Expected<std::vector<uint8_t>, std::string> pad_query(std::span<const uint8_t> q
 
 bool strip_opt(std::vector<uint8_t> &w) {
     std::optional<Rr> opt;
-    if (!walk(w, nullptr, [&](int s, const Rr &rr) {
-            if (s == 3 && rr.type == kTypeOpt) opt = rr;
+    size_t end = 0;
+    if (!walk(w, &end, [&](int s, const Rr &rr) {
+            if (rr.type != kTypeOpt) return true;
+            if (s != 3 || opt) return false; // RFC 6891 §6.1.1: one, in the additional section
+            opt = rr;
             return true;
         }))
         return false;
     if (!opt) return true;
+    // What follows the OPT (a TSIG, trailing bytes) may point into it or past
+    // it, to bytes the erase would move: only a last OPT is taken out.
+    if (opt->end != end || end != w.size()) return false;
     w.erase(w.begin() + std::ptrdiff_t(opt->start), w.begin() + std::ptrdiff_t(opt->end));
     wr16(w.data() + 10, uint16_t(rd16(w, 10) - 1));
     return true;
@@ -135,8 +156,11 @@ bool strip_opt(std::vector<uint8_t> &w) {
 
 bool cap_ttls(std::vector<uint8_t> &w, uint32_t cap) {
     std::vector<size_t> at;
-    if (!walk(w, nullptr, [&](int, const Rr &rr) {
-            if (rr.type != kTypeOpt) at.push_back(rr.type_at + 4);
+    if (!walk(w, nullptr, [&](int s, const Rr &rr) {
+            // RFC 6891 §6.1.1: only an OPT in the additional section is a
+            // pseudo-RR whose TTL field holds flags; anywhere else its TTL is
+            // one (and a cache may keep it), so it is capped too.
+            if (!(s == 3 && rr.type == kTypeOpt)) at.push_back(rr.type_at + 4);
             return true;
         }))
         return false;

@@ -173,9 +173,12 @@ private:
 /// returned unchanged.
 Expected<std::vector<uint8_t>, std::string> pad_query(std::span<const uint8_t> q, size_t block,
                                                       bool &added_opt);
-/// Removes the OPT RR from a response's additional section (in place).
+/// Removes the OPT RR from a response's additional section (in place). False,
+/// and the message untouched, when it is malformed or has an OPT elsewhere or
+/// twice (RFC 6891 §6.1.1).
 bool strip_opt(std::vector<uint8_t> &wire);
-/// Caps every TTL (except OPT's) at `cap` seconds, in place.
+/// Caps every TTL (but that of the OPT pseudo-RR in the additional section,
+/// which holds flags) at `cap` seconds, in place.
 bool cap_ttls(std::vector<uint8_t> &wire, uint32_t cap);
 /// The question of `resp` equals the one of `query` (name case-insensitive).
 bool same_question(std::span<const uint8_t> query, std::span<const uint8_t> resp);

@@ -278,14 +278,12 @@ void reach(const Plane &plane) {
     c = tb.run("cl", std::string("sh -c 'printf HELLO\\\\n | nc -N -w 2 ") + kYolo + " 80'", &rc);
     CHECK(rc == 0);
     CHECK(c.find("node=n") == 0);
-#ifdef AISID_E2E_AISIDD
     // Through aisidd on the AISID host: the name gives the AISID, curl goes there.
     std::string a = tb.run("cl", "dig +short @::1 p60.yolo.detection.image.ai.example AAAA");
     CHECK(a.find("2001:db8:abcd:12:1:2:1:3c") == 0);
     c = tb.run("cl", "curl -sS --max-time 3 http://[2001:db8:abcd:12:1:2:1:3c]/via-aisidd", &rc);
     CHECK(rc == 0);
     CHECK((c.find("node=n1") == 0 || c.find("node=n2") == 0));
-#endif
 }
 
 void legacy(const Plane &plane) {
@@ -302,7 +300,6 @@ void legacy(const Plane &plane) {
     CHECK(out.find("node=n") == 0);
     CHECK(tb.log("eg2").find("(legacy endpoint of 2001:db8:abcd:12:1:2:1:0)") != std::string::npos);
     CHECK(tb.log("unbound").find("yolo-detection-image.legacy.provider.example") != std::string::npos);
-#ifdef AISID_E2E_AISIDD
     // Through aisidd on the legacy host: the AISID (authoritative), then the
     // SVCB fallback, then its address forwarded to Unbound.
     out = tb.run("lc", "dig +short @::1 yolo.detection.image.ai.example AAAA");
@@ -311,8 +308,6 @@ void legacy(const Plane &plane) {
     CHECK(out.find("1 yolo-detection-image.legacy.provider.example. port=443") == 0);
     out = tb.run("lc", "dig +short @::1 yolo-detection-image.legacy.provider.example AAAA");
     CHECK(out.find("2001:db8:3::443") == 0);
-#endif
-#ifdef AISID_E2E_SDK
     // The SDK (aisid_connect_ex) on its own: straight to the AISID on the AISID
     // network, the SVCB fallback through Unbound on the legacy one.
     const std::string client = AISID_BINARY_DIR "/gateway/testbed/aisid-testclient";
@@ -327,7 +322,6 @@ void legacy(const Plane &plane) {
     CHECK_MESSAGE(rc == 0, out);
     CHECK_MESSAGE(out.find("path=aisid") == 0, out);
     CHECK_MESSAGE(out.find("reply=node=n") != std::string::npos, out);
-#endif
 }
 
 void spread(const Plane &plane) {

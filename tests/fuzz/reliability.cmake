@@ -1,5 +1,3 @@
 # Issue 7 (reliability): upstream answer handling and the ldns differential.
-if(TARGET aisid_resolver_core)
-  aisid_fuzz_target(fuzz_upstream fuzz_upstream.cpp aisid_resolver_core PkgConfig::LDNS)
-  aisid_fuzz_target(fuzz_wire_diff fuzz_wire_diff.cpp aisid_resolver_core PkgConfig::LDNS)
-endif()
+aisid_fuzz_target(fuzz_upstream fuzz_upstream.cpp aisid_resolver_core PkgConfig::LDNS)
+aisid_fuzz_target(fuzz_wire_diff fuzz_wire_diff.cpp aisid_resolver_core PkgConfig::LDNS)

@@ -1,4 +1,2 @@
 # aisidd's query core (issue 3): bytes in → verdict and bytes out.
-if(TARGET aisid_resolver_core)
-  aisid_fuzz_target(fuzz_query fuzz_query.cpp aisid_resolver_core)
-endif()
+aisid_fuzz_target(fuzz_query fuzz_query.cpp aisid_resolver_core)

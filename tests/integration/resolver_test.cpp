@@ -445,6 +445,7 @@ TEST_CASE("aisid-lookup --server asks aisidd") {
     CHECK(r.code == 0);
     CHECK(r.out.find("2001:db8:abcd:12:1:2:1:1388") != std::string::npos);
     CHECK(r.out.find("\"source\"") != std::string::npos);
+    CHECK(r.out.find("\"prefix\":\"2001:db8:abcd:12::/64\"") != std::string::npos);
     r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "nothere.ai.example"});
     CHECK(r.code == 1);
     r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "2001:db8:abcd:12:2:4:5:0"});

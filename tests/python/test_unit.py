@@ -275,7 +275,10 @@ def test_struct_layouts_match_the_compiler(tmpdir_path):
     src = tmpdir_path / "layout.c"
     src.write_text("\n".join(lines) + "\n")
     exe = tmpdir_path / "layout"
-    subprocess.run([cc, "-I", str(SRC / "sdk" / "include"), str(src), "-o", str(exe)], check=True)
+    # aisid.h includes the generated aisid/version.h, which is in the build tree.
+    build_include = BUILD / "include"
+    subprocess.run([cc, "-I", str(SRC / "sdk" / "include"), "-I", str(build_include), str(src), "-o", str(exe)],
+                   check=True)
     got = dict(line.rsplit(" ", 1) for line in subprocess.run([str(exe)], capture_output=True, text=True,
                                                                 check=True).stdout.splitlines())
     for s, fields in structs.items():

@@ -17,7 +17,7 @@ san=${AISID_SANITIZER_FLAGS:-}
 cmake --install "$build" --prefix "$prefix" --component dev >/dev/null
 cmake --install "$build" --prefix "$prefix" --component lib >/dev/null
 libdir=$(ls -d "$prefix"/lib*/ | head -1); libdir=${libdir%/}
-for f in include/aisid/aisid.h include/aisid/aisid.hpp include/aisid/address.hpp; do
+for f in include/aisid/aisid.h include/aisid/aisid.hpp include/aisid/address.hpp include/aisid/version.h; do
   [ -f "$prefix/$f" ] || fail "missing $f"
 done
 [ -f "$libdir/libaisid.a" ] || fail "missing libaisid.a"
@@ -26,6 +26,14 @@ done
 soname=$(objdump -p "$libdir/libaisid.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libaisid.so.0" ] || fail "SONAME is '$soname'"
 [ -L "$libdir/libaisid.so.0" ] || fail "missing libaisid.so.0 link"
+
+# The daemon's configuration lands under the prefix (CMAKE_INSTALL_SYSCONFDIR),
+# never in the host's /etc: installed under DESTDIR, so that a regression
+# writes into the scratch tree, not into this machine's /etc.
+DESTDIR=$tmp/root cmake --install "$build" --prefix /opt/aisid --component daemon >/dev/null
+[ -f "$tmp/root/opt/aisid/etc/aisid/aisidd.conf" ] || fail "aisidd.conf not under the prefix"
+[ -f "$tmp/root/opt/aisid/etc/aisid/zones/ai.example.zone" ] || fail "the example zone not under the prefix"
+[ ! -e "$tmp/root/etc" ] || fail "--prefix /opt/aisid installed into /etc: $(find "$tmp/root/etc" | head -3)"
 
 zone=$src/zones/ai.example.zone
 check_resolve() {  # BINARY

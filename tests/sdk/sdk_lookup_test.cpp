@@ -66,6 +66,10 @@ TEST_CASE("aisid-lookup: legacy names through the SDK with --upstream") {
     CHECK(r.out.find("\"source\":\"aisid\"") != std::string::npos);
     CHECK(r.out.find("\"addresses\":[\"2001:db8:abcd:12:1:2:1:1388\"]") != std::string::npos);
     CHECK(r.out.find("\"performance\":5000") != std::string::npos);
+    // The prefix is text: as a number (2306139570997886994 > 2^53) jq and
+    // JavaScript would round it to another prefix.
+    CHECK(r.out.find("\"prefix\":\"2001:db8:abcd:12::/64\"") != std::string::npos);
+    CHECK(r.out.find("2306139570997886994") == std::string::npos);
     r = lookup(zone + " nope.image.ai.example");
     CHECK(r.rc == 1);
 

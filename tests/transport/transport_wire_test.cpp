@@ -103,6 +103,95 @@ TEST_CASE("strip_opt removes the OPT RR we added and cap_ttls caps every TTL but
     CHECK(ttl == 60);
 }
 
+TEST_CASE("the wire helpers refuse what they cannot edit safely (found by fuzz_dns_wire)") {
+    // An answer: header, question, one A RR (TTL 300) whose owner points back
+    // to the question name.
+    auto m = make_query("a.example", 7, 1, false);
+    m[2] |= 0x80;
+    m[7] = 1;
+    const uint8_t rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1};
+    m.insert(m.end(), rr, rr + sizeof rr);
+    const uint8_t opt[] = {0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0};
+    bool added = false;
+
+    // RFC 1035 §4.1.4: a pointer into the header (whose counts we change) or
+    // forward (to bytes we move) is refused, and the message left untouched.
+    for (uint8_t target : {uint8_t(4), uint8_t(m.size())}) {
+        auto bad = m;
+        bad[m.size() - sizeof rr + 1] = target;
+        CHECK(!pad_query(bad, 128, added));
+        auto w = bad;
+        w.insert(w.end(), opt, opt + sizeof opt);
+        w[11] = 1;
+        auto before = w;
+        CHECK(!strip_opt(w));
+        CHECK(!cap_ttls(w, 60));
+        CHECK(w == before);
+    }
+
+    // RFC 6891 §6.1.1: one OPT, in the additional section. An OPT in the
+    // answer section is not stripped, and its TTL is a TTL (capped).
+    {
+        auto w = m;
+        w.insert(w.end(), opt, opt + sizeof opt);
+        w[7] = 2;
+        auto before = w;
+        CHECK(!strip_opt(w));
+        CHECK(w == before);
+        CHECK(!pad_query(w, 128, added));
+        w[w.size() - 6] = 0x7f; // the OPT's TTL: 0x7f000000
+        REQUIRE(cap_ttls(w, 60));
+        CHECK(w[w.size() - 6] == 0);
+        CHECK(w[w.size() - 3] == 60);
+        // Two OPTs: neither is stripped.
+        w = m;
+        w.insert(w.end(), opt, opt + sizeof opt);
+        w.insert(w.end(), opt, opt + sizeof opt);
+        w[11] = 2;
+        CHECK(!strip_opt(w));
+    }
+
+    // An OPT whose options overrun its RDATA could hide a padding option:
+    // the query is malformed.
+    {
+        auto q = make_query("a.example", 7, 1, true);
+        q[q.size() - 1] = 4;                    // RDLENGTH 4
+        const uint8_t option[] = {0, 10, 0, 8}; // COOKIE, 8 bytes, none there
+        q.insert(q.end(), option, option + sizeof option);
+        CHECK(!pad_query(q, 128, added));
+    }
+}
+
+TEST_CASE("read_answer: addresses once, AAAA and A, the smallest TTL, a TTL with the top bit set is 0") {
+    auto m = make_query("a.example", 7, 1, false);
+    m[2] |= 0x80;
+    m[7] = 3;
+    // A 192.0.2.1 with TTL 300, the same A with TTL 60, AAAA 2001:db8::1 with TTL 3600.
+    const uint8_t a300[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 192, 0, 2, 1};
+    const uint8_t a60[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0x00, 0x3c, 0, 4, 192, 0, 2, 1};
+    const uint8_t aaaa[] = {0xc0, 12,   0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16, 0x20, 0x01,
+                            0x0d, 0xb8, 0, 0,  0, 0, 0, 0, 0,    0,    0, 0,  0,    1};
+    const size_t first_ttl = m.size() + 6;
+    m.insert(m.end(), a300, a300 + sizeof a300);
+    m.insert(m.end(), a60, a60 + sizeof a60);
+    m.insert(m.end(), aaaa, aaaa + sizeof aaaa);
+    int rcode = -1;
+    std::vector<in6_addr> addrs;
+    int64_t ttl = -1;
+    REQUIRE(read_answer(m, rcode, addrs, ttl));
+    CHECK(rcode == 0);
+    CHECK(addrs.size() == 2);
+    CHECK(ttl == 60);
+    // RFC 2181 §8: 0x80000000 and above mean 0, not two billion seconds.
+    m[first_ttl] = 0x80;
+    addrs.clear();
+    ttl = -1;
+    REQUIRE(read_answer(m, rcode, addrs, ttl));
+    CHECK(ttl == 0);
+    m.pop_back();
+    CHECK(!read_answer(m, rcode, addrs, ttl));
+}
+
 TEST_CASE("same_question: case-insensitive name and exact type and class") {
     auto q = make_query("Q1.Legacy.Example", 1);
     auto r = make_query("q1.legacy.example", 2);

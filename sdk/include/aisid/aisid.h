@@ -33,9 +33,7 @@ extern "C" {
 #define AISID_EXPORT
 #endif
 
-#define AISID_VERSION_MAJOR 0
-#define AISID_VERSION_MINOR 1
-#define AISID_VERSION_PATCH 0
+#include <aisid/version.h> /* AISID_VERSION_MAJOR, _MINOR, _PATCH, AISID_VERSION */
 
 /** Outcome of a call. AISID_OK is 0; every other value is an error. */
 typedef enum aisid_status {
