@@ -1,4 +1,4 @@
-// The one place where the authority side (issue 5: UPDATE, NOTIFY, AXFR/IXFR,
+// The one place where the authority side (UPDATE, NOTIFY, AXFR/IXFR,
 // secondary zones) plugs into aisidd. The query core recognizes these messages
 // (opcode UPDATE/NOTIFY, qtype AXFR/IXFR) and hands them here; without a hook
 // they get NOTIMP (opcodes) or REFUSED (transfers).

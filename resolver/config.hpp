@@ -47,7 +47,7 @@ struct Config {
     uint32_t authority_queue = 256;          // messages waiting for the authority side (fixed at start)
     uint32_t cache_max_ttl = 86400;          // TTLs passed on and cached are capped (Unbound cache-max-ttl)
     uint32_t cache_max_negative_ttl = 10800; // negative answers (RFC 2308 §5)
-    // Authority (issue 5); kept here so that side only has to wire them.
+    // Authority; kept here so that side only has to wire them.
     std::vector<std::string> keys;           // NAME:BASE64
     std::vector<std::string> update_keys;    // NAME
     std::vector<std::string> secondaries;    // ZONE=ADDR[:PORT]
@@ -66,8 +66,8 @@ struct Config {
     // packaged aisidd.conf turns it on at /run/aisid/control (systemd's
     // RuntimeDirectory=aisid). Fixed at start.
     std::string control_socket;
-    ZoneLoadLimits zone_limits;              // $INCLUDE files, bytes, directories (issue 15)
-    size_t max_records_per_name = 100;       // per owner name and type, by UPDATE and transfers (issue 15)
+    ZoneLoadLimits zone_limits;              // $INCLUDE files, bytes, directories
+    size_t max_records_per_name = 100;       // per owner name and type, by UPDATE and transfers
     RrlSettings rrl;                         // response rate limiting (off unless --rate-limit N)
     size_t rrl_table_size = 65536;           // buckets; fixed at start
 };

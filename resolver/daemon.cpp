@@ -56,7 +56,7 @@ std::string drop_privileges(const std::string &user, int &code) {
     return {};
 }
 
-// Issue 15: the authority's state directory (journals, compacted zone
+// The authority's state directory (journals, compacted zone
 // files) was created and opened as root; after --user the daemon must still
 // write there (compaction renames files in it). Hands the directory and the
 // regular files in it to the user, before privileges go. Symbolic links are
@@ -329,7 +329,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
     }
     sh.zones.replace_all(*zones);
     sh.set_zone_info(info);
-    // Issue 5: the authority side (UPDATE, NOTIFY, AXFR/IXFR, secondaries) when its options are given.
+    // The authority side (UPDATE, NOTIFY, AXFR/IXFR, secondaries) when its options are given.
     std::string auth_err;
     std::unique_ptr<Authority> authority = hook ? nullptr : make_authority(cfg, sh.zones, policy, auth_err);
     if (!auth_err.empty()) {
@@ -377,7 +377,7 @@ int run_daemon(int argc, char **argv, AuthorityHook *hook) {
             return 3;
         }
     }
-    // Every socket is bound: nothing left needs root (issue 7). setuid from
+    // Every socket is bound: nothing left needs root. setuid from
     // root clears every capability; glibc applies it to all threads.
     if (!cfg.user.empty()) {
         if (authority || mirror) {  // both write there after the privileges are gone

@@ -115,7 +115,7 @@ std::string render_metrics(const Shared &sh) {
     line(o, "# TYPE aisidd_reloads_total counter");
     line(o, "aisidd_reloads_total{result=\"ok\"} %llu", (unsigned long long)sh.reloads.load());
     line(o, "aisidd_reloads_total{result=\"failed\"} %llu", (unsigned long long)sh.reload_failures.load());
-    if (sh.authority) sh.authority->append_metrics(o);  // issue 15: the authority side's counters
+    if (sh.authority) sh.authority->append_metrics(o);  // the authority side's counters
     for (const auto &f : sh.metric_sources) f(o);
     return o;
 }
@@ -175,7 +175,7 @@ std::string http_response(const Shared &sh, const std::string &req) {
 } // namespace
 
 // A slow or stalled scraper (a byte now and then) holds only its own slot
-// until its deadline: every other one is served meanwhile (issue 15 item 9).
+// until its deadline: every other one is served meanwhile.
 void MetricsServer::run() {
     std::vector<HttpConn> conns;
     std::vector<pollfd> pf;

@@ -507,7 +507,7 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
         res.len = write_error(q, msg, true, 16, out, cap);
         return res;
     }
-    // The one dispatch point for the authority side (issue 5): NOTIFY and
+    // The one dispatch point for the authority side: NOTIFY and
     // UPDATE messages, zone transfer requests.
     bool transfer = q.opcode == kOpQuery && (q.qtype == kTypeAXFR || q.qtype == kTypeIXFR);
     // A signed query (a secondary's SOA refresh) must be answered signed: the authority side does it.

@@ -1,4 +1,4 @@
-// UPDATE handling (issue 5): any message must get an answer or none, never a
+// UPDATE handling: any message must get an answer or none, never a
 // crash. Two layers: the whole Authority::handle path (parse, TSIG, errors)
 // and, past TSIG, the RFC 2136 logic on the message's sections — whose result
 // must either be refused with nothing changed or be a zone that its own diff
@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         std::string why;
         if (!apply_diff(*w.zone, r.diff, again, why)) __builtin_trap();
         if (zone_to_text(*again) != zone_to_text(*r.zone)) __builtin_trap();
-        // Issue 15: what compaction writes must read back as the same zone,
+        // What compaction writes must read back as the same zone,
         // whatever bytes the accepted names and rdata hold.
         auto back = load_zone_text(zone_to_text(*r.zone), "fuzz");
         if (!back || zone_to_text(**back) != zone_to_text(*r.zone)) __builtin_trap();

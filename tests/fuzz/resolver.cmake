@@ -1,2 +1,2 @@
-# aisidd's query core (issue 3): bytes in → verdict and bytes out.
+# aisidd's query core: bytes in → verdict and bytes out.
 aisid_fuzz_target(fuzz_query fuzz_query.cpp aisid_resolver_core)
