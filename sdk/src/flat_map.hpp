@@ -75,7 +75,14 @@ public:
         for (const Slot &s : slots_)
             if (s.key) f(s.key, s.value);
     }
+    template <class F> void for_each_mut(F &&f) {
+        for (Slot &s : slots_)
+            if (s.key) f(s.key, s.value);
+    }
     size_t memory_bytes() const { return slots_.capacity() * sizeof(Slot); }
+
+    /// The key's 64-bit mix: the table uses its low bits (a sharded map may use the high ones).
+    static uint64_t mix(uint64_t k) { return hash(k); }
 
 private:
     static size_t hash(uint64_t k) {
