@@ -67,6 +67,11 @@ public:
 
     void handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
                 std::vector<std::string> &replies) override;
+    /// The UPDATEs among the requests are applied in order, each on top of
+    /// the ones before it (prerequisites see them), their journal entries
+    /// made durable with one fdatasync, the zone published once; each is
+    /// answered only after that sync. Other requests are handled one by one.
+    void handle_batch(std::vector<Request> &reqs) override;
 
     /// Another writer (SIGHUP reload) published `z`; re-assert our copy of a
     /// zone we own, or adopt a newer file.
@@ -111,10 +116,11 @@ private:
     void log(const std::string &s) const;
     void log_refusal(const std::string &s);
     time_t now() const;
-    void handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
-                       std::vector<std::string> &replies);
-    void apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std::string &zone_name, const std::string &who,
-                             std::vector<std::string> &replies);
+    struct UpdateJob;
+    // Handles a message; an UPDATE goes to `updates` when given (a batch), else is handled at once.
+    void dispatch(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
+                  std::vector<std::string> &replies, std::vector<UpdateJob> *updates);
+    void handle_updates(std::vector<UpdateJob> &jobs);
     void handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
                        std::vector<std::string> &replies);
     void handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp, std::vector<std::string> &replies);
