@@ -865,7 +865,14 @@ void Authority::compact(const std::string &origin, bool force) {
         std::lock_guard lk(mu_);
         path = primaries_[origin].zone_path;
     }
-    if (!write_zone_file(path, *z, err)) {
+    auto started = std::chrono::steady_clock::now();
+    bool written = write_zone_file(path, *z, err);
+    auto took = std::chrono::steady_clock::now() - started;
+    {
+        std::lock_guard lk(mu_);
+        primaries_[origin].next_compact = std::chrono::steady_clock::now() + 9 * took;
+    }
+    if (!written) {
         log("zone " + z->origin_text() + ": compaction failed: " + err);
         return;
     }
@@ -984,7 +991,9 @@ void Authority::writer_loop() {
             auto last = Clock::time_point(Clock::duration(last_change_.load()));
             bool quiet = Clock::now() - last > std::chrono::seconds(1);
             for (auto &[o, p] : primaries_)
-                if (p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) due.push_back(o);
+                if ((p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) &&
+                    Clock::now() >= p.next_compact)
+                    due.push_back(o);
         }
         for (auto &o : due) compact(o, false);
     }
