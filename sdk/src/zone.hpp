@@ -191,12 +191,12 @@ public:
     uint32_t soa_minimum() const;
 
     /// A registered service by its codes (all non-zero).
-    const Service *service(uint16_t o, uint16_t f, uint16_t m) const { return find_service(service_key(o, f, m)); }
+    const Service *service(uint16_t o, uint16_t f, uint16_t m) const { return lookup_service(service_key(o, f, m)); }
     /// True when some registered service matches (o, f, m), 0 meaning any.
     bool matches(uint16_t o, uint16_t f, uint16_t m) const {
         if (o == 0) return false;
         if (m != 0 && f == 0) return false;  // the grammar has no method without function
-        return find_service(service_key(o, f, m)) != nullptr;
+        return lookup_service(service_key(o, f, m)) != nullptr;
     }
     size_t service_count() const { return service_count_; }
     /// SVCB rdata of a service, one by one.
@@ -249,9 +249,24 @@ private:
     bool is_aisid_ = false;
     uint64_t prefix_ = 0;
     uint32_t aisid_ttl_ = 0;
+    // Through the shards: for the builder, while it changes them.
     const Service *find_service(uint64_t key) const {
         return services_.for_hash(FlatMap<Service>::mix(key)).map.find(key);
     }
+    // Through the views: one hop less for every lookup of a published zone.
+    const Service *lookup_service(uint64_t key) const {
+        if (!views_valid_) return find_service(key);  // a zone being built
+        uint64_t h = FlatMap<Service>::mix(key);
+        const ServiceView &v = service_views_[services_.index(h)];
+        return FlatMap<Service>::find_in(v.slots, v.mask, key, h);
+    }
+    // Each shard's table, kept beside the others (ZoneBuilder::finish sets them).
+    struct ServiceView {
+        const FlatMap<Service>::Slot *slots = nullptr;
+        size_t mask = 0;
+    };
+    std::vector<ServiceView> service_views_{1};
+    bool views_valid_ = false;
 
     CowPtr<Dimension> dims_[3];
     CowStringMap<Node> nodes_;

@@ -65,7 +65,9 @@ bool parse_code(std::string_view rdata, uint32_t &code) {
 
 ZoneBuilder::ZoneBuilder(std::string file) : z_(std::make_unique<Zone>()) { z_->file_ = std::move(file); }
 
-ZoneBuilder::ZoneBuilder(const Zone &base) : z_(std::make_unique<Zone>(base)), have_soa_(true), editing_(true) {}
+ZoneBuilder::ZoneBuilder(const Zone &base) : z_(std::make_unique<Zone>(base)), have_soa_(true), editing_(true) {
+    z_->views_valid_ = false;  // its shards change from here on: lookups go through them until finish()
+}
 
 bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, std::string_view rdata,
                       const std::string &file, int line, ZoneError &err) {
@@ -548,6 +550,10 @@ Expected<ZonePtr, ZoneError> ZoneBuilder::finish() {
     }
     z.nodes_.rebalance();
     rebalance_services();
+    z.service_views_.resize(z.services_.count());
+    for (size_t i = 0; i < z.services_.count(); ++i)
+        z.service_views_[i] = Zone::ServiceView{z.services_.at(i).map.slots(), z.services_.at(i).map.mask()};
+    z.views_valid_ = true;
     return ZonePtr(std::move(z_));
 }
 

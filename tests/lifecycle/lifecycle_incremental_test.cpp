@@ -213,3 +213,20 @@ TEST_CASE("incremental: one change to a 200k-service zone copies one service sha
     CHECK(svcb_old == 1);
     CHECK(svcb_new == 2);
 }
+
+TEST_CASE("incremental: within one UPDATE, later records see the earlier ones (a service added, then deleted)") {
+    ZonePtr z = load(zone_text(3));
+    // Added and deleted in the same message: RFC 2136 §3.4.2 applies them in order.
+    UpdateResult r = apply_update(*z, {}, {rr("m1.f1.o1.inc.example. 300 IN AAAA " + aaaa_of(1, 1, 1)),
+                                           rr("m1.f1.o1.inc.example. 300 IN AAAA " + aaaa_of(1, 1, 1), kClassNONE),
+                                           rr("m2.f1.o1.inc.example. 300 IN AAAA " + aaaa_of(1, 1, 2))});
+    REQUIRE_MESSAGE(r.rcode == kRcodeNoError, r.why);
+    CHECK(r.zone->service(1, 1, 1) == nullptr);
+    CHECK(r.zone->service(1, 1, 2) != nullptr);
+    // The per-name limit counts the SVCBs this very UPDATE adds to a service.
+    std::vector<Record> many{rr("m3.f1.o1.inc.example. 300 IN AAAA " + aaaa_of(1, 1, 3))};
+    for (int i = 0; i < 5; ++i)
+        many.push_back(rr("m3.f1.o1.inc.example. 300 IN SVCB 1 s" + std::to_string(i) + ".legacy.example."));
+    CHECK(apply_update(*z, {}, many, 4).rcode == kRcodeRefused);
+    CHECK(apply_update(*z, {}, many, 5).rcode == kRcodeNoError);
+}
