@@ -964,15 +964,28 @@ void Authority::queue_write(const std::string &path, ZonePtr z, std::string head
     wcv_.notify_all();
 }
 
-void Authority::flush_writes() {
+void Authority::flush_writes(bool force) {
+    using Clock = std::chrono::steady_clock;
     std::map<std::string, std::pair<ZonePtr, std::string>> todo;
     {
         std::lock_guard lk(wmu_);
-        todo.swap(pending_writes_);
+        for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+            auto nw = next_write_.find(it->first);
+            if (force || nw == next_write_.end() || Clock::now() >= nw->second) {
+                todo.insert(*it);
+                it = pending_writes_.erase(it);
+            } else {
+                ++it;
+            }
+        }
     }
     for (auto &[path, w] : todo) {
         std::string err;
+        auto started = Clock::now();
         if (!write_zone_file(path, *w.first, err, w.second)) log("zone " + w.first->origin_text() + ": " + err);
+        auto took = Clock::now() - started;
+        std::lock_guard lk(wmu_);
+        next_write_[path] = Clock::now() + 9 * took;
     }
 }
 
@@ -981,10 +994,18 @@ void Authority::writer_loop() {
     while (!stopping_) {
         {
             std::unique_lock lk(wmu_);
-            wcv_.wait_for(lk, std::chrono::milliseconds(250), [&] { return stopping_ || !pending_writes_.empty(); });
+            // A write still waiting out its turn does not wake the loop again.
+            wcv_.wait_for(lk, std::chrono::milliseconds(250), [&] {
+                if (stopping_) return true;
+                for (auto &[path, z] : pending_writes_) {
+                    auto nw = next_write_.find(path);
+                    if (nw == next_write_.end() || Clock::now() >= nw->second) return true;
+                }
+                return false;
+            });
         }
         if (stopping_) break;
-        flush_writes();
+        flush_writes(false);
         std::vector<std::string> due;
         {
             std::lock_guard lk(mu_);

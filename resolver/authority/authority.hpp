@@ -142,7 +142,8 @@ private:
     void reassert(const std::string &origin);
     void queue_write(const std::string &path, ZonePtr z, std::string header = {});
     bool verified_ok(const Secondary &s, const Zone &z, const std::string &from, std::string &header);
-    void flush_writes();
+    // All pending zone files now (force), or those whose wait is over.
+    void flush_writes(bool force = true);
     void writer_loop();
 
     AuthorityOptions opt_;
@@ -186,6 +187,9 @@ private:
     std::mutex wmu_;
     std::condition_variable wcv_;
     std::map<std::string, std::pair<ZonePtr, std::string>> pending_writes_;  // path → latest version, header
+    // A secondary's file is written again no sooner than nine times its last
+    // write took (a 1M-service zone takes most of a minute to write).
+    std::map<std::string, std::chrono::steady_clock::time_point> next_write_;  // guarded by wmu_
     std::atomic<int64_t> last_change_{0};             // steady_clock ticks of the last change
     std::thread sec_thread_, notify_thread_, writer_thread_;
 };
