@@ -732,7 +732,7 @@ TEST_CASE("authority: a batch of UPDATEs is applied in order, synced once, publi
     CHECK(has_record(e.zone(), "b19.batch.ai.example. 300 IN AAAA 2001:db8:77::20"));
 }
 
-TEST_CASE("journal: group commit - staged entries are durable only after commit; a crash before it loses only them") {
+TEST_CASE("journal: group commit - staged entries are durable only after commit - a crash before it loses only them") {
     char tmpl[] = "/tmp/aisid-jnl-XXXXXX";
     REQUIRE(mkdtemp(tmpl));
     std::string path = std::string(tmpl) + "/z.jnl";

@@ -42,7 +42,7 @@ TEST_CASE("cow: CowPtr copies on the first change only, and the old value stays"
     CHECK(&*b == before);
 }
 
-TEST_CASE("cow: a copy shares every shard; a change copies only the shard it falls in") {
+TEST_CASE("cow: a copy shares every shard - a change copies only the shard it falls in") {
     CowStringMap<int> a = filled(20000);
     REQUIRE(a.shards().count() >= 16);
     CowStringMap<int> b = a;
