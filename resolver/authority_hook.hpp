@@ -28,10 +28,24 @@ struct AuthorityZoneStatus {
 };
 
 struct AuthorityHook {
+    /// One message of a batch and, after handle_batch, its replies.
+    struct Request {
+        const uint8_t *msg = nullptr;
+        size_t len = 0;
+        sockaddr_storage peer{};
+        bool tcp = false;
+        std::vector<std::string> replies;
+    };
     virtual ~AuthorityHook() = default;
     // May block (fsync, network). Called off the UDP fast path. For TCP (AXFR), may produce several messages.
     virtual void handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
                         std::vector<std::string> &replies) = 0;
+    /// The messages that arrived together. An authority that syncs a journal
+    /// can make their changes durable with one sync (group commit); this one
+    /// handles them one by one.
+    virtual void handle_batch(std::vector<Request> &reqs) {
+        for (Request &r : reqs) handle(r.msg, r.len, r.peer, r.tcp, r.replies);
+    }
     /// Appends its Prometheus counters (HELP, TYPE and value lines) to /metrics.
     virtual void append_metrics(std::string &) const {}
     /// The zones it keeps, for aisid-control zone-status; may be called from any thread.

@@ -39,23 +39,39 @@ void AuthorityRunner::stop() {
 }
 
 void AuthorityRunner::run() {
+    std::vector<Job> jobs;
+    std::vector<AuthorityHook::Request> reqs;
     for (;;) {
-        Job j;
         {
             std::unique_lock lk(mu_);
             cv_.wait(lk, [&] { return stop_ || !q_.empty(); });
             if (stop_) return;
-            j = std::move(q_.front());
-            q_.pop_front();
+            // What queued up while the last batch was handled goes together:
+            // the UPDATEs among it share one journal sync (group commit).
+            jobs.clear();
+            while (!q_.empty() && jobs.size() < kMaxBatch) {
+                jobs.push_back(std::move(q_.front()));
+                q_.pop_front();
+            }
+        }
+        reqs.clear();
+        reqs.resize(jobs.size());
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            reqs[i].msg = reinterpret_cast<const uint8_t *>(jobs[i].msg.data());
+            reqs[i].len = jobs[i].msg.size();
+            reqs[i].peer = jobs[i].where.peer;
+            reqs[i].tcp = jobs[i].where.tcp;
         }
         try {
-            hook_->handle(reinterpret_cast<const uint8_t *>(j.msg.data()), j.msg.size(), j.where.peer, j.where.tcp,
-                          j.where.replies);
+            hook_->handle_batch(reqs);
         } catch (const std::exception &e) {
             AISID_LOG(LogLevel::error, std::string("authority: ") + e.what());
-            j.where.replies.clear();
+            for (auto &r : reqs) r.replies.clear();
         }
-        j.w->deliver(std::move(j.where));
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            jobs[i].where.replies = std::move(reqs[i].replies);
+            jobs[i].w->deliver(std::move(jobs[i].where));
+        }
     }
 }
 

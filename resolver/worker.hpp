@@ -76,6 +76,7 @@ private:
         Worker *w;
     };
     void run();
+    static constexpr size_t kMaxBatch = 64;  // messages handed to the hook at once
     AuthorityHook *hook_;
     size_t max_queue_;
     std::atomic<uint64_t> *dropped_;

@@ -13,10 +13,21 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace aisid::resolver {
 
 namespace {
+
+// A zone file aisidd wrote itself (a compacted copy, a secondary's copy) is
+// read back whatever its size: the byte limit guards against files an
+// operator names, and a 1M-service zone is over its 64 MiB default.
+ZoneLoadLimits own_file_limits(const struct stat &st) {
+    ZoneLoadLimits lim;
+    lim.max_bytes = std::max<uint64_t>(lim.max_bytes, static_cast<uint64_t>(st.st_size));
+    lim.max_includes = 0;  // we never write $INCLUDE
+    return lim;
+}
 
 std::string raw_mac(const ldns_rdf *mac) {
     if (!mac || ldns_rdf_size(mac) < 2) return {};
@@ -145,7 +156,7 @@ Expected<bool, AuthorityError> Authority::start() {
         sec->path = opt_.state_dir + "/" + zone_file_stem(sec->origin_wire) + ".zone";
         struct stat st;
         if (::stat(sec->path.c_str(), &st) == 0) {
-            auto z = load_zone_file(sec->path);
+            auto z = load_zone_file(sec->path, own_file_limits(st));
             std::string header;
             if (z && (*z)->origin_wire() == sec->origin_wire && !verified_ok(*sec, **z, sec->path, header)) {
                 // Already logged and counted: no copy until a transfer verifies.
@@ -204,7 +215,7 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
     ZonePtr cur = file_zone;
     struct stat st;
     if (::stat(p.zone_path.c_str(), &st) == 0) {
-        auto saved = load_zone_file(p.zone_path);
+        auto saved = load_zone_file(p.zone_path, own_file_limits(st));
         if (saved && (*saved)->origin_wire() == origin && serial_gt((*saved)->serial(), cur->serial())) {
             cur = *saved;
             p.compacted_serial = cur->serial();
@@ -331,6 +342,43 @@ void Authority::reassert(const std::string &origin) {
 
 void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
                        std::vector<std::string> &replies) {
+    dispatch(msg, len, peer, tcp, replies, nullptr);
+}
+
+// An UPDATE waiting for the rest of its batch: checked, then applied, then
+// answered after the journal sync that covers it.
+struct Authority::UpdateJob {
+    PktPtr q;
+    const uint8_t *msg = nullptr;
+    size_t len = 0;
+    sockaddr_storage peer{};
+    std::vector<std::string> *replies = nullptr;
+    TsigCheck tc;
+    std::string who, zone_name, seen_key, origin;
+    std::vector<Record> prereq, updates;
+    uint8_t rcode = kRcodeNoError;
+    bool done = false;         // answered before anything was applied
+    bool after_stage = false;  // decided on top of changes not yet synced
+    bool aa = true;
+    int dup_of = -1;           // the same signed message earlier in the batch
+};
+
+void Authority::handle_batch(std::vector<Request> &reqs) {
+    std::vector<UpdateJob> updates;
+    for (Request &r : reqs) dispatch(r.msg, r.len, r.peer, r.tcp, r.replies, &updates);
+    if (updates.empty()) return;
+    try {
+        handle_updates(updates);
+    } catch (const std::exception &e) {
+        log(std::string("authority: ") + e.what());
+        for (UpdateJob &j : updates)
+            if (j.replies->empty())
+                if (std::string r = header_reply(j.msg, j.len, kRcodeServFail); !r.empty()) j.replies->push_back(r);
+    }
+}
+
+void Authority::dispatch(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp,
+                         std::vector<std::string> &replies, std::vector<UpdateJob> *updates) {
     try {
         ldns_pkt *raw = nullptr;
         if (len < 12 || ldns_wire2pkt(&raw, msg, len) != LDNS_STATUS_OK) {
@@ -341,7 +389,22 @@ void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &p
         PktPtr q(raw);
         if (ldns_pkt_qr(q.get())) return;  // never answer an answer
         switch (ldns_pkt_get_opcode(q.get())) {
-        case LDNS_PACKET_UPDATE: handle_update(q.get(), msg, len, peer, replies); return;
+        case LDNS_PACKET_UPDATE: {
+            UpdateJob j;
+            j.q = std::move(q);
+            j.msg = msg;
+            j.len = len;
+            j.peer = peer;
+            j.replies = &replies;
+            if (updates) {
+                updates->push_back(std::move(j));
+                return;
+            }
+            std::vector<UpdateJob> one;
+            one.push_back(std::move(j));
+            handle_updates(one);
+            return;
+        }
         case LDNS_PACKET_NOTIFY: handle_notify(q.get(), msg, len, peer, replies); return;
         case LDNS_PACKET_QUERY: {
             const ldns_rr_list *qs = ldns_pkt_question(q.get());
@@ -414,133 +477,191 @@ std::string make_reply(const ldns_pkt *q, uint8_t rcode, const TsigCheck &tc, ti
 
 } // namespace
 
-void Authority::handle_update(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
-                              std::vector<std::string> &replies) {
-    TsigCheck tc = tsig_verify_request(q, msg, len, keys_, now());
-    std::string who = sockaddr_text(peer);
-    const ldns_rr_list *zs = ldns_pkt_question(q);
-    std::string zone_name = ldns_rr_list_rr_count(zs) == 1
-                                ? name_to_text(record_from_ldns(ldns_rr_list_rr(zs, 0)).owner)
-                                : std::string("?");
+void Authority::handle_updates(std::vector<UpdateJob> &jobs) {
     using R = TsigCheck::Result;
-    if (tc.result != R::ok) {
-        uint8_t rc = tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth;
-        log_refusal("UPDATE " + zone_name + " from " + who + " refused: " + tc.text());
-        replies.push_back(make_reply(q, rc, tc, now()));
-        return;
-    }
-    // Seen before (same key, same MAC: the same signed message)? Then the
-    // first replies again, nothing applied twice.
-    const std::string seen_key = tc.key->name_wire + raw_mac(tc.request_mac.get());
-    {
-        std::lock_guard lk(replay_mu_);
-        const uint64_t t = static_cast<uint64_t>(now());
-        if (t != last_seen_sweep_) {  // expired entries go once a second at most
-            last_seen_sweep_ = t;
-            for (auto it = seen_updates_.begin(); it != seen_updates_.end();)
-                it = it->second.expires < t ? seen_updates_.erase(it) : std::next(it);
+    // 1. Each on its own: the signature, a replay, the key's right, the form.
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        UpdateJob &j = jobs[i];
+        ldns_pkt *q = j.q.get();
+        j.tc = tsig_verify_request(q, j.msg, j.len, keys_, now());
+        j.who = sockaddr_text(j.peer);
+        const ldns_rr_list *zs = ldns_pkt_question(q);
+        j.zone_name = ldns_rr_list_rr_count(zs) == 1 ? name_to_text(record_from_ldns(ldns_rr_list_rr(zs, 0)).owner)
+                                                     : std::string("?");
+        const TsigCheck &tc = j.tc;
+        if (tc.result != R::ok) {
+            uint8_t rc = tc.result == R::unsigned_msg ? kRcodeRefused : kRcodeNotAuth;
+            log_refusal("UPDATE " + j.zone_name + " from " + j.who + " refused: " + tc.text());
+            j.replies->push_back(make_reply(q, rc, tc, now()));
+            j.done = true;
+            continue;
         }
-        auto it = seen_updates_.find(seen_key);
-        if (it != seen_updates_.end() && it->second.replies.empty()) {
-            // Applied before a restart (known from the journal): its replies
-            // are gone, and applying it again would roll the zone back.
-            // Refused as a stale signature: NOTAUTH, TSIG error BADTIME, signed.
-            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
-                        " refused: the same signed message was applied before the restart (a replay)");
-            replays_refused_.fetch_add(1);
-            TsigCheck stale;
-            stale.result = R::bad_time;
-            stale.key = tc.key;
-            stale.request_mac.reset(ldns_rdf_clone(tc.request_mac.get()));
-            stale.time_signed = tc.time_signed;
-            stale.fudge = tc.fudge;
-            stale.key_name_wire = tc.key_name_wire;
-            replies.push_back(make_reply(q, kRcodeNotAuth, stale, now()));
-            return;
-        }
-        if (it != seen_updates_.end()) {
-            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name +
-                ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
-            replies = it->second.replies;
-            return;
-        }
-    }
-    std::vector<std::string> out;
-    apply_signed_update(q, tc, zone_name, who, out);
-    {
-        std::lock_guard lk(replay_mu_);
-        if (seen_updates_.size() >= kMaxSeenUpdates) seen_updates_.erase(seen_updates_.begin());
-        seen_updates_[seen_key] = SeenUpdate{tc.time_signed + tc.fudge, out};
-    }
-    replies.insert(replies.end(), out.begin(), out.end());
-}
-
-void Authority::apply_signed_update(ldns_pkt *q, const TsigCheck &tc, const std::string &zone_name,
-                                    const std::string &who, std::vector<std::string> &replies) {
-    const ldns_rr_list *zs = ldns_pkt_question(q);
-    if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
-        log_refusal("UPDATE " + zone_name + " from " + who + " refused: key " + tc.key->name + " may not update");
-        replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
-        return;
-    }
-    // RFC 2136 §3.1.1: exactly one zone, of type SOA.
-    if (ldns_rr_list_rr_count(zs) != 1 || ldns_rr_get_type(ldns_rr_list_rr(zs, 0)) != LDNS_RR_TYPE_SOA) {
-        replies.push_back(make_reply(q, kRcodeFormErr, tc, now()));
-        return;
-    }
-    Record zrec = record_from_ldns(ldns_rr_list_rr(zs, 0));
-    std::vector<Record> prereq = records_of(ldns_pkt_answer(q));
-    std::vector<Record> updates = records_of(ldns_pkt_authority(q));
-    uint8_t rcode;
-    ZonePtr published;
-    {
-        std::lock_guard lk(mu_);
-        auto it = primaries_.find(zrec.owner);
-        if (it == primaries_.end() || zrec.cls != kClassIN) {
-            log_refusal("UPDATE " + zone_name + " from " + who + ": not a primary zone here (NOTAUTH)");
-            replies.push_back(make_reply(q, kRcodeNotAuth, tc, now(), false));
-            return;
-        }
-        // A zone that must verify (--require-zonemd, --trust-anchor) is not
-        // changed here: aisidd does not sign, so a change would break its
-        // ZONEMD and put unverified data in the state file. Change it on the
-        // signer and publish it again.
-        if (opt_.policy && opt_.policy->active(zrec.owner)) {
-            log_refusal("UPDATE " + zone_name + " from " + who +
-                        " refused: the zone must verify (ZONEMD/DNSSEC) and aisidd does not sign");
-            replies.push_back(make_reply(q, kRcodeRefused, tc, now()));
-            return;
-        }
-        Primary &p = it->second;
-        UpdateResult res = apply_update(*p.zone, prereq, updates, opt_.max_records_per_name);
-        rcode = res.rcode;
-        if (res.rcode != kRcodeNoError) {
-            log_refusal("UPDATE " + zone_name + " from " + who + " key " + tc.key->name + ": " + rcode_name(res.rcode) +
-                ": " + res.why);
-        } else if (res.changed) {
-            std::string err;
-            res.diff.tsig_key = tc.key->name_wire;
-            res.diff.tsig_mac = raw_mac(tc.request_mac.get());
-            res.diff.tsig_time = tc.time_signed;
-            res.diff.tsig_fudge = tc.fudge;
-            // On disk before NOERROR (SPEC §4): a crash after this loses nothing acknowledged.
-            if (!p.journal.append(res.diff, err)) {
-                log("UPDATE " + zone_name + ": " + err + " (SERVFAIL, nothing changed)");
-                rcode = kRcodeServFail;
-            } else {
-                p.zone = res.zone;
-                p.changed = now();
-                p.history.push_back(std::move(res.diff));
-                ++p.since_compact;
-                last_change_.store(std::chrono::steady_clock::now().time_since_epoch().count());
-                published = p.zone;
+        // Seen before (same key, same MAC: the same signed message)? Then the
+        // first replies again, nothing applied twice.
+        j.seen_key = tc.key->name_wire + raw_mac(tc.request_mac.get());
+        {
+            std::lock_guard lk(replay_mu_);
+            const uint64_t t = static_cast<uint64_t>(now());
+            if (t != last_seen_sweep_) {  // expired entries go once a second at most
+                last_seen_sweep_ = t;
+                for (auto it = seen_updates_.begin(); it != seen_updates_.end();)
+                    it = it->second.expires < t ? seen_updates_.erase(it) : std::next(it);
+            }
+            auto it = seen_updates_.find(j.seen_key);
+            if (it != seen_updates_.end() && it->second.replies.empty()) {
+                // Applied before a restart (known from the journal): its replies
+                // are gone, and applying it again would roll the zone back.
+                // Refused as a stale signature: NOTAUTH, TSIG error BADTIME, signed.
+                log_refusal("UPDATE " + j.zone_name + " from " + j.who + " key " + tc.key->name +
+                            " refused: the same signed message was applied before the restart (a replay)");
+                replays_refused_.fetch_add(1);
+                TsigCheck stale;
+                stale.result = R::bad_time;
+                stale.key = tc.key;
+                stale.request_mac.reset(ldns_rdf_clone(tc.request_mac.get()));
+                stale.time_signed = tc.time_signed;
+                stale.fudge = tc.fudge;
+                stale.key_name_wire = tc.key_name_wire;
+                j.replies->push_back(make_reply(q, kRcodeNotAuth, stale, now()));
+                j.done = true;
+                continue;
+            }
+            if (it != seen_updates_.end()) {
+                log_refusal("UPDATE " + j.zone_name + " from " + j.who + " key " + tc.key->name +
+                    ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
+                *j.replies = it->second.replies;
+                j.done = true;
+                continue;
             }
         }
+        for (size_t k = 0; k < i && j.dup_of < 0; ++k)
+            if (!jobs[k].seen_key.empty() && jobs[k].seen_key == j.seen_key) j.dup_of = static_cast<int>(k);
+        if (j.dup_of >= 0) continue;
+        if (std::find(update_keys_.begin(), update_keys_.end(), tc.key->name_wire) == update_keys_.end()) {
+            log_refusal("UPDATE " + j.zone_name + " from " + j.who + " refused: key " + tc.key->name + " may not update");
+            j.rcode = kRcodeRefused;
+            continue;
+        }
+        // RFC 2136 §3.1.1: exactly one zone, of type SOA.
+        if (ldns_rr_list_rr_count(zs) != 1 || ldns_rr_get_type(ldns_rr_list_rr(zs, 0)) != LDNS_RR_TYPE_SOA) {
+            j.rcode = kRcodeFormErr;
+            continue;
+        }
+        Record zrec = record_from_ldns(ldns_rr_list_rr(zs, 0));
+        if (zrec.cls != kClassIN) {
+            log_refusal("UPDATE " + j.zone_name + " from " + j.who + ": not a primary zone here (NOTAUTH)");
+            j.rcode = kRcodeNotAuth;
+            j.aa = false;
+            continue;
+        }
+        j.origin = zrec.owner;
+        j.prereq = records_of(ldns_pkt_answer(q));
+        j.updates = records_of(ldns_pkt_authority(q));
     }
-    // Outside the lock: ZoneStore runs its change callbacks (zone_replaced) inline.
-    if (published) publish_(published);
-    if (rcode == kRcodeNoError) queue_notify(zrec.owner);
-    replies.push_back(make_reply(q, rcode, tc, now()));
+
+    // 2. In order, each on the zone the ones before it made; journal entries
+    // staged, then one sync for all (group commit).
+    struct Staged {
+        ZonePtr zone;
+        std::vector<Diff> diffs;
+        bool failed = false;
+        ZonePtr published;
+    };
+    std::map<std::string, Staged> staged;
+    std::unique_lock lk(mu_);
+    try {
+        for (UpdateJob &j : jobs) {
+            if (j.done || j.dup_of >= 0 || j.origin.empty() || j.rcode != kRcodeNoError) continue;
+            auto it = primaries_.find(j.origin);
+            if (it == primaries_.end()) {
+                log_refusal("UPDATE " + j.zone_name + " from " + j.who + ": not a primary zone here (NOTAUTH)");
+                j.rcode = kRcodeNotAuth;
+                j.aa = false;
+                continue;
+            }
+            // A zone that must verify (--require-zonemd, --trust-anchor) is not
+            // changed here: aisidd does not sign, so a change would break its
+            // ZONEMD and put unverified data in the state file. Change it on the
+            // signer and publish it again.
+            if (opt_.policy && opt_.policy->active(j.origin)) {
+                log_refusal("UPDATE " + j.zone_name + " from " + j.who +
+                            " refused: the zone must verify (ZONEMD/DNSSEC) and aisidd does not sign");
+                j.rcode = kRcodeRefused;
+                continue;
+            }
+            Primary &p = it->second;
+            Staged &st = staged[j.origin];
+            if (!st.zone) st.zone = p.zone;
+            j.after_stage = !st.diffs.empty();
+            UpdateResult res = apply_update(*st.zone, j.prereq, j.updates, opt_.max_records_per_name);
+            j.rcode = res.rcode;
+            if (res.rcode != kRcodeNoError) {
+                log_refusal("UPDATE " + j.zone_name + " from " + j.who + " key " + j.tc.key->name + ": " +
+                            rcode_name(res.rcode) + ": " + res.why);
+            } else if (res.changed) {
+                std::string err;
+                res.diff.tsig_key = j.tc.key->name_wire;
+                res.diff.tsig_mac = raw_mac(j.tc.request_mac.get());
+                res.diff.tsig_time = j.tc.time_signed;
+                res.diff.tsig_fudge = j.tc.fudge;
+                if (!p.journal.stage(res.diff, err)) {
+                    log("UPDATE " + j.zone_name + ": " + err + " (SERVFAIL, nothing changed)");
+                    j.rcode = kRcodeServFail;
+                } else {
+                    st.zone = res.zone;
+                    st.diffs.push_back(std::move(res.diff));
+                    j.after_stage = true;
+                }
+            }
+        }
+        for (auto &[origin, st] : staged) {
+            if (st.diffs.empty()) continue;
+            Primary &p = primaries_[origin];
+            std::string err;
+            // On disk before NOERROR (SPEC §4): a crash after this loses nothing acknowledged.
+            if (!p.journal.commit(err)) {
+                log("UPDATE " + name_to_text(origin) + ": " + err + " (SERVFAIL for " + std::to_string(st.diffs.size()) +
+                    " updates, nothing changed)");
+                st.failed = true;
+                continue;
+            }
+            p.zone = st.zone;
+            p.changed = now();
+            for (Diff &d : st.diffs) p.history.push_back(std::move(d));
+            p.since_compact += st.diffs.size();
+            last_change_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+            st.published = p.zone;
+        }
+    } catch (...) {
+        // Nothing staged may be synced later by another batch: it was never applied.
+        for (auto &[origin, st] : staged)
+            if (auto it = primaries_.find(origin); it != primaries_.end() && it->second.journal.staged())
+                it->second.journal.discard();
+        throw;
+    }
+    lk.unlock();
+    // 3. Outside the lock (ZoneStore runs its change callbacks, zone_replaced,
+    // inline): publish once per zone, then answer each.
+    for (auto &[origin, st] : staged)
+        if (st.published) publish_(st.published);
+    std::set<std::string> notify;
+    for (UpdateJob &j : jobs) {
+        if (j.done || j.dup_of >= 0) continue;
+        auto st = staged.find(j.origin);
+        if (st != staged.end() && st->second.failed && j.after_stage) j.rcode = kRcodeServFail;
+        if (j.rcode == kRcodeNoError) notify.insert(j.origin);
+        j.replies->push_back(make_reply(j.q.get(), j.rcode, j.tc, now(), j.aa));
+        std::lock_guard lk(replay_mu_);
+        if (seen_updates_.size() >= kMaxSeenUpdates) seen_updates_.erase(seen_updates_.begin());
+        seen_updates_[j.seen_key] = SeenUpdate{j.tc.time_signed + j.tc.fudge, *j.replies};
+    }
+    for (UpdateJob &j : jobs) {
+        if (j.dup_of < 0) continue;
+        log_refusal("UPDATE " + j.zone_name + " from " + j.who + " key " + j.tc.key->name +
+                    ": the same signed message again (a retransmission or a replay): not applied again, first reply resent");
+        *j.replies = *jobs[static_cast<size_t>(j.dup_of)].replies;
+    }
+    for (const std::string &o : notify) queue_notify(o);
 }
 
 void Authority::handle_notify(ldns_pkt *q, const uint8_t *msg, size_t len, const sockaddr_storage &peer,
@@ -754,7 +875,14 @@ void Authority::compact(const std::string &origin, bool force) {
         std::lock_guard lk(mu_);
         path = primaries_[origin].zone_path;
     }
-    if (!write_zone_file(path, *z, err)) {
+    auto started = std::chrono::steady_clock::now();
+    bool written = write_zone_file(path, *z, err);
+    auto took = std::chrono::steady_clock::now() - started;
+    {
+        std::lock_guard lk(mu_);
+        primaries_[origin].next_compact = std::chrono::steady_clock::now() + 9 * took;
+    }
+    if (!written) {
         log("zone " + z->origin_text() + ": compaction failed: " + err);
         return;
     }
@@ -846,15 +974,28 @@ void Authority::queue_write(const std::string &path, ZonePtr z, std::string head
     wcv_.notify_all();
 }
 
-void Authority::flush_writes() {
+void Authority::flush_writes(bool force) {
+    using Clock = std::chrono::steady_clock;
     std::map<std::string, std::pair<ZonePtr, std::string>> todo;
     {
         std::lock_guard lk(wmu_);
-        todo.swap(pending_writes_);
+        for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+            auto nw = next_write_.find(it->first);
+            if (force || nw == next_write_.end() || Clock::now() >= nw->second) {
+                todo.insert(*it);
+                it = pending_writes_.erase(it);
+            } else {
+                ++it;
+            }
+        }
     }
     for (auto &[path, w] : todo) {
         std::string err;
+        auto started = Clock::now();
         if (!write_zone_file(path, *w.first, err, w.second)) log("zone " + w.first->origin_text() + ": " + err);
+        auto took = Clock::now() - started;
+        std::lock_guard lk(wmu_);
+        next_write_[path] = Clock::now() + 9 * took;
     }
 }
 
@@ -863,17 +1004,27 @@ void Authority::writer_loop() {
     while (!stopping_) {
         {
             std::unique_lock lk(wmu_);
-            wcv_.wait_for(lk, std::chrono::milliseconds(250), [&] { return stopping_ || !pending_writes_.empty(); });
+            // A write still waiting out its turn does not wake the loop again.
+            wcv_.wait_for(lk, std::chrono::milliseconds(250), [&] {
+                if (stopping_) return true;
+                for (auto &[path, z] : pending_writes_) {
+                    auto nw = next_write_.find(path);
+                    if (nw == next_write_.end() || Clock::now() >= nw->second) return true;
+                }
+                return false;
+            });
         }
         if (stopping_) break;
-        flush_writes();
+        flush_writes(false);
         std::vector<std::string> due;
         {
             std::lock_guard lk(mu_);
             auto last = Clock::time_point(Clock::duration(last_change_.load()));
             bool quiet = Clock::now() - last > std::chrono::seconds(1);
             for (auto &[o, p] : primaries_)
-                if (p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) due.push_back(o);
+                if ((p.since_compact >= opt_.compact_every || (quiet && p.since_compact > 0)) &&
+                    Clock::now() >= p.next_compact)
+                    due.push_back(o);
         }
         for (auto &o : due) compact(o, false);
     }

@@ -155,13 +155,18 @@ std::string frame_entry(std::string_view payload) {
 Journal::~Journal() {
     if (fd_ >= 0) ::close(fd_);
 }
-Journal::Journal(Journal &&o) noexcept : path_(std::move(o.path_)), fd_(o.fd_), size_(o.size_) { o.fd_ = -1; }
+Journal::Journal(Journal &&o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), size_(o.size_), staged_end_(o.staged_end_), staged_n_(o.staged_n_) {
+    o.fd_ = -1;
+}
 Journal &Journal::operator=(Journal &&o) noexcept {
     if (this != &o) {
         if (fd_ >= 0) ::close(fd_);
         path_ = std::move(o.path_);
         fd_ = o.fd_;
         size_ = o.size_;
+        staged_end_ = o.staged_end_;
+        staged_n_ = o.staged_n_;
         o.fd_ = -1;
     }
     return *this;
@@ -233,7 +238,8 @@ bool Journal::open(const std::string &path, std::vector<Diff> &entries, std::str
             return false;
         }
     }
-    size_ = p;
+    size_ = staged_end_ = p;
+    staged_n_ = 0;
     if (::lseek(fd_, static_cast<off_t>(p), SEEK_SET) < 0) {
         err = "cannot seek journal " + path + ": " + std::strerror(errno);
         return false;
@@ -241,22 +247,39 @@ bool Journal::open(const std::string &path, std::vector<Diff> &entries, std::str
     return true;
 }
 
-bool Journal::append(const Diff &d, std::string &err) {
+bool Journal::append(const Diff &d, std::string &err) { return stage(d, err) && commit(err); }
+
+bool Journal::stage(const Diff &d, std::string &err) {
     std::string e = frame_entry(encode_diff(d));
     if (!write_all(fd_, e)) {
         err = "cannot write journal " + path_ + ": " + std::strerror(errno);
         // Cut back a partial write so the next entry starts on a boundary.
-        if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) ::lseek(fd_, static_cast<off_t>(size_), SEEK_SET);
+        if (::ftruncate(fd_, static_cast<off_t>(staged_end_)) == 0)
+            ::lseek(fd_, static_cast<off_t>(staged_end_), SEEK_SET);
         return false;
     }
-    // The entry must be on disk before the UPDATE is acknowledged (SPEC §4).
+    staged_end_ += e.size();
+    ++staged_n_;
+    return true;
+}
+
+bool Journal::commit(std::string &err) {
+    if (staged_n_ == 0) return true;
+    // The entries must be on disk before their UPDATEs are acknowledged (SPEC §4).
     if (::fdatasync(fd_) != 0) {
         err = "cannot sync journal " + path_ + ": " + std::strerror(errno);
-        if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) ::lseek(fd_, static_cast<off_t>(size_), SEEK_SET);
+        discard();
         return false;
     }
-    size_ += e.size();
+    size_ = staged_end_;
+    staged_n_ = 0;
     return true;
+}
+
+void Journal::discard() {
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) ::lseek(fd_, static_cast<off_t>(size_), SEEK_SET);
+    staged_end_ = size_;
+    staged_n_ = 0;
 }
 
 bool Journal::rewrite(const std::vector<Diff> &keep, std::string &err) {
@@ -271,7 +294,8 @@ bool Journal::rewrite(const std::vector<Diff> &keep, std::string &err) {
     ::lseek(fd, 0, SEEK_END);
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
-    size_ = data.size();
+    size_ = staged_end_ = data.size();
+    staged_n_ = 0;
     return true;
 }
 

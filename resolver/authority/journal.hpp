@@ -50,6 +50,16 @@ public:
     bool open(const std::string &path, std::vector<Diff> &entries, std::string &note, std::string &err);
     /// Appends one entry and syncs it to disk (fdatasync) before returning.
     bool append(const Diff &d, std::string &err);
+    /// Group commit: stage() writes an entry after those staged before it,
+    /// not yet synced; commit() makes all staged entries durable with one
+    /// fdatasync. An UPDATE may be acknowledged only after the commit that
+    /// covers its entry. A failed stage() cuts back its own entry only; a
+    /// failed commit() (or discard()) cuts back every staged entry.
+    bool stage(const Diff &d, std::string &err);
+    bool commit(std::string &err);
+    void discard();
+    /// Entries staged and not yet committed.
+    size_t staged() const { return staged_n_; }
     /// Replaces the journal by `keep` (write temp + fsync + rename).
     bool rewrite(const std::vector<Diff> &keep, std::string &err);
     const std::string &path() const { return path_; }
@@ -59,7 +69,9 @@ public:
 private:
     std::string path_;
     int fd_ = -1;
-    uint64_t size_ = 0;
+    uint64_t size_ = 0;        // durable: up to the last commit
+    uint64_t staged_end_ = 0;  // written: the staged entries end here
+    size_t staged_n_ = 0;
 };
 
 } // namespace aisid::resolver

@@ -54,6 +54,8 @@ std::vector<Record> zone_records(const Zone &z);
 std::vector<Record> records_at(const Zone &z, std::string_view owner_wire);
 /// The zone as an RFC 1035 master file (absolute names), readable by load_zone_text.
 std::string zone_to_text(const Zone &z);
+/// The same from the zone's records (zone_records), when the caller has them.
+std::string zone_to_text(const Zone &z, const std::vector<Record> &records);
 /// True when the record's rdata, written as master-file text, reads back as
 /// the same bytes (so that a zone file can hold it; issue 15).
 bool rdata_round_trips(const Record &r);

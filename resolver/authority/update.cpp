@@ -219,12 +219,15 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
         std::string rd = soa_with_serial(z.soa().rdata.at(0), next);
         if (!b.add(apex, kTypeSOA, z.soa().ttl, rd, "UPDATE", 0, err)) return fail(kRcodeServFail, err.message);
     }
+    const bool codebook_changed = b.codebook_changed();
     auto fin = b.finish();
     if (!fin) return fail(kRcodeRefused, fin.error().message);
     ZonePtr out = *fin;
-    // A term a registered service uses cannot go or change under it.
+    // A term a registered service uses cannot go or change under it. Only a
+    // change to the codebook (rare: define, undefine) can do that, and only
+    // then is every service looked at.
     std::string bad;
-    out->for_each_service([&](uint16_t o, uint16_t f, uint16_t m, const Service &) {
+    if (codebook_changed) out->for_each_service([&](uint16_t o, uint16_t f, uint16_t m, const Service &) {
         std::string nn, on;
         if (!bad.empty()) return;
         if (!out->relative_name(o, f, m, nn)) {

@@ -75,7 +75,26 @@ public:
         for (const Slot &s : slots_)
             if (s.key) f(s.key, s.value);
     }
+    template <class F> void for_each_mut(F &&f) {
+        for (Slot &s : slots_)
+            if (s.key) f(s.key, s.value);
+    }
     size_t memory_bytes() const { return slots_.capacity() * sizeof(Slot); }
+
+    /// The key's 64-bit mix: the table uses its low bits (a sharded map may use the high ones).
+    static uint64_t mix(uint64_t k) { return hash(k); }
+    /// The table as it is now, for a reader that keeps it beside other
+    /// tables (valid until the map changes), and a lookup in such a view.
+    const Slot *slots() const { return slots_.data(); }
+    size_t mask() const { return mask_; }
+    static const V *find_in(const Slot *slots, size_t mask, uint64_t key, uint64_t mixed) {
+        if (!slots) return nullptr;
+        for (size_t i = mixed & mask;; i = (i + 1) & mask) {
+            const Slot &s = slots[i];
+            if (s.key == key) return &s.value;
+            if (s.key == 0) return nullptr;
+        }
+    }
 
 private:
     static size_t hash(uint64_t k) {

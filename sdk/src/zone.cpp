@@ -106,13 +106,82 @@ bool Zone::append_relative_name(uint16_t o, uint16_t f, uint16_t m, std::string 
     return true;
 }
 
-size_t Zone::memory_bytes() const {
-    size_t n = services_.memory_bytes() + svcb_arena_.capacity();
-    for (const auto &[k, node] : nodes_) {
-        n += k.capacity() + sizeof(node) + 64;
-        for (const RRset &r : node.rrsets)
-            for (const std::string &d : r.rdata) n += d.capacity() + sizeof(d);
+ServiceShard::ServiceShard(const ServiceShard &o) : map(o.map) {
+    // Packed anew: the bytes of removed or moved SVCB blocks stay behind.
+    arena.reserve(o.arena.size());
+    map.for_each_mut([&](uint64_t, Service &s) {
+        s.svcb_arena = &arena;
+        if (!s.svcb_count) return;
+        size_t p = s.svcb_off;
+        for (unsigned i = 0; i < s.svcb_count; ++i)
+            p += 2 + ((static_cast<uint8_t>(o.arena[p]) << 8) | static_cast<uint8_t>(o.arena[p + 1]));
+        size_t at = arena.size();
+        arena.append(o.arena, s.svcb_off, p - s.svcb_off);
+        s.svcb_off = static_cast<uint32_t>(at);
+    });
+}
+
+void ServiceShard::append_svcb(Service &s, std::string_view rdata) {
+    std::string &a = arena;
+    s.svcb_arena = &arena;
+    if (s.svcb_count) {
+        // Keep a service's records contiguous: move its block to the end first.
+        size_t p = s.svcb_off;
+        for (unsigned i = 0; i < s.svcb_count; ++i)
+            p += 2 + ((static_cast<uint8_t>(a[p]) << 8) | static_cast<uint8_t>(a[p + 1]));
+        if (p != a.size()) {
+            std::string block = a.substr(s.svcb_off, p - s.svcb_off);
+            s.svcb_off = static_cast<uint32_t>(a.size());
+            a += block;
+        }
+    } else {
+        s.svcb_off = static_cast<uint32_t>(a.size());
     }
+    a.push_back(static_cast<char>(rdata.size() >> 8));
+    a.push_back(static_cast<char>(rdata.size()));
+    a.append(rdata);
+    ++s.svcb_count;
+}
+
+void ServiceShard::adopt(uint64_t key, const Service &s) {
+    Service &d = *map.emplace(key).first;
+    d = s;
+    d.svcb_arena = &arena;
+    d.svcb_count = 0;
+    if (!s.svcb_count) return;
+    size_t p = s.svcb_off;
+    for (unsigned i = 0; i < s.svcb_count; ++i)
+        p += 2 + ((static_cast<uint8_t>((*s.svcb_arena)[p]) << 8) | static_cast<uint8_t>((*s.svcb_arena)[p + 1]));
+    d.svcb_off = static_cast<uint32_t>(arena.size());
+    d.svcb_count = s.svcb_count;
+    arena.append(*s.svcb_arena, s.svcb_off, p - s.svcb_off);
+}
+
+namespace {
+size_t node_bytes(std::string_view k, const Node &node) {
+    size_t n = k.size() + 32 + sizeof(node) + 64;
+    for (const RRset &r : node.rrsets)
+        for (const std::string &d : r.rdata) n += d.capacity() + sizeof(d);
+    return n;
+}
+size_t shard_bytes(const ServiceShard &s) { return s.map.memory_bytes() + s.arena.capacity() + sizeof s; }
+} // namespace
+
+size_t Zone::memory_bytes() const {
+    size_t n = 0;
+    for (size_t i = 0; i < services_.count(); ++i) n += shard_bytes(services_.at(i));
+    nodes_.for_each([&](std::string_view k, const Node &node) { n += node_bytes(k, node); });
+    return n;
+}
+
+size_t Zone::unshared_bytes(const Zone &o) const {
+    size_t n = 0;
+    for (size_t i = 0; i < services_.count(); ++i)
+        if (i >= o.services_.count() || &services_.at(i) != &o.services_.at(i)) n += shard_bytes(services_.at(i));
+    const auto &a = nodes_.shards(), &b = o.nodes_.shards();
+    for (size_t i = 0; i < a.count(); ++i)
+        if (i >= b.count() || &a.at(i) != &b.at(i))
+            for (const auto &[k, node] : a.at(i)) n += node_bytes(k, node);
     return n;
 }
 

@@ -1,9 +1,11 @@
 // A zone held in memory: generic records by owner name, and for AISID domains
 // (SPEC §3) the codebook and the registered services in compact indexes built
-// at load time. A Zone is immutable once published; changes make a new one.
+// at load time. A Zone is immutable once published; changes make a new one,
+// which shares every part the change did not touch (cow_map.hpp).
 #pragma once
 
 #include "aisid/address.hpp"
+#include "cow_map.hpp"
 #include "dname.hpp"
 #include "expected.hpp"
 #include "flat_map.hpp"
@@ -54,6 +56,7 @@ struct RRset {
 /// An owner name with its record sets; none at an empty non-terminal.
 struct Node {
     std::vector<RRset> rrsets;
+    uint32_t children = 0;  // nodes one label below: an empty node without any is no name (RFC 8020)
     const RRset *find(uint16_t type) const {
         for (const RRset &r : rrsets)
             if (r.type == type) return &r;
@@ -126,9 +129,25 @@ private:
 struct Service {
     uint32_t aaaa_ttl = 0;
     uint32_t svcb_ttl = 0;
-    uint32_t svcb_off = 0;    // into Zone::svcb_arena: [u16 len][rdata]...
+    uint32_t svcb_off = 0;    // into *svcb_arena: [u16 len][rdata]...
     uint16_t svcb_count = 0;  // SVCB records; 0 when it has no fallback
     uint16_t refs = 0;        // for wildcard keys: how many services it covers
+    const std::string *svcb_arena = nullptr;  // the SVCB bytes of the shard holding it
+};
+
+/// One shard of a zone's services: the index and the SVCB bytes of the
+/// services whose key hashes there. A copy (for a change) packs the bytes
+/// anew and points its services at its own.
+struct ServiceShard {
+    FlatMap<Service> map;
+    std::string arena;
+    ServiceShard() = default;
+    ServiceShard(const ServiceShard &o);
+    ServiceShard &operator=(const ServiceShard &) = delete;
+    /// Appends one SVCB rdata to a service of this shard (its block stays contiguous).
+    void append_svcb(Service &s, std::string_view rdata);
+    /// Copies a service of another shard here, with its SVCB bytes.
+    void adopt(uint64_t key, const Service &s);
 };
 
 inline constexpr uint64_t service_key(uint16_t o, uint16_t f, uint16_t m) {
@@ -154,7 +173,7 @@ public:
     uint64_t prefix() const { return prefix_; }
     /// TTL for synthesized answers: that of the apex `_aisid` TXT.
     uint32_t aisid_ttl() const { return aisid_ttl_; }
-    const Dimension &dim(Dim d) const { return dims_[static_cast<int>(d)]; }
+    const Dimension &dim(Dim d) const { return *dims_[static_cast<int>(d)]; }
 
     /// Records at a name relative to the origin (wire labels, no root; "" = apex).
     const Node *node(std::string_view rel) const {
@@ -164,8 +183,7 @@ public:
     /// skip the hash table since no generic record sits at that depth.
     const Node *node(std::string_view rel, unsigned nlabels) const {
         if (nlabels < 64 && !(node_depths_ & (uint64_t{1} << nlabels))) return nullptr;
-        auto it = nodes_.find(rel);
-        return it == nodes_.end() ? nullptr : &it->second;
+        return nodes_.find(rel);
     }
     const Node &apex() const { return *node({}); }
     const RRset &soa() const { return *apex().find(kTypeSOA); }
@@ -173,36 +191,35 @@ public:
     uint32_t soa_minimum() const;
 
     /// A registered service by its codes (all non-zero).
-    const Service *service(uint16_t o, uint16_t f, uint16_t m) const {
-        return services_.find(service_key(o, f, m));
-    }
+    const Service *service(uint16_t o, uint16_t f, uint16_t m) const { return lookup_service(service_key(o, f, m)); }
     /// True when some registered service matches (o, f, m), 0 meaning any.
     bool matches(uint16_t o, uint16_t f, uint16_t m) const {
         if (o == 0) return false;
         if (m != 0 && f == 0) return false;  // the grammar has no method without function
-        return services_.find(service_key(o, f, m)) != nullptr;
+        return lookup_service(service_key(o, f, m)) != nullptr;
     }
     size_t service_count() const { return service_count_; }
     /// SVCB rdata of a service, one by one.
     template <class F> void for_each_svcb(const Service &s, F &&f) const {
+        if (!s.svcb_count) return;
+        std::string_view a(*s.svcb_arena);
         size_t p = s.svcb_off;
         for (unsigned i = 0; i < s.svcb_count; ++i) {
-            size_t n = (static_cast<uint8_t>(svcb_arena_[p]) << 8) | static_cast<uint8_t>(svcb_arena_[p + 1]);
-            f(std::string_view(svcb_arena_).substr(p + 2, n));
+            size_t n = (static_cast<uint8_t>(a[p]) << 8) | static_cast<uint8_t>(a[p + 1]);
+            f(a.substr(p + 2, n));
             p += 2 + n;
         }
     }
     /// Every registered service: f(o, f, m, const Service&).
     template <class F> void for_each_service(F &&f) const {
-        services_.for_each([&](uint64_t k, const Service &s) {
-            uint16_t m = static_cast<uint16_t>(k), fn = static_cast<uint16_t>(k >> 16),
-                     o = static_cast<uint16_t>(k >> 32);
-            if (o && fn && m) f(o, fn, m, s);
-        });
+        for (size_t i = 0; i < services_.count(); ++i)
+            services_.at(i).map.for_each([&](uint64_t k, const Service &s) {
+                uint16_t m = static_cast<uint16_t>(k), fn = static_cast<uint16_t>(k >> 16),
+                         o = static_cast<uint16_t>(k >> 32);
+                if (o && fn && m) f(o, fn, m, s);
+            });
     }
-    template <class F> void for_each_node(F &&f) const {
-        for (const auto &[k, n] : nodes_) f(std::string_view(k), n);
-    }
+    template <class F> void for_each_node(F &&f) const { nodes_.for_each(f); }
     /// The AISID of a service or synthesized name.
     Aisid aisid_of(uint16_t o, uint16_t f, uint16_t m, uint16_t perf) const {
         return Aisid::make(prefix_, o, f, m, perf);
@@ -217,6 +234,11 @@ public:
 
     /// Approximate heap use, for metrics and the 1M-service budget.
     size_t memory_bytes() const;
+    /// Heap bytes this version does not share with `older` (what a change cost).
+    size_t unshared_bytes(const Zone &older) const;
+
+    /// Services per shard the index aims at: a change copies about this many.
+    static constexpr size_t kServicesPerShard = 512;
 
 private:
     friend class ZoneBuilder;
@@ -227,11 +249,30 @@ private:
     bool is_aisid_ = false;
     uint64_t prefix_ = 0;
     uint32_t aisid_ttl_ = 0;
-    Dimension dims_[3];
-    StringMap<Node> nodes_;
+    // Through the shards: for the builder, while it changes them.
+    const Service *find_service(uint64_t key) const {
+        return services_.for_hash(FlatMap<Service>::mix(key)).map.find(key);
+    }
+    // Through the views: one hop less for every lookup of a published zone.
+    const Service *lookup_service(uint64_t key) const {
+        if (!views_valid_) return find_service(key);  // a zone being built
+        uint64_t h = FlatMap<Service>::mix(key);
+        const ServiceView &v = service_views_[services_.index(h)];
+        return FlatMap<Service>::find_in(v.slots, v.mask, key, h);
+    }
+    // Each shard's table, kept beside the others (ZoneBuilder::finish sets them).
+    struct ServiceView {
+        const FlatMap<Service>::Slot *slots = nullptr;
+        size_t mask = 0;
+    };
+    std::vector<ServiceView> service_views_{1};
+    bool views_valid_ = false;
+
+    CowPtr<Dimension> dims_[3];
+    CowStringMap<Node> nodes_;
     uint64_t node_depths_ = 0;  // bit n: some node has n labels below the origin (bit 63: 63 or more)
-    FlatMap<Service> services_;  // full keys: services; keys with zeros: wildcards
-    std::string svcb_arena_;
+    CowShards<ServiceShard> services_;  // full keys: services; keys with zeros: wildcards
+    size_t service_keys_ = 0;           // keys in services_, wildcards counted
     size_t service_count_ = 0;
 };
 

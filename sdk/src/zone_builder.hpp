@@ -9,7 +9,8 @@ namespace aisid {
 class ZoneBuilder {
 public:
     explicit ZoneBuilder(std::string file);
-    /// Starts from a copy of an existing zone (for incremental changes).
+    /// Starts from an existing zone for a change: the new zone shares all that
+    /// the change leaves alone, and finish() checks only what it touched.
     explicit ZoneBuilder(const Zone &base);
 
     /// Adds one record; owner in wire form (any case). False with err filled
@@ -23,6 +24,8 @@ public:
     Expected<ZonePtr, ZoneError> finish();
 
     const Zone &zone() const { return *z_; }
+    /// True when a codebook term was added or removed since the start.
+    bool codebook_changed() const { return codebook_changed_; }
 
 private:
     struct Pending {
@@ -34,17 +37,28 @@ private:
         int line;
     };
     bool add_service_record(const WireName &n, unsigned nrel, uint16_t type, uint32_t ttl, std::string_view rdata,
-                            const std::string &file, int line, bool final, ZoneError &err);
+                            const std::string &file, int line, ZoneError &err);
     void add_generic(std::string_view rel, uint16_t type, uint32_t ttl, std::string_view rdata);
     size_t remove_generic(std::string_view rel, uint16_t type, const std::string_view *rdata);
-    void prune_empty_nodes();
+    Node *ensure_node(std::string_view rel);
+    void prune_up(std::string rel);
+    bool check_cname(std::string_view rel, const Node &node, ZoneError &err) const;
     void register_wildcards(uint16_t o, uint16_t f, uint16_t m, int delta);
-    void append_svcb(Service &s, std::string_view rdata);
+    // The services index: a change copies the one shard its key falls in.
+    ServiceShard &svc_shard(uint64_t key);
+    Service *svc_emplace(uint64_t key, ServiceShard *&shard);
+    Service *svc_find_mut(uint64_t key, ServiceShard *&shard);
+    void svc_erase(uint64_t key);
+    void rebalance_services();
 
     std::unique_ptr<Zone> z_;
     bool have_soa_ = false;
     bool editing_ = false;  // changing a published zone: a new SOA replaces the old
+    bool codebook_changed_ = false;
     std::vector<Pending> pending_;
+    // When editing: what the change touched, so that finish() checks only that.
+    std::vector<std::string> touched_rels_;
+    std::vector<uint64_t> touched_keys_;
     std::string first_codebook_file_;
     int first_codebook_line_ = 0;
 };

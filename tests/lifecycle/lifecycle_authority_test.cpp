@@ -36,6 +36,7 @@ struct Env {
     ZonePtr file_zone;
     time_t clock = kNow;
     size_t journal_keep = 1000;
+    int publishes = 0;
 
     explicit Env(std::string d = {}) : dir(std::move(d)) {
         if (dir.empty()) {
@@ -63,6 +64,7 @@ struct Env {
         auth = std::make_unique<Authority>(
             o, [this] { return set; },
             [this](ZonePtr z) {
+                ++publishes;
                 auto s = std::make_shared<ZoneSet>(*set);
                 s->add(z);
                 set = s;
@@ -83,6 +85,22 @@ struct Env {
         a->sin_addr.s_addr = htonl(0x7f000001);
         std::vector<std::string> out;
         auth->handle(reinterpret_cast<const uint8_t *>(wire.data()), wire.size(), peer, tcp, out);
+        return out;
+    }
+    // Messages that arrived together (the runner's batch).
+    std::vector<std::vector<std::string>> send_batch(const std::vector<std::string> &wires) {
+        std::vector<AuthorityHook::Request> reqs(wires.size());
+        for (size_t i = 0; i < wires.size(); ++i) {
+            reqs[i].msg = reinterpret_cast<const uint8_t *>(wires[i].data());
+            reqs[i].len = wires[i].size();
+            auto *a = reinterpret_cast<sockaddr_in *>(&reqs[i].peer);
+            a->sin_family = AF_INET;
+            a->sin_addr.s_addr = htonl(0x7f000001);
+            reqs[i].tcp = true;
+        }
+        auth->handle_batch(reqs);
+        std::vector<std::vector<std::string>> out;
+        for (auto &r : reqs) out.push_back(std::move(r.replies));
         return out;
     }
     ~Env() {
@@ -119,6 +137,13 @@ std::string update(const std::vector<Record> &pre, const std::vector<Record> &up
         *mac = std::string(reinterpret_cast<const char *>(ldns_rdf_data(m)), ldns_rdf_size(m));
     }
     return w;
+}
+
+bool has_record(const Zone &z, const std::string &text) {
+    Record want = rr(text);
+    for (const Record &r : records_at(z, want.owner))
+        if (r.same_rr(want)) return true;
+    return false;
 }
 
 PktPtr parse(const std::string &w) {
@@ -672,4 +697,93 @@ TEST_CASE("authority: after an UPDATE deletes every record at a name the name an
     // and after a restart (journal replay) the same
     e.restart();
     CHECK(ask("gone.hosts.ai.example.") == LDNS_RCODE_NXDOMAIN);
+}
+
+TEST_CASE("authority: a batch of UPDATEs is applied in order, synced once, published once - each answered as alone") {
+    Env e;
+    int before = e.publishes;
+    std::vector<std::string> wires;
+    for (int i = 0; i < 20; ++i)
+        wires.push_back(update({}, {rr("b" + std::to_string(i) + ".batch.ai.example. 300 IN AAAA 2001:db8:77::" +
+                                       std::to_string(i + 1))},
+                               kNow + i));
+    // Its prerequisite holds only because of an UPDATE earlier in the same batch.
+    wires.push_back(update({bare("b3.batch.ai.example.", kTypeAAAA, kClassANY)},
+                           {rr("b3.batch.ai.example. 300 IN TXT \"after b3\"")}, kNow + 50));
+    // One that fails its prerequisite, and the same signed message twice.
+    wires.push_back(update({bare("nothing.batch.ai.example.", kTypeANY, kClassANY)},
+                           {rr("x.batch.ai.example. 300 IN TXT \"no\"")}, kNow + 51));
+    wires.push_back(wires[0]);
+    auto out = e.send_batch(wires);
+    REQUIRE(out.size() == wires.size());
+    for (size_t i = 0; i < 21; ++i) {
+        REQUIRE(out[i].size() == 1);
+        CHECK_MESSAGE(ldns_pkt_get_rcode(parse(out[i][0]).get()) == LDNS_RCODE_NOERROR, i);
+    }
+    CHECK(ldns_pkt_get_rcode(parse(out[21][0]).get()) == LDNS_RCODE_NXDOMAIN);
+    CHECK(out[22] == out[0]);  // the first reply again, byte for byte
+    CHECK(e.publishes - before == 1);
+    CHECK(e.zone().serial() == 2026112501u + 21);
+    CHECK(has_record(e.zone(), "b3.batch.ai.example. 300 IN TXT \"after b3\""));
+    // Each change is its own journal entry (IXFR and replay see them one by one).
+    e.restart();
+    CHECK(e.logged("replayed 21 journal entries"));
+    CHECK(e.zone().serial() == 2026112501u + 21);
+    CHECK(has_record(e.zone(), "b19.batch.ai.example. 300 IN AAAA 2001:db8:77::20"));
+}
+
+TEST_CASE("journal: group commit - staged entries are durable only after commit - a crash before it loses only them") {
+    char tmpl[] = "/tmp/aisid-jnl-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string path = std::string(tmpl) + "/z.jnl";
+    auto diff = [](uint32_t from) {
+        Diff d;
+        d.from = from;
+        d.to = from + 1;
+        d.del.push_back(rr("ai.example. 300 IN SOA ns.ai.example. a.ai.example. " + std::to_string(from) + " 1 1 1 1"));
+        d.add.push_back(rr("ai.example. 300 IN SOA ns.ai.example. a.ai.example. " + std::to_string(from + 1) + " 1 1 1 1"));
+        d.add.push_back(rr("n" + std::to_string(from) + ".ai.example. 300 IN TXT \"x\""));
+        return d;
+    };
+    uint64_t committed = 0;
+    {
+        Journal j;
+        std::vector<Diff> got;
+        std::string note, err;
+        REQUIRE(j.open(path, got, note, err));
+        for (uint32_t s = 1; s <= 3; ++s) REQUIRE(j.stage(diff(s), err));
+        CHECK(j.staged() == 3);
+        REQUIRE(j.commit(err));
+        CHECK(j.staged() == 0);
+        committed = j.size();
+        for (uint32_t s = 4; s <= 6; ++s) REQUIRE(j.stage(diff(s), err));
+        CHECK(j.size() == committed);  // not durable yet: not counted
+        // A crash now: what was never synced may be lost, whole or torn.
+    }
+    REQUIRE(::truncate(path.c_str(), static_cast<off_t>(committed + 20)) == 0);
+    {
+        Journal j;
+        std::vector<Diff> got;
+        std::string note, err;
+        REQUIRE(j.open(path, got, note, err));
+        REQUIRE(got.size() == 3);  // every committed entry, nothing of the torn one
+        CHECK(got[2].to == 4u);
+        CHECK(note.find("torn") != std::string::npos);
+        // discard() cuts back what is staged; the next commit syncs only what follows.
+        REQUIRE(j.stage(diff(4), err));
+        j.discard();
+        REQUIRE(j.stage(diff(4), err));
+        REQUIRE(j.stage(diff(5), err));
+        REQUIRE(j.commit(err));
+    }
+    {
+        Journal j;
+        std::vector<Diff> got;
+        std::string note, err;
+        REQUIRE(j.open(path, got, note, err));
+        REQUIRE(got.size() == 5);
+        for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].from == i + 1);
+        CHECK(note.empty());
+    }
+    std::filesystem::remove_all(tmpl);
 }
