@@ -1,4 +1,4 @@
-// Lifecycle performance (issue 5): acknowledged UPDATEs per second (each one
+// Lifecycle performance: acknowledged UPDATEs per second (each one
 // fdatasync'ed to the journal before NOERROR) and the time from an update's
 // acknowledgement at the primary to the secondary answering it, for aisidd →
 // aisidd, named → aisidd and aisidd → named. Results on stderr.

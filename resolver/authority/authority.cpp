@@ -88,7 +88,7 @@ void Authority::append_metrics(std::string &out) const {
            "aisidd_authority_replays_refused_total " + std::to_string(replays_refused_.load()) + "\n";
 }
 
-// Issue 15: refused UPDATE, NOTIFY and XFR are the lines anyone who can reach
+// Refused UPDATE, NOTIFY and XFR are the lines anyone who can reach
 // the port can make us write. At most opt_.refusal_log_lines of them per 10 s
 // (as the rate limiter's own log line, worker.cpp); the rest are counted and
 // summed up in one line when the next window opens.
@@ -220,7 +220,7 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
             cur = *saved;
             p.compacted_serial = cur->serial();
         } else if (!saved) {
-            // Issue 15: the journal's entries start from this copy; replaying
+            // The journal's entries start from this copy; replaying
             // them over the older zone file would fail, and cutting them would
             // lose acknowledged updates. Keep everything and refuse to start.
             err = "zone " + file_zone->origin_text() + ": cannot load the compacted copy: " +
@@ -269,7 +269,7 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
     if (chain.size() != entries.size()) {  // only entries older than the base: the file moved on
         if (!p.journal.rewrite(chain, err)) return false;
     }
-    // Issue 15: the signed UPDATEs still inside their fudge window are
+    // The signed UPDATEs still inside their fudge window are
     // remembered across the restart; the same message again is refused.
     {
         const uint64_t t = static_cast<uint64_t>(now());

@@ -1,4 +1,4 @@
-// aisidd's authority side (issue 5), plugged in through AuthorityHook:
+// aisidd's authority side, plugged in through AuthorityHook:
 // - primary: RFC 2136 UPDATE signed with TSIG (RFC 8945), codebook rules of
 //   SPEC §3, a journal synced before NOERROR, compaction, NOTIFY (RFC 1996),
 //   AXFR (RFC 5936) and IXFR (RFC 1995) to signed requests;
@@ -42,8 +42,8 @@ struct AuthorityOptions {
     int transfer_timeout_ms = 5000;
     bool start_threads = true;             // false: unit tests drive it synchronously
     bool compact_on_stop = true;           // false: a stop looks like a crash (tests)
-    size_t max_records_per_name = 100;     // per owner and type, by UPDATE (issue 15)
-    unsigned refusal_log_lines = 10;       // refused UPDATE/NOTIFY/XFR lines logged per 10 s (issue 15)
+    size_t max_records_per_name = 100;     // per owner and type, by UPDATE
+    unsigned refusal_log_lines = 10;       // refused UPDATE/NOTIFY/XFR lines logged per 10 s
     std::shared_ptr<const ZonePolicy> policy;  // transferred zones must verify (--require-zonemd, --trust-anchor)
     std::function<time_t()> now;           // default: time()
     std::function<void(const std::string &)> log;  // default: stderr "aisidd: ..."
@@ -153,7 +153,7 @@ private:
     std::vector<std::string> update_keys_;  // wire names
     std::vector<std::pair<sockaddr_storage, socklen_t>> notify_targets_;
 
-    // TSIG replay (issue 7): every signed UPDATE's MAC and the replies it got,
+    // TSIG replay: every signed UPDATE's MAC and the replies it got,
     // kept while its time is inside its fudge window (after that the time
     // check refuses it anyway). The same message again — a capture replayed,
     // or a client's retransmission after a lost reply — gets the first

@@ -20,7 +20,7 @@ struct Diff {
     uint32_t to = 0;
     std::vector<Record> del;
     std::vector<Record> add;
-    // The signed UPDATE that made the change (issue 15): kept in the journal
+    // The signed UPDATE that made the change: kept in the journal
     // so that after a restart the same message, replayed within its fudge
     // window, is still known and refused. Empty when unsigned (IXFR, tests).
     std::string tsig_key;   // key name, wire form

@@ -124,8 +124,8 @@ std::string record_text(const Record &r, const std::string &owner_text) {
     // what the master-file reader would take as syntax (quote, semicolon,
     // parentheses, backslash, dot inside a label, '@', '$', blanks, bytes
     // outside printable ASCII). ldns_rr2str leaves a '"' or a leading '$'
-    // bare in names, and a compacted file with one could not be read back
-    // (issue 15). Other rdata fields go through ldns, which quotes and
+    // bare in names, and a compacted file with one could not be read back.
+    // Other rdata fields go through ldns, which quotes and
     // escapes character-strings and writes unknown types as RFC 3597 \#.
     LdnsRrPtr rr = record_to_ldns(r);
     if (!rr) return {};
@@ -219,7 +219,7 @@ bool write_zone_file(const std::string &path, const Zone &z, std::string &err, s
     std::vector<Record> a = zone_records(z);
     std::string text = zone_to_text(z, a);
     // Written only if it reads back as the same zone: a file that cannot be
-    // loaded would stop journal replay at the next start (issue 15).
+    // loaded would stop journal replay at the next start.
     ZoneLoadLimits lim;
     lim.max_bytes = std::max<uint64_t>(lim.max_bytes, text.size());  // our own text, however big the zone
     auto back = load_zone_text(text, path, {}, lim);

@@ -57,7 +57,7 @@ std::string zone_to_text(const Zone &z);
 /// The same from the zone's records (zone_records), when the caller has them.
 std::string zone_to_text(const Zone &z, const std::vector<Record> &records);
 /// True when the record's rdata, written as master-file text, reads back as
-/// the same bytes (so that a zone file can hold it; issue 15).
+/// the same bytes (so that a zone file can hold it).
 bool rdata_round_trips(const Record &r);
 /// The zone's records as one master-file line each.
 std::string record_to_text(const Record &r);

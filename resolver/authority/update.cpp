@@ -116,7 +116,7 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
         if (!in_zone(z, u.owner)) return fail(kRcodeNotZone, owner_text(u.owner) + " is outside the zone");
         if (u.cls == kClassIN) {
             if (is_meta_type(u.type)) return fail(kRcodeFormErr, "update adds a meta type");
-            // Issue 15: what cannot be written to a zone file and read back
+            // What cannot be written to a zone file and read back
             // (e.g. an AAAA of 0 bytes) would be lost at the next compaction.
             if (!rdata_round_trips(u))
                 return fail(kRcodeFormErr, owner_text(u.owner) + " " + type_name(u.type) +
@@ -177,7 +177,7 @@ UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, cons
         }
     }
 
-    // Issue 15: a name's RRset cannot grow without bound (each later UPDATE
+    // A name's RRset cannot grow without bound (each later UPDATE
     // there would cost more and more: 12,000 TXT made one take 3.3 s).
     {
         std::set<std::pair<std::string, uint16_t>> grown;

@@ -31,7 +31,7 @@ struct UpdateResult {
 /// Checks the prerequisites against `z` and applies the updates to a copy.
 /// Nothing of `z` changes; on any failure the result carries no zone.
 /// An RRset may grow by UPDATE to `max_records_per_type` records at most
-/// (issue 15; BIND's max-records-per-type, CVE-2024-1737): beyond, REFUSED.
+/// (BIND's max-records-per-type, CVE-2024-1737): beyond, REFUSED.
 UpdateResult apply_update(const Zone &z, const std::vector<Record> &prereq, const std::vector<Record> &updates,
                           size_t max_records_per_type = 100);
 

@@ -1,4 +1,4 @@
-// Builds aisidd's Authority from its Config and ZoneStore (issue 5 wiring):
+// Builds aisidd's Authority from its Config and ZoneStore:
 // the one call the daemon makes.
 #pragma once
 

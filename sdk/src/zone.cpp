@@ -361,7 +361,7 @@ private:
 
 // At most the first 20 bytes of a token, control and non-ASCII bytes as
 // \DDD: an error must never echo a whole line of some file an $INCLUDE
-// pointed at (issue 15: "$INCLUDE /etc/shadow" would print a password hash).
+// pointed at ("$INCLUDE /etc/shadow" would print a password hash).
 std::string quote_token(std::string_view t) {
     constexpr size_t kMax = 20;
     std::string out = "'";
@@ -442,7 +442,7 @@ public:
                 } else if (tok == "$INCLUDE") {
                     if (arg.empty()) return fail(file, e.line, "$INCLUDE needs a file name");
                     if (depth >= 8) return fail(file, e.line, "$INCLUDE nested too deeply");
-                    // Issue 15: a fan-out of includes must end, and stay in its directory.
+                    // A fan-out of includes must end, and stay in its directory.
                     if (++includes_ > limits_.max_includes)
                         return fail(file, e.line, "more than " + std::to_string(limits_.max_includes) +
                                                       " $INCLUDE files in one zone (the zone-max-includes limit)");

@@ -278,7 +278,7 @@ private:
 
 using ZonePtr = std::shared_ptr<const Zone>;
 
-/// What one zone load may read (issue 15): $INCLUDE is bounded in depth (8),
+/// What one zone load may read: $INCLUDE is bounded in depth (8),
 /// in files and in bytes, and confined to the zone file's own directory and
 /// the directories named here (symbolic links resolved).
 struct ZoneLoadLimits {

@@ -141,7 +141,7 @@ bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, 
                             " term (want [a-z][a-z0-9-]{0,62}, not 'any' nor p<digits>)");
             uint32_t code = 0;
             if (!parse_code(rdata, code)) return fail("codebook TXT for '" + term + "' without \"code=N\"");
-            // Issue 15: "code=600" "code=601" would mean whichever a reader takes first.
+            // Two codes ("code=600" "code=601") would mean whichever a reader takes first.
             size_t codes = 0;
             for (std::string_view t : txt_strings(rdata)) codes += t.substr(0, 5) == "code=";
             if (codes > 1) return fail("codebook TXT for '" + term + "' with more than one \"code=N\"");

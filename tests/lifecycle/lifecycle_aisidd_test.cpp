@@ -179,7 +179,7 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
     CHECK(u.rcode == 0);
     CHECK(serial_of(p.port) == s0 + 3);
     CHECK(svcb_target().find("a.provider.example.") != std::string::npos);
-    // Issue 15: after a restart (kill -9, then a clean one) the capture of the
+    // After a restart (kill -9, then a clean one) the capture of the
     // second change is still refused - NOTAUTH, BADTIME - and changes nothing.
     std::string second_req;
     LdnsRdfPtr second_mac;
@@ -206,7 +206,7 @@ TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
     Aisidd p(d, "primary", primary_args(zone_file(d)));
     p.start();
     const int n = 1000;
-    // Every tenth owner needs escaping in a zone file (issue 15): compaction
+    // Every tenth owner needs escaping in a zone file: compaction
     // (every 200 changes) writes them, the restart reads them back.
     auto owner = [](int i) {
         static const char *odd[] = {"q\\\"uote", "sp\\032ace", "semi\\;colon", "pa\\(ren\\)", "dot\\.in",

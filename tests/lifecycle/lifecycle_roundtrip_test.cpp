@@ -1,4 +1,4 @@
-// Issue 15, item 1: every UPDATE the primary accepts, written out as a zone
+// Every UPDATE the primary accepts, written out as a zone
 // file (compaction) and read back, gives the same zone - whatever bytes its
 // names and rdata hold: quotes, backslashes, blanks, semicolons, parentheses,
 // dots inside labels, '@', '$', bytes outside ASCII. A property test over
