@@ -4,12 +4,12 @@
 // AXFR) before they are sent, with prerequisites that make a race lose
 // instead of corrupting the codebook. Works against aisidd and BIND 9.
 #include "aisid/version.h"
-#include "rdata_text.hpp"
-#include "records.hpp"
-#include "tsig.hpp"
-#include "update.hpp"
-#include "xfr.hpp"
-#include "zone_builder.hpp"
+#include "aisid/core/rdata_text.hpp"
+#include "aisid/proto/records.hpp"
+#include "aisid/proto/tsig.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/proto/xfr.hpp"
+#include "aisid/core/zone_builder.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -17,7 +17,7 @@
 #include <vector>
 
 using namespace aisid;
-using namespace aisid::resolver;
+using namespace aisid::proto;
 
 namespace {
 
@@ -41,12 +41,12 @@ const char *kUsage =
     "\n"
     "exit: 0 ok, 1 not found or conflict, 2 usage, 3 network, 4 refused (TSIG, ACL)\n";
 
-struct Fail {
+struct AdminError {
     int code;
     std::string msg;
 };
 
-[[noreturn]] void fail(int code, const std::string &msg) { throw Fail{code, msg}; }
+[[noreturn]] void fail(int code, const std::string &msg) { throw AdminError{code, msg}; }
 
 struct Ctx {
     sockaddr_storage server{};
@@ -82,7 +82,7 @@ std::string find_zone(const Ctx &c, const std::string &name_text) {
     std::string w;
     if (!wire_from_text(name_text, w)) fail(2, "'" + name_text + "' is not a domain name");
     LdnsRdfPtr owner(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()));
-    PktPtr q(ldns_pkt_query_new(owner.release(), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_RD));
+    LdnsPktPtr q(ldns_pkt_query_new(owner.release(), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_RD));
     ldns_pkt_set_random_id(q.get());
     std::string req = pkt_wire(q.get()), resp, err;
     if (!udp_exchange(c.server, c.slen, req, resp, c.timeout_ms, err)) {
@@ -93,7 +93,7 @@ std::string find_zone(const Ctx &c, const std::string &name_text) {
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK)
         fail(3, "malformed answer from " + c.server_text);
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     for (const ldns_rr_list *l : {ldns_pkt_answer(p.get()), ldns_pkt_authority(p.get())})
         for (const Record &r : records_of(l))
             if (r.type == kTypeSOA) return r.owner;
@@ -154,7 +154,7 @@ Sent send_update(const Ctx &c, const std::vector<Record> &prereq, const std::vec
             if (!record_to_ldns(r)) fail(2, "cannot encode a record of the update");
     LdnsRdfPtr zone(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, c.zone_wire.size(), c.zone_wire.data()));
     LdnsRrListPtr pr = ldns_list_of(prereq), up = ldns_list_of(updates);
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(zone.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
+    LdnsPktPtr u(ldns_update_pkt_new(ldns_rdf_clone(zone.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
     ldns_pkt_set_random_id(u.get());
     std::string req;
     LdnsRdfPtr mac;
@@ -166,7 +166,7 @@ Sent send_update(const Ctx &c, const std::vector<Record> &prereq, const std::vec
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK)
         fail(3, "malformed answer from " + c.server_text);
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     unsigned rc = ldns_pkt_get_rcode(p.get());
     rcode_text = rcode_name(rc);
     if (rc == kRcodeNotAuth || rc == kRcodeRefused) {
@@ -430,7 +430,7 @@ int run(int argc, char **argv) {
 int main(int argc, char **argv) {
     try {
         return run(argc, argv);
-    } catch (const Fail &f) {
+    } catch (const AdminError &f) {
         std::fprintf(stderr, "aisid-admin: %s\n", f.msg.c_str());
         if (f.code == 2) std::fprintf(stderr, "try 'aisid-admin --help'\n");
         return f.code;

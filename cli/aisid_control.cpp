@@ -1,5 +1,5 @@
 // aisid-control: operates a running aisidd over its control socket
-// (aisidd --control-socket, resolver/control.hpp has the protocol), as
+// (aisidd --control-socket, resolver/include/aisid/resolver/control.hpp has the protocol), as
 // unbound-control and resolvectl do for theirs: statistics, cache flushes and
 // dumps, reloads, zone and upstream state. Sends one request line and copies
 // the reply to stdout as it comes.
@@ -47,14 +47,14 @@ const char *kUsage =
     "exit: 0 ok, 2 usage or a request aisidd rejects (a reload that fails included),\n"
     "3 aisidd not reachable, 4 refused (not permitted)\n";
 
-struct Fail {
+struct ControlError {
     int code;
     std::string msg;
     bool usage;  // our own command line was wrong: point at --help
 };
 
-[[noreturn]] void fail(int code, const std::string &msg) { throw Fail{code, msg, code == 2}; }
-[[noreturn]] void rejected(int code, const std::string &msg) { throw Fail{code, msg, false}; }
+[[noreturn]] void fail(int code, const std::string &msg) { throw ControlError{code, msg, code == 2}; }
+[[noreturn]] void rejected(int code, const std::string &msg) { throw ControlError{code, msg, false}; }
 
 bool write_out(const char *p, size_t n) {
     while (n) {
@@ -176,7 +176,7 @@ int run(int argc, char **argv) {
 int main(int argc, char **argv) {
     try {
         return run(argc, argv);
-    } catch (const Fail &f) {
+    } catch (const ControlError &f) {
         std::fprintf(stderr, "aisid-control: %s\n", f.msg.c_str());
         if (f.usage) std::fprintf(stderr, "try 'aisid-control --help'\n");
         return f.code;

@@ -1,7 +1,7 @@
 // aisid-lookup: what a name resolves to, and why (SPEC §4).
-#include "lookup_view.hpp"
+#include "aisid/cli/lookup_view.hpp"
 #include "aisid/version.h"
-#include "client.hpp"
+#include "aisid/client/client.hpp"
 
 #include <arpa/inet.h>
 #include <cstring>

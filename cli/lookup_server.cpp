@@ -1,6 +1,6 @@
 // aisid-lookup --server: the same view, built from a DNS server's answers.
-#include "lookup_view.hpp"
-#include "socket_address.hpp"
+#include "aisid/cli/lookup_view.hpp"
+#include "aisid/core/socket_address.hpp"
 
 #include <ldns/ldns.h>
 

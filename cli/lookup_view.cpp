@@ -1,7 +1,7 @@
-#include "lookup_view.hpp"
+#include "aisid/cli/lookup_view.hpp"
 
-#include "dname.hpp"
-#include "rdata_text.hpp"
+#include "aisid/core/dname.hpp"
+#include "aisid/core/rdata_text.hpp"
 
 #include <fstream>
 

@@ -1,8 +1,8 @@
 // The authority hook runs on a thread of its own: it may block (disk, TSIG,
 // a transfer), and the workers' loops must not.
-#include "worker.hpp"
+#include "aisid/resolver/worker.hpp"
 
-#include "log.hpp"
+#include "aisid/core/log.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "cache.hpp"
+#include "aisid/resolver/cache.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,6 @@
-#include "config.hpp"
+#include "aisid/resolver/config.hpp"
 
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 
 #include <fstream>
 #include <set>
@@ -117,8 +117,8 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
         if (transport::is_encrypted_uri(v) || v.rfind("http://", 0) == 0) {  // DoT / DoH (sdk/transport)
             auto ep = transport::parse_upstream(v);
             if (!ep) return unexpected(err("bad upstream '" + v + "': " + ep.error().reason));
-            Upstream u{v, {}, true};
-            if (ep->kind == transport::Endpoint::Kind::dot) {
+            UpstreamConfig u{v, {}, true};
+            if (ep->kind == transport::UpstreamEndpoint::Kind::dot) {
                 bool v6 = ep->host.find(':') != std::string::npos;
                 auto a = parse_sockaddr((v6 ? "[" + ep->host + "]" : ep->host) + ":" + std::to_string(ep->port), kDnsPort);
                 if (a) u.addr = *a;
@@ -131,7 +131,7 @@ Expected<bool, ConfigError> apply_option(Config &c, const std::string &key, cons
             return unexpected(err("upstream '" + v + "': unknown scheme (want ADDR[:PORT])"));
         auto a = parse_sockaddr(v, kDnsPort);
         if (!a) return unexpected(err("bad upstream '" + v + "' (want ADDR[:PORT])"));
-        c.upstreams.push_back(Upstream{v, *a});
+        c.upstreams.push_back(UpstreamConfig{v, *a});
         c.upstreams_given = true;
     } else if (key == "allow") {
         auto p = parse_cidr(v);
@@ -400,11 +400,11 @@ Expected<bool, ConfigError> finish_config(Config &c, const std::string &resolv_c
             if (!(is >> kw >> addr) || kw != "nameserver") continue;
             auto a = parse_sockaddr(addr, kDnsPort);  // a link-local scope (fe80::1%eth0) included
             if (!a || is_self(*a)) continue;  // ourselves: forwarding there would loop
-            c.upstreams.push_back(Upstream{addr, *a});
+            c.upstreams.push_back(UpstreamConfig{addr, *a});
         }
     } else {
         // An explicit upstream that is one of our own listeners is a loop.
-        for (const Upstream &u : c.upstreams)
+        for (const UpstreamConfig &u : c.upstreams)
             if (is_self(u.addr))
                 return unexpected(err("upstream " + u.text + " is aisidd itself (a forwarding loop)"));
     }

@@ -1,8 +1,8 @@
-#include "control.hpp"
+#include "aisid/resolver/control.hpp"
 
-#include "dname.hpp"
-#include "log.hpp"
-#include "metrics.hpp"
+#include "aisid/core/dname.hpp"
+#include "aisid/core/log.hpp"
+#include "aisid/resolver/metrics.hpp"
 
 #include <grp.h>
 #include <ldns/ldns.h>

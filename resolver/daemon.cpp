@@ -1,12 +1,12 @@
-#include "daemon.hpp"
-#include "authority/wiring.hpp"
+#include "aisid/resolver/daemon.hpp"
+#include "aisid/authority/wiring.hpp"
 
-#include "config.hpp"
-#include "control.hpp"
-#include "log.hpp"
-#include "metrics.hpp"
-#include "sd_notify.hpp"
-#include "worker.hpp"
+#include "aisid/resolver/config.hpp"
+#include "aisid/resolver/control.hpp"
+#include "aisid/core/log.hpp"
+#include "aisid/resolver/metrics.hpp"
+#include "aisid/resolver/sd_notify.hpp"
+#include "aisid/resolver/worker.hpp"
 
 #include <grp.h>
 #include <pwd.h>
@@ -146,7 +146,7 @@ std::shared_ptr<const Runtime> make_runtime(const Config &c, const std::shared_p
     rt->tcp_connections_per_client = c.tcp_connections_per_client;
     rt->max_inflight = c.max_inflight;
     rt->max_inflight_per_client = c.max_inflight_per_client;
-    for (const Upstream &u : c.upstreams) {
+    for (const UpstreamConfig &u : c.upstreams) {
         std::shared_ptr<UpstreamHealth> h;
         if (old)  // keep the counters of an upstream that stays
             for (const auto &o : old->upstreams)
@@ -187,7 +187,7 @@ std::string describe(const Config &c) {
     std::string s;
     for (const SockAddr &a : c.listen) s += (s.empty() ? "" : " ") + a.to_string();
     std::string u;
-    for (const Upstream &x : c.upstreams)
+    for (const UpstreamConfig &x : c.upstreams)
         u += (u.empty() ? "" : " ") + (x.encrypted ? redacted_upstream(x.text) : x.addr.to_string());
     return "listening on " + s + " (udp+tcp, " + std::to_string(c.threads) + " threads); upstreams: " +
            (u.empty() ? "none" : u);

@@ -1,6 +1,6 @@
-#include "forwarder.hpp"
+#include "aisid/resolver/forwarder.hpp"
 
-#include "log.hpp"
+#include "aisid/core/log.hpp"
 
 #include <algorithm>
 
@@ -94,7 +94,7 @@ void Forwarder::clear() {
 
 unsigned Forwarder::max_tries() const { return std::max<unsigned>(2, unsigned(rt_->upstreams.size())); }
 
-void Forwarder::reply(ClientRef &&c, const Result &r, const uint8_t *out) {
+void Forwarder::reply(ClientRef &&c, const CoreResult &r, const uint8_t *out) {
     FwdAction a;
     a.kind = FwdAction::Kind::reply;
     a.client = std::move(c);
@@ -103,14 +103,14 @@ void Forwarder::reply(ClientRef &&c, const Result &r, const uint8_t *out) {
     actions_.push_back(std::move(a));
 }
 
-void Forwarder::answer(Waiter &w, const Result &r) {
+void Forwarder::answer(Waiter &w, const CoreResult &r) {
     w.answered = true;
     if (w.chain.empty()) {
         reply(std::move(w.client), r, out_.get());
         return;
     }
     std::string tail(reinterpret_cast<const char *>(out_.get()), r.len);
-    Result s = r;
+    CoreResult s = r;
     s.len = splice_cname(w.orig, w.client.tcp, reinterpret_cast<const uint8_t *>(w.chain.data()), w.chain.size(),
                          reinterpret_cast<const uint8_t *>(tail.data()), tail.size(), out_.get(), kOut);
     if (!s.len) {
@@ -141,7 +141,7 @@ void Forwarder::query_cname(const Query &orig, std::string chain, const Query &t
 void Forwarder::add_waiter(const Query &q, std::string msg, Waiter w, uint64_t now_us) {
     auto *m = reinterpret_cast<const uint8_t *>(msg.data());
     if (!rt_ || rt_->upstreams.empty()) {
-        Result r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
+        CoreResult r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
         answer(w, r);
         return;
     }
@@ -153,7 +153,7 @@ void Forwarder::add_waiter(const Query &q, std::string msg, Waiter w, uint64_t n
         // The same question is already asked: this client waits for that answer.
         Lookup &l = *it->second;
         if (l.waiters.size() >= o_.max_followers) {
-            Result r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
+            CoreResult r = core_.answer_failure(q, m, w.client.tcp, ms(now_us), out_.get(), kOut);
             answer(w, r);
             return;
         }
@@ -315,7 +315,7 @@ void Forwarder::complete(Lookup &l, const uint8_t *resp, size_t n, uint64_t now_
     bool stored = false;
     for (Waiter &w : l.waiters) {
         if (w.answered) continue;
-        Result r = core_.answer_from_upstream(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), resp, n,
+        CoreResult r = core_.answer_from_upstream(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), resp, n,
                                               w.client.tcp, ms(now_us), out_.get(), kOut);
         stored = true;
         answer(w, r);
@@ -332,7 +332,7 @@ void Forwarder::fail(Lookup &l, uint64_t now_us) {
     cancel_try(l);
     for (Waiter &w : l.waiters) {
         if (w.answered) continue;
-        Result r = core_.answer_failure(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
+        CoreResult r = core_.answer_failure(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
                                         out_.get(), kOut);
         answer(w, r);
     }
@@ -368,7 +368,7 @@ void Forwarder::shared_answer(std::string_view key, const uint8_t *resp, size_t 
 
 bool Forwarder::stale_reply(Waiter &w, uint64_t now_us) {
     if (w.answered) return false;
-    Result r = core_.answer_cached(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
+    CoreResult r = core_.answer_cached(w.q, reinterpret_cast<const uint8_t *>(w.msg.data()), w.client.tcp, ms(now_us),
                                    out_.get(), kOut);
     if (r.verdict != Verdict::Answered) return false;
     answer(w, r);

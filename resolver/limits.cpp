@@ -1,6 +1,6 @@
-#include "limits.hpp"
+#include "aisid/resolver/limits.hpp"
 
-#include "socket_address.hpp"
+#include "aisid/core/socket_address.hpp"
 
 #include <sys/random.h>
 

@@ -1,5 +1,5 @@
 // aisidd: the local DNS stub resolver (SPEC §4).
-#include "daemon.hpp"
+#include "aisid/resolver/daemon.hpp"
 
 #include <cstdio>
 #include <exception>

@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "aisid/resolver/metrics.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>

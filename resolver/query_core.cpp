@@ -1,4 +1,4 @@
-#include "query_core.hpp"
+#include "aisid/resolver/query_core.hpp"
 
 #include <ldns/ldns.h>
 
@@ -39,7 +39,7 @@ ParseError parse_query(const uint8_t *msg, size_t len, Query &q) {
     if (q.opcode != kOpQuery && q.opcode != kOpNotify && q.opcode != kOpUpdate) return ParseError::notimp;
     uint16_t qd = rd16(msg + 4), an = rd16(msg + 6), ns = rd16(msg + 8), ar = rd16(msg + 10);
     if (qd != 1) return ParseError::formerr;
-    Reader r(msg, len, kHeaderLen);
+    WireReader r(msg, len, kHeaderLen);
     size_t name_at = r.pos();
     if (!r.name(q.qname)) return ParseError::formerr;
     // The question name must be uncompressed: replies point into it.
@@ -97,7 +97,7 @@ uint16_t reply_flags(const Query &q, uint8_t rcode, bool aa) {
     return f;
 }
 
-void write_opt(Writer &w, const Query &q, uint8_t ext_rcode = 0) {
+void write_opt(WireWriter &w, const Query &q, uint8_t ext_rcode = 0) {
     w.u8(0);
     w.u16(kTypeOPT);
     w.u16(kEdnsPayload);
@@ -108,7 +108,7 @@ void write_opt(Writer &w, const Query &q, uint8_t ext_rcode = 0) {
 // Header + question (copied from the client, so its letter case is kept) +
 // OPT with TC set: the reply when the full one does not fit (RFC 2181 §9).
 size_t write_truncated(const Query &q, const uint8_t *msg, uint16_t flags, uint8_t *out, size_t cap) {
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(q.id);
     w.u16(flags | kFlagTC);
     w.u16(1);
@@ -120,11 +120,11 @@ size_t write_truncated(const Query &q, const uint8_t *msg, uint16_t flags, uint8
     return w.ok() ? w.size() : 0;
 }
 
-struct Answer {
-    Writer w;
+struct LocalAnswer {
+    WireWriter w;
     const Query &q;
     uint16_t an = 0, ns = 0;
-    Answer(uint8_t *out, size_t cap, const Query &q_, const uint8_t *msg, uint16_t flags) : w(out, cap), q(q_) {
+    LocalAnswer(uint8_t *out, size_t cap, const Query &q_, const uint8_t *msg, uint16_t flags) : w(out, cap), q(q_) {
         w.u16(q.id);
         w.u16(flags);
         w.u16(1);
@@ -149,7 +149,7 @@ struct Answer {
 
 // The zone's SOA in the authority section with the negative TTL.
 // RFC 2308 §3: the TTL of the SOA is min(SOA TTL, SOA.MINIMUM).
-void add_soa(Answer &a, const Zone &z, unsigned origin_at, bool suffix_of_qname) {
+void add_soa(LocalAnswer &a, const Zone &z, unsigned origin_at, bool suffix_of_qname) {
     const RRset &soa = z.soa();
     if (soa.rdata.empty()) return;
     if (suffix_of_qname) a.owner_label(origin_at);
@@ -158,7 +158,7 @@ void add_soa(Answer &a, const Zone &z, unsigned origin_at, bool suffix_of_qname)
     ++a.ns;
 }
 
-void add_rrset(Answer &a, const RRset &rs) {
+void add_rrset(LocalAnswer &a, const RRset &rs) {
     for (const std::string &rd : rs.rdata) {
         a.owner_label(0);
         a.rr_tail(rs.type, rs.ttl, rd);
@@ -170,7 +170,7 @@ void add_rrset(Answer &a, const RRset &rs) {
 
 size_t write_error(const Query &q, const uint8_t *msg, bool with_question, uint8_t rcode, uint8_t *out,
                    size_t cap) {
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(q.id);
     w.u16(reply_flags(q, static_cast<uint8_t>(rcode & 0xf), false));
     w.u16(with_question ? 1 : 0);
@@ -188,7 +188,7 @@ namespace {
 // RFC 8906 §3.1.4: an opcode we do not implement gets NOTIMP, whatever else the
 // message holds: the header only, no RD/CD echoed (they mean nothing there).
 size_t write_notimp_bare(const Query &q, uint8_t *out, size_t cap) {
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(q.id);
     w.u16(static_cast<uint16_t>(kFlagQR | (q.opcode << 11) | kNotImp));
     for (int i = 0; i < 4; ++i) w.u16(0);
@@ -199,7 +199,7 @@ size_t write_notimp_bare(const Query &q, uint8_t *out, size_t cap) {
 // TSIG record carrying error BADKEY (17), unsigned, with the request's key
 // name, algorithm, time and fudge, no MAC. 0 when the TSIG record is unreadable.
 size_t write_badkey(const Query &q, const uint8_t *msg, size_t len, uint8_t *out, size_t cap) {
-    Reader r(msg, len, q.tsig_at);
+    WireReader r(msg, len, q.tsig_at);
     WireName key, alg;
     if (!r.name(key)) return 0;
     r.skip(8); // type, class, TTL
@@ -212,7 +212,7 @@ size_t write_badkey(const Query &q, const uint8_t *msg, size_t len, uint8_t *out
     r.skip(mac_len);
     uint16_t orig_id = r.u16();
     if (!r.ok() || r.pos() + 4 > rd_end) return 0;
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(q.id);
     w.u16(static_cast<uint16_t>(kFlagQR | (q.opcode << 11) | (q.flags & (kFlagRD | kFlagCD)) | kNotAuth));
     w.u16(1);
@@ -264,8 +264,8 @@ bool chaos_name(const WireName &n, std::string_view a, std::string_view b) {
 
 } // namespace
 
-Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
-    return zones_ ? answer_local(*zones_, q, msg, tcp, out, cap) : Result{};
+CoreResult QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
+    return zones_ ? answer_local(*zones_, q, msg, tcp, out, cap) : CoreResult{};
 }
 
 // RFC 1034 §4.3.2 step 3a: the CNAME chain is followed inside our own zones
@@ -273,14 +273,14 @@ Result QueryCore::local(const Query &q, const uint8_t *msg, bool tcp, uint8_t *o
 // outside them (`left` is set: QueryCore::handle resolves the rest through the
 // cache or the upstreams), at a loop, or after 8 links. A chain that ends in NXDOMAIN or NODATA inside a zone carries that
 // zone's SOA; the rcode is the last name's (RFC 6604 §2.1).
-static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first, Answer &a, bool &left) {
+static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first, LocalAnswer &a, bool &left) {
     WireName seen[9];
     unsigned nseen = 0;
     seen[nseen++] = q.qname;
     const std::string *target = &first.rdata.front();
     for (unsigned hop = 0; hop < 8; ++hop) {
         WireName cur;
-        Reader r(reinterpret_cast<const uint8_t *>(target->data()), target->size(), 0);
+        WireReader r(reinterpret_cast<const uint8_t *>(target->data()), target->size(), 0);
         if (!r.name(cur)) return kNoError;
         for (unsigned i = 0; i < nseen; ++i)
             if (seen[i].wire() == cur.wire()) return kNoError; // a loop: stop here
@@ -344,8 +344,8 @@ static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first
     return kNoError;
 }
 
-Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
-    Result res;
+CoreResult answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool tcp, uint8_t *out, size_t cap) {
+    CoreResult res;
     Match m = zs.lookup(q.qname);
     const Zone *rev_zone = nullptr;
     Aisid rev_addr;
@@ -376,7 +376,7 @@ Result answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, bool 
     const Zone *z = rev_zone ? rev_zone : m.zone;
     // Where the zone's apex starts in the question name (the owner of its SOA).
     unsigned origin_at = rev_zone ? rev_nibbles - 16 : q.qname.nlabels - z->origin_labels();
-    Answer a(out, limit, q, msg, 0);
+    LocalAnswer a(out, limit, q, msg, 0);
     bool any = q.qtype == kTypeANY;
 
     if (rev_zone && rev_nibbles == 16) {
@@ -475,9 +475,9 @@ bool QueryCore::allowed(const sockaddr_storage &peer) const {
     return is_loopback(peer) && !in(s_->deny);
 }
 
-Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp, uint64_t now_ms,
+CoreResult QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage &peer, bool tcp, uint64_t now_ms,
                          uint8_t *out, size_t cap, Query &q) {
-    Result res;
+    CoreResult res;
     ParseError pe = parse_query(msg, len, q);
     if (pe == ParseError::drop) return res;
     bool allowed = this->allowed(peer);
@@ -551,7 +551,7 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
     }
     if (q.qclass == kClassCH) return chaos(q, msg, out, cap);
     // Local data first; inside our zones a missing name is NXDOMAIN, never forwarded.
-    Result l = local(q, msg, tcp, out, cap);
+    CoreResult l = local(q, msg, tcp, out, cap);
     if (l.verdict == Verdict::Answered && l.cname_out) return finish_cname(q, tcp, now_ms, out, cap, l);
     if (l.verdict == Verdict::Answered) return l;
     uint8_t key[kMaxNameLen + 8];
@@ -586,8 +586,8 @@ Result QueryCore::handle(const uint8_t *msg, size_t len, const sockaddr_storage 
 // CHAOS class: who this server is (version.bind, version.server, id.server,
 // hostname.bind), answered here rather than forwarded, as BIND and Unbound do;
 // any other CH name is REFUSED.
-Result QueryCore::chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t cap) const {
-    Result res;
+CoreResult QueryCore::chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t cap) const {
+    CoreResult res;
     res.verdict = Verdict::Answered;
     const std::string *text = nullptr;
     if (chaos_name(q.qname, "version", "bind") || chaos_name(q.qname, "version", "server")) text = &s_->version;
@@ -597,7 +597,7 @@ Result QueryCore::chaos(const Query &q, const uint8_t *msg, uint8_t *out, size_t
         res.len = write_error(q, msg, true, kRefused, out, cap);
         return res;
     }
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(q.id);
     w.u16(static_cast<uint16_t>(reply_flags(q, kNoError, true) & ~kFlagRA));
     w.u16(1);
@@ -627,7 +627,7 @@ size_t QueryCore::serve_entry(const CacheEntry &e, const Query &q, const uint8_t
     size_t qlen = q.question_end - kHeaderLen;
     size_t need = kHeaderLen + qlen + e.body.size() + (q.edns ? 11 : 0);
     if (need > limit) return write_truncated(q, msg, flags, out, cap);
-    Writer w(out, limit);
+    WireWriter w(out, limit);
     w.u16(q.id);
     w.u16(flags);
     w.u16(1);
@@ -651,7 +651,7 @@ size_t QueryCore::serve_entry(const CacheEntry &e, const Query &q, const uint8_t
 }
 
 size_t QueryCore::upstream_query(const Query &q, const uint8_t *msg, uint16_t id, uint8_t *out, size_t cap) const {
-    Writer w(out, cap);
+    WireWriter w(out, cap);
     w.u16(id);
     w.u16(static_cast<uint16_t>(kFlagRD | (q.flags & kFlagCD)));
     w.u16(1);
@@ -712,7 +712,7 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
         // A FORMERR/NOTIMP may come without a question.
         return (flags & 0xf) != kNoError ? Check::failed : Check::ignore;
     }
-    Reader r(resp, n, kHeaderLen);
+    WireReader r(resp, n, kHeaderLen);
     WireName name;
     if (!r.name(name)) return Check::ignore;
     uint16_t qt = r.u16(), qc = r.u16();
@@ -769,14 +769,14 @@ QueryCore::Check QueryCore::check_upstream(const Query &q, uint16_t id, const ui
     return Check::ok;
 }
 
-Result QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n,
+CoreResult QueryCore::answer_from_upstream(const Query &q, const uint8_t *msg, const uint8_t *resp, size_t n,
                                        bool tcp, uint64_t now_ms, uint8_t *out, size_t cap) {
-    Result res;
+    CoreResult res;
     res.verdict = Verdict::Answered;
     res.outcome = Outcome::forwarded;
     uint16_t flags = rd16(resp + 2);
     uint16_t an = rd16(resp + 6), ns = rd16(resp + 8), ar = rd16(resp + 10);
-    Reader r(resp, n, kHeaderLen);
+    WireReader r(resp, n, kHeaderLen);
     r.skip_name();
     r.skip(4);
     size_t body_at = r.pos();
@@ -872,7 +872,7 @@ bool cname_target_query(const Query &q, const uint8_t *prefix, size_t plen, Quer
     // The target is the data of the last answer record (the chain's last CNAME,
     // written uncompressed from zone data).
     if (plen < kHeaderLen) return false;
-    Reader r(prefix, plen, kHeaderLen);
+    WireReader r(prefix, plen, kHeaderLen);
     r.skip_name();
     r.skip(4);
     uint16_t an = rd16(prefix + 6);
@@ -888,12 +888,12 @@ bool cname_target_query(const Query &q, const uint8_t *prefix, size_t plen, Quer
     }
     if (!r.ok() || an == 0 || type != kTypeCNAME) return false;
     WireName target;
-    Reader t(prefix, plen, rd_at);
+    WireReader t(prefix, plen, rd_at);
     if (!t.name(target)) return false;
     // The question the upstreams are asked, as if the client had asked it:
     // its ID, RD/CD, EDNS and DO bit.
     uint8_t buf[kHeaderLen + kMaxNameLen + 4 + 11];
-    Writer w(buf, sizeof buf);
+    WireWriter w(buf, sizeof buf);
     w.u16(q.id);
     w.u16(q.flags & (kFlagRD | kFlagCD));
     w.u16(1);
@@ -956,8 +956,8 @@ size_t splice_cname(const Query &q, bool tcp, const uint8_t *prefix, size_t plen
     return n;
 }
 
-Result QueryCore::finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_t *out, size_t cap,
-                               const Result &local_answer) {
+CoreResult QueryCore::finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_t *out, size_t cap,
+                               const CoreResult &local_answer) {
     // RD=0, or a chain that cannot be followed: the chain alone, as before
     // (the client's resolver follows it).
     Query tq;
@@ -973,7 +973,7 @@ Result QueryCore::finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_
         tail.resize(serve_entry(e, tq, reinterpret_cast<const uint8_t *>(tmsg.data()), true, now_ms, false,
                                 reinterpret_cast<uint8_t *>(tail.data()), tail.size()));
     });
-    Result res = local_answer;
+    CoreResult res = local_answer;
     if (tail.empty()) {
         // Not cached: the Forwarder asks for the target; `out` keeps the chain.
         res.verdict = Verdict::Pass;
@@ -993,9 +993,9 @@ Result QueryCore::finish_cname(const Query &q, bool tcp, uint64_t now_ms, uint8_
     return res;
 }
 
-Result QueryCore::answer_cached(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+CoreResult QueryCore::answer_cached(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
                                 size_t cap) {
-    Result res;
+    CoreResult res;
     uint8_t key[kMaxNameLen + 8];
     size_t klen = make_cache_key(q.qname.wire(), q.qtype, q.qclass, q.do_bit, q.cd(), key);
     bool stale = false;
@@ -1011,10 +1011,10 @@ Result QueryCore::answer_cached(const Query &q, const uint8_t *msg, bool tcp, ui
     return res;
 }
 
-Result QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
+CoreResult QueryCore::answer_failure(const Query &q, const uint8_t *msg, bool tcp, uint64_t now_ms, uint8_t *out,
                                  size_t cap) {
     // RFC 8767 §4: when every upstream fails, an expired answer beats SERVFAIL.
-    Result res = answer_cached(q, msg, tcp, now_ms, out, cap);
+    CoreResult res = answer_cached(q, msg, tcp, now_ms, out, cap);
     if (res.verdict == Verdict::Answered) return res;
     res.verdict = Verdict::Fail;
     res.outcome = Outcome::servfail;

@@ -1,6 +1,6 @@
-#include "rrl.hpp"
+#include "aisid/resolver/rrl.hpp"
 
-#include "wire.hpp"
+#include "aisid/resolver/query_wire.hpp"
 
 #include <sys/random.h>
 
@@ -79,7 +79,7 @@ RrlAction RateLimiter::check(const RrlSettings &s, const sockaddr_storage &peer,
     kn += 16;
     // The question (name_from_wire lowercases it), and for a negative answer
     // the SOA owner in the authority section.
-    Reader r(resp, len, kHeaderLen);
+    WireReader r(resp, len, kHeaderLen);
     WireName qname, zone;
     const WireName *name = nullptr;
     uint16_t qtype = 0;

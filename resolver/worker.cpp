@@ -88,7 +88,7 @@ Worker::Impl::~Impl() {
 }
 
 void Worker::Impl::refresh() {
-    uint64_t g = sh.rt_gen.load(std::memory_order_acquire);
+    uint64_t g = sh.runtime_generation();
     if (g != rt_gen) {
         rt_gen = g;
         rt = sh.runtime();
@@ -120,7 +120,7 @@ void Worker::Impl::ep_mod(int fd, uint32_t events, uint64_t data) {
 // Response rate limiting (rrl.hpp) for a UDP reply: false to drop it; a
 // slipped reply is cut in place (len shrinks). TCP replies never come here.
 bool Worker::Impl::rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms,
-                const Result *r) {
+                const CoreResult *r) {
     if (!rt || !rt->rrl.enabled()) return true;
     bool synth = r && r->synthesized;
     RrlAction a = sh.rrl->check(rt->rrl, peer, buf, len, now_ms, synth ? r->service_key : nullptr,
@@ -161,7 +161,7 @@ void Worker::Impl::send_udp_reply(int fd, const sockaddr_storage &peer, const st
     sendmsg(fd, &mh, MSG_DONTWAIT);
 }
 
-void Worker::Impl::account(const Result &r, uint64_t start_ns) {
+void Worker::Impl::account(const CoreResult &r, uint64_t start_ns) {
     stats.outcomes[static_cast<size_t>(r.outcome)].fetch_add(1, std::memory_order_relaxed);
     if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) stats.observe(now_ns_monotonic() - start_ns);
 }

@@ -9,10 +9,10 @@
 // Forwarder's (forwarder.hpp); the code here only moves bytes.
 #pragma once
 
-#include "forwarder.hpp"
-#include "log.hpp"
-#include "transport.hpp"
-#include "worker.hpp"
+#include "aisid/resolver/forwarder.hpp"
+#include "aisid/core/log.hpp"
+#include "aisid/transport/transport.hpp"
+#include "aisid/resolver/worker.hpp"
 
 #include <sys/socket.h>
 
@@ -113,7 +113,7 @@ struct Worker::Impl {
         std::string ca;
     };
     std::unordered_map<std::string, TlsUp> tls_ups;
-    std::vector<std::pair<uint64_t, transport::Result>> tls_done;  // try id, result
+    std::vector<std::pair<uint64_t, transport::UpstreamResult>> tls_done;  // try id, result
     std::unordered_map<int, uint32_t> tls_fds;
     std::unordered_map<uint64_t, uint32_t> tls_tries;  // encrypted tries in flight: try id -> upstream
 
@@ -137,10 +137,10 @@ struct Worker::Impl {
     void ep_add(int fd, uint32_t events, uint64_t data);
     void ep_mod(int fd, uint32_t events, uint64_t data);
     bool rate_limit(const sockaddr_storage &peer, uint8_t *buf, size_t &len, uint64_t now_ms,
-                    const Result *r = nullptr);
+                    const CoreResult *r = nullptr);
     void send_udp_reply(int fd, const sockaddr_storage &peer, const std::string &ctl_in, uint8_t *buf, size_t len,
                         uint64_t now_ms);
-    void account(const Result &r, uint64_t start_ns);
+    void account(const CoreResult &r, uint64_t start_ns);
     bool v4_mapped(const sockaddr_storage &peer);
     void drain_inbox();
     void open_fds();
@@ -165,22 +165,22 @@ struct Worker::Impl {
 
     // worker_upstream.cpp
     bool admit(ClientRef &c);
-    // `chain`: a local CNAME chain that left our zones (Result::cname_out); its target is asked.
+    // `chain`: a local CNAME chain that left our zones (CoreResult::cname_out); its target is asked.
     void forward(const Query &q, const uint8_t *msg, size_t len, ClientRef c, const uint8_t *chain = nullptr,
                  size_t chain_len = 0);
     void prefetch(const Query &q, const uint8_t *msg, size_t len);
     void run_actions();
     void execute(FwdAction &a);
-    void send_udp(FwdAction &a, const Upstream &up);
-    void send_tcp(FwdAction &a, const Upstream &up);
-    void send_encrypted(FwdAction &a, const Upstream &up);
+    void send_udp(FwdAction &a, const UpstreamConfig &up);
+    void send_tcp(FwdAction &a, const UpstreamConfig &up);
+    void send_encrypted(FwdAction &a, const UpstreamConfig &up);
     void cancel(uint64_t try_id);
     void deliver_reply(FwdAction &a);
     void share(FwdAction &a);
     void close_up(int fd);
     void on_upstream(int fd, uint32_t events);
     void on_upstream_tcp(UpSocket &s, uint32_t events);
-    transport::Upstream *tls_upstream(const Upstream &up);
+    transport::Upstream *tls_upstream(const UpstreamConfig &up);
     void tls_sync_fds();
     void tls_after();
     void on_tls(int fd, uint32_t events);

@@ -211,7 +211,7 @@ void Worker::Impl::process_conn(uint64_t id) {
         off += len + 2;
         Query q;
         uint8_t out[65535];
-        Result r = core.handle(msg, len, c.peer, true, now, out, sizeof out, q);
+        CoreResult r = core.handle(msg, len, c.peer, true, now, out, sizeof out, q);
         if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
             account(r, t0);
             if (r.prefetch) prefetch(q, msg, len);

@@ -58,7 +58,7 @@ void Worker::Impl::on_udp(int fd, bool wild) {
         for (int i = 0; i < n; ++i) {
             if (v4_mapped(in_addr[i])) continue;
             Query q;
-            Result r = core.handle(in_buf[i], in_hdr[i].msg_len, in_addr[i], false, now, out_buf[nout], kBuf, q);
+            CoreResult r = core.handle(in_buf[i], in_hdr[i].msg_len, in_addr[i], false, now, out_buf[nout], kBuf, q);
             if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
                 if (r.prefetch) prefetch(q, in_buf[i], in_hdr[i].msg_len);
                 if (!r.len) continue;

@@ -45,7 +45,7 @@ void Worker::Impl::forward(const Query &q, const uint8_t *msg, size_t len, Clien
     std::string m(reinterpret_cast<const char *>(msg), len);
     if (!admit(c)) {
         uint8_t *out = scratch;
-        Result r = core.answer_failure(q, msg, c.tcp, now_ms_monotonic(), out, sizeof scratch);
+        CoreResult r = core.answer_failure(q, msg, c.tcp, now_ms_monotonic(), out, sizeof scratch);
         FwdAction a;
         a.kind = FwdAction::Kind::reply;
         a.outcome = r.outcome;
@@ -87,7 +87,7 @@ void Worker::Impl::execute(FwdAction &a) {
             fwd.upstream_error(a.try_id, now_us_monotonic());
             return;
         }
-        const Upstream &up = rt->upstreams[a.upstream]->up;
+        const UpstreamConfig &up = rt->upstreams[a.upstream]->up;
         switch (a.proto) {
         case UpProto::udp: send_udp(a, up); return;
         case UpProto::tcp: send_tcp(a, up); return;
@@ -101,7 +101,7 @@ void Worker::Impl::execute(FwdAction &a) {
     }
 }
 
-void Worker::Impl::send_udp(FwdAction &a, const Upstream &up) {
+void Worker::Impl::send_udp(FwdAction &a, const UpstreamConfig &up) {
     int fd = socket(up.addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, up.addr.sa(), up.addr.len) == 0 &&
         send(fd, a.bytes.data(), a.bytes.size(), 0) == ssize_t(a.bytes.size())) {
@@ -118,7 +118,7 @@ void Worker::Impl::send_udp(FwdAction &a, const Upstream &up) {
     fwd.upstream_error(a.try_id, now_us_monotonic());
 }
 
-void Worker::Impl::send_tcp(FwdAction &a, const Upstream &up) {
+void Worker::Impl::send_tcp(FwdAction &a, const UpstreamConfig &up) {
     int fd = socket(up.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fwd.upstream_error(a.try_id, now_us_monotonic());
@@ -261,7 +261,7 @@ void Worker::Impl::on_upstream_tcp(UpSocket &s, uint32_t events) {
 
 // ---- DoT / DoH ----
 
-transport::Upstream *Worker::Impl::tls_upstream(const Upstream &up) {
+transport::Upstream *Worker::Impl::tls_upstream(const UpstreamConfig &up) {
     auto it = tls_ups.find(up.text);
     // After a reload with another --ca-file, an idle transport is remade.
     if (it != tls_ups.end() && (it->second.ca == rt->ca_file || it->second.t->in_flight()))
@@ -286,7 +286,7 @@ transport::Upstream *Worker::Impl::tls_upstream(const Upstream &up) {
     return slot.t.get();
 }
 
-void Worker::Impl::send_encrypted(FwdAction &a, const Upstream &up) {
+void Worker::Impl::send_encrypted(FwdAction &a, const UpstreamConfig &up) {
     transport::Upstream *u = tls_upstream(up);
     if (!u) {
         fwd.upstream_error(a.try_id, now_us_monotonic());
@@ -295,7 +295,7 @@ void Worker::Impl::send_encrypted(FwdAction &a, const Upstream &up) {
     uint64_t try_id = a.try_id;
     tls_tries[try_id] = a.upstream;
     u->submit(std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(a.bytes.data()), a.bytes.size()),
-              [this, try_id](transport::Result r) { tls_done.emplace_back(try_id, std::move(r)); });
+              [this, try_id](transport::UpstreamResult r) { tls_done.emplace_back(try_id, std::move(r)); });
     tls_after();
 }
 

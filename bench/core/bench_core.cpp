@@ -1,7 +1,7 @@
 // ns per in-process resolution (text name → AISID) with 1k, 100k and 1M
 // registered services: 4-label names (p<perf>.<method>.<function>.<object>).
 #include "gen_zone.hpp"
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -2,7 +2,7 @@
 // resolution are repeatable where wall time on a shared machine is not.
 //   valgrind --tool=callgrind bench_lookup_instr [N]   (lookups: 200000)
 #include "gen_zone.hpp"
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <cstdio>
 #include <cstdlib>

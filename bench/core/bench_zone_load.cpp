@@ -1,7 +1,7 @@
 // Loads a generated N-service zone from a file and reports time and peak RSS.
 //   bench_zone_load [N...]   (default 1000 100000 1000000)
 #include "gen_zone.hpp"
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -6,7 +6,7 @@
 // The node is aisid-testnode (SOURCE / SINK / ECHO / HELLO protocol); the
 // held flows go to `aisid-gw-bench --serve [ADDR]:PORT`, an epoll echo server
 // (a thread per connection, as in aisid-testnode, would not hold 10 000).
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <dirent.h>
 #include <netinet/tcp.h>
@@ -35,7 +35,7 @@ namespace {
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-int dial(const Endpoint &ep) {
+int dial(const NetEndpoint &ep) {
     int fd = connect_timeout(ep, 2000);
     if (fd < 0) {
         std::fprintf(stderr, "aisid-gw-bench: connect %s: %s\n", ep.to_string().c_str(), std::strerror(errno));
@@ -64,7 +64,7 @@ std::string line(int fd) {
 }
 
 // Download: the node sends `bytes`; Gbit/s at the client.
-double download(const Endpoint &ep, uint64_t bytes) {
+double download(const NetEndpoint &ep, uint64_t bytes) {
     int fd = dial(ep);
     std::string req = "SOURCE " + std::to_string(bytes) + "\n";
     auto t0 = Clock::now();
@@ -84,7 +84,7 @@ double download(const Endpoint &ep, uint64_t bytes) {
 }
 
 // Upload: the client sends `bytes`, the node counts them and answers.
-double upload(const Endpoint &ep, uint64_t bytes) {
+double upload(const NetEndpoint &ep, uint64_t bytes) {
     int fd = dial(ep);
     static char buf[1 << 18];
     std::memset(buf, 'y', sizeof buf);
@@ -107,7 +107,7 @@ double upload(const Endpoint &ep, uint64_t bytes) {
 }
 
 // Round trips of a 64-byte message on one connection; microseconds, sorted.
-std::vector<double> rtts(const Endpoint &ep, int count) {
+std::vector<double> rtts(const NetEndpoint &ep, int count) {
     int fd = dial(ep);
     send_all(fd, "ECHO\n", 5);
     line(fd);
@@ -132,7 +132,7 @@ std::vector<double> rtts(const Endpoint &ep, int count) {
 
 // Connections per second: connect, HELLO, read the greeting, close; `threads`
 // clients for `seconds`.
-double cps(const Endpoint &ep, int threads, double seconds) {
+double cps(const NetEndpoint &ep, int threads, double seconds) {
     std::atomic<uint64_t> done{0};
     std::atomic<bool> stop{false};
     std::vector<std::thread> ts;
@@ -160,7 +160,7 @@ double pct(const std::vector<double> &v, double p) { return v[std::min(v.size() 
 
 // An echo server that holds any number of connections on one thread; runs
 // until killed.
-int serve(const Endpoint &ep) {
+int serve(const NetEndpoint &ep) {
     int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -230,7 +230,7 @@ struct Held {
     double open_s = 0;
 };
 
-Held open_flows(const Endpoint &ep, int n) {
+Held open_flows(const NetEndpoint &ep, int n) {
     Held h;
     h.fds.reserve(static_cast<size_t>(n));
     auto t0 = Clock::now();
@@ -279,7 +279,7 @@ int wait_closed(const Held &h) {
     return ok;
 }
 
-void hold_phase(const Endpoint &direct, const Endpoint &via, int n, int pid, double hold_s, bool stop_egress) {
+void hold_phase(const NetEndpoint &direct, const NetEndpoint &via, int n, int pid, double hold_s, bool stop_egress) {
     std::printf("\n%d concurrent flows held open (echo server `aisid-gw-bench --serve`):\n", n);
     {
         Held d = open_flows(direct, n);
@@ -323,7 +323,7 @@ void hold_phase(const Endpoint &direct, const Endpoint &via, int n, int pid, dou
 } // namespace
 
 int main(int argc, char **argv) {
-    std::optional<Endpoint> direct, via, hold_direct, hold_via, serve_at;
+    std::optional<NetEndpoint> direct, via, hold_direct, hold_via, serve_at;
     uint64_t bytes = 1ull << 30;
     int pings = 20000, threads = 4, egress_pid = 0;
     std::vector<int> holds;

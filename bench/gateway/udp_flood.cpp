@@ -3,7 +3,7 @@
 // ports), and prints how many it sent. The SRv6 data plane bench
 // (bench/gateway/srv6) counts what arrives on the far side.
 //   aisid-udp-flood --to [ADDR]:PORT [--seconds S] [--size BYTES] [--flows F]
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,7 +18,7 @@
 using namespace aisid::gw;
 
 int main(int argc, char **argv) {
-    std::optional<Endpoint> to;
+    std::optional<NetEndpoint> to;
     double seconds = 2;
     size_t size = 64;
     int flows = 16;

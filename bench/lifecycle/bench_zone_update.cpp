@@ -8,9 +8,9 @@
 //   bench_zone_update [SIZES...]   (default: 1000 100000 1000000)
 //   AISID_BENCH_DIR (default /var/tmp: a real disk, not tmpfs),
 //   AISID_BENCH_SECONDS (per measurement, default 3), AISID_BENCH_BATCH (default 32).
-#include "authority.hpp"
+#include "aisid/authority/authority.hpp"
 #include "gen_zone.hpp"
-#include "update.hpp"
+#include "aisid/proto/update.hpp"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -29,6 +29,7 @@
 
 using namespace aisid;
 using namespace aisid::resolver;
+using namespace aisid::proto;
 
 namespace {
 
@@ -100,7 +101,7 @@ std::string migrate_msg(size_t n, size_t i, unsigned serial) {
     Record add{owner, kTypeSVCB, kClassIN, 300, rd};
     std::string zw = wire_of("bench.example.");
     LdnsRrListPtr pre(ldns_rr_list_new()), up = ldns_list_of({del, add});
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
+    LdnsPktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
                                  pre.get(), up.get(), nullptr));
     ldns_pkt_set_id(u.get(), static_cast<uint16_t>(serial));
     uint8_t *buf = nullptr;
@@ -232,7 +233,7 @@ Row run(size_t n, const std::string &dir, double seconds, size_t batch) {
             std::string m = migrate_msg(n, k, ++serial);
             ldns_pkt *raw = nullptr;
             ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(m.data()), m.size());
-            PktPtr p(raw);
+            LdnsPktPtr p(raw);
             UpdateResult u = apply_update(*cur, {}, records_of(ldns_pkt_authority(p.get())));
             if (!u.changed) std::abort();
             double t0 = now_s();

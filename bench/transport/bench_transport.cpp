@@ -14,7 +14,7 @@
 #include <unordered_map>
 
 #include "tls_peers.hpp"
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 
 using namespace aisid::test;
 namespace tr = aisid::transport;
@@ -109,7 +109,7 @@ Row bench_pool(const std::string &label, const std::string &uri, const char *run
         ++inflight;
         ++row.sent;
         uint64_t k = n++;
-        pl.submit(make_query(qname(k, run), uint16_t(k)), [&](tr::Result r) {
+        pl.submit(make_query(qname(k, run), uint16_t(k)), [&](tr::UpstreamResult r) {
             --inflight;
             if (r)
                 ++row.answered;

@@ -7,8 +7,8 @@
 //                                           loaded Zone's records (what is served is what verified)
 // Prints one line: step, records, MB of text, wall and CPU milliseconds (CPU
 // is the figure to compare on a shared machine), peak RSS (MB).
-#include "records.hpp"
-#include "zone_verify.hpp"
+#include "aisid/proto/records.hpp"
+#include "aisid/authority/zone_verify.hpp"
 
 #include <sys/resource.h>
 
@@ -18,6 +18,7 @@
 
 using namespace aisid;
 using namespace aisid::resolver;
+using namespace aisid::proto;
 
 namespace {
 

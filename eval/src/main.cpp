@@ -1,6 +1,6 @@
 // aisid-eval: the paper's experiment. See eval/README.md.
-#include "report.hpp"
-#include "sim.hpp"
+#include "aisid/eval/report.hpp"
+#include "aisid/eval/sim.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -191,7 +191,7 @@ int main(int argc, char **argv) try {
     }
     if (cmd == "run") {
         auto t0 = std::chrono::steady_clock::now();
-        Result r = simulate(setting, p);
+        SimResult r = simulate(setting, p);
         double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         print_run(stdout, p, r, wall);
         return 0;

@@ -1,4 +1,4 @@
-#include "report.hpp"
+#include "aisid/eval/report.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -62,7 +62,7 @@ const char *const kMetricNames[m_count] = {
 
 const char *metric_key(int m) { return m >= 0 && m < m_count ? kMetricNames[m] : "?"; }
 
-Summary summarize(const Result &r) {
+Summary summarize(const SimResult &r) {
     Summary s(m_count, 0.0);
     s[m_rt_mean] = r.rt_mean_ms;
     s[m_rt_p99] = r.rt_p99_ms;
@@ -231,7 +231,7 @@ void csv_group(std::ostream &csv, const std::string &group, const Cmp &c) {
 
 } // namespace
 
-void print_run(FILE *f, const Params &p, const Result &r, double wall_s) {
+void print_run(FILE *f, const Params &p, const SimResult &r, double wall_s) {
     std::fprintf(f,
                  "concurrency=%d requests=%llu ingress=%d egress=%d dns=%s resolver=%s ttl_s=%.1f access_ms=%.1f "
                  "egress_policy=%s seed=%llu\n"

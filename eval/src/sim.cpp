@@ -1,4 +1,4 @@
-#include "sim.hpp"
+#include "aisid/eval/sim.hpp"
 
 #include <aisid/sched/flow.hpp>
 #include <aisid/sched/ingress.hpp>
@@ -250,7 +250,7 @@ struct Req {
 class Sim {
 public:
     Sim(const Setting &s, const Params &p) : s_(s), p_(p) {}
-    Result run();
+    SimResult run();
 
 private:
     void push(double t, Ev type, int id, uint32_t ver = 0) { q_.push(Event{t, seq_++, type, id, ver}); }
@@ -310,7 +310,7 @@ private:
     std::vector<std::vector<int>> dns_match_;     // per requested type: the servers DNS answers with
     std::vector<double> arrive_, expire_;         // [resolver node * types + type]: cached answer there from, valid until
     double legacy_share_ = 0;                     // share of requests that stay legacy (undeployed providers)
-    Result out_;
+    SimResult out_;
 };
 
 int Sim::add_job(int req, double demand, double volume, std::vector<int> res, double t) {
@@ -695,7 +695,7 @@ void Sim::snapshot(double t) {
     }
 }
 
-Result Sim::run() {
+SimResult Sim::run() {
     const size_t T = s_.requested.size();
     const int L = s_.routing.links();
     const int S = static_cast<int>(s_.servers.size());
@@ -984,7 +984,7 @@ Result Sim::run() {
 
 } // namespace
 
-Result simulate(const Setting &s, const Params &p) {
+SimResult simulate(const Setting &s, const Params &p) {
     Sim sim(s, p);
     return sim.run();
 }

@@ -1,4 +1,4 @@
-#include "topology.hpp"
+#include "aisid/eval/topology.hpp"
 
 #include <algorithm>
 #include <deque>

@@ -1,6 +1,6 @@
-#include "dataplane.hpp"
+#include "aisid/dataplane/dataplane.hpp"
 
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 namespace aisid::gw {
 namespace {

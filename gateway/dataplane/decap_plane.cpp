@@ -1,4 +1,4 @@
-#include "decap_plane.hpp"
+#include "aisid/dataplane/decap_plane.hpp"
 
 namespace aisid::gw {
 

@@ -1,6 +1,6 @@
-#include "encap_plane.hpp"
+#include "aisid/dataplane/encap_plane.hpp"
 
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <aisid/sched/ingress.hpp>
 

@@ -1,4 +1,4 @@
-#include "srv6.hpp"
+#include "aisid/dataplane/srv6.hpp"
 
 #include <cstring>
 

@@ -1,6 +1,6 @@
-#include "tun.hpp"
+#include "aisid/dataplane/tun.hpp"
 
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <fcntl.h>
 #include <linux/if.h>

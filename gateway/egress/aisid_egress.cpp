@@ -20,11 +20,11 @@
 // a few hundred nanoseconds), never per relayed chunk. On stop, run() stops the
 // relay loop (every flow ended, its node released, the threads joined) before
 // the Egress whose config, scheduler and mutex the hooks use goes away.
-#include "decap_plane.hpp"
-#include "egress_config.hpp"
-#include "log.hpp"
-#include "net_util.hpp"
-#include "relay_loop.hpp"
+#include "aisid/dataplane/decap_plane.hpp"
+#include "aisid/egress/egress_config.hpp"
+#include "aisid/core/log.hpp"
+#include "aisid/egress/net_util.hpp"
+#include "aisid/egress/relay_loop.hpp"
 
 #include <aisid/sched/egress.hpp>
 #include <aisid/sched/flow.hpp>

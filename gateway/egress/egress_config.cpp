@@ -1,4 +1,4 @@
-#include "egress_config.hpp"
+#include "aisid/egress/egress_config.hpp"
 
 #include <charconv>
 #include <fstream>

@@ -1,6 +1,6 @@
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
-#include "socket_address.hpp"
+#include "aisid/core/socket_address.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -28,9 +28,9 @@ std::string format_sockaddr(const sockaddr_in6 &sa) {
     return "[" + format_addr(sa.sin6_addr) + "]:" + std::to_string(ntohs(sa.sin6_port));
 }
 
-std::string Endpoint::to_string() const { return format_sockaddr(sa); }
+std::string NetEndpoint::to_string() const { return format_sockaddr(sa); }
 
-std::optional<Endpoint> parse_endpoint(std::string_view text, int default_port) {
+std::optional<NetEndpoint> parse_endpoint(std::string_view text, int default_port) {
     if (default_port > 65535) return std::nullopt;
     AddressRules rules{.ipv6_only = true};
     if (default_port >= 0) {
@@ -39,7 +39,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, int default_port) 
     }
     auto a = parse_sockaddr(text, rules);
     if (!a) return std::nullopt;
-    Endpoint ep;
+    NetEndpoint ep;
     ep.sa = reinterpret_cast<const sockaddr_in6 &>(a->ss);
     return ep;
 }
@@ -77,7 +77,7 @@ int run_program(const std::vector<std::string> &argv, std::string *err) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-int connect_timeout(const Endpoint &ep, int timeout_ms) {
+int connect_timeout(const NetEndpoint &ep, int timeout_ms) {
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int rc = connect(fd, reinterpret_cast<const sockaddr *>(&ep.sa), sizeof ep.sa);

@@ -1,4 +1,4 @@
-#include "relay_loop.hpp"
+#include "aisid/egress/relay_loop.hpp"
 
 #include <fcntl.h>
 #include <netinet/tcp.h>

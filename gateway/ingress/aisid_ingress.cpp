@@ -20,10 +20,10 @@
 // kernel; changes happen at most a few times a second, so spawning ip costs
 // nothing that matters, and iproute2 is the reference encoder of the seg6 and
 // nexthop-group attributes (one less dependency, one less place to get wrong).
-#include "dataplane.hpp"
-#include "encap_plane.hpp"
-#include "log.hpp"
-#include "net_util.hpp"
+#include "aisid/dataplane/dataplane.hpp"
+#include "aisid/dataplane/encap_plane.hpp"
+#include "aisid/core/log.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <aisid/address.hpp>
 #include <aisid/sched/ingress.hpp>
@@ -58,7 +58,7 @@ struct GatewayConfig {
 
 struct IngressConfig {
     std::vector<std::string> prefixes;
-    std::vector<Endpoint> control;
+    std::vector<NetEndpoint> control;
     std::vector<GatewayConfig> gateways;
     int report_timeout_ms = 1000;
     int buckets = 128;
@@ -202,7 +202,7 @@ int Ingress::ip(std::vector<std::string> args, bool quiet) {
     return rc;
 }
 
-// The userspace data plane (gateway/dataplane/encap_plane.hpp): the prefixes
+// The userspace data plane (gateway/dataplane/include/aisid/dataplane/encap_plane.hpp): the prefixes
 // route to a TUN device whose reader does H.Encaps toward the chosen SID.
 int Ingress::start_userspace() {
     std::vector<EncapPlane::Path> paths;

@@ -10,7 +10,7 @@
 // UDP: every datagram is answered with "node=NAME " + the datagram.
 // Reports (UDP, every --report-interval ms): "aisid-load node=NAME active=N util=U"
 // with util = active / --capacity.
-#include "net_util.hpp"
+#include "aisid/egress/net_util.hpp"
 
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -114,8 +114,8 @@ void usage(FILE *out) {
 } // namespace
 
 int main(int argc, char **argv) {
-    std::optional<Endpoint> listen_ep;
-    std::vector<Endpoint> reports;
+    std::optional<NetEndpoint> listen_ep;
+    std::vector<NetEndpoint> reports;
     unsigned capacity = 100;
     int interval = 100;
     for (int i = 1; i < argc; ++i) {

@@ -7,9 +7,9 @@
 // Loaded by glibc into any process that resolves a name, so it must be boring:
 // no threads of its own, no exception ever escaping, no memory growth, and it
 // exports only the _nss_aisid_* entry points (nss_aisid.map).
-#include "host_zones.hpp"
-#include "zone.hpp"
-#include "zone_set.hpp"
+#include "aisid/core/host_zones.hpp"
+#include "aisid/core/zone.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -138,7 +138,7 @@ private:
 };
 
 // The addresses of one name of one family, or why there are none.
-struct Answer {
+struct NssAnswer {
     enum Result { Found, NotFound, Error } result = NotFound;
     unsigned n4 = 0, n6 = 0;
     uint8_t a4[kMaxAddrs][4];
@@ -146,7 +146,7 @@ struct Answer {
     int32_t ttl = 0;
 };
 
-void resolve(const char *name, bool want4, bool want6, Answer &ans) {
+void resolve(const char *name, bool want4, bool want6, NssAnswer &ans) {
     aisid::WireName wn;
     if (!name || !aisid::name_from_text(name, wn) || wn.nlabels == 0) return;
     std::shared_ptr<const ZoneSet> zs = HostZones::instance().get();
@@ -173,7 +173,7 @@ void resolve(const char *name, bool want4, bool want6, Answer &ans) {
             }
         }
     }
-    if (ans.n4 + ans.n6) ans.result = Answer::Found;
+    if (ans.n4 + ans.n6) ans.result = NssAnswer::Found;
 }
 
 // Carves aligned pieces out of the caller's buffer.
@@ -225,7 +225,7 @@ nss_status internal_error(int *errnop, int *herrnop) {
     return NSS_STATUS_UNAVAIL;
 }
 
-nss_status fill_hostent(const char *name, int af, const Answer &ans, hostent *result, char *buffer,
+nss_status fill_hostent(const char *name, int af, const NssAnswer &ans, hostent *result, char *buffer,
                         size_t buflen, int *errnop, int *herrnop, char **canonp) {
     const unsigned n = af == AF_INET6 ? ans.n6 : ans.n4;
     const size_t alen = af == AF_INET6 ? 16 : 4;
@@ -260,9 +260,9 @@ nss_status byname3(const char *name, int af, hostent *result, char *buffer, size
             *herrnop = NO_RECOVERY;
             return NSS_STATUS_UNAVAIL;
         }
-        Answer ans;
+        NssAnswer ans;
         resolve(name, af == AF_INET, af == AF_INET6, ans);
-        if (ans.result != Answer::Found) return not_found(errnop, herrnop);
+        if (ans.result != NssAnswer::Found) return not_found(errnop, herrnop);
         nss_status s = fill_hostent(name, af, ans, result, buffer, buflen, errnop, herrnop, canonp);
         if (s == NSS_STATUS_SUCCESS && ttlp) *ttlp = ans.ttl;
         return s;
@@ -279,9 +279,9 @@ NSS_EXPORT nss_status _nss_aisid_gethostbyname4_r(const char *name, gaih_addrtup
                                                   size_t buflen, int *errnop, int *herrnop,
                                                   int32_t *ttlp) noexcept {
     try {
-        Answer ans;
+        NssAnswer ans;
         resolve(name, true, true, ans);
-        if (ans.result != Answer::Found) return not_found(errnop, herrnop);
+        if (ans.result != NssAnswer::Found) return not_found(errnop, herrnop);
         Arena a{buffer, buflen};
         char *hname = a.copy(name, name_len(name));
         if (!hname) return too_small(errnop, herrnop);

@@ -1,10 +1,11 @@
-#include "authority.hpp"
+#include "aisid/authority/authority.hpp"
 
-#include "dname.hpp"
-#include "query_core.hpp"
-#include "update.hpp"
-#include "xfr.hpp"
-#include "zone_builder.hpp"
+#include "aisid/core/dname.hpp"
+#include "aisid/resolver/query_core.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/proto/xfr.hpp"
+#include "aisid/authority/xfr_out.hpp"
+#include "aisid/core/zone_builder.hpp"
 
 #include <sys/stat.h>
 
@@ -16,6 +17,8 @@
 #include <set>
 
 namespace aisid::resolver {
+
+using namespace proto;
 
 namespace {
 
@@ -290,7 +293,7 @@ bool Authority::setup_primary(const ZonePtr &file_zone, std::string &err) {
 }
 
 void Authority::zone_replaced(const Zone &z) {
-    // Called from inside ZoneStore's publish (maybe our own): take no lock
+    // Called from inside ServedZones's publish (maybe our own): take no lock
     // here that a publisher may hold; the notifier thread sorts it out.
     {
         std::lock_guard nl(nmu_);
@@ -348,7 +351,7 @@ void Authority::handle(const uint8_t *msg, size_t len, const sockaddr_storage &p
 // An UPDATE waiting for the rest of its batch: checked, then applied, then
 // answered after the journal sync that covers it.
 struct Authority::UpdateJob {
-    PktPtr q;
+    LdnsPktPtr q;
     const uint8_t *msg = nullptr;
     size_t len = 0;
     sockaddr_storage peer{};
@@ -386,7 +389,7 @@ void Authority::dispatch(const uint8_t *msg, size_t len, const sockaddr_storage 
             if (!r.empty()) replies.push_back(r);
             return;
         }
-        PktPtr q(raw);
+        LdnsPktPtr q(raw);
         if (ldns_pkt_qr(q.get())) return;  // never answer an answer
         switch (ldns_pkt_get_opcode(q.get())) {
         case LDNS_PACKET_UPDATE: {
@@ -433,7 +436,7 @@ namespace {
 
 // The reply to a request: header, question echoed, TSIG as RFC 8945 §5.3 wants.
 std::string make_reply(const ldns_pkt *q, uint8_t rcode, const TsigCheck &tc, time_t now, bool aa = true) {
-    PktPtr p(ldns_pkt_new());
+    LdnsPktPtr p(ldns_pkt_new());
     ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
     ldns_pkt_set_qr(p.get(), true);
     ldns_pkt_set_aa(p.get(), aa);
@@ -640,7 +643,7 @@ void Authority::handle_updates(std::vector<UpdateJob> &jobs) {
         throw;
     }
     lk.unlock();
-    // 3. Outside the lock (ZoneStore runs its change callbacks, zone_replaced,
+    // 3. Outside the lock (ServedZones runs its change callbacks, zone_replaced,
     // inline): publish once per zone, then answer each.
     for (auto &[origin, st] : staged)
         if (st.published) publish_(st.published);
@@ -733,7 +736,7 @@ void Authority::handle_query(ldns_pkt *q, const uint8_t *msg, size_t len, bool t
         n = write_error(pq, msg, true, kFormErr, o, cap);  // meta types are not asked for (RFC 6895 §3.1)
     } else {
         auto set = current_();
-        Result r = answer_local(*set, pq, msg, tcp, o, cap);
+        CoreResult r = answer_local(*set, pq, msg, tcp, o, cap);
         // Outside our zones: an authority does not recurse for signed queries.
         n = r.verdict == Verdict::Answered ? r.len : write_error(pq, msg, true, kRefused, o, cap);
     }
@@ -803,7 +806,7 @@ void Authority::handle_xfr(ldns_pkt *q, const uint8_t *msg, size_t len, bool tcp
     }
     if (!tcp) {
         // RFC 5936 §4.2 / RFC 1995 §2: transfers go over TCP; TC sends the client there.
-        PktPtr p(ldns_pkt_new());
+        LdnsPktPtr p(ldns_pkt_new());
         ldns_pkt_set_id(p.get(), ldns_pkt_id(q));
         ldns_pkt_set_qr(p.get(), true);
         ldns_pkt_set_tc(p.get(), true);
@@ -944,7 +947,7 @@ void Authority::notifier_loop() {
                 // RFC 1996 §3.6: retry a few times until the secondary answers.
                 for (int attempt = 0; attempt < 3 && !stopping_; ++attempt) {
                     LdnsRdfPtr owner(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, origin.size(), origin.data()));
-                    PktPtr n(ldns_pkt_query_new(owner.release(), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_AA));
+                    LdnsPktPtr n(ldns_pkt_query_new(owner.release(), LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, LDNS_AA));
                     ldns_pkt_set_opcode(n.get(), LDNS_PACKET_NOTIFY);
                     ldns_pkt_set_random_id(n.get());
                     Record soa{z->origin_wire(), kTypeSOA, kClassIN, z->soa().ttl, z->soa().rdata.at(0)};

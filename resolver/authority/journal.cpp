@@ -1,4 +1,4 @@
-#include "journal.hpp"
+#include "aisid/authority/journal.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +8,8 @@
 #include <cstring>
 
 namespace aisid::resolver {
+
+using namespace proto;
 
 namespace {
 

@@ -1,10 +1,12 @@
-#include "wiring.hpp"
+#include "aisid/authority/wiring.hpp"
 
-#include "log.hpp"
+#include "aisid/core/log.hpp"
 
 namespace aisid::resolver {
 
-std::unique_ptr<Authority> make_authority(const Config &cfg, ZoneStore &store,
+using namespace proto;
+
+std::unique_ptr<Authority> make_authority(const Config &cfg, ServedZones &store,
                                           std::shared_ptr<const ZonePolicy> policy, std::string &err) {
     err.clear();
     if (cfg.keys.empty() && cfg.update_keys.empty() && cfg.secondaries.empty() && cfg.notify.empty()) return nullptr;
@@ -31,7 +33,7 @@ std::unique_ptr<Authority> make_authority(const Config &cfg, ZoneStore &store,
     return a;
 }
 
-std::unique_ptr<ZoneMirror> make_zone_mirror(const Config &cfg, ZoneStore &store,
+std::unique_ptr<ZoneMirror> make_zone_mirror(const Config &cfg, ServedZones &store,
                                              std::shared_ptr<const ZonePolicy> policy, std::string &err) {
     err.clear();
     if (cfg.zone_urls.empty()) return nullptr;

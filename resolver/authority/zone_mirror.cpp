@@ -1,7 +1,7 @@
-#include "zone_mirror.hpp"
+#include "aisid/authority/zone_mirror.hpp"
 
-#include "config.hpp"
-#include "dname.hpp"
+#include "aisid/resolver/config.hpp"
+#include "aisid/core/dname.hpp"
 
 #include <curl/curl.h>
 #include <sys/stat.h>
@@ -13,6 +13,8 @@
 #include <sstream>
 
 namespace aisid::resolver {
+
+using namespace proto;
 
 namespace {
 

@@ -1,6 +1,6 @@
-#include "zone_verify.hpp"
+#include "aisid/authority/zone_verify.hpp"
 
-#include "dname.hpp"
+#include "aisid/core/dname.hpp"
 
 #include <cstdio>
 #include <stdio_ext.h>
@@ -8,6 +8,8 @@
 #include <filesystem>
 
 namespace aisid::resolver {
+
+using namespace proto;
 
 namespace {
 

@@ -1,10 +1,11 @@
-#include "address_lookup.hpp"
+#include "aisid/transport/address_lookup.hpp"
 
 #include <poll.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "aisid/core/wire.hpp"
 #include "transport_internal.hpp"
 
 namespace aisid::transport {
@@ -13,17 +14,7 @@ namespace {
 
 constexpr uint16_t kTypeA = 1, kTypeCname = 5, kTypeAaaa = 28;
 
-size_t skip_name(std::span<const uint8_t> w, size_t o) {
-    for (int labels = 0; labels < 128; ++labels) {
-        if (o >= w.size()) return npos;
-        uint8_t l = w[o];
-        if (l == 0) return o + 1;
-        if ((l & 0xc0) == 0xc0) return o + 2 <= w.size() ? o + 2 : npos;
-        if (l & 0xc0) return npos;
-        o += 1 + l;
-    }
-    return npos;
-}
+size_t skip_name(std::span<const uint8_t> w, size_t o) { return wire_skip_name(w.data(), w.size(), o); }
 
 } // namespace
 
@@ -33,16 +24,16 @@ bool read_answer(std::span<const uint8_t> w, int &rcode, std::vector<in6_addr> &
     size_t o = 12;
     for (unsigned i = 0, n = unsigned(w[4] << 8 | w[5]); i < n; ++i) {
         o = skip_name(w, o);
-        if (o == npos || o + 4 > w.size()) return false;
+        if (o == kWireNpos || o + 4 > w.size()) return false;
         o += 4;
     }
     for (unsigned i = 0, n = unsigned(w[6] << 8 | w[7]); i < n; ++i) {
         o = skip_name(w, o);
-        if (o == npos || o + 10 > w.size()) return false;
-        uint16_t type = uint16_t(w[o] << 8 | w[o + 1]);
-        uint32_t t32 = uint32_t(w[o + 4]) << 24 | uint32_t(w[o + 5]) << 16 | uint32_t(w[o + 6]) << 8 | w[o + 7];
+        if (o == kWireNpos || o + 10 > w.size()) return false;
+        uint16_t type = rd16(&w[o]);
+        uint32_t t32 = rd32(&w[o + 4]);
         int64_t t = t32 & 0x80000000u ? 0 : t32; // RFC 2181 §8: the top bit set means 0
-        size_t len = size_t(w[o + 8] << 8 | w[o + 9]);
+        size_t len = rd16(&w[o + 8]);
         o += 10;
         if (o + len > w.size()) return false;
         in6_addr x{};
@@ -115,15 +106,15 @@ namespace {
 
 // AAAA and A results into one answer: AAAA first, the smallest TTL, and a
 // status that says why nothing came back.
-void combine(Result &r6, Result &r4, AddressLookup::Addresses &out) {
+void combine(UpstreamResult &r6, UpstreamResult &r4, AddressLookup::Addresses &out) {
     using Status = AddressLookup::Status;
     std::vector<in6_addr> v6, v4;
     int64_t ttl = -1;
     Status s[2] = {Status::ok, Status::ok};
-    Result *rs[2] = {&r6, &r4};
+    UpstreamResult *rs[2] = {&r6, &r4};
     std::vector<in6_addr> *dst[2] = {&v6, &v4};
     for (int i = 0; i < 2; ++i) {
-        Result &r = *rs[i];
+        UpstreamResult &r = *rs[i];
         if (!r) {
             out.failure = r.error().text();
             s[i] = r.error().kind == ErrorKind::timeout ? Status::timeout : Status::network;
@@ -170,11 +161,11 @@ AddressLookup::Addresses AddressLookup::resolve(const std::string &name, Clock::
     // Shared with the callbacks: a query still in the pool when the deadline
     // comes completes later (while another caller drives) into this state.
     struct Both {
-        std::optional<Result> r6, r4;
+        std::optional<UpstreamResult> r6, r4;
     };
     auto both = std::make_shared<Both>();
-    pool_->submit(*q6, [both](Result r) { both->r6 = std::move(r); });
-    pool_->submit(*q4, [both](Result r) { both->r4 = std::move(r); });
+    pool_->submit(*q6, [both](UpstreamResult r) { both->r6 = std::move(r); });
+    pool_->submit(*q4, [both](UpstreamResult r) { both->r4 = std::move(r); });
     std::vector<pollfd> pf;
     while (!(both->r6 && both->r4)) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -201,7 +192,7 @@ AddressLookup::Addresses AddressLookup::resolve(const std::string &name, Clock::
 
 struct AsyncAddressLookup::Lookup {
     Done done;
-    std::optional<Result> r6, r4;
+    std::optional<UpstreamResult> r6, r4;
 };
 
 Expected<std::unique_ptr<AsyncAddressLookup>, Error> AsyncAddressLookup::create(const std::vector<std::string> &uris,
@@ -228,11 +219,11 @@ void AsyncAddressLookup::resolve(const std::string &name, Done done) {
     lookups_.emplace(id, l);
     // The callbacks hold the lookup: after cancel() they complete into it and
     // nothing else happens.
-    pool_->submit(*q6, [this, id, l](Result r) {
+    pool_->submit(*q6, [this, id, l](UpstreamResult r) {
         l->r6 = std::move(r);
         if (l->r4) finished(id);
     });
-    pool_->submit(*q4, [this, id, l](Result r) {
+    pool_->submit(*q4, [this, id, l](UpstreamResult r) {
         l->r4 = std::move(r);
         if (l->r6) finished(id);
     });

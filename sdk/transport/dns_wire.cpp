@@ -1,10 +1,11 @@
-// The few DNS wire operations the transports need: walk a message, pad a
-// query, strip our OPT, cap TTLs, compare questions. Every read is bounds
-// checked; a malformed message is an error, never a read past its end.
+// The few DNS wire operations the transports need: pad a query, strip our
+// OPT, cap TTLs, compare questions, over the shared message walk
+// (aisid/core/wire.hpp). A malformed message is an error, never a read past its end.
 #include <cctype>
 #include <cstring>
 
-#include "transport.hpp"
+#include "aisid/core/wire.hpp"
+#include "aisid/transport/transport.hpp"
 #include "transport_internal.hpp"
 
 namespace aisid::transport {
@@ -17,64 +18,18 @@ constexpr uint16_t kTypeSig = 24;
 constexpr uint16_t kOptPadding = 12;  // RFC 7830 §3
 constexpr uint16_t kEdnsUdpSize = 1232;
 
-uint16_t rd16(std::span<const uint8_t> w, size_t o) { return uint16_t(w[o] << 8 | w[o + 1]); }
-void wr16(uint8_t *p, uint16_t v) {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
-}
+uint16_t rd16(std::span<const uint8_t> w, size_t o) { return aisid::rd16(w.data() + o); }
 
-/// Offset just past the name at `o`, or npos. RFC 1035 §4.1.4: a pointer
-/// points to a prior occurrence of a name; one into the header (whose counts
-/// we change), to the name itself or past it (bytes we move) is refused.
+// Names here are skipped in messages whose bytes or counts we then change:
+// only backward pointers (RFC 1035 §4.1.4) are taken.
 size_t skip_name(std::span<const uint8_t> w, size_t o) {
-    const size_t start = o;
-    for (int labels = 0; labels < 128; ++labels) {
-        if (o >= w.size()) return npos;
-        uint8_t l = w[o];
-        if (l == 0) return o + 1;
-        if ((l & 0xc0) == 0xc0) {
-            if (o + 2 > w.size()) return npos;
-            size_t target = size_t(l & 0x3f) << 8 | w[o + 1];
-            return target >= 12 && target < start ? o + 2 : npos;
-        }
-        if (l & 0xc0) return npos;
-        o += 1 + l;
-    }
-    return npos;
+    return wire_skip_name(w.data(), w.size(), o, WirePointers::backward);
 }
 
-struct Rr {
-    size_t start, type_at, rdata_at, end;
-    uint16_t type;
-};
+using Rr = WireRr;
 
-/// Walks questions and RRs; calls f(section, rr) for each RR (section 1..3).
 template <class F> bool walk(std::span<const uint8_t> w, size_t *end_out, F &&f) {
-    if (w.size() < 12) return false;
-    size_t o = 12;
-    for (unsigned i = 0, n = rd16(w, 4); i < n; ++i) {
-        o = skip_name(w, o);
-        if (o == npos || o + 4 > w.size()) return false;
-        o += 4;
-    }
-    for (int s = 1; s <= 3; ++s) {
-        for (unsigned i = 0, n = rd16(w, 4 + 2 * s); i < n; ++i) {
-            Rr rr{};
-            rr.start = o;
-            o = skip_name(w, o);
-            if (o == npos || o + 10 > w.size()) return false;
-            rr.type_at = o;
-            rr.type = rd16(w, o);
-            size_t rdlen = rd16(w, o + 8);
-            rr.rdata_at = o + 10;
-            rr.end = rr.rdata_at + rdlen;
-            if (rr.end > w.size()) return false;
-            if (!f(s, rr)) return false;
-            o = rr.end;
-        }
-    }
-    if (end_out) *end_out = o;
-    return true;
+    return wire_walk(w.data(), w.size(), end_out, std::forward<F>(f), WirePointers::backward);
 }
 
 } // namespace

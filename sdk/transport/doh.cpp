@@ -52,7 +52,7 @@ struct Transfer {
 
 class DohUpstream final : public Upstream {
 public:
-    DohUpstream(const Endpoint &ep, const Options &opt) : ep_(ep), opt_(opt) {}
+    DohUpstream(const UpstreamEndpoint &ep, const Options &opt) : ep_(ep), opt_(opt) {}
 
     ~DohUpstream() override {
         for (auto &[easy, t] : transfers_) curl_multi_remove_handle(multi_.get(), easy);
@@ -343,7 +343,7 @@ private:
         w[0] = uint8_t(t.orig_id >> 8);
         w[1] = uint8_t(t.orig_id);
         if (t.added_opt) strip_opt(w);  // RFC 6891 §7
-        Answer a;
+        UpstreamAnswer a;
         a.upstream = ep_.uri;
         if (t.max_age >= 0) {
             a.http_max_age = std::max<int64_t>(0, t.max_age - t.age);
@@ -355,7 +355,7 @@ private:
         done_.add(std::move(t.cb), std::move(a));
     }
 
-    Endpoint ep_;
+    UpstreamEndpoint ep_;
     Options opt_;
     SlistPtr headers_;
     SlistPtr resolve_;
@@ -372,7 +372,7 @@ private:
 
 } // namespace
 
-Expected<std::unique_ptr<Upstream>, Error> make_doh(const Endpoint &ep, const Options &opt) {
+Expected<std::unique_ptr<Upstream>, Error> make_doh(const UpstreamEndpoint &ep, const Options &opt) {
     auto u = std::make_unique<DohUpstream>(ep, opt);
     auto ok = u->init();
     if (!ok) return unexpected(ok.error());

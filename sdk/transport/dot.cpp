@@ -68,7 +68,7 @@ BIO_METHOD *nosig_method() {
 
 class DotUpstream final : public Upstream {
 public:
-    DotUpstream(const Endpoint &ep, const Options &opt, SslCtxPtr ctx)
+    DotUpstream(const UpstreamEndpoint &ep, const Options &opt, SslCtxPtr ctx)
         : ep_(ep), opt_(opt), ctx_(std::move(ctx)) {}
     ~DotUpstream() override { close_conn(false); }
 
@@ -415,7 +415,7 @@ private:
             auto it = pending_.find(id);
             if (it == pending_.end() || !it->second.sent) continue;  // late or unknown: drop
             if (!same_question(it->second.question, msg)) continue;  // RFC 5452 §9.1: not ours
-            Answer a;
+            UpstreamAnswer a;
             a.wire.assign(msg.begin(), msg.end());
             a.wire[0] = uint8_t(it->second.orig_id >> 8);
             a.wire[1] = uint8_t(it->second.orig_id);
@@ -480,7 +480,7 @@ private:
         ERR_clear_error();
     }
 
-    Endpoint ep_;
+    UpstreamEndpoint ep_;
     Options opt_;
     SslCtxPtr ctx_;
     SslPtr ssl_;
@@ -509,7 +509,7 @@ int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
 
 } // namespace
 
-Expected<SslCtxPtr, Error> make_dot_ctx(const Endpoint &ep, const Options &opt) {
+Expected<SslCtxPtr, Error> make_dot_ctx(const UpstreamEndpoint &ep, const Options &opt) {
     ERR_clear_error();
     SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
     if (!ctx) return unexpected(make_error(ErrorKind::tls, ep.uri, "SSL_CTX_new: " + openssl_reason()));
@@ -530,7 +530,7 @@ Expected<SslCtxPtr, Error> make_dot_ctx(const Endpoint &ep, const Options &opt) 
     return ctx;
 }
 
-std::unique_ptr<Upstream> make_dot(const Endpoint &ep, const Options &opt, SslCtxPtr ctx) {
+std::unique_ptr<Upstream> make_dot(const UpstreamEndpoint &ep, const Options &opt, SslCtxPtr ctx) {
     return std::make_unique<DotUpstream>(ep, opt, std::move(ctx));
 }
 

@@ -45,7 +45,7 @@ struct UpstreamPool::Impl {
             return;
         }
         size_t i = a->order[a->pos++];
-        ups[i]->submit(a->query, [this, a, i](Result r) {
+        ups[i]->submit(a->query, [this, a, i](UpstreamResult r) {
             if (r) {
                 last_error[i].reset();
                 failed_at[i].reset();
@@ -117,9 +117,9 @@ void UpstreamPool::process_timeouts() {
     for (auto &u : impl_->ups) u->process_timeouts(now);
 }
 
-Result UpstreamPool::query_blocking(std::span<const uint8_t> query) {
-    std::optional<Result> out;
-    submit(query, [&out](Result r) { out = std::move(r); });
+UpstreamResult UpstreamPool::query_blocking(std::span<const uint8_t> query) {
+    std::optional<UpstreamResult> out;
+    submit(query, [&out](UpstreamResult r) { out = std::move(r); });
     std::vector<pollfd> pfds;
     while (!out) {
         auto want = fds();

@@ -10,14 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 
 namespace aisid::transport {
 
 inline constexpr size_t npos = size_t(-1);
-
-/// One question, QR clear, within 64 KiB: what we agree to send.
-bool check_query(std::span<const uint8_t> q);
 
 template <auto F> struct Deleter {
     template <class T> void operator()(T *p) const { F(p); }
@@ -37,10 +34,10 @@ inline Error make_error(ErrorKind k, std::string upstream, std::string reason) {
 /// consistent again (so a callback may re-enter submit()).
 class Completions {
 public:
-    void add(Callback cb, Result r) { items_.emplace_back(std::move(cb), std::move(r)); }
+    void add(Callback cb, UpstreamResult r) { items_.emplace_back(std::move(cb), std::move(r)); }
     void deliver() {
         while (!items_.empty()) {
-            std::vector<std::pair<Callback, Result>> now;
+            std::vector<std::pair<Callback, UpstreamResult>> now;
             now.swap(items_);
             for (auto &[cb, r] : now)
                 if (cb) cb(std::move(r));
@@ -48,11 +45,11 @@ public:
     }
 
 private:
-    std::vector<std::pair<Callback, Result>> items_;
+    std::vector<std::pair<Callback, UpstreamResult>> items_;
 };
 
-std::unique_ptr<Upstream> make_dot(const Endpoint &ep, const Options &opt, SslCtxPtr ctx);
-Expected<SslCtxPtr, Error> make_dot_ctx(const Endpoint &ep, const Options &opt);
-Expected<std::unique_ptr<Upstream>, Error> make_doh(const Endpoint &ep, const Options &opt);
+std::unique_ptr<Upstream> make_dot(const UpstreamEndpoint &ep, const Options &opt, SslCtxPtr ctx);
+Expected<SslCtxPtr, Error> make_dot_ctx(const UpstreamEndpoint &ep, const Options &opt);
+Expected<std::unique_ptr<Upstream>, Error> make_doh(const UpstreamEndpoint &ep, const Options &opt);
 
 } // namespace aisid::transport

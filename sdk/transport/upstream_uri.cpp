@@ -5,7 +5,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 #include "transport_internal.hpp"
 
 namespace aisid::transport {
@@ -92,15 +92,15 @@ bool split_host_port(std::string_view hp, std::string &host, uint16_t &port) {
 
 } // namespace
 
-Expected<Endpoint, Error> parse_upstream(std::string_view uri) {
+Expected<UpstreamEndpoint, Error> parse_upstream(std::string_view uri) {
     std::string u(uri);
     auto bad = [&](std::string why) { return unexpected(make_error(ErrorKind::bad_uri, u, std::move(why))); };
-    Endpoint ep;
+    UpstreamEndpoint ep;
     ep.uri = u;
     if (uri.starts_with("tls://")) {
         // RFC 7858 §3.1 (port 853) and RFC 8310 §8: the authentication name
         // comes from configuration (#NAME), else the address itself.
-        ep.kind = Endpoint::Kind::dot;
+        ep.kind = UpstreamEndpoint::Kind::dot;
         ep.port = 853;
         std::string_view rest = uri.substr(6);
         size_t hash = rest.find('#');
@@ -115,7 +115,7 @@ Expected<Endpoint, Error> parse_upstream(std::string_view uri) {
     }
     if (uri.starts_with("https://")) {
         // RFC 8484 §3: an https URI template; we use POST so no {?dns}.
-        ep.kind = Endpoint::Kind::doh;
+        ep.kind = UpstreamEndpoint::Kind::doh;
         ep.port = 443;
         std::string_view rest = uri.substr(8);
         size_t slash = rest.find('/');
@@ -133,8 +133,8 @@ Expected<Endpoint, Error> parse_upstream(std::string_view uri) {
     return bad("not an encrypted upstream (want tls:// or https://)");
 }
 
-Expected<std::unique_ptr<Upstream>, Error> make_upstream(const Endpoint &ep, const Options &opt) {
-    if (ep.kind == Endpoint::Kind::doh) return make_doh(ep, opt);
+Expected<std::unique_ptr<Upstream>, Error> make_upstream(const UpstreamEndpoint &ep, const Options &opt) {
+    if (ep.kind == UpstreamEndpoint::Kind::doh) return make_doh(ep, opt);
     auto ctx = make_dot_ctx(ep, opt);
     if (!ctx) return unexpected(ctx.error());
     return make_dot(ep, opt, std::move(*ctx));

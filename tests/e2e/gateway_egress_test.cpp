@@ -1,7 +1,7 @@
 // aisid-egress internals: the event-loop splice relay (AF_UNIX socket pairs
 // and TCP on loopback, no root) and the configuration parser.
-#include "egress_config.hpp"
-#include "relay_loop.hpp"
+#include "aisid/egress/egress_config.hpp"
+#include "aisid/egress/relay_loop.hpp"
 
 #include <doctest/doctest.h>
 

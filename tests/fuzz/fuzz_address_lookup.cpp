@@ -9,7 +9,7 @@
 //  - build_query: a name it accepts gives a query ldns reads back with that
 //    name, the type asked and RD set.
 // Input: the message; build_query gets the same bytes as a name.
-#include "address_lookup.hpp"
+#include "aisid/transport/address_lookup.hpp"
 
 #include "ldns_parse.hpp"
 

@@ -13,8 +13,7 @@
 //  - same_question holds between a message and itself with the name's case
 //    changed, whenever the message has one question.
 // Input: byte 0 picks the block size and the TTL cap; the rest is the message.
-#include "transport.hpp"
-#include "transport_internal.hpp"
+#include "aisid/transport/transport.hpp"
 
 #include "ldns_parse.hpp"
 

@@ -1,6 +1,6 @@
 // The name parsers: presentation text and wire form into WireName, then the
 // SPEC §2 service-name grammar and lookup against a small AISID zone.
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <cstring>
 #include <string>

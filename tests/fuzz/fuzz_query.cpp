@@ -3,9 +3,9 @@
 // the bytes as an upstream's answer to a fixed query); whatever the core
 // writes must be a DNS message ldns can parse, with the client's ID, and fit
 // the client's limit.
-#include "query_core.hpp"
-#include "rrl.hpp"
-#include "zone_set.hpp"
+#include "aisid/resolver/query_core.hpp"
+#include "aisid/resolver/rrl.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <arpa/inet.h>
 #include <ldns/ldns.h>
@@ -72,7 +72,7 @@ void must_parse(const uint8_t *out, size_t len, uint16_t id, size_t limit) {
 void must_frame(const uint8_t *out, size_t len, uint16_t id, size_t limit) {
     if (len == 0) return;
     if (len > limit || len < kHeaderLen || rd16(out) != id || !(rd16(out + 2) & kFlagQR)) abort();
-    Reader r(out, len, kHeaderLen);
+    WireReader r(out, len, kHeaderLen);
     for (unsigned i = 0; i < rd16(out + 4); ++i) r.skip_name(), r.skip(4);
     unsigned total = unsigned(rd16(out + 6)) + rd16(out + 8) + rd16(out + 10);
     for (unsigned i = 0; i < total; ++i) {
@@ -111,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (mode < 0xc0) {
         bool tcp = mode & 1, allowed = !(mode & 2);
         settings.has_authority = mode & 4;
-        Result r = core.handle(msg, len, peer(allowed), tcp, now, out, sizeof out, q);
+        CoreResult r = core.handle(msg, len, peer(allowed), tcp, now, out, sizeof out, q);
         if (r.verdict == Verdict::Answered || r.verdict == Verdict::Fail) {
             uint16_t id = len >= 2 ? uint16_t((msg[0] << 8) | msg[1]) : 0;
             must_parse(out, r.len, id, tcp ? 65535 : 1232);
@@ -141,7 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             ldns_pkt *p = nullptr;
             if (!n || ldns_wire2pkt(&p, out, n) != LDNS_STATUS_OK) abort();
             ldns_pkt_free(p);
-            Result f = core.answer_failure(q, msg, tcp, now, out, sizeof out);
+            CoreResult f = core.answer_failure(q, msg, tcp, now, out, sizeof out);
             must_parse(out, f.len, q.id, tcp ? 65535 : 1232);
         }
         return 0;
@@ -158,7 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     settings.max_negative_ttl = caps ? 60 : 0x7fffffff;
     auto check = QueryCore::check_upstream(q, 0xbeef, msg, len);
     if (check == QueryCore::Check::ok) {
-        Result r = core.answer_from_upstream(q, kClientQuery, msg, len, tcp, now, out, sizeof out);
+        CoreResult r = core.answer_from_upstream(q, kClientQuery, msg, len, tcp, now, out, sizeof out);
         // Differential: whatever ldns accepts from the upstream, it accepts from us.
         // ldns reads rdata by type and forgives a short or long last record, so
         // the upstream answer is also checked with one more record (an OPT) after it.

@@ -3,7 +3,7 @@
 // bounds (ASan), a decapsulated inner packet lies inside the input and is
 // itself valid enough to encapsulate again, and encap then decap gives back
 // exactly the inner packet.
-#include "srv6.hpp"
+#include "aisid/dataplane/srv6.hpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -3,10 +3,10 @@
 // and, past TSIG, the RFC 2136 logic on the message's sections — whose result
 // must either be refused with nothing changed or be a zone that its own diff
 // rebuilds (the journal's replay invariant).
-#include "authority.hpp"
-#include "records.hpp"
-#include "update.hpp"
-#include "zone_builder.hpp"
+#include "aisid/authority/authority.hpp"
+#include "aisid/proto/records.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/core/zone_builder.hpp"
 
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 
 using namespace aisid;
 using namespace aisid::resolver;
+using namespace aisid::proto;
 
 namespace {
 
@@ -81,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // Past TSIG: the UPDATE logic on the sections.
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, data, size) != LDNS_STATUS_OK) return 0;
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     std::vector<Record> prereq = records_of(ldns_pkt_answer(p.get()));
     std::vector<Record> updates = records_of(ldns_pkt_authority(p.get()));
     UpdateResult r = apply_update(*w.zone, prereq, updates);

@@ -12,7 +12,7 @@
 //    whenever ldns reads the upstream's answer (with an OPT appended, see below).
 // Input: byte 0 picks the question type, bit 7 of byte 0 the transport; the
 // rest is the upstream's response.
-#include "query_core.hpp"
+#include "aisid/resolver/query_core.hpp"
 #include "ldns_quirks.hpp"
 
 #include <arpa/inet.h>
@@ -127,7 +127,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     static uint8_t out[65535];
-    Result r = core.answer_from_upstream(q, cq.data(), resp, n, tcp, now, out, sizeof out);
+    CoreResult r = core.answer_from_upstream(q, cq.data(), resp, n, tcp, now, out, sizeof out);
     if (r.verdict != Verdict::Answered && r.verdict != Verdict::Fail) abort();
     if (!up) return 0;
     if (r.verdict == Verdict::Answered) {
@@ -154,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 Query oq;
                 if (parse_query(other.data(), other.size(), oq) != ParseError::none) continue;
                 static uint8_t o2[65535];
-                Result rr2 = core.handle(other.data(), other.size(), loopback(), false, now + 1000, o2, sizeof o2, oq);
+                CoreResult rr2 = core.handle(other.data(), other.size(), loopback(), false, now + 1000, o2, sizeof o2, oq);
                 if (rr2.outcome == Outcome::cache_hit) abort();
             }
         }
@@ -177,7 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     auto serve = [&](uint64_t at, Outcome &o) {
         Query q2;
         static uint8_t o3[65535];
-        Result again = core.handle(cq.data(), cq.size(), loopback(), true, at, o3, sizeof o3, q2);
+        CoreResult again = core.handle(cq.data(), cq.size(), loopback(), true, at, o3, sizeof o3, q2);
         o = again.outcome;
         PktPtr p = parse(o3, again.len);
         if (p && ldns_pkt_id(p.get()) != 0x1234) abort();

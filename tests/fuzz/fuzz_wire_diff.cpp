@@ -1,13 +1,13 @@
 // Differential: the hand-written fast paths against ldns (docs/DEVELOPING.md:
 // "a hand-written fast path on the hot path only with a differential fuzz
 // target against ldns").
-//  - sdk/src/dname: name_from_wire vs ldns_wire2dname (same verdict, same
+//  - sdk/core/dname: name_from_wire vs ldns_wire2dname (same verdict, same
 //    name modulo case, same end position), name_from_text vs
 //    ldns_dname_new_frm_str (when both accept: the same name);
 //  - resolver/wire: parse_query vs ldns_wire2pkt (when both accept: the same
 //    ID, flags, question and EDNS fields).
 // Input: byte 0 is the wire offset where a name is read; the rest the bytes.
-#include "wire.hpp"
+#include "aisid/resolver/query_wire.hpp"
 #include "ldns_quirks.hpp"
 
 #include <ldns/ldns.h>

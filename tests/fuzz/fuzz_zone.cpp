@@ -1,6 +1,6 @@
 // Zone loading: any text must either load or fail with a FILE:LINE error,
 // never crash; a loaded zone must answer lookups of its own names.
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <string>
 

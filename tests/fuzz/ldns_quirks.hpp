@@ -1,7 +1,7 @@
 // Wire messages the fuzz targets keep away from ldns (docs/reliability.md §1).
 #pragma once
 
-#include "wire.hpp"
+#include "aisid/resolver/query_wire.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +14,7 @@ namespace aisid::fuzz {
 inline bool two_tsigs(const uint8_t *m, size_t n) {
     using namespace aisid::resolver;
     if (n < kHeaderLen) return false;
-    Reader r(m, n, kHeaderLen);
+    WireReader r(m, n, kHeaderLen);
     unsigned qd = rd16(m + 4), rrs = unsigned(rd16(m + 6)) + rd16(m + 8) + rd16(m + 10), tsigs = 0;
     for (unsigned i = 0; i < qd && r.ok(); ++i) r.skip_name(), r.skip(4);
     for (unsigned i = 0; i < rrs && r.ok(); ++i) {

@@ -1,8 +1,8 @@
 // eval/: the topology parser on the real file, routing, and the simulation's
 // determinism, conservation, use of aisid_sched, and zero-deployment baseline.
-#include "report.hpp"
-#include "sim.hpp"
-#include "topology.hpp"
+#include "aisid/eval/report.hpp"
+#include "aisid/eval/sim.hpp"
+#include "aisid/eval/topology.hpp"
 
 #include <doctest/doctest.h>
 
@@ -135,7 +135,7 @@ TEST_CASE("simulation: every request is issued once and completed once") {
         }
         p.ingress = i;
         p.egress = e;
-        Result r = simulate(s, p);
+        SimResult r = simulate(s, p);
         CHECK(r.issued == 500);
         CHECK(r.completed == 500);
         CHECK(r.aisid + r.dns == 500);
@@ -151,7 +151,7 @@ TEST_CASE("simulation: every request is issued once and completed once") {
 TEST_CASE("simulation: the AISID side runs aisid_sched") {
     const Setting s(chinanet(), small());
     Params p = small();
-    Result r = simulate(s, p);
+    SimResult r = simulate(s, p);
     CHECK(r.aisid == r.issued); // every requested type is served at some site
     CHECK(r.dns == 0);
     CHECK(r.ingress_choices > 0);
@@ -166,7 +166,7 @@ TEST_CASE("simulation: the AISID side runs aisid_sched") {
     // The egress policy matters: SED and WLC pick differently.
     Params w = p;
     w.egress_policy = aisid::sched::Policy::sed;
-    Result rw = simulate(s, w);
+    SimResult rw = simulate(s, w);
     CHECK(rw.served_by != r.served_by);
 }
 
@@ -175,7 +175,7 @@ TEST_CASE("simulation: zero deployment is exactly the DNS baseline on shortest p
     Params base = small();
     base.ingress = 0;
     base.egress = 0;
-    const Result b = simulate(s, base);
+    const SimResult b = simulate(s, base);
     CHECK(b.dns == b.issued);
     for (size_t i = 0; i < b.upload_path.size(); ++i) {
         const int site = s.sites[s.servers[b.served_by[i]].site];
@@ -184,7 +184,7 @@ TEST_CASE("simulation: zero deployment is exactly the DNS baseline on shortest p
     // Ingress gateways without any egress change nothing (no AISID route).
     Params ing = base;
     ing.ingress = 10;
-    const Result r = simulate(s, ing);
+    const SimResult r = simulate(s, ing);
     CHECK(r.response_ms == b.response_ms);
     CHECK(r.served_by == b.served_by);
     CHECK(r.upload_path == b.upload_path);
@@ -197,7 +197,7 @@ TEST_CASE("simulation: egress only is anycast to the nearest serving site with n
     Params p = small();
     p.ingress = 0;
     p.egress = 4;
-    const Result r = simulate(s, p);
+    const SimResult r = simulate(s, p);
     CHECK(r.ingress_choices == 0);
     for (size_t i = 0; i < r.served_by.size(); ++i) {
         REQUIRE(r.via_aisid[i] == 1);
@@ -221,7 +221,7 @@ TEST_CASE("DNS baseline: round robin and weighted and nearest answer as their na
                           {DnsPolicy::weighted, 0.0}, {DnsPolicy::nearest, 30.0}}) {
         p.dns = d;
         p.dns_ttl_s = ttl;
-        const Result r = simulate(s, p);
+        const SimResult r = simulate(s, p);
         for (size_t ty = 0; ty < s.requested.size(); ++ty) {
             const auto &m = s.matching[ty];
             std::vector<int> count(s.servers.size(), 0);
@@ -274,7 +274,7 @@ TEST_CASE("simulation: the work asked for is the work done also under overload")
         p.ingress = i;
         p.egress = e;
         p.dns = d;
-        const Result r = simulate(s, p);
+        const SimResult r = simulate(s, p);
         CHECK(r.compute_util_max > 0.9); // some server saturated most of the time
         CHECK(r.work_done == doctest::Approx(r.work_asked).epsilon(1e-9));
         CHECK(r.volume_carried == doctest::Approx(r.volume_asked).epsilon(1e-9));
@@ -320,7 +320,7 @@ TEST_CASE("DNS cost: resolution pays the access round trip, and the GSLB round t
         p.fixed_hit = hit;
         for (ResolverAt where : {ResolverAt::local, ResolverAt::regional, ResolverAt::central}) {
             p.resolver = where;
-            const Result r = simulate(s, p);
+            const SimResult r = simulate(s, p);
             REQUIRE(r.dns == r.issued);
             for (size_t i = 0; i < r.resolve_ms.size(); ++i) {
                 const int c = r.client_node[i];
@@ -346,13 +346,13 @@ TEST_CASE("DNS cost: the TTL cache's hit ratio comes out of the request stream")
     p.concurrency = 300;
     p.requests_per_client = 10;
     p.dns_ttl_s = 0;
-    const Result none = simulate(s, p);
+    const SimResult none = simulate(s, p);
     CHECK(none.cache_hits == 0); // TTL 0: nothing is ever cached
     CHECK(none.resolve_mean_ms > 2 * p.access_ms);
     double last = -1;
     for (double ttl : {0.5, 2.0, 10.0}) {
         p.dns_ttl_s = ttl;
-        const Result r = simulate(s, p);
+        const SimResult r = simulate(s, p);
         // Renewal oracle: per (resolver, name) with rate λ, each miss starts
         // a TTL of hits, so the hit ratio is λT / (1 + λT).
         std::map<std::pair<int, int>, int> n;
@@ -376,7 +376,7 @@ TEST_CASE("initiation latency: AISID pays the access and its path, nothing for t
     const Setting s(chinanet(), small());
     Params p = small();
     p.access_ms = 3;
-    const Result r = simulate(s, p);
+    const SimResult r = simulate(s, p);
     REQUIRE(r.aisid == r.issued);
     double sum = 0;
     for (size_t i = 0; i < r.init_ms.size(); ++i) {
@@ -397,11 +397,11 @@ TEST_CASE("replies load the reverse direction, so link balance no longer hangs o
     p.ingress = 0;
     p.egress = 0;
     p.reply_s = 0;
-    const Result up = simulate(s, p);
+    const SimResult up = simulate(s, p);
     int idle_up = 0;
     for (int l = 0; l + 1 < s.routing.links(); l += 2) idle_up += (up.link_util[l] == 0) != (up.link_util[l + 1] == 0);
     p.reply_s = p.transfer_s;
-    const Result both = simulate(s, p);
+    const SimResult both = simulate(s, p);
     // Every reply crosses, in reverse, the links its upload crossed: each
     // undirected link carries (nearly) the same both ways.
     double fwd = 0, rev = 0;
@@ -424,7 +424,7 @@ TEST_CASE("incremental deployment: undeployed providers keep their legacy DNS tr
     p.requests_per_client = 10;
     p.ingress = 3;
     p.egress = 1;
-    const Result r = simulate(s, p);
+    const SimResult r = simulate(s, p);
     const double share = static_cast<double>(r.aisid) / static_cast<double>(r.issued);
     CHECK(share == doctest::Approx(0.25).epsilon(0.15)); // the deployed site's share of the compute
     for (size_t i = 0; i < r.served_by.size(); ++i) {
@@ -433,7 +433,7 @@ TEST_CASE("incremental deployment: undeployed providers keep their legacy DNS tr
         else CHECK(site != 0); // DNS answers with the undeployed providers only
     }
     p.legacy_beside = false; // the old sweep: everything that site 0 serves goes there
-    const Result old = simulate(s, p);
+    const SimResult old = simulate(s, p);
     CHECK(old.aisid > 3 * r.aisid);
 }
 
@@ -468,14 +468,14 @@ TEST_CASE("DNS cost: a weighted GSLB's answer is pinned at the resolver for its 
     p.egress = 0;
     p.dns = DnsPolicy::weighted;
     p.dns_ttl_s = 1e7; // never expires in the run: every resolver keeps its first answer
-    const Result r = simulate(s, p);
+    const SimResult r = simulate(s, p);
     std::map<std::pair<int, int>, std::set<int>> answers;
     for (size_t i = 0; i < r.served_by.size(); ++i) answers[{r.client_node[i], r.request_type[i]}].insert(r.served_by[i]);
     size_t multi = 0;
     for (const auto &[k, v] : answers) multi += v.size() > 1;
     CHECK(multi == 0);
     p.dns = DnsPolicy::round_robin; // the RRset rotates instead
-    const Result rr = simulate(s, p);
+    const SimResult rr = simulate(s, p);
     answers.clear();
     for (size_t i = 0; i < rr.served_by.size(); ++i) answers[{rr.client_node[i], rr.request_type[i]}].insert(rr.served_by[i]);
     multi = 0;

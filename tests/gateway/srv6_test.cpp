@@ -1,7 +1,7 @@
-// The userspace data plane's SRv6 packet operations (gateway/dataplane/srv6.hpp):
+// The userspace data plane's SRv6 packet operations (gateway/dataplane/include/aisid/dataplane/srv6.hpp):
 // the bytes H.Encaps writes (RFC 8754 §2, as Linux's seg6 encap writes them),
 // End.DT6's checks, and the 5-tuple the flow table keys on. No I/O.
-#include "srv6.hpp"
+#include "aisid/dataplane/srv6.hpp"
 
 #include <doctest/doctest.h>
 

@@ -145,7 +145,7 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
     uint32_t s0 = serial_of(p.port);
     const std::string svc = "yolo.detection.image.ai.example.";
     auto migrate = [&](const std::string &target) {
-        return std::vector<Record>{bare(svc, kTypeSVCB, aisid::resolver::kClassANY),
+        return std::vector<Record>{bare(svc, kTypeSVCB, aisid::proto::kClassANY),
                                    rr(svc + " 300 IN SVCB 1 " + target + " port=443")};
     };
     auto svcb_target = [&] {
@@ -397,7 +397,7 @@ struct Reply {
 Reply ask(int port, const std::string &name, uint16_t type, bool sign, bool edns = false, bool tcp = false) {
     ldns_rdf *owner = nullptr;
     REQUIRE(ldns_str2rdf_dname(&owner, name.c_str()) == LDNS_STATUS_OK);  // letter case as given
-    PktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
+    LdnsPktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
     ldns_pkt_set_random_id(q.get());
     if (edns) ldns_pkt_set_edns_udp_size(q.get(), 1232);
     auto key = parse_tsig_key(key_arg());
@@ -426,7 +426,7 @@ Reply ask(int port, const std::string &name, uint16_t type, bool sign, bool edns
     }
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK) return r;
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     r.rcode = ldns_pkt_get_rcode(p.get());
     r.flags = static_cast<uint16_t>((static_cast<uint8_t>(resp[2]) << 8) | static_cast<uint8_t>(resp[3]));
     for (const Record &rec : records_of(ldns_pkt_answer(p.get()))) r.answer.push_back(record_to_text(rec));

@@ -1,11 +1,11 @@
 // The Authority without a network: messages in, messages out, a fixed clock.
 // Journal replay across instances, compaction, IXFR from the journal and the
 // AXFR fallback, TSIG error answers (RFC 8945 §5.3.2) that verify.
-#include "authority.hpp"
+#include "aisid/authority/authority.hpp"
 #include "lifecycle_support.hpp"
-#include "query_core.hpp"
-#include "update.hpp"
-#include "xfr.hpp"
+#include "aisid/resolver/query_core.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/proto/xfr.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,6 +19,7 @@
 
 using namespace aisid;
 using namespace aisid::resolver;
+using namespace aisid::proto;
 using lifecycle_test::bare;
 using lifecycle_test::kZone;
 using lifecycle_test::rr;
@@ -123,7 +124,7 @@ std::string update(const std::vector<Record> &pre, const std::vector<Record> &up
     std::string zw;
     wire_from_text("ai.example.", zw);
     LdnsRrListPtr pr = ldns_list_of(pre), up = ldns_list_of(upd);
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
+    LdnsPktPtr u(ldns_update_pkt_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_CLASS_IN,
                                  pr.get(), up.get(), nullptr));
     ldns_pkt_set_id(u.get(), 4242);
     std::string w = pkt_wire(u.get());
@@ -132,7 +133,7 @@ std::string update(const std::vector<Record> &pre, const std::vector<Record> &up
     if (mac) {
         ldns_pkt *raw = nullptr;
         ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(w.data()), w.size());
-        PktPtr p(raw);
+        LdnsPktPtr p(raw);
         const ldns_rdf *m = tsig_mac_rdf(p.get());
         *mac = std::string(reinterpret_cast<const char *>(ldns_rdf_data(m)), ldns_rdf_size(m));
     }
@@ -146,16 +147,16 @@ bool has_record(const Zone &z, const std::string &text) {
     return false;
 }
 
-PktPtr parse(const std::string &w) {
+LdnsPktPtr parse(const std::string &w) {
     ldns_pkt *raw = nullptr;
     REQUIRE(ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(w.data()), w.size()) == LDNS_STATUS_OK);
-    return PktPtr(raw);
+    return LdnsPktPtr(raw);
 }
 
 std::string xfr_query(uint16_t type, std::optional<uint32_t> serial, LdnsRdfPtr *mac) {
     std::string zw;
     wire_from_text("ai.example.", zw);
-    PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()),
+    LdnsPktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()),
                                 static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, 0));
     if (serial)
         ldns_pkt_push_rr(q.get(), LDNS_SECTION_AUTHORITY,
@@ -175,7 +176,7 @@ TEST_CASE("authority: signed UPDATE applies, is journaled, replays in a new inst
     std::string mac;
     auto out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow + 100, &mac));
     REQUIRE(out.size() == 1);
-    PktPtr r = parse(out[0]);
+    LdnsPktPtr r = parse(out[0]);
     CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOERROR);
     CHECK(ldns_pkt_id(r.get()) == 4242);
     // signed back with the request's MAC
@@ -211,7 +212,7 @@ TEST_CASE("authority: TSIG failures answer NOTAUTH with the TSIG error - BADTIME
     std::string mac;
     auto out = e.send(update({}, {rr("vit._method.ai.example. 300 IN TXT \"code=3\"")}, kNow - 301, &mac));
     REQUIRE(out.size() == 1);
-    PktPtr r = parse(out[0]);
+    LdnsPktPtr r = parse(out[0]);
     CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
     const ldns_rr *t = ldns_pkt_tsig(r.get());
     REQUIRE(t);
@@ -244,7 +245,7 @@ TEST_CASE("authority: IXFR from the journal, AXFR-style fallback when it does no
     auto records = [](const std::vector<std::string> &msgs) {
         std::vector<Record> all;
         for (auto &m : msgs) {
-            PktPtr p = parse(m);
+            LdnsPktPtr p = parse(m);
             auto rs = records_of(ldns_pkt_answer(p.get()));
             all.insert(all.end(), rs.begin(), rs.end());
         }
@@ -269,7 +270,7 @@ TEST_CASE("authority: IXFR from the journal, AXFR-style fallback when it does no
     // unsigned: REFUSED
     std::string zw;
     wire_from_text("ai.example.", zw);
-    PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_TYPE_AXFR,
+    LdnsPktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()), LDNS_RR_TYPE_AXFR,
                                 LDNS_RR_CLASS_IN, 0));
     CHECK(ldns_pkt_get_rcode(parse(e.send(pkt_wire(q.get()))[0]).get()) == LDNS_RCODE_REFUSED);
 }
@@ -288,7 +289,7 @@ TEST_CASE("authority: a big zone goes out in several signed messages that verify
     LdnsRdfPtr prev = std::move(mac);
     size_t n = 0;
     for (size_t i = 0; i < msgs.size(); ++i) {
-        PktPtr p = parse(msgs[i]);
+        LdnsPktPtr p = parse(msgs[i]);
         LdnsRdfPtr next;
         CHECK_MESSAGE(tsig_verify_response(p.get(), reinterpret_cast<const uint8_t *>(msgs[i].data()), msgs[i].size(),
                                            *k, prev.get(), i > 0, &next),
@@ -319,7 +320,7 @@ TEST_CASE("authority: compaction trims the journal but keeps what replay and rec
         LdnsRdfPtr mac;
         std::vector<Record> all;
         for (auto &m : e.send(xfr_query(kTypeIXFR, serial, &mac))) {
-            PktPtr p = parse(m);
+            LdnsPktPtr p = parse(m);
             auto rs = records_of(ldns_pkt_answer(p.get()));
             all.insert(all.end(), rs.begin(), rs.end());
         }
@@ -344,7 +345,7 @@ struct SignedQuery {
 SignedQuery make_query(const std::string &name, uint16_t type, bool edns, time_t when) {
     ldns_rdf *owner = nullptr;
     REQUIRE(ldns_str2rdf_dname(&owner, name.c_str()) == LDNS_STATUS_OK);
-    PktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
+    LdnsPktPtr q(ldns_pkt_query_new(owner, static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, LDNS_RD));
     ldns_pkt_set_id(q.get(), 777);
     if (edns) ldns_pkt_set_edns_udp_size(q.get(), 1232);
     SignedQuery sq;
@@ -352,7 +353,7 @@ SignedQuery make_query(const std::string &name, uint16_t type, bool edns, time_t
     sq.signed_wire = sq.plain;
     auto k = parse_tsig_key(kKey);
     tsig_append(sq.signed_wire, &*k, {}, static_cast<uint64_t>(when), kTsigFudge, 0, {}, {});
-    PktPtr p = parse(sq.signed_wire);
+    LdnsPktPtr p = parse(sq.signed_wire);
     const ldns_rdf *m = tsig_mac_rdf(p.get());
     sq.mac.assign(reinterpret_cast<const char *>(ldns_rdf_data(m)), ldns_rdf_size(m));
     return sq;
@@ -370,14 +371,14 @@ std::string core_answer(const ZoneSet &zones, const std::string &msg, bool tcp) 
     a->sin_addr.s_addr = htonl(0x7f000001);
     std::vector<uint8_t> out(65535);
     Query q;
-    Result r = core.handle(reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), peer, tcp, 0, out.data(),
+    CoreResult r = core.handle(reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), peer, tcp, 0, out.data(),
                            out.size(), q);
     REQUIRE(r.verdict == Verdict::Answered);
     return std::string(reinterpret_cast<const char *>(out.data()), r.len);
 }
 
 bool verifies(const std::string &reply, const std::string &request_mac) {
-    PktPtr r = parse(reply);
+    LdnsPktPtr r = parse(reply);
     LdnsRdfPtr m(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, request_mac.size(), request_mac.data()));
     return tsig_verify_response(r.get(), reinterpret_cast<const uint8_t *>(reply.data()), reply.size(),
                                 *parse_tsig_key(kKey), m.get(), false, nullptr);
@@ -499,7 +500,7 @@ TEST_CASE("authority: a signed UPDATE replayed after a restart within its fudge 
     CHECK(target().find("b.provider.example.") != std::string::npos);
     auto out = e.send(first);
     REQUIRE(out.size() == 1);
-    PktPtr r = parse(out[0]);
+    LdnsPktPtr r = parse(out[0]);
     CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOTAUTH);
     const ldns_rr *t = ldns_pkt_tsig(r.get());
     REQUIRE(t);
@@ -600,7 +601,7 @@ struct FakePrimary {
 };
 
 std::string unsigned_copy(const std::string &msg, const std::vector<Record> &extra_first) {
-    PktPtr p = parse(msg);
+    LdnsPktPtr p = parse(msg);
     ldns_rr *tsig = ldns_pkt_tsig(p.get());
     ldns_pkt_set_tsig(p.get(), nullptr);  // ldns does not free the one it drops
     ldns_rr_free(tsig);
@@ -676,7 +677,7 @@ TEST_CASE("authority: after an UPDATE deletes every record at a name the name an
     auto ask = [&](const std::string &name) {
         std::string w;
         wire_from_text(name, w);
-        PktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()), LDNS_RR_TYPE_A,
+        LdnsPktPtr q(ldns_pkt_query_new(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()), LDNS_RR_TYPE_A,
                                     LDNS_RR_CLASS_IN, 0));
         auto out = e.send(pkt_wire(q.get()), false);
         REQUIRE(out.size() == 1);

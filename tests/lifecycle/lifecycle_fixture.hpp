@@ -5,10 +5,10 @@
 
 #include "proc.hpp"
 #include "lifecycle_support.hpp"
-#include "records.hpp"
-#include "tsig.hpp"
-#include "update.hpp"
-#include "xfr.hpp"
+#include "aisid/proto/records.hpp"
+#include "aisid/proto/tsig.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/proto/xfr.hpp"
 
 #include <doctest/doctest.h>
 
@@ -21,7 +21,8 @@
 
 namespace lifecycle_test {
 
-using namespace aisid::resolver;
+using namespace aisid;
+using namespace aisid::proto;
 using namespace aisid::test;  // tests/support/proc.hpp
 
 inline const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ==";
@@ -52,7 +53,7 @@ inline Answer query(int port, const std::string &name, uint16_t type, int timeou
     std::string w;
     REQUIRE(wire_from_text(name, w));
     LdnsRdfPtr owner(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, w.size(), w.data()));
-    PktPtr q(ldns_pkt_query_new(owner.release(), static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, 0));
+    LdnsPktPtr q(ldns_pkt_query_new(owner.release(), static_cast<ldns_rr_type>(type), LDNS_RR_CLASS_IN, 0));
     ldns_pkt_set_random_id(q.get());
     uint8_t *buf = nullptr;
     size_t n = 0;
@@ -65,7 +66,7 @@ inline Answer query(int port, const std::string &name, uint16_t type, int timeou
     if (!udp_exchange(ss, l, req, resp, timeout_ms, err)) return a;
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(resp.data()), resp.size()) != LDNS_STATUS_OK) return a;
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     a.rcode = ldns_pkt_get_rcode(p.get());
     a.aa = ldns_pkt_aa(p.get());
     a.answer = records_of(ldns_pkt_answer(p.get()));
@@ -113,7 +114,7 @@ inline UpdateReply exchange_update(int port, const std::string &req, const ldns_
     if (reply_out) *reply_out = rs[0];
     ldns_pkt *raw = nullptr;
     if (ldns_wire2pkt(&raw, reinterpret_cast<const uint8_t *>(rs[0].data()), rs[0].size()) != LDNS_STATUS_OK) return r;
-    PktPtr p(raw);
+    LdnsPktPtr p(raw);
     r.rcode = ldns_pkt_get_rcode(p.get());
     if (const ldns_rr *t = ldns_pkt_tsig(p.get()); t && ldns_rr_rd_count(t) >= 6) {
         const ldns_rdf *e = ldns_rr_rdf(t, 5);
@@ -134,7 +135,7 @@ inline UpdateReply send_update(int port, const std::string &zone, const std::vec
     REQUIRE(wire_from_text(zone, zw));
     LdnsRdfPtr z(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, zw.size(), zw.data()));
     LdnsRrListPtr pr = ldns_list_of(prereq), up = ldns_list_of(updates);
-    PktPtr u(ldns_update_pkt_new(ldns_rdf_clone(z.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
+    LdnsPktPtr u(ldns_update_pkt_new(ldns_rdf_clone(z.get()), LDNS_RR_CLASS_IN, pr.get(), up.get(), nullptr));
     ldns_pkt_set_random_id(u.get());
     auto key = parse_tsig_key(key_arg());
     REQUIRE(key);

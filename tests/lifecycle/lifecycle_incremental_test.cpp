@@ -3,9 +3,9 @@
 // non-terminals, services, answers), older versions stay as they were, and a
 // change copies only the shards it touches.
 #include "lifecycle_support.hpp"
-#include "update.hpp"
-#include "zone_builder.hpp"
-#include "zone_set.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/core/zone_builder.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,7 +15,7 @@
 #include <set>
 
 using namespace aisid;
-using namespace aisid::resolver;
+using namespace aisid::proto;
 using lifecycle_test::bare;
 using lifecycle_test::rr;
 

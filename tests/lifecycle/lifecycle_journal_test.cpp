@@ -1,6 +1,6 @@
 // The journal: entries survive a reopen; a torn last entry is dropped with a
 // note and the file cut back to the last whole entry.
-#include "journal.hpp"
+#include "aisid/authority/journal.hpp"
 #include "lifecycle_support.hpp"
 
 #include <doctest/doctest.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 using namespace aisid::resolver;
+using namespace aisid::proto;
 using lifecycle_test::rr;
 
 namespace {

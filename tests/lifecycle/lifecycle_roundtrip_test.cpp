@@ -3,9 +3,9 @@
 // names and rdata hold: quotes, backslashes, blanks, semicolons, parentheses,
 // dots inside labels, '@', '$', bytes outside ASCII. A property test over
 // seeded random updates, and the Authority restarted over a compacted file.
-#include "authority.hpp"
+#include "aisid/authority/authority.hpp"
 #include "lifecycle_support.hpp"
-#include "update.hpp"
+#include "aisid/proto/update.hpp"
 
 #include <doctest/doctest.h>
 
@@ -14,6 +14,7 @@
 
 using namespace aisid;
 using namespace aisid::resolver;
+using namespace aisid::proto;
 using lifecycle_test::kZone;
 
 namespace {

@@ -1,14 +1,17 @@
 // RFC 2136 UPDATE logic on zones, no network: prerequisites, the SPEC §3
 // lifecycle through ZoneBuilder, serials, diffs.
 #include "lifecycle_support.hpp"
-#include "update.hpp"
-#include "xfr.hpp"
-#include "zone_builder.hpp"
+#include "aisid/proto/update.hpp"
+#include "aisid/proto/xfr.hpp"
+#include "aisid/authority/xfr_out.hpp"
+#include "aisid/core/zone_builder.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace aisid;
-using namespace aisid::resolver;
+using namespace aisid::proto;
+using aisid::resolver::axfr_stream;
+using aisid::resolver::ixfr_stream;
 using lifecycle_test::bare;
 using lifecycle_test::kZone;
 using lifecycle_test::rr;
@@ -33,7 +36,7 @@ bool has(const Zone &z, const std::string &text) {
 TEST_CASE("update: define, register, migrate, decommission") {
     ZonePtr z = base();
     // define: a new method term with a free code
-    auto r = apply_update(*z, {bare("resnet._method.ai.example.", kTypeTXT, resolver::kClassNONE)},
+    auto r = apply_update(*z, {bare("resnet._method.ai.example.", kTypeTXT, proto::kClassNONE)},
                           {rr("resnet._method.ai.example. 300 IN TXT \"code=2\"")});
     REQUIRE_MESSAGE(r.rcode == kRcodeNoError, r.why);
     REQUIRE(r.changed);
@@ -45,7 +48,7 @@ TEST_CASE("update: define, register, migrate, decommission") {
     z = r.zone;
 
     // register
-    r = apply_update(*z, {bare("resnet.detection.image.ai.example.", kTypeANY, resolver::kClassNONE)},
+    r = apply_update(*z, {bare("resnet.detection.image.ai.example.", kTypeANY, proto::kClassNONE)},
                      {rr("resnet.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:2:0"),
                       rr("resnet.detection.image.ai.example. 300 IN SVCB 1 resnet.provider.example. port=443")});
     REQUIRE_MESSAGE(r.rcode == kRcodeNoError, r.why);
@@ -54,8 +57,8 @@ TEST_CASE("update: define, register, migrate, decommission") {
     CHECK(z->service_count() == 2);
 
     // migrate: the SVCB moves, the AAAA stays
-    r = apply_update(*z, {bare("resnet.detection.image.ai.example.", kTypeAAAA, resolver::kClassANY)},
-                     {bare("resnet.detection.image.ai.example.", kTypeSVCB, resolver::kClassANY),
+    r = apply_update(*z, {bare("resnet.detection.image.ai.example.", kTypeAAAA, proto::kClassANY)},
+                     {bare("resnet.detection.image.ai.example.", kTypeSVCB, proto::kClassANY),
                       rr("resnet.detection.image.ai.example. 300 IN SVCB 1 other.provider.example. port=8443")});
     REQUIRE_MESSAGE(r.rcode == kRcodeNoError, r.why);
     z = r.zone;
@@ -64,7 +67,7 @@ TEST_CASE("update: define, register, migrate, decommission") {
     CHECK(has(*z, "resnet.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:2:0"));
 
     // decommission
-    r = apply_update(*z, {}, {bare("resnet.detection.image.ai.example.", kTypeANY, resolver::kClassANY)});
+    r = apply_update(*z, {}, {bare("resnet.detection.image.ai.example.", kTypeANY, proto::kClassANY)});
     REQUIRE_MESSAGE(r.rcode == kRcodeNoError, r.why);
     z = r.zone;
     CHECK(z->service(1, 2, 2) == nullptr);
@@ -91,7 +94,7 @@ TEST_CASE("update: SPEC §3 conflicts are refused and change nothing") {
         CHECK(r.rcode == kRcodeRefused);
     }
     SUBCASE("an AAAA that is not the service's AISID") {
-        auto r = apply_update(*z, {}, {bare("yolo.detection.image.ai.example.", kTypeANY, resolver::kClassANY)});
+        auto r = apply_update(*z, {}, {bare("yolo.detection.image.ai.example.", kTypeANY, proto::kClassANY)});
         REQUIRE(r.rcode == kRcodeNoError);
         REQUIRE(r.zone);
         auto r2 = apply_update(*r.zone, {}, {rr("yolo.detection.image.ai.example. 300 IN AAAA 2001:db8:abcd:12:1:2:9:0")});
@@ -99,12 +102,12 @@ TEST_CASE("update: SPEC §3 conflicts are refused and change nothing") {
         CHECK(r2.why.find("disagrees") != std::string::npos);
     }
     SUBCASE("deleting a term a service uses") {
-        auto r = apply_update(*z, {}, {bare("yolo._method.ai.example.", kTypeTXT, resolver::kClassANY)});
+        auto r = apply_update(*z, {}, {bare("yolo._method.ai.example.", kTypeTXT, proto::kClassANY)});
         CHECK(r.rcode == kRcodeRefused);
         CHECK(r.why.find("in use") != std::string::npos);
     }
     SUBCASE("deleting the _aisid record") {
-        auto r = apply_update(*z, {}, {bare("_aisid.ai.example.", kTypeTXT, resolver::kClassANY)});
+        auto r = apply_update(*z, {}, {bare("_aisid.ai.example.", kTypeTXT, proto::kClassANY)});
         CHECK(r.rcode == kRcodeRefused);
     }
     SUBCASE("an invalid term") {
@@ -118,17 +121,17 @@ TEST_CASE("update: SPEC §3 conflicts are refused and change nothing") {
 TEST_CASE("update: RFC 2136 §3.2 prerequisites") {
     ZonePtr z = base();
     auto add = std::vector<Record>{rr("vit._method.ai.example. 300 IN TXT \"code=3\"")};
-    CHECK(apply_update(*z, {bare("yolo._method.ai.example.", kTypeTXT, resolver::kClassNONE)}, add).rcode ==
+    CHECK(apply_update(*z, {bare("yolo._method.ai.example.", kTypeTXT, proto::kClassNONE)}, add).rcode ==
           kRcodeYxRrset);
-    CHECK(apply_update(*z, {bare("yolo.detection.image.ai.example.", kTypeANY, resolver::kClassNONE)}, add).rcode ==
+    CHECK(apply_update(*z, {bare("yolo.detection.image.ai.example.", kTypeANY, proto::kClassNONE)}, add).rcode ==
           kRcodeYxDomain);
-    CHECK(apply_update(*z, {bare("nope.ai.example.", kTypeANY, resolver::kClassANY)}, add).rcode == kRcodeNxDomain);
-    CHECK(apply_update(*z, {bare("vit._method.ai.example.", kTypeTXT, resolver::kClassANY)}, add).rcode ==
+    CHECK(apply_update(*z, {bare("nope.ai.example.", kTypeANY, proto::kClassANY)}, add).rcode == kRcodeNxDomain);
+    CHECK(apply_update(*z, {bare("vit._method.ai.example.", kTypeTXT, proto::kClassANY)}, add).rcode ==
           kRcodeNxRrset);
-    Record wrong_ttl = bare("yolo._method.ai.example.", kTypeTXT, resolver::kClassANY);
+    Record wrong_ttl = bare("yolo._method.ai.example.", kTypeTXT, proto::kClassANY);
     wrong_ttl.ttl = 5;
     CHECK(apply_update(*z, {wrong_ttl}, add).rcode == kRcodeFormErr);
-    CHECK(apply_update(*z, {bare("x.other.example.", kTypeANY, resolver::kClassANY)}, add).rcode == kRcodeNotZone);
+    CHECK(apply_update(*z, {bare("x.other.example.", kTypeANY, proto::kClassANY)}, add).rcode == kRcodeNotZone);
     // value-dependent: exact set
     Record v = rr("yolo._method.ai.example. 0 IN TXT \"code=1\"");
     v.ttl = 0;
@@ -137,19 +140,19 @@ TEST_CASE("update: RFC 2136 §3.2 prerequisites") {
     w.ttl = 0;
     CHECK(apply_update(*z, {w}, add).rcode == kRcodeNxRrset);
     // prerequisites pass for a registered service's AAAA (held in the service index)
-    CHECK(apply_update(*z, {bare("yolo.detection.image.ai.example.", kTypeAAAA, resolver::kClassANY)}, add).rcode ==
+    CHECK(apply_update(*z, {bare("yolo.detection.image.ai.example.", kTypeAAAA, proto::kClassANY)}, add).rcode ==
           kRcodeNoError);
 }
 
 TEST_CASE("update: apex SOA and NS survive deletes - a no-op keeps the serial") {
     ZonePtr z = base();
-    auto r = apply_update(*z, {}, {bare("ai.example.", kTypeANY, resolver::kClassANY)});
+    auto r = apply_update(*z, {}, {bare("ai.example.", kTypeANY, proto::kClassANY)});
     REQUIRE(r.rcode == kRcodeNoError);
     // The _aisid TXT is not at the apex, so nothing at the apex but SOA/NS: no change.
     CHECK_FALSE(r.changed);
-    r = apply_update(*z, {}, {bare("ai.example.", kTypeNS, resolver::kClassANY)});
+    r = apply_update(*z, {}, {bare("ai.example.", kTypeNS, proto::kClassANY)});
     CHECK_FALSE(r.changed);
-    r = apply_update(*z, {}, {bare("nothing.ai.example.", kTypeA, resolver::kClassANY)});
+    r = apply_update(*z, {}, {bare("nothing.ai.example.", kTypeA, proto::kClassANY)});
     CHECK(r.rcode == kRcodeNoError);
     CHECK_FALSE(r.changed);
 }

@@ -3,11 +3,12 @@
 // ldns-signzone at test time, are in lifecycle_mirror_test.cpp).
 #include "proc.hpp"  // first: ldns's headers (below) define false and true as macros
 #include "lifecycle_support.hpp"
-#include "zone_verify.hpp"
+#include "aisid/authority/zone_verify.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace aisid::resolver;
+using namespace aisid::proto;
 using aisid::test::TempDir;
 using aisid::test::write_file;
 

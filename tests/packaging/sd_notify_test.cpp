@@ -1,6 +1,6 @@
-// resolver/sd_notify.hpp: the datagram reaches $NOTIFY_SOCKET, for a path
+// resolver/include/aisid/resolver/sd_notify.hpp: the datagram reaches $NOTIFY_SOCKET, for a path
 // and for an abstract ('@') socket, and nothing happens without one.
-#include "sd_notify.hpp"
+#include "aisid/resolver/sd_notify.hpp"
 
 #include <doctest/doctest.h>
 

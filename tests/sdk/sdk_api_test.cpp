@@ -5,7 +5,7 @@
 #include "aisid/aisid.h"
 #include "aisid/aisid.hpp"
 #include "sdk_support.hpp"
-#include "zone_store.hpp"
+#include "aisid/client/zone_watcher.hpp"
 
 #include <doctest/doctest.h>
 
@@ -450,7 +450,7 @@ TEST_CASE("C++ API: Client, Answer, Outcome, counters") {
 TEST_CASE("replaced snapshots are freed by the store, not by the resolving thread") {
     TempDir d;
     std::string path = d.write("r.zone", zone_text("r.example.", "2001:db8:5::/64"));
-    aisid::sdk::ZoneStore store(false, true);
+    aisid::sdk::ZoneWatcher store(false, true);
     std::string err;
     REQUIRE(store.add_file(path, err));
     const aisid::ZoneSet *first = store.current();  // this thread caches the snapshot

@@ -6,9 +6,9 @@
 #include <map>
 #include <set>
 
-#include "address_lookup.hpp"
+#include "aisid/transport/address_lookup.hpp"
 #include "tls_peers.hpp"
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 
 using namespace aisid::transport;
 using namespace aisid::test;
@@ -49,7 +49,7 @@ template <class F> bool drive(UpstreamPool &p, F done, int ms = 10000) {
     return true;
 }
 
-void check_a(const Result &r, const std::string &want, uint16_t id) {
+void check_a(const UpstreamResult &r, const std::string &want, uint16_t id) {
     REQUIRE_MESSAGE(r, (r ? "" : r.error().text()));
     CHECK(msg_id(r->wire) == id);  // the caller's ID, whatever went on the wire
     CHECK(msg_rcode(r->wire) == 0);
@@ -207,10 +207,10 @@ TEST_CASE("an upstream stopped mid-stream fails over to the next") {
         check_a(pl->query_blocking(make_query("q1.legacy.example", 1)), "198.51.100.1", 1);
         CHECK(pl->upstream(0).stats().answers == 1);
         // Queries in flight while the first upstream dies.
-        std::map<uint16_t, Result> got;
+        std::map<uint16_t, UpstreamResult> got;
         for (uint16_t i = 10; i < 30; ++i)
             pl->submit(make_query("q" + std::to_string(i) + ".legacy.example", i),
-                       [&got, i](Result r) { got.emplace(i, std::move(r)); });
+                       [&got, i](UpstreamResult r) { got.emplace(i, std::move(r)); });
         ub2.proc.signal(SIGKILL);
         REQUIRE(drive(*pl, [&] { return got.size() == 20; }));
         for (auto &[i, r] : got) check_a(r, "198.51.100." + std::to_string(i), i);
@@ -255,18 +255,18 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
         CAPTURE(uri);
         auto pl = pool({uri}, o);
         const int n = 200;
-        std::map<uint16_t, Result> got;
+        std::map<uint16_t, UpstreamResult> got;
         for (int i = 0; i < n; ++i) {
             uint16_t id = uint16_t(1000 + i);
             int k = 1 + i % 250;
             pl->submit(make_query("q" + std::to_string(k) + ".legacy.example", id),
-                       [&got, id](Result r) { got.emplace(id, std::move(r)); });
+                       [&got, id](UpstreamResult r) { got.emplace(id, std::move(r)); });
         }
         REQUIRE(drive(*pl, [&] { return got.size() == size_t(n); }, 20000));
         int ok = 0;
         for (auto &entry : got) {
             const uint16_t id = entry.first;
-            const Result &r = entry.second;
+            const UpstreamResult &r = entry.second;
             REQUIRE_MESSAGE(r, (r ? "" : r.error().text()));
             // Matched by ID even when answers come back out of order.
             CHECK(msg_id(r->wire) == id);

@@ -2,9 +2,9 @@
 // URIs, RFC 7830/8467 padding, OPT stripping, TTL capping, question matching.
 #include <doctest/doctest.h>
 
-#include "address_lookup.hpp"
+#include "aisid/transport/address_lookup.hpp"
 #include "tls_peers.hpp"
-#include "transport.hpp"
+#include "aisid/transport/transport.hpp"
 
 using namespace aisid::transport;
 using aisid::test::answer_a;
@@ -13,7 +13,7 @@ using aisid::test::make_query;
 TEST_CASE("upstream URIs: tls:// and https:// parse and everything else is refused") {
     auto a = parse_upstream("tls://192.0.2.53#dns.example");
     REQUIRE(a);
-    CHECK(a->kind == Endpoint::Kind::dot);
+    CHECK(a->kind == UpstreamEndpoint::Kind::dot);
     CHECK(a->host == "192.0.2.53");
     CHECK(a->port == 853);  // RFC 7858 §3.1
     CHECK(a->auth_name == "dns.example");
@@ -26,7 +26,7 @@ TEST_CASE("upstream URIs: tls:// and https:// parse and everything else is refus
 
     auto c = parse_upstream("https://dns.example:8443/dns-query");
     REQUIRE(c);
-    CHECK(c->kind == Endpoint::Kind::doh);
+    CHECK(c->kind == UpstreamEndpoint::Kind::doh);
     CHECK(c->host == "dns.example");
     CHECK(c->port == 8443);
     CHECK(c->url == "https://dns.example:8443/dns-query");

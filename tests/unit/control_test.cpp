@@ -5,9 +5,9 @@
 // tests/integration/control_test.cpp.
 #include "resolver_test_util.hpp"
 
-#include "control.hpp"
-#include "metrics.hpp"
-#include "zone_set.hpp"
+#include "aisid/resolver/control.hpp"
+#include "aisid/resolver/metrics.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // The copy-on-write containers zones are made of: versions share what a
 // change did not touch, a change copies only its shard, and every version
 // reads as its own map.
-#include "cow_map.hpp"
+#include "aisid/core/cow_map.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "dname.hpp"
+#include "aisid/core/dname.hpp"
 
 #include <doctest/doctest.h>
 

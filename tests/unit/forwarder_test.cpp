@@ -1,4 +1,4 @@
-// The Forwarder (resolver/forwarder.hpp) driven by scripts with a fake clock
+// The Forwarder (resolver/include/aisid/resolver/forwarder.hpp) driven by scripts with a fake clock
 // and no sockets, in the manner of Unbound's .rpl replay tests. Each script in
 // tests/unit/forwarder/ lists client queries, upstream answers, time steps and
 // the actions expected in reply; the interpreter below plays the worker's part
@@ -23,7 +23,7 @@
 //   [wN] nothing                 expected: no send and no reply pending
 #include <doctest/doctest.h>
 
-#include "forwarder.hpp"
+#include "aisid/resolver/forwarder.hpp"
 
 #include <ldns/ldns.h>
 
@@ -200,7 +200,7 @@ private:
         uint8_t out[65535];
         // The worker's order: local zones and the cache first (QueryCore), the
         // Forwarder only for a miss; a hit near expiry also asks for a prefetch.
-        Result r = core_->handle(reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), peer, tcp,
+        CoreResult r = core_->handle(reinterpret_cast<const uint8_t *>(msg.data()), msg.size(), peer, tcp,
                                  now_us_ / 1000, out, sizeof out, q);
         if (r.verdict == Verdict::Pass) {
             ClientRef c;

@@ -1,6 +1,6 @@
 // In-process resolution allocates nothing: counts global operator new calls
 // around lookups (its own binary, since it replaces operator new).
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // replaced global operator new (its own binary for that reason).
 #include "resolver_test_util.hpp"
 
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 
@@ -45,7 +45,7 @@ TEST_CASE("AISID answers and cache hits do not allocate") {
     // Put www.legacy.example in the cache.
     Query q;
     uint8_t out[4096];
-    Result r = core.handle(u8(qs.back()), qs.back().size(), peer("127.0.0.1"), false, 0, out, sizeof out, q);
+    CoreResult r = core.handle(u8(qs.back()), qs.back().size(), peer("127.0.0.1"), false, 0, out, sizeof out, q);
     REQUIRE(r.verdict == Verdict::Pass);
     std::string ans = upstream_answer(9, "www.legacy.example.", 1, LDNS_RCODE_NOERROR, {"www.legacy.example. 300 IN A 192.0.2.10"}, {});
     core.answer_from_upstream(q, u8(qs.back()), u8(ans), ans.size(), false, 0, out, sizeof out);
@@ -55,7 +55,7 @@ TEST_CASE("AISID answers and cache hits do not allocate") {
     int answered = 0;
     for (int i = 0; i < 1000; ++i)
         for (const auto &m : qs) {
-            Result x = core.handle(u8(m), m.size(), lo, false, 1000 + uint64_t(i), out, sizeof out, q);
+            CoreResult x = core.handle(u8(m), m.size(), lo, false, 1000 + uint64_t(i), out, sizeof out, q);
             answered += x.verdict == Verdict::Answered;
         }
     CHECK(g_allocs.load() - before == 0);

@@ -1,5 +1,5 @@
 // aisidd's options and config file (SPEC §4).
-#include "config.hpp"
+#include "aisid/resolver/config.hpp"
 
 #include <doctest/doctest.h>
 

@@ -3,7 +3,7 @@
 // access control, the authority dispatch point.
 #include "resolver_test_util.hpp"
 
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 
@@ -47,11 +47,11 @@ struct Core {
         zones->add(*z);
         core.set_zones(zones.get());
     }
-    Result ask(const std::string &msg, const char *from = "127.0.0.1", bool tcp = false, uint64_t now = 1000) {
+    CoreResult ask(const std::string &msg, const char *from = "127.0.0.1", bool tcp = false, uint64_t now = 1000) {
         Query q;
         return core.handle(u8(msg), msg.size(), peer(from), tcp, now, out, sizeof out, q);
     }
-    PktPtr reply(const Result &r) { return parse(out, r.len); }
+    LdnsPktPtr reply(const CoreResult &r) { return parse(out, r.len); }
 };
 
 struct Case {
@@ -121,7 +121,7 @@ TEST_CASE("local zone answers (SPEC §2, RFC 2308)") {
         std::string name = k.name;
         CAPTURE(name);
         CAPTURE(k.type);
-        Result r = c.ask(query(0x4242, k.name, k.type));
+        CoreResult r = c.ask(query(0x4242, k.name, k.type));
         REQUIRE(r.verdict == Verdict::Answered);
         auto p = c.reply(r);
         REQUIRE(p);
@@ -144,7 +144,7 @@ TEST_CASE("golden wire vector: AAAA of a registered service, EDNS") {
     //   001c 0001                          AAAA IN
     //   00 0029 04d0 00000000 0000         OPT: 1232, v0, no flags
     std::string q = query(0x1234, "yolo.detection.image.ai.example", 28);
-    Result r = c.ask(q);
+    CoreResult r = c.ask(q);
     REQUIRE(r.verdict == Verdict::Answered);
     // Reply: ID; QR AA RD RA; QD=1 AN=1 NS=0 AR=1; the question as sent; AAAA with
     // its owner compressed to the question (c00c), TTL 300, 16 bytes; our OPT.
@@ -175,7 +175,7 @@ TEST_CASE("no EDNS: no OPT in the reply - a 512-byte limit with TC - TCP gets it
     std::string zone = kZone;
     for (int i = 0; i < 8; ++i) zone += "big TXT \"" + std::string(100, char('a' + i)) + "\"\n";
     Core c(zone.c_str());
-    Result r = c.ask(query(1, "big.ai.example", 16, false));
+    CoreResult r = c.ask(query(1, "big.ai.example", 16, false));
     auto p = c.reply(r);
     REQUIRE(p);
     CHECK(ldns_pkt_tc(p.get()));
@@ -202,7 +202,7 @@ TEST_CASE("malformed and unusual messages") {
     CHECK(handle(query(1, "ai.example", 6, true, 0x8100)).verdict == Verdict::Drop);  // a response
     std::string two = query(1, "ai.example", 6);
     two[5] = 2;
-    Result r = handle(two);
+    CoreResult r = handle(two);
     CHECK(r.outcome == Outcome::formerr);
     CHECK((out[3] & 0xf) == 1);
     std::string trailing = query(1, "ai.example", 6) + "x";
@@ -234,7 +234,7 @@ TEST_CASE("access control: loopback, --allow, --deny") {
     CHECK(c.ask(q, "127.0.0.1").outcome == Outcome::aisid);
     CHECK(c.ask(q, "::1").outcome == Outcome::aisid);
     CHECK(c.ask(q, "::ffff:127.0.0.9").outcome == Outcome::aisid);
-    Result r = c.ask(q, "192.0.2.1");
+    CoreResult r = c.ask(q, "192.0.2.1");
     CHECK(r.outcome == Outcome::refused);
     CHECK((c.out[3] & 0xf) == 5);
     CHECK(c.ask(q, "2001:db8::1").outcome == Outcome::refused);
@@ -257,7 +257,7 @@ TEST_CASE("the authority dispatch point: UPDATE, NOTIFY, AXFR, IXFR") {
     CHECK(c.ask(query(1, "ai.example", 251, false, 0)).outcome == Outcome::refused);
     c.settings.has_authority = true;
     for (auto [t, f] : {std::pair<uint16_t, uint16_t>{6, 0x2800}, {6, 0x2000}, {252, 0}, {251, 0}}) {
-        Result r = c.ask(query(1, "ai.example", t, false, f));
+        CoreResult r = c.ask(query(1, "ai.example", t, false, f));
         CHECK(r.verdict == Verdict::Pass);
         CHECK(r.to_authority);
     }
@@ -271,7 +271,7 @@ TEST_CASE("forwarding: upstream query, answer checks, cache with TTL countdown, 
     std::string cq = query(0x7777, "WWW.legacy.example", 1, true);
     Query q;
     uint8_t out[4096];
-    Result r = c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 1000, out, sizeof out, q);
+    CoreResult r = c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 1000, out, sizeof out, q);
     CHECK(r.verdict == Verdict::Pass);
     CHECK(!r.to_authority);
     // The query we send: our ID, RD, the client's question, our OPT.
@@ -332,7 +332,7 @@ TEST_CASE("RFC 2308 negative caching: min(SOA TTL, SOA minimum) - no SOA, no cac
     c.core.handle(u8(cq), cq.size(), peer("127.0.0.1"), false, 0, out, sizeof out, q);
     std::string nx = upstream_answer(5, "nx.legacy.example.", 1, LDNS_RCODE_NXDOMAIN, {},
                                      {"legacy.example. 120 IN SOA ns.legacy.example. admin.legacy.example. 1 3600 600 86400 30"});
-    Result r = c.core.answer_from_upstream(q, u8(cq), u8(nx), nx.size(), false, 0, out, sizeof out);
+    CoreResult r = c.core.answer_from_upstream(q, u8(cq), u8(nx), nx.size(), false, 0, out, sizeof out);
     CHECK(ldns_pkt_get_rcode(parse(out, r.len).get()) == LDNS_RCODE_NXDOMAIN);
     r = c.ask(cq, "127.0.0.1", false, 29000);
     CHECK(r.outcome == Outcome::cache_hit);
@@ -349,7 +349,7 @@ TEST_CASE("RFC 2308 negative caching: min(SOA TTL, SOA minimum) - no SOA, no cac
 TEST_CASE("local zones shadow the cache and are never forwarded") {
     Core c;
     for (const char *n : {"nope.ai.example", "x.y.z.ai.example", "ai.example"}) {
-        Result r = c.ask(query(1, n, 1));
+        CoreResult r = c.ask(query(1, n, 1));
         CHECK(r.verdict == Verdict::Answered);
     }
     CHECK(c.ask(query(1, "example", 1)).verdict == Verdict::Pass);
@@ -516,7 +516,7 @@ TEST_CASE("upstream answers: a top-bit TTL is relayed as 0, a pointer into a TTL
                        std::string("\x00\x01\x00\x01", 4);
     std::string top = head + std::string("\xc0\x0c\x00\x01\x00\x01\xf0\x00\x00\x00\x00\x04\xc0\x00\x02\x0a", 16);
     REQUIRE(QueryCore::check_upstream(q, 0x0101, u8(top), top.size()) == QueryCore::Check::ok);
-    Result r = c.core.answer_from_upstream(q, u8(cq), u8(top), top.size(), false, 0, out, sizeof out);
+    CoreResult r = c.core.answer_from_upstream(q, u8(cq), u8(top), top.size(), false, 0, out, sizeof out);
     auto p = parse(out, r.len);
     REQUIRE(p);
     CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.legacy.example. 0 IN A 192.0.2.10"});
@@ -542,7 +542,7 @@ TEST_CASE("upstream answers: TTLs are capped (cache-max-ttl, cache-max-negative-
     std::string a = std::string("\x01\x01\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12) + wire_name("www.legacy.example") +
                     std::string("\x00\x01\x00\x01", 4) + std::string("\xc0\x0c\x00\x01\x00\x01\x7f\xff\xff\xff\x00\x04\xc0\x00\x02\x0a", 16);
     REQUIRE(QueryCore::check_upstream(q, 0x0101, u8(a), a.size()) == QueryCore::Check::ok);
-    Result r = c.core.answer_from_upstream(q, u8(cq), u8(a), a.size(), false, 0, out, sizeof out);
+    CoreResult r = c.core.answer_from_upstream(q, u8(cq), u8(a), a.size(), false, 0, out, sizeof out);
     auto p = parse(out, r.len);
     REQUIRE(p);
     CHECK(section(ldns_pkt_answer(p.get())) == std::vector<std::string>{"www.legacy.example. 600 IN A 192.0.2.10"});
@@ -579,7 +579,7 @@ TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=
             m[0] = 0x12, m[1] = 0x34;
             uint16_t flags = static_cast<uint16_t>(opcode << 11 | 0x0100 | 0x0010);
             m[2] = static_cast<char>(flags >> 8), m[3] = static_cast<char>(flags);
-            Result r = c.ask(m);
+            CoreResult r = c.ask(m);
             REQUIRE(r.verdict == Verdict::Answered);
             REQUIRE(r.len == 12);
             CHECK(c.out[0] == 0x12);
@@ -594,14 +594,14 @@ TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=
         // Over TCP too (DSO is a TCP thing).
         std::string dso(12, '\0');
         dso[2] = static_cast<char>(6 << 3);
-        Result r = c.ask(dso, "127.0.0.1", true);
+        CoreResult r = c.ask(dso, "127.0.0.1", true);
         REQUIRE(r.len == 12);
         CHECK((c.out[3] & 0xf) == 4);
     }
     SUBCASE("FORMERR carries OPT when the query's OPT was valid (RFC 6891 §6.1.1)") {
         std::string q = query(7, "www.legacy.example", 1, true);
         q += "junk"; // trailing garbage after a valid OPT
-        Result r = c.ask(q);
+        CoreResult r = c.ask(q);
         REQUIRE(r.verdict == Verdict::Answered);
         auto p = c.reply(r);
         REQUIRE(p);
@@ -612,7 +612,7 @@ TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=
     SUBCASE("CHAOS: version.bind and id.server answer for aisidd, other CH names REFUSED, hidden when asked") {
         std::string q = query(9, "version.bind", 16);
         q[q.size() - 11 - 1] = 3; // class: the question's last two bytes before the OPT (11 bytes)
-        Result r = c.ask(q);
+        CoreResult r = c.ask(q);
         auto p = c.reply(r);
         REQUIRE(p);
         CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOERROR);
@@ -639,7 +639,7 @@ TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=
         CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_REFUSED);
     }
     SUBCASE("RD=0 for a forwarded name: the cache or REFUSED, never forwarded (RFC 1034 §4.3.1)") {
-        Result r = c.ask(query(12, "www.legacy.example", 1, true, 0x0000));
+        CoreResult r = c.ask(query(12, "www.legacy.example", 1, true, 0x0000));
         CHECK(r.verdict == Verdict::Answered);
         auto p = c.reply(r);
         REQUIRE(p);
@@ -650,7 +650,7 @@ TEST_CASE("protocol edges: unknown opcodes NOTIMP, FORMERR keeps OPT, CHAOS, RD=
     }
     SUBCASE("DS at a zone apex is forwarded (it lives in the parent), DS below it is answered here") {
         CHECK(c.ask(query(15, "ai.example", 43)).verdict == Verdict::Pass);
-        Result r = c.ask(query(16, "yolo.detection.image.ai.example", 43));
+        CoreResult r = c.ask(query(16, "yolo.detection.image.ai.example", 43));
         CHECK(r.verdict == Verdict::Answered);
     }
 }
@@ -668,7 +668,7 @@ TEST_CASE("a TSIG-signed query to a server without keys: NOTAUTH with TSIG error
     REQUIRE(ldns_pkt2wire(&wire, pkt, &wlen) == LDNS_STATUS_OK);
     std::string msg(reinterpret_cast<char *>(wire), wlen);
     free(wire);
-    Result r = c.ask(msg);
+    CoreResult r = c.ask(msg);
     REQUIRE(r.verdict == Verdict::Answered);
     auto p = c.reply(r);
     REQUIRE(p);
@@ -706,7 +706,7 @@ out                  CNAME www.legacy.example.
 )";
     Core c(zone.c_str());
     auto ask = [&](const char *name, uint16_t type) {
-        Result r = c.ask(query(0x99, name, type));
+        CoreResult r = c.ask(query(0x99, name, type));
         REQUIRE(r.verdict == Verdict::Answered);
         auto p = c.reply(r);
         REQUIRE(p);
@@ -739,7 +739,7 @@ out                  CNAME www.legacy.example.
     // worker (Pass, cname_out), which asks for the target...
     Query q;
     std::string msg = query(0x99, "out.ai.example.", 1);
-    Result r = c.core.handle(u8(msg), msg.size(), peer("127.0.0.1"), false, 1000, c.out, sizeof c.out, q);
+    CoreResult r = c.core.handle(u8(msg), msg.size(), peer("127.0.0.1"), false, 1000, c.out, sizeof c.out, q);
     REQUIRE(r.verdict == Verdict::Pass);
     CHECK(r.cname_out);
     auto chain_pkt = c.reply(r);

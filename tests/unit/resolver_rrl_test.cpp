@@ -1,8 +1,8 @@
-// Response rate limiting (resolver/rrl.hpp) with a fake clock: buckets per
+// Response rate limiting (resolver/include/aisid/resolver/rrl.hpp) with a fake clock: buckets per
 // client network and answer, the rate and the window's debt, slip, exemptions,
 // the categories (answers, negative answers by zone, errors), concurrent workers.
-#include "rrl.hpp"
-#include "wire.hpp"
+#include "aisid/resolver/rrl.hpp"
+#include "aisid/resolver/query_wire.hpp"
 
 #include "../support/dns_query.hpp"
 

@@ -3,8 +3,9 @@
 #pragma once
 
 #include "../support/dns_query.hpp"
-#include "query_core.hpp"
-#include "zone.hpp"
+#include "aisid/core/ldns_ptr.hpp"
+#include "aisid/resolver/query_core.hpp"
+#include "aisid/core/zone.hpp"
 
 #include <arpa/inet.h>
 #include <algorithm>
@@ -37,11 +38,10 @@ inline sockaddr_storage peer(const char *ip) {
     return ss;
 }
 
-using PktPtr = std::unique_ptr<ldns_pkt, void (*)(ldns_pkt *)>;
-inline PktPtr parse(const uint8_t *b, size_t n) {
+inline LdnsPktPtr parse(const uint8_t *b, size_t n) {
     ldns_pkt *p = nullptr;
-    if (ldns_wire2pkt(&p, b, n) != LDNS_STATUS_OK) return PktPtr(nullptr, ldns_pkt_free);
-    return PktPtr(p, ldns_pkt_free);
+    if (ldns_wire2pkt(&p, b, n) != LDNS_STATUS_OK) return nullptr;
+    return LdnsPktPtr(p);
 }
 
 /// Records of a section as sorted zone-file lines ("name ttl IN TYPE rdata").

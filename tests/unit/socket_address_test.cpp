@@ -1,5 +1,5 @@
-// The one ADDR[:PORT] grammar every aisid program uses (sdk/src/socket_address).
-#include "socket_address.hpp"
+// The one ADDR[:PORT] grammar every aisid program uses (sdk/core/socket_address).
+#include "aisid/core/socket_address.hpp"
 
 #include <doctest/doctest.h>
 

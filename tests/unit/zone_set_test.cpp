@@ -1,5 +1,5 @@
 // SPEC §2: the resolution order and the reverse, table-driven.
-#include "zone_set.hpp"
+#include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
 

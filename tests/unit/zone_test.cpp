@@ -1,5 +1,5 @@
 // Zone loading and the SPEC §3 checks, table-driven from zone-file text.
-#include "zone.hpp"
+#include "aisid/core/zone.hpp"
 
 #include <doctest/doctest.h>
 

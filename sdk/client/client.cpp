@@ -1,0 +1,176 @@
+#include "aisid/client/client.hpp"
+
+#include "aisid/core/rdata_text.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
+
+const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() const {
+    std::call_once(fb_once_, [&] {
+        if (!zone || !service) return;
+        std::vector<aisid::SvcbEndpoint> eps;
+        zone->for_each_svcb(*service, [&](std::string_view r) {
+            aisid::SvcbEndpoint e;
+            // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
+            if (aisid::parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
+        });
+        // RFC 9460 §2.4.1: lower SvcPriority first.
+        std::stable_sort(eps.begin(), eps.end(), [](auto &a, auto &b) { return a.priority < b.priority; });
+        for (auto &e : eps) fallbacks_.emplace_back(std::move(e.target), e.port);
+    });
+    return fallbacks_;
+}
+
+namespace aisid::sdk {
+
+namespace {
+
+// A network once seen not to reach AISIDs is trusted for this long, then the
+// AISID is tried again (the network may have gained AISID routing).
+constexpr auto kRememberLegacyOnly = std::chrono::seconds(60);
+constexpr auto kRememberReachable = std::chrono::seconds(600);
+
+} // namespace
+
+Client::Client(unsigned flags, std::vector<std::string> host_dirs)
+    : zones_(!(flags & AISID_CLIENT_NO_HOST_ZONES), !(flags & AISID_CLIENT_NO_WATCH), std::move(host_dirs)) {}
+
+void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zone *known) {
+    Aisid a = Aisid::from_in6(addr);
+    const Zone *z = known && known->is_aisid() && known->prefix() == a.prefix() ? known : zs.zone_for_prefix(a.prefix());
+    if (!z) return;
+    out.has_fields = true;
+    out.fields = aisid_fields_t{a.prefix(), a.object(), a.function(), a.method(), a.performance()};
+    out.prefix_zone = z;  // terms are looked up when asked
+    if (!out.zone) out.zone = z;
+}
+
+Local Client::resolve_local(const char *name, Answer &out) {
+    const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
+    const ZoneSet &zs = *snap;
+    // The answer may point into the snapshot: it holds a reference (no lock: the
+    // snapshot is this thread's cached one).
+    auto hold = [&] { out.snapshot = snap; };
+    // A literal address resolves to itself (as getaddrinfo does).
+    in6_addr a6;
+    in_addr a4;
+    // Only text that could be an address is parsed as one (names are the hot path).
+    const size_t len = std::strlen(name);
+    const bool maybe6 = std::memchr(name, ':', len) != nullptr;
+    const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
+    if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
+        out.set_name_text(name);
+        out.addrs.assign_one(a6);
+        decode_into(zs, a6, out);
+        if (out.has_fields) hold();
+        out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    if (maybe4 && inet_pton(AF_INET, name, &a4) == 1) {
+        std::memset(&a6, 0, sizeof a6);
+        a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
+        std::memcpy(&a6.s6_addr[12], &a4, 4);
+        out.set_name_text(name);
+        out.addrs.assign_one(a6);
+        out.source = AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    WireName n;
+    if (!name_from_text(name, n) || n.nlabels == 0) return Local::Invalid;
+    Match m = zs.lookup(n);
+    switch (m.kind) {
+    case Match::Kind::NotLocal: return Local::NotLocal;
+    case Match::Kind::NxDomain: return Local::NotFound;  // SPEC §2 rule 3: authoritative, never forwarded
+    case Match::Kind::Explicit:
+    case Match::Kind::Synthesized: break;
+    }
+    hold();
+    out.set_name_wire(n.wire());
+    out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+    if (m.zone->is_aisid()) out.zone = m.zone;
+    if (m.kind == Match::Kind::Synthesized || m.service) {
+        in6_addr x;
+        m.aisid.to_in6(x);
+        out.addrs.assign_one(x);
+        out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
+        decode_into(zs, x, out, m.zone);
+        out.service = m.service ? m.service : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]);
+        return Local::Answered;
+    }
+    // Rule 1: records at the name.
+    const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
+    const RRset *a = m.node ? m.node->find(kTypeA) : nullptr;
+    if (!aaaa && !a) return Local::NoData;
+    uint32_t ttl = UINT32_MAX;
+    if (aaaa) {
+        for (const std::string &r : aaaa->rdata) {
+            in6_addr x;
+            std::memcpy(&x, r.data(), 16);
+            out.addrs.push_back(x);
+        }
+        ttl = aaaa->ttl;
+    }
+    if (a) {
+        for (const std::string &r : a->rdata) {
+            in6_addr x{};
+            x.s6_addr[10] = x.s6_addr[11] = 0xff;
+            std::memcpy(&x.s6_addr[12], r.data(), 4);
+            out.addrs.push_back(x);
+        }
+        ttl = std::min(ttl, a->ttl);
+    }
+    out.ttl = ttl;
+    if (!out.addrs.empty()) decode_into(zs, out.addrs[0], out);
+    return Local::Answered;
+}
+
+aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
+    // Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
+    if (!name) return AISID_EINVAL;
+    switch (resolve_local(name, out)) {
+    case Local::Answered:
+        (out.source == AISID_SOURCE_AISID ? counters_.resolve_aisid : counters_.resolve_legacy)
+            .fetch_add(1, std::memory_order_relaxed);
+        return AISID_OK;
+    case Local::NotFound: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENODATA;
+    case Local::Invalid: return AISID_EINVAL;
+    case Local::NotLocal: break;
+    }
+    counters_.resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+    if (deadline == Clock::time_point::max())
+        deadline = Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
+    LegacyAnswer la = legacy_.resolve(name, deadline);
+    if (la.status != AISID_OK) return la.status;
+    WireName n;
+    name_from_text(name, n);
+    out.set_name_wire(n.wire());
+    out.source = AISID_SOURCE_LEGACY;
+    out.ttl = la.ttl;
+    out.addrs = std::move(la.addrs);
+    return AISID_OK;
+}
+
+Client::NetState Client::network_state(const std::string &key) {
+    std::lock_guard lk(net_mu_);
+    auto it = networks_.find(key);
+    if (it == networks_.end()) return NetState::Unknown;
+    if (Clock::now() >= it->second.until) {
+        networks_.erase(it);
+        return NetState::Unknown;
+    }
+    return it->second.state;
+}
+
+void Client::remember_network(const std::string &key, NetState s) {
+    std::lock_guard lk(net_mu_);
+    networks_[key] = NetEntry{s, Clock::now() + (s == NetState::LegacyOnly ? kRememberLegacyOnly : kRememberReachable)};
+}
+
+void Client::forget_networks() {
+    std::lock_guard lk(net_mu_);
+    networks_.clear();
+}
+
+} // namespace aisid::sdk

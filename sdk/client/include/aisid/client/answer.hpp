@@ -1,0 +1,112 @@
+// What a resolution gives back: the C API's aisid_result_t, shared by the C++
+// API, the legacy path and connect.
+//
+// An AISID answer points into the zone snapshot it came from (held by a
+// shared_ptr, so a reload never pulls it away) and makes its text (name, zone,
+// SVCB endpoints) only when asked: the hot path builds no strings.
+#pragma once
+
+#include "aisid/aisid.h"
+#include "aisid/core/dname.hpp"
+#include "aisid/core/zone_set.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aisid::sdk {
+
+/// Addresses of an answer: one (the usual AISID answer) kept inline, so the
+/// hot path allocates only the result itself; more go to the heap.
+class AddrList {
+public:
+    size_t size() const { return heap_.empty() ? n_ : heap_.size(); }
+    bool empty() const { return size() == 0; }
+    const in6_addr *begin() const { return heap_.empty() ? &one_ : heap_.data(); }
+    const in6_addr *end() const { return begin() + size(); }
+    const in6_addr &operator[](size_t i) const { return begin()[i]; }
+    void push_back(const in6_addr &a) {
+        if (heap_.empty() && n_ == 0) {
+            one_ = a;
+            n_ = 1;
+            return;
+        }
+        if (heap_.empty()) heap_.push_back(one_);
+        heap_.push_back(a);
+    }
+    void assign_one(const in6_addr &a) {
+        heap_.clear();
+        one_ = a;
+        n_ = 1;
+    }
+    AddrList &operator=(std::vector<in6_addr> &&v) {
+        heap_.clear();
+        n_ = 0;
+        for (const in6_addr &a : v) push_back(a);
+        return *this;
+    }
+    std::vector<in6_addr> to_vector() const { return {begin(), end()}; }
+
+private:
+    in6_addr one_;
+    uint8_t n_ = 0;
+    std::vector<in6_addr> heap_;
+};
+
+} // namespace aisid::sdk
+
+struct aisid_result {
+    aisid_source_t source = AISID_SOURCE_LEGACY;
+    uint32_t ttl = 0;
+    aisid::sdk::AddrList addrs;
+    bool has_fields = false;
+    aisid_fields_t fields{};
+    const aisid::Zone *prefix_zone = nullptr;  // the zone whose prefix holds the AISID (its codebook)
+
+    std::shared_ptr<const aisid::ZoneSet> snapshot;  // keeps zone, service and terms alive
+    const aisid::Zone *zone = nullptr;               // the AISID domain, null for legacy answers
+    const aisid::Service *service = nullptr;         // the registered service, for its SVCB endpoints
+
+    /// The codebook term of a field, into the snapshot; null for 0 (any) or an unknown code.
+    const std::string *term(int d) const {
+        uint16_t c = d == 0 ? fields.object : d == 1 ? fields.function : fields.method;
+        return has_fields && prefix_zone && c ? prefix_zone->dim(static_cast<aisid::Dim>(d)).term(c) : nullptr;
+    }
+    /// The canonical name (trailing dot).
+    const std::string &name() const {
+        std::call_once(name_once_, [&] {
+            if (name_text_.empty() && wire_len_) name_text_ = aisid::name_to_text(std::string_view(wire_, wire_len_));
+        });
+        return name_text_;
+    }
+    /// The AISID domain's name, "" for legacy answers.
+    const std::string &zone_name() const {
+        std::call_once(zone_once_, [&] {
+            if (zone) zone_text_ = zone->origin_text();
+        });
+        return zone_text_;
+    }
+    /// SVCB legacy endpoints (target, port) in priority order (RFC 9460 §2.4.1).
+    const std::vector<std::pair<std::string, uint16_t>> &fallbacks() const;
+
+    void set_name_wire(std::string_view w) {
+        wire_len_ = static_cast<uint16_t>(w.size());
+        std::memcpy(wire_, w.data(), w.size());
+    }
+    void set_name_text(std::string s) { name_text_ = std::move(s); }
+
+private:
+    char wire_[aisid::kMaxNameLen + 1];
+    uint16_t wire_len_ = 0;
+    mutable std::once_flag name_once_, zone_once_, fb_once_;
+    mutable std::string name_text_, zone_text_;
+    mutable std::vector<std::pair<std::string, uint16_t>> fallbacks_;
+};
+
+namespace aisid::sdk {
+using Answer = aisid_result;
+} // namespace aisid::sdk
