@@ -306,15 +306,14 @@ ZoneVerdict ZonePolicy::check(const Zone &z, time_t now) const {
 }
 
 void ZonePolicy::count_refusal(const std::string &origin_wire, const std::string &reason) const {
-    std::lock_guard lk(mu_);
-    ++refused_[{name_to_text(origin_wire), reason}];
+    ++(*refused_.lock())[{name_to_text(origin_wire), reason}];
 }
 
 void ZonePolicy::append_metrics(std::string &out) const {
     out += "# HELP aisidd_zone_verify_failures_total Zone copies refused (from a mirror, a transfer, a file or the "
            "state directory), by reason; the old data stays.\n# TYPE aisidd_zone_verify_failures_total counter\n";
-    std::lock_guard lk(mu_);
-    for (auto &[k, n] : refused_)
+    auto refused = refused_.lock();
+    for (auto &[k, n] : *refused)
         out += "aisidd_zone_verify_failures_total{zone=\"" + k.first + "\",reason=\"" + k.second + "\"} " +
                std::to_string(n) + "\n";
 }

@@ -157,27 +157,28 @@ AddressLookup::Addresses AddressLookup::resolve(const std::string &name, Clock::
         out.failure = q6 ? q4.error() : q6.error();
         return out;
     }
-    std::lock_guard lk(mu_);
+    auto guard = pool_.lock(); // one caller drives the pool at a time
+    UpstreamPool *pool = guard->get();
     // Shared with the callbacks: a query still in the pool when the deadline
     // comes completes later (while another caller drives) into this state.
     struct Both {
         std::optional<UpstreamResult> r6, r4;
     };
     auto both = std::make_shared<Both>();
-    pool_->submit(*q6, [both](UpstreamResult r) { both->r6 = std::move(r); });
-    pool_->submit(*q4, [both](UpstreamResult r) { both->r4 = std::move(r); });
+    pool->submit(*q6, [both](UpstreamResult r) { both->r6 = std::move(r); });
+    pool->submit(*q4, [both](UpstreamResult r) { both->r4 = std::move(r); });
     std::vector<pollfd> pf;
     while (!(both->r6 && both->r4)) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0) break;
         pf.clear();
-        for (const PollFd &f : pool_->fds()) pf.push_back({f.fd, f.events, 0});
-        int t = pool_->next_timeout_ms();
+        for (const PollFd &f : pool->fds()) pf.push_back({f.fd, f.events, 0});
+        int t = pool->next_timeout_ms();
         int wait = int(std::min<int64_t>(left, t < 0 ? 1000 : t));
         if (poll(pf.data(), nfds_t(pf.size()), wait) > 0)
             for (const pollfd &f : pf)
-                if (f.revents) pool_->process(f.fd, f.revents);
-        pool_->process_timeouts();
+                if (f.revents) pool->process(f.fd, f.revents);
+        pool->process_timeouts();
     }
     if (!(both->r6 && both->r4)) {
         out.status = Status::timeout;

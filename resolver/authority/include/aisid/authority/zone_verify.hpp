@@ -9,6 +9,7 @@
 // aisid builds its own Zone from the same text, so the two never coexist.
 #pragma once
 
+#include "aisid/core/published.hpp"
 #include "aisid/proto/records.hpp"
 
 #include <ctime>
@@ -82,8 +83,7 @@ public:
 private:
     bool require_zonemd_ = false;
     std::vector<TrustAnchor> anchors_;
-    mutable std::mutex mu_;
-    mutable std::map<std::pair<std::string, std::string>, uint64_t> refused_;  // (zone text, reason) → count
+    mutable LockGuarded<std::map<std::pair<std::string, std::string>, uint64_t>> refused_;  // (zone text, reason) → count
 };
 
 /// The first line of a state file written from verified data, read back by

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "aisid/core/published.hpp"
 #include "aisid/transport/transport.hpp"
 
 namespace aisid::transport {
@@ -36,8 +37,7 @@ public:
 
 private:
     explicit AddressLookup(std::unique_ptr<UpstreamPool> p) : pool_(std::move(p)) {}
-    std::mutex mu_;
-    std::unique_ptr<UpstreamPool> pool_;
+    LockGuarded<std::unique_ptr<UpstreamPool>> pool_;
 };
 
 /// The same lookups for an event loop (the SDK's asynchronous API): the
