@@ -20,6 +20,7 @@
 // a few hundred nanoseconds), never per relayed chunk. On stop, run() stops the
 // relay loop (every flow ended, its node released, the threads joined) before
 // the Egress whose config, scheduler and mutex the hooks use goes away.
+#include "aisid/dataplane/gateway_cli.hpp"
 #include "aisid/dataplane/decap_plane.hpp"
 #include "aisid/egress/egress_config.hpp"
 #include "aisid/core/log.hpp"
@@ -775,59 +776,16 @@ int main(int argc, char **argv) {
     using namespace aisid::gw;
     using namespace aisid;
     set_log_program(kProg);
-    std::string config, dataplane;
-    bool check = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&](const char *opt) -> const char * {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "%s: %s needs a value\n", kProg, opt);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            usage(stdout);
-            return 0;
-        } else if (a == "--version") {
-            std::printf("aisid-egress %s\n", AISID_VERSION);
-            return 0;
-        } else if (a == "--config") {
-            config = value("--config");
-        } else if (a == "--check") {
-            check = true;
-        } else if (a == "--dataplane") {
-            dataplane = value("--dataplane");
-            if (!parse_dataplane(dataplane)) {
-                std::fprintf(stderr, "%s: bad --dataplane '%s' (want kernel, userspace or auto)\n", kProg,
-                             dataplane.c_str());
-                return 2;
-            }
-        } else if (a == "--log-level") {
-            std::string l = value("--log-level");
-            auto lv = parse_log_level(l);
-            if (!lv) {
-                std::fprintf(stderr, "%s: unknown log level '%s'\n", kProg, l.c_str());
-                return 2;
-            }
-            set_log_level(*lv);
-        } else {
-            std::fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", kProg, a.c_str());
-            return 2;
-        }
-    }
-    if (config.empty()) {
-        std::fprintf(stderr, "%s: --config FILE is required (try --help)\n", kProg);
-        return 2;
-    }
+    GatewayArgs args;
+    if (auto code = parse_gateway_args(argc, argv, kProg, usage, args)) return *code;
     EgressConfig cfg;
     std::string err;
-    if (!load_egress_config(config, cfg, err)) {
+    if (!load_egress_config(args.config, cfg, err)) {
         std::fprintf(stderr, "%s: %s\n", kProg, err.c_str());
         return 2;
     }
-    if (!dataplane.empty()) cfg.dataplane = *parse_dataplane(dataplane); // the command line wins
-    if (check) return 0;
+    if (args.dataplane) cfg.dataplane = *args.dataplane; // the command line wins
+    if (args.check) return 0;
     std::signal(SIGPIPE, SIG_IGN);
     setvbuf(stderr, nullptr, _IOLBF, 0);
     try {

@@ -1,5 +1,7 @@
 #include "aisid/egress/egress_config.hpp"
 
+#include "aisid/dataplane/gateway_cli.hpp"
+
 #include <charconv>
 #include <fstream>
 
@@ -30,22 +32,7 @@ bool parse_codes(std::string_view s, sched::ServiceCodes &c) {
 } // namespace
 
 bool load_egress_config(const std::string &path, EgressConfig &cfg, std::string &err) {
-    std::ifstream in(path);
-    if (!in) {
-        err = path + ": cannot open";
-        return false;
-    }
-    std::string line;
-    int lineno = 0;
-    auto fail = [&](const std::string &what) {
-        err = path + ":" + std::to_string(lineno) + ": " + what;
-        return false;
-    };
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-        auto t = split_ws(line);
-        if (t.empty()) continue;
+    const bool read = read_config_file(path, err, [&](const std::vector<std::string> &t, const auto &fail) {
         const std::string &k = t[0];
         auto want = [&](size_t n) { return t.size() == n; };
         uint64_t v = 0;
@@ -143,8 +130,14 @@ bool load_egress_config(const std::string &path, EgressConfig &cfg, std::string 
         } else {
             return fail("unknown or malformed line '" + k + "'");
         }
-    }
-    lineno = 0;
+        return true;
+    });
+    if (!read) return false;
+    // Whole-file checks name line 0.
+    auto fail = [&](const std::string &what) {
+        err = path + ":0: " + what;
+        return false;
+    };
     if (!cfg.have_prefix) return fail("no prefix line");
     if (cfg.tcp_ports.empty() && cfg.udp_ports.empty() && cfg.legacy.empty())
         return fail("nothing to serve (no tcp, udp or legacy line)");

@@ -20,6 +20,7 @@
 // kernel; changes happen at most a few times a second, so spawning ip costs
 // nothing that matters, and iproute2 is the reference encoder of the seg6 and
 // nexthop-group attributes (one less dependency, one less place to get wrong).
+#include "aisid/dataplane/gateway_cli.hpp"
 #include "aisid/dataplane/dataplane.hpp"
 #include "aisid/dataplane/encap_plane.hpp"
 #include "aisid/core/log.hpp"
@@ -79,22 +80,7 @@ bool parse_num(const std::string &s, double &out) {
 }
 
 bool load_config(const std::string &path, IngressConfig &cfg, std::string &err) {
-    std::ifstream in(path);
-    if (!in) {
-        err = path + ": cannot open";
-        return false;
-    }
-    std::string line;
-    int lineno = 0;
-    auto fail = [&](const std::string &what) {
-        err = path + ":" + std::to_string(lineno) + ": " + what;
-        return false;
-    };
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-        auto t = split_ws(line);
-        if (t.empty()) continue;
+    const bool read = read_config_file(path, err, [&](const std::vector<std::string> &t, const auto &fail) {
         const std::string &k = t[0];
         double v = 0;
         if (k == "prefix" && t.size() == 2) {
@@ -146,8 +132,14 @@ bool load_config(const std::string &path, IngressConfig &cfg, std::string &err) 
         } else {
             return fail("unknown or malformed line '" + k + "'");
         }
-    }
-    lineno = 0;
+        return true;
+    });
+    if (!read) return false;
+    // Whole-file checks name line 0.
+    auto fail = [&](const std::string &what) {
+        err = path + ":0: " + what;
+        return false;
+    };
     if (cfg.prefixes.empty()) return fail("no prefix line");
     if (cfg.gateways.empty()) return fail("no gateway line");
     return true;
@@ -484,50 +476,16 @@ int main(int argc, char **argv) {
     using namespace aisid::gw;
     using namespace aisid;
     set_log_program(kProg);
-    std::string config, dataplane;
-    bool check = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--help" || a == "-h") {
-            usage(stdout);
-            return 0;
-        } else if (a == "--version") {
-            std::printf("aisid-ingress %s\n", AISID_VERSION);
-            return 0;
-        } else if (a == "--check") {
-            check = true;
-        } else if ((a == "--config" || a == "--log-level" || a == "--dataplane") && i + 1 < argc) {
-            std::string v = argv[++i];
-            if (a == "--config") config = v;
-            else if (a == "--dataplane") {
-                dataplane = v;
-                if (!parse_dataplane(v)) {
-                    std::fprintf(stderr, "%s: bad --dataplane '%s' (want kernel, userspace or auto)\n", kProg, v.c_str());
-                    return 2;
-                }
-            }
-            else if (auto lv = parse_log_level(v)) set_log_level(*lv);
-            else {
-                std::fprintf(stderr, "%s: unknown log level '%s'\n", kProg, v.c_str());
-                return 2;
-            }
-        } else {
-            std::fprintf(stderr, "%s: unknown or incomplete argument '%s' (try --help)\n", kProg, a.c_str());
-            return 2;
-        }
-    }
-    if (config.empty()) {
-        std::fprintf(stderr, "%s: --config FILE is required (try --help)\n", kProg);
-        return 2;
-    }
+    GatewayArgs args;
+    if (auto code = parse_gateway_args(argc, argv, kProg, usage, args)) return *code;
     IngressConfig cfg;
     std::string err;
-    if (!load_config(config, cfg, err)) {
+    if (!load_config(args.config, cfg, err)) {
         std::fprintf(stderr, "%s: %s\n", kProg, err.c_str());
         return 2;
     }
-    if (!dataplane.empty()) cfg.dataplane = *parse_dataplane(dataplane); // the command line wins
-    if (check) return 0;
+    if (args.dataplane) cfg.dataplane = *args.dataplane; // the command line wins
+    if (args.check) return 0;
     setvbuf(stderr, nullptr, _IOLBF, 0);
     try {
         Ingress ing(std::move(cfg));
