@@ -158,10 +158,10 @@ void add_soa(LocalAnswer &a, const Zone &z, unsigned origin_at, bool suffix_of_q
     ++a.ns;
 }
 
-void add_rrset(LocalAnswer &a, const RRset &rs) {
+void add_rrset(LocalAnswer &a, const Node &node, const RRset &rs) {
     for (const std::string &rd : rs.rdata) {
         a.owner_label(0);
-        a.rr_tail(rs.type, rs.ttl, rd);
+        a.rr_tail(rs.type, node.ttl_of(rs, rd), rd);
         ++a.an;
     }
 }
@@ -326,7 +326,7 @@ static uint8_t chase_cname(const ZoneSet &zs, const Query &q, const RRset &first
             if (const RRset *rs = mm.node->find(q.qtype)) {
                 for (const std::string &rd : rs->rdata) {
                     owner();
-                    a.rr_tail(rs->type, rs->ttl, rd);
+                    a.rr_tail(rs->type, mm.node->ttl_of(*rs, rd), rd);
                     ++a.an;
                 }
             } else if (a.an == before) {
@@ -391,7 +391,7 @@ CoreResult answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, b
             }
         }
         if (q.qtype == kTypeNS || any) {
-            if (const RRset *ns = z->apex().find(kTypeNS)) add_rrset(a, *ns);
+            if (const RRset *ns = z->apex().find(kTypeNS)) add_rrset(a, z->apex(), *ns);
         }
     } else if (rev_zone && rev_nibbles < 32) {
         // Between the apex and the addresses: empty non-terminals (RFC 8020:
@@ -440,11 +440,11 @@ CoreResult answer_local(const ZoneSet &zs, const Query &q, const uint8_t *msg, b
         }
         if (m.node) {
             if (any) {
-                for (const RRset &rs : m.node->rrsets) add_rrset(a, rs);
+                for (const RRset &rs : m.node->rrsets) add_rrset(a, *m.node, rs);
             } else if (const RRset *rs = m.node->find(q.qtype)) {
-                add_rrset(a, *rs);
+                add_rrset(a, *m.node, *rs);
             } else if (const RRset *cn = m.node->find(kTypeCNAME)) {
-                add_rrset(a, *cn);
+                add_rrset(a, *m.node, *cn);
                 rcode = chase_cname(zs, q, *cn, a, left_zones);
             }
         }

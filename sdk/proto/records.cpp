@@ -75,7 +75,7 @@ std::vector<Record> zone_records(const Zone &z) {
             if (rel.empty() && s->type == kTypeSOA) continue;
             std::vector<std::string> rds = s->rdata;
             std::sort(rds.begin(), rds.end());
-            for (const std::string &r : rds) out.push_back(Record{owner, s->type, kClassIN, s->ttl, r});
+            for (const std::string &r : rds) out.push_back(Record{owner, s->type, kClassIN, n->ttl_of(*s, r), r});
         }
     }
 
@@ -101,7 +101,7 @@ std::vector<Record> records_at(const Zone &z, std::string_view owner_wire) {
     std::string owner(n.wire());
     if (const Node *node = z.node(n.prefix_labels(nrel)))
         for (const RRset &s : node->rrsets)
-            for (const std::string &r : s.rdata) out.push_back(Record{owner, s.type, kClassIN, s.ttl, r});
+            for (const std::string &r : s.rdata) out.push_back(Record{owner, s.type, kClassIN, node->ttl_of(s, r), r});
     if (nrel == 3 && z.is_aisid()) {
         uint16_t o = z.dim(Dim::object).code(n.label(2)), f = z.dim(Dim::function).code(n.label(1)),
                  m = z.dim(Dim::method).code(n.label(0));

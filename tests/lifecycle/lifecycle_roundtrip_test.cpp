@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 
 using namespace aisid;
@@ -207,4 +208,40 @@ TEST_CASE("roundtrip: a 255-byte owner of escaped bytes (over ldns's 255-charact
     UpdateResult bad = apply_update(*z, {}, {Record{apex, kTypeAAAA, kClassIN, 300, ""}});
     CHECK(bad.rcode == kRcodeFormErr);
     CHECK(apply_update(*z, {}, {Record{apex, kTypeA, kClassIN, 300, "abc"}}).rcode == kRcodeFormErr);
+}
+
+TEST_CASE("RRSIGs keep the TTL of the RRset each covers (RFC 4034 §3) in transfers and zone files") {
+    // One TTL per name and type is stored (RFC 2181 §5.2); the RRSIGs at a
+    // name cover sets with TTLs of their own.
+    const std::string sig = " 20300101000000 20200101000000 12345 sig.example. AAECAwQFBgcICQoLDA0ODw==";
+    const std::string text = "$ORIGIN sig.example.\n"
+                             "@ 3600 IN SOA ns.sig.example. h.sig.example. 1 3600 600 86400 300\n"
+                             "@ 3600 IN NS ns.sig.example.\n"
+                             "@ 300 IN DNSKEY 257 3 8 AwEAAQ==\n"
+                             "@ 3600 IN RRSIG SOA 8 2 3600" + sig + "\n"
+                             "@ 300 IN RRSIG DNSKEY 8 2 300" + sig + "\n"
+                             "ns 600 IN AAAA 2001:db8::53\n"
+                             "ns 600 IN RRSIG AAAA 8 3 600" + sig + "\n"
+                             // Covers a set that is not at this name: its Original TTL.
+                             "ns 600 IN RRSIG TXT 8 3 120" + sig + "\n";
+    auto z = load_zone_text(text, "sig.zone");
+    REQUIRE(z);
+    std::map<std::pair<std::string, uint16_t>, uint32_t> ttl;  // (owner text, covered) → TTL
+    for (const Record &r : zone_records(**z)) {
+        if (r.type != 46) continue;
+        uint16_t covered = static_cast<uint16_t>(uint8_t(r.rdata[0]) << 8 | uint8_t(r.rdata[1]));
+        ttl[{name_to_text(r.owner), covered}] = r.ttl;
+    }
+    CHECK(ttl.size() == 4);
+    CHECK(ttl[{"sig.example.", 6}] == 3600);
+    CHECK(ttl[{"sig.example.", 48}] == 300);
+    CHECK(ttl[{"ns.sig.example.", 28}] == 600);
+    CHECK(ttl[{"ns.sig.example.", 16}] == 120);
+    // The zone file written from it reads back with the same TTLs.
+    auto again = load_zone_text(zone_to_text(**z), "again.zone");
+    REQUIRE(again);
+    std::string apex;
+    REQUIRE(wire_from_text("sig.example.", apex));
+    for (const Record &r : records_at(**again, apex))
+        if (r.type == 46) CHECK(r.ttl == (uint8_t(r.rdata[1]) == 48 ? 300u : 3600u));
 }

@@ -789,3 +789,23 @@ out                  CNAME www.legacy.example.
     CHECK(section(ldns_pkt_answer(c.reply(r).get())) ==
           std::vector<std::string>{"out.ai.example. 300 IN CNAME www.legacy.example."});
 }
+
+TEST_CASE("each RRSIG is answered with the TTL of the RRset it covers (RFC 4034 §3)") {
+    // The zone keeps one TTL per name and type; the two signatures at the
+    // apex cover sets with different TTLs.
+    static const char kSigned[] = "$ORIGIN sig.example.\n"
+                                  "@ 3600 IN SOA ns.sig.example. h.sig.example. 1 3600 600 86400 300\n"
+                                  "@ 3600 IN NS ns.sig.example.\n"
+                                  "@ 300 IN DNSKEY 257 3 8 AwEAAQ==\n"
+                                  "@ 3600 IN RRSIG SOA 8 2 3600 20300101000000 20200101000000 1 sig.example. AAEC\n"
+                                  "@ 300 IN RRSIG DNSKEY 8 2 300 20300101000000 20200101000000 1 sig.example. AAEC\n"
+                                  "ns 600 IN AAAA 2001:db8::53\n";
+    Core c(kSigned);
+    CoreResult r = c.ask(query(7, "sig.example.", 46));
+    auto p = c.reply(r);
+    REQUIRE(p);
+    std::vector<std::string> got = section(ldns_pkt_answer(p.get()));
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].rfind("sig.example. 300 IN RRSIG DNSKEY", 0) == 0);
+    CHECK(got[1].rfind("sig.example. 3600 IN RRSIG SOA", 0) == 0);
+}

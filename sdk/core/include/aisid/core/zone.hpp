@@ -62,6 +62,18 @@ struct Node {
             if (r.type == type) return &r;
         return nullptr;
     }
+    /// The TTL one record of `rs` is served and transferred with. A name
+    /// keeps one TTL per type (RFC 2181 §5.2), but the RRSIGs at a name cover
+    /// different RRsets with TTLs of their own, and each must carry the TTL
+    /// of the RRset it covers (RFC 4034 §3): that set's, when it is at this
+    /// name, else the signature's Original TTL field.
+    uint32_t ttl_of(const RRset &rs, std::string_view rdata) const {
+        constexpr uint16_t kRrsig = 46;
+        if (rs.type != kRrsig || rdata.size() < 8) return rs.ttl;
+        const auto *b = reinterpret_cast<const unsigned char *>(rdata.data());
+        if (const RRset *covered = find(static_cast<uint16_t>(b[0] << 8 | b[1]))) return covered->ttl;
+        return uint32_t{b[4]} << 24 | uint32_t{b[5]} << 16 | uint32_t{b[6]} << 8 | b[7];
+    }
 };
 
 /// A 64-bit hash for short strings, eight bytes at a time.
