@@ -126,8 +126,8 @@ const Case kCases[] = {{"core/lookup", BM_core}, {"api/resolve", BM_api}};
 // Keeps every run's time per case and size ("api/resolve/1000").
 class Reporter : public benchmark::ConsoleReporter {
 public:
-    Reporter() : ConsoleReporter(OO_Tabular) {}  // no colours: the table goes to logs
-    std::map<std::string, std::vector<std::pair<double, double>>> runs_ns;  // (wall, CPU)
+    Reporter() : ConsoleReporter(OO_Tabular) {}                            // no colours: the table goes to logs
+    std::map<std::string, std::vector<std::pair<double, double>>> runs_ns; // (wall, CPU)
     void ReportRuns(const std::vector<Run> &runs) override {
         for (const Run &r : runs)
             if (r.run_type == Run::RT_Iteration && !r.error_occurred)
@@ -154,8 +154,8 @@ int main(int argc, char **argv) {
     for (size_t n : sizes)
         for (int round = 0; round < kRounds; ++round)
             for (const Case &c : kCases)
-                benchmark::RegisterBenchmark((std::string(c.name) + "/" + std::to_string(n)).c_str(), c.fn)->Arg(
-                    static_cast<int64_t>(n));
+                benchmark::RegisterBenchmark((std::string(c.name) + "/" + std::to_string(n)).c_str(), c.fn)
+                    ->Arg(static_cast<int64_t>(n));
     Reporter rep;
     benchmark::RunSpecifiedBenchmarks(&rep);
     // CPU time as well as wall clock: on a shared machine the wall clock also
@@ -171,7 +171,8 @@ int main(int argc, char **argv) {
             if (key.rfind("api/", 0) != 0) continue;
             auto [w, cpu] = rep.median(key);
             if (w == 0) continue;
-            std::printf("  %-22s %8.1f %8.1f %10.1f %10.1f %7.2f %7.2f\n", key.c_str(), w, cpu, cw, cc, w / cw, cpu / cc);
+            std::printf("  %-22s %8.1f %8.1f %10.1f %10.1f %7.2f %7.2f\n", key.c_str(), w, cpu, cw, cc, w / cw,
+                        cpu / cc);
         }
     }
     benchmark::Shutdown();

@@ -10,6 +10,7 @@
 #include "dname.hpp"
 #include "zone_set.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -37,6 +38,10 @@ public:
         }
         if (heap_.empty()) heap_.push_back(one_);
         heap_.push_back(a);
+    }
+    void clear() {
+        heap_.clear();
+        n_ = 0;
     }
     void assign_one(const in6_addr &a) {
         heap_.clear();
@@ -70,22 +75,52 @@ struct aisid_result {
     std::shared_ptr<const aisid::ZoneSet> snapshot;  // keeps zone, service and terms alive
     const aisid::Zone *zone = nullptr;               // the AISID domain, null for legacy answers
     const aisid::Service *service = nullptr;         // the registered service, for its SVCB endpoints
+    // A synthesized name's service is looked up by these codes in `zone` when
+    // its endpoints are asked for: most callers never ask.
+    bool service_by_codes = false;
+    uint16_t service_codes[3] = {0, 0, 0};
+
+    /// Makes a used result as new for the next answer (a thread's freed
+    /// results are reused: c_api.cpp). The snapshot reference stays: the next
+    /// answer most often comes from the same snapshot, and assigning the same
+    /// shared_ptr again costs no atomic operation.
+    void reset() {
+        source = AISID_SOURCE_LEGACY;
+        ttl = 0;
+        addrs.clear();
+        has_fields = false;
+        fields = aisid_fields_t{};
+        prefix_zone = nullptr;
+        zone = nullptr;
+        service = nullptr;
+        service_by_codes = false;
+        wire_len_ = 0;
+        made_.store(0, std::memory_order_relaxed);
+        name_text_.clear();
+        zone_text_.clear();
+        fallbacks_.clear();
+    }
 
     /// The codebook term of a field, into the snapshot; null for 0 (any) or an unknown code.
     const std::string *term(int d) const {
         uint16_t c = d == 0 ? fields.object : d == 1 ? fields.function : fields.method;
         return has_fields && prefix_zone && c ? prefix_zone->dim(static_cast<aisid::Dim>(d)).term(c) : nullptr;
     }
+    /// The registered service whose SVCB records are the endpoints, if any.
+    const aisid::Service *find_service() const {
+        if (service || !service_by_codes || !zone) return service;
+        return zone->service(service_codes[0], service_codes[1], service_codes[2]);
+    }
     /// The canonical name (trailing dot).
     const std::string &name() const {
-        std::call_once(name_once_, [&] {
+        make_once(kMadeName, [&] {
             if (name_text_.empty() && wire_len_) name_text_ = aisid::name_to_text(std::string_view(wire_, wire_len_));
         });
         return name_text_;
     }
     /// The AISID domain's name, "" for legacy answers.
     const std::string &zone_name() const {
-        std::call_once(zone_once_, [&] {
+        make_once(kMadeZone, [&] {
             if (zone) zone_text_ = zone->origin_text();
         });
         return zone_text_;
@@ -100,9 +135,22 @@ struct aisid_result {
     void set_name_text(std::string s) { name_text_ = std::move(s); }
 
 private:
+    // What is made on first use, one bit each; made under the result's mutex
+    // so that threads reading one result share the work. Unlike std::once_flag
+    // this can be reset for the result's next use.
+    enum : uint8_t { kMadeName = 1, kMadeZone = 2, kMadeFallbacks = 4 };
+    template <class F> void make_once(uint8_t bit, F &&f) const {
+        if (made_.load(std::memory_order_acquire) & bit) return;
+        std::lock_guard lk(made_mu_);
+        if (made_.load(std::memory_order_relaxed) & bit) return;
+        f();
+        made_.fetch_or(bit, std::memory_order_release);
+    }
+
     char wire_[aisid::kMaxNameLen + 1];
     uint16_t wire_len_ = 0;
-    mutable std::once_flag name_once_, zone_once_, fb_once_;
+    mutable std::atomic<uint8_t> made_{0};
+    mutable std::mutex made_mu_;
     mutable std::string name_text_, zone_text_;
     mutable std::vector<std::pair<std::string, uint16_t>> fallbacks_;
 };

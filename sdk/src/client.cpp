@@ -7,10 +7,11 @@
 #include <cstring>
 
 const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() const {
-    std::call_once(fb_once_, [&] {
-        if (!zone || !service) return;
+    make_once(kMadeFallbacks, [&] {
+        const aisid::Service *svc = find_service();
+        if (!zone || !svc) return;
         std::vector<aisid::SvcbEndpoint> eps;
-        zone->for_each_svcb(*service, [&](std::string_view r) {
+        zone->for_each_svcb(*svc, [&](std::string_view r) {
             aisid::SvcbEndpoint e;
             // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
             if (aisid::parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
@@ -55,9 +56,11 @@ Local Client::resolve_local(const char *name, Answer &out) {
     // A literal address resolves to itself (as getaddrinfo does).
     in6_addr a6;
     in_addr a4;
-    // Only text that could be an address is parsed as one (names are the hot path).
-    const size_t len = std::strlen(name);
-    const bool maybe6 = std::memchr(name, ':', len) != nullptr;
+    // Only text that could be an address is parsed as one (names are the hot
+    // path: one pass finds a colon or the end, and gives the length).
+    const char *colon = ::strchrnul(name, ':');
+    const bool maybe6 = *colon == ':';
+    const size_t len = maybe6 ? std::strlen(name) : static_cast<size_t>(colon - name);
     const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
     if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
         out.set_name_text(name);
@@ -77,7 +80,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
         return Local::Answered;
     }
     WireName n;
-    if (!name_from_text(name, n) || n.nlabels == 0) return Local::Invalid;
+    if (!name_from_text(std::string_view(name, len), n) || n.nlabels == 0) return Local::Invalid;
     Match m = zs.lookup(n);
     switch (m.kind) {
     case Match::Kind::NotLocal: return Local::NotLocal;
@@ -90,12 +93,22 @@ Local Client::resolve_local(const char *name, Answer &out) {
     out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
     if (m.zone->is_aisid()) out.zone = m.zone;
     if (m.kind == Match::Kind::Synthesized || m.service) {
+        // The AISID of the zone's own prefix: its fields are the name's codes
+        // (what decode_into would find again from the address).
         in6_addr x;
-        m.aisid.to_in6(x);
+        std::memcpy(x.s6_addr, m.aisid.data(), 16);
         out.addrs.assign_one(x);
         out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
-        decode_into(zs, x, out, m.zone);
-        out.service = m.service ? m.service : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]);
+        out.has_fields = true;
+        out.fields = aisid_fields_t{m.zone->prefix(), m.parsed.code[0], m.parsed.code[1], m.parsed.code[2],
+                                    m.parsed.performance};
+        out.prefix_zone = m.zone;
+        if (m.service) {
+            out.service = m.service;
+        } else {
+            out.service_by_codes = true; // looked up if its endpoints are asked for
+            std::memcpy(out.service_codes, m.parsed.code, sizeof out.service_codes);
+        }
         return Local::Answered;
     }
     // Rule 1: records at the name.
@@ -129,16 +142,13 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     // Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
     if (!name) return AISID_EINVAL;
     switch (resolve_local(name, out)) {
-    case Local::Answered:
-        (out.source == AISID_SOURCE_AISID ? counters_.resolve_aisid : counters_.resolve_legacy)
-            .fetch_add(1, std::memory_order_relaxed);
-        return AISID_OK;
-    case Local::NotFound: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENOTFOUND;
-    case Local::NoData: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENODATA;
+    case Local::Answered: counters_.count_resolve(out.source == AISID_SOURCE_AISID); return AISID_OK;
+    case Local::NotFound: counters_.count_resolve(true); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.count_resolve(true); return AISID_ENODATA;
     case Local::Invalid: return AISID_EINVAL;
     case Local::NotLocal: break;
     }
-    counters_.resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+    counters_.count_resolve(false);
     if (deadline == Clock::time_point::max())
         deadline = Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
     LegacyAnswer la = legacy_.resolve(name, deadline);

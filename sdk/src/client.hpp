@@ -4,6 +4,7 @@
 
 #include "answer.hpp"
 #include "legacy.hpp"
+#include "thread_counters.hpp"
 #include "zone_store.hpp"
 
 #include <atomic>
@@ -15,7 +16,10 @@
 namespace aisid::sdk {
 
 struct Counters {
-    std::atomic<uint64_t> resolve_aisid{0}, resolve_legacy{0};
+    // Every resolution bumps one of these: per-thread slots, no shared cache line.
+    enum Resolve : size_t { kResolveAisid = 0, kResolveLegacy = 1 };
+    PerThreadCounters<2> resolves;
+    void count_resolve(bool aisid) { resolves.bump(aisid ? kResolveAisid : kResolveLegacy); }
     std::atomic<uint64_t> connect_aisid_won{0}, connect_fallback_won{0}, connect_legacy{0}, connect_failed{0};
     std::atomic<uint64_t> fb_unreachable{0}, fb_refused{0}, fb_delay{0}, fb_remembered{0}, fb_error{0};
 };

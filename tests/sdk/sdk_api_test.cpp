@@ -408,6 +408,171 @@ TEST_CASE("threads share one client while zones reload under them") {
     aisid_client_free(c);
 }
 
+TEST_CASE("a thread reuses the results it frees: nothing of the last answer stays in the next") {
+    TempDir d;
+    aisid_client_t *c = empty_client();
+    REQUIRE(aisid_client_add_zone_file(c, d.write("t.zone", zone_text("t.example.", "2001:db8:77::/64")).c_str()) ==
+            AISID_OK);
+    aisid_result_t *r = nullptr;
+    aisid_fields_t f;
+    const char *t = nullptr;
+    uint16_t port = 0;
+    for (int round = 0; round < 3; ++round) {
+        // A registered service, everything asked (its text is made on first use).
+        REQUIRE(aisid_resolve(c, "yolo.detection.image.t.example", &r) == AISID_OK);
+        CHECK(std::string(aisid_result_name(r)) == "yolo.detection.image.t.example.");
+        CHECK(std::string(aisid_result_zone(r)) == "t.example.");
+        CHECK(aisid_result_fallback_count(r) == 2);
+        CHECK(std::string(aisid_result_term(r, AISID_DIM_METHOD)) == "yolo");
+        aisid_result_free(r);
+        // A wildcard: its own name and no endpoints, not the last answer's.
+        REQUIRE(aisid_resolve(c, "p7.detection.image.t.example", &r) == AISID_OK);
+        CHECK(std::string(aisid_result_name(r)) == "p7.detection.image.t.example.");
+        CHECK(aisid_result_fallback_count(r) == 0);
+        CHECK(aisid_result_term(r, AISID_DIM_METHOD) == nullptr);
+        REQUIRE(aisid_result_fields(r, &f) == 0);
+        CHECK(f.performance == 7);
+        CHECK(f.method == 0);
+        aisid_result_free(r);
+        // A literal outside every prefix: no zone, no fields, no endpoints.
+        REQUIRE(aisid_resolve(c, "192.0.2.7", &r) == AISID_OK);
+        CHECK(std::string(aisid_result_name(r)) == "192.0.2.7");
+        CHECK(aisid_result_zone(r) == nullptr);
+        CHECK(aisid_result_fields(r, &f) == -1);
+        CHECK(aisid_result_term(r, AISID_DIM_OBJECT) == nullptr);
+        CHECK(aisid_result_fallback_count(r) == 0);
+        CHECK(aisid_result_ttl(r) == 0);
+        CHECK(aisid_result_source(r) == AISID_SOURCE_LEGACY);
+        aisid_result_free(r);
+        // Two addresses, then one.
+        REQUIRE(aisid_resolve(c, "plain.t.example", &r) == AISID_OK);
+        CHECK(aisid_result_count(r) == 2);
+        aisid_result_free(r);
+        REQUIRE(aisid_resolve(c, "resnet.image.t.example", &r) == AISID_ENOTFOUND);
+        REQUIRE(aisid_resolve(c, "image.t.example", &r) == AISID_OK);
+        CHECK(aisid_result_count(r) == 1);
+        CHECK(aisid_result_fallback(r, 0, &t, &port) == -1);
+        aisid_result_free(r);
+    }
+
+    // More results at once than a thread keeps: each its own.
+    std::vector<aisid_result_t *> many;
+    for (int i = 0; i < 40; ++i) {
+        aisid_result_t *x = nullptr;
+        std::string name = "p" + std::to_string(i + 1) + ".yolo.detection.image.t.example";
+        REQUIRE(aisid_resolve(c, name.c_str(), &x) == AISID_OK);
+        many.push_back(x);
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 40; ++i) {
+            REQUIRE(aisid_result_fields(many[i], &f) == 0);
+            CHECK(f.performance == i + 1);
+            CHECK(std::string(aisid_result_name(many[i])) ==
+                  "p" + std::to_string(i + 1) + ".yolo.detection.image.t.example.");
+        }
+        for (aisid_result_t *x : many) aisid_result_free(x);
+        for (int i = 0; i < 40; ++i) {
+            std::string name = "p" + std::to_string(i + 1) + ".yolo.detection.image.t.example";
+            REQUIRE(aisid_resolve(c, name.c_str(), &many[i]) == AISID_OK);
+        }
+    }
+    // Freed on another thread (which keeps them for its own resolutions).
+    std::thread([&] {
+        for (aisid_result_t *x : many) aisid_result_free(x);
+        aisid_result_t *y = nullptr;
+        REQUIRE(aisid_resolve(c, "yolo.detection.image.t.example", &y) == AISID_OK);
+        CHECK(std::string(aisid_result_name(y)) == "yolo.detection.image.t.example.");
+        CHECK(aisid_result_fallback_count(y) == 2);
+        aisid_result_free(y);
+    }).join();
+    aisid_client_free(c);
+}
+
+TEST_CASE("a result stays valid until it is freed, across reloads and after its client") {
+    TempDir d;
+    aisid_client_t *c = empty_client();
+    std::string path = d.write("v.zone", zone_text("v.example.", "2001:db8:5::/64"));
+    REQUIRE(aisid_client_add_zone_file(c, path.c_str()) == AISID_OK);
+    aisid_result_t *old = nullptr;
+    REQUIRE(aisid_resolve(c, "p9.yolo.detection.image.v.example", &old) == AISID_OK);
+    // The zone changes: another prefix, other endpoints, yolo renamed.
+    std::string changed = zone_text("v.example.", "2001:db8:6::/64");
+    for (auto [from, to] : {std::pair<std::string, std::string>{"first.legacy", "third.legacy"},
+                            {"yolo._method", "yolo2._method"},
+                            {"yolo.detection.image", "yolo2.detection.image"}})
+        for (size_t at; (at = changed.find(from)) != std::string::npos;) changed.replace(at, from.size(), to);
+    d.write("v.zone", changed);
+    REQUIRE(aisid_client_reload(c) == AISID_OK);
+    // Resolutions on the new data, freed and reused meanwhile.
+    for (int i = 0; i < 20; ++i) {
+        aisid_result_t *x = nullptr;
+        REQUIRE(aisid_resolve(c, "yolo2.detection.image.v.example", &x) == AISID_OK);
+        CHECK(std::string(aisid_result_term(x, AISID_DIM_METHOD)) == "yolo2");
+        aisid_result_free(x);
+    }
+    CHECK(aisid_resolve(c, "yolo.detection.image.v.example", nullptr) == AISID_EINVAL);
+    aisid_result_t *gone = nullptr;
+    CHECK(aisid_resolve(c, "yolo.detection.image.v.example", &gone) == AISID_ENOTFOUND);
+    // The old result answers from the data it came from, text made only now.
+    auto check_old = [&] {
+        in6_addr a;
+        REQUIRE(aisid_result_address(old, 0, &a) == 0);
+        CHECK(addr_text(a) == "2001:db8:5:0:1:2:1:9");
+        CHECK(std::string(aisid_result_name(old)) == "p9.yolo.detection.image.v.example.");
+        CHECK(std::string(aisid_result_zone(old)) == "v.example.");
+        CHECK(std::string(aisid_result_term(old, AISID_DIM_METHOD)) == "yolo");
+        REQUIRE(aisid_result_fallback_count(old) == 2);
+        const char *t = nullptr;
+        aisid_result_fallback(old, 0, &t, nullptr);
+        CHECK(std::string(t) == "first.legacy.example.");
+    };
+    check_old();
+    aisid_client_free(c); // and after the client is gone
+    check_old();
+    aisid_result_free(old);
+}
+
+TEST_CASE("the resolve counters add up over threads, those that ended and those still running") {
+    TempDir d;
+    aisid_client_t *c = empty_client();
+    REQUIRE(aisid_client_add_zone_file(c, d.write("t.zone", zone_text("t.example.", "2001:db8:77::/64")).c_str()) ==
+            AISID_OK);
+    auto resolve_n = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            aisid_result_t *r = nullptr;
+            REQUIRE(aisid_resolve(c, "yolo.detection.image.t.example", &r) == AISID_OK);
+            aisid_result_free(r);
+        }
+        aisid_result_t *r = nullptr;
+        REQUIRE(aisid_resolve(c, "192.0.2.1", &r) == AISID_OK); // a legacy answer
+        aisid_result_free(r);
+    };
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i) ts.emplace_back(resolve_n, 1000);
+    for (auto &t : ts) t.join();
+    ts.clear();
+    for (int i = 0; i < 10; ++i) std::thread(resolve_n, 10).join(); // threads come and go: their counts stay
+    resolve_n(5);
+    aisid_counters_t k;
+    aisid_client_counters(c, &k, sizeof k);
+    CHECK(k.resolve_aisid == 4 * 1000 + 10 * 10 + 5);
+    CHECK(k.resolve_legacy == 4 + 10 + 1);
+
+    // A thread that outlives the client it counted for.
+    std::atomic<int> step{0};
+    std::thread late([&] {
+        resolve_n(3);
+        step = 1;
+        while (step.load() != 2) std::this_thread::yield();
+    });
+    while (step.load() != 1) std::this_thread::yield();
+    aisid_client_counters(c, &k, sizeof k);
+    CHECK(k.resolve_aisid == 4 * 1000 + 10 * 10 + 5 + 3);
+    aisid_client_free(c);
+    step = 2;
+    late.join();
+}
+
 TEST_CASE("C++ API: Client, Answer, Outcome, counters") {
     auto c = aisid::Client::create({.host_zones = false, .watch = false});
     REQUIRE(c);
