@@ -74,6 +74,8 @@ struct aisid_result {
 
     std::shared_ptr<const aisid::ZoneSet> snapshot;  // keeps zone, service and terms alive
     const aisid::Zone *zone = nullptr;               // the AISID domain, null for legacy answers
+    const aisid::Zone *local_zone = nullptr;         // the local zone that decided, AISID domain or not
+    aisid_rule_t rule = AISID_RULE_NONE;             // which rule of SPEC §2 decided
     const aisid::Service *service = nullptr;         // the registered service, for its SVCB endpoints
     // A synthesized name's service is looked up by these codes in `zone` when
     // its endpoints are asked for: most callers never ask.
@@ -92,13 +94,17 @@ struct aisid_result {
         fields = aisid_fields_t{};
         prefix_zone = nullptr;
         zone = nullptr;
+        local_zone = nullptr;
+        rule = AISID_RULE_NONE;
         service = nullptr;
         service_by_codes = false;
         wire_len_ = 0;
         made_.store(0, std::memory_order_relaxed);
         name_text_.clear();
         zone_text_.clear();
+        local_zone_text_.clear();
         fallbacks_.clear();
+        svcb_.clear();
     }
 
     /// The codebook term of a field, into the snapshot; null for 0 (any) or an unknown code.
@@ -125,8 +131,23 @@ struct aisid_result {
         });
         return zone_text_;
     }
+    /// The local zone's name, "" for legacy answers.
+    const std::string &local_zone_name() const {
+        make_once(kMadeLocalZone, [&] {
+            if (local_zone) local_zone_text_ = local_zone->origin_text();
+        });
+        return local_zone_text_;
+    }
     /// SVCB legacy endpoints (target, port) in priority order (RFC 9460 §2.4.1).
     const std::vector<std::pair<std::string, uint16_t>> &fallbacks() const;
+    /// One SVCB record of the service, as the zone has it.
+    struct Svcb {
+        uint16_t priority = 0;
+        std::string target; // presentation, trailing dot; "." is the owner itself
+        uint16_t port = 0;
+    };
+    /// The service's SVCB records in zone order, AliasMode included.
+    const std::vector<Svcb> &svcb() const;
 
     void set_name_wire(std::string_view w) {
         wire_len_ = static_cast<uint16_t>(w.size());
@@ -138,7 +159,7 @@ private:
     // What is made on first use, one bit each; made under the result's mutex
     // so that threads reading one result share the work. Unlike std::once_flag
     // this can be reset for the result's next use.
-    enum : uint8_t { kMadeName = 1, kMadeZone = 2, kMadeFallbacks = 4 };
+    enum : uint8_t { kMadeName = 1, kMadeZone = 2, kMadeFallbacks = 4, kMadeLocalZone = 8, kMadeSvcb = 16 };
     template <class F> void make_once(uint8_t bit, F &&f) const {
         if (made_.load(std::memory_order_acquire) & bit) return;
         std::lock_guard lk(made_mu_);
@@ -151,8 +172,9 @@ private:
     uint16_t wire_len_ = 0;
     mutable std::atomic<uint8_t> made_{0};
     mutable std::mutex made_mu_;
-    mutable std::string name_text_, zone_text_;
+    mutable std::string name_text_, zone_text_, local_zone_text_;
     mutable std::vector<std::pair<std::string, uint16_t>> fallbacks_;
+    mutable std::vector<Svcb> svcb_;
 };
 
 namespace aisid::sdk {

@@ -200,6 +200,20 @@ aisid_status_t aisid_resolve(aisid_client_t *c, const char *name, aisid_result_t
     });
 }
 
+aisid_status_t aisid_explain(aisid_client_t *c, const char *query, aisid_result_t **out) {
+    if (!out) return AISID_EINVAL;
+    *out = nullptr;
+    if (!c || !query) return AISID_EINVAL;
+    return guarded([&] {
+        ResultGuard g;
+        bool filled = false;
+        aisid_status_t s = c->impl.explain(query, *g.r, filled);
+        if (s != AISID_OK) set_error(std::string(query) + ": " + aisid_strerror(s));
+        if (filled) *out = g.release();
+        return s;
+    });
+}
+
 size_t aisid_result_count(const aisid_result_t *r) { return r ? r->addrs.size() : 0; }
 
 int aisid_result_address(const aisid_result_t *r, size_t i, struct in6_addr *out) {
@@ -237,6 +251,51 @@ int aisid_result_fallback(const aisid_result_t *r, size_t i, const char **target
     if (target) *target = r->fallbacks()[i].first.c_str();
     if (port) *port = r->fallbacks()[i].second;
     return 0;
+}
+
+aisid_rule_t aisid_result_rule(const aisid_result_t *r) { return r ? r->rule : AISID_RULE_NONE; }
+
+const char *aisid_result_local_zone(const aisid_result_t *r) {
+    return r && r->local_zone ? r->local_zone_name().c_str() : nullptr;
+}
+
+const char *aisid_result_zone_file(const aisid_result_t *r) {
+    return r && r->local_zone && !r->local_zone->file().empty() ? r->local_zone->file().c_str() : nullptr;
+}
+
+size_t aisid_result_verification_count(const aisid_result_t *r) {
+    return r && r->local_zone ? r->local_zone->verification().size() : 0;
+}
+
+int aisid_result_verification(const aisid_result_t *r, size_t i, const char **key, const char **value) {
+    if (!r || !r->local_zone || i >= r->local_zone->verification().size()) return -1;
+    const auto &[k, v] = r->local_zone->verification()[i];
+    if (key) *key = k.c_str();
+    if (value) *value = v.c_str();
+    return 0;
+}
+
+size_t aisid_result_svcb_count(const aisid_result_t *r) { return r ? r->svcb().size() : 0; }
+
+int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *priority, const char **target, uint16_t *port) {
+    if (!r || i >= r->svcb().size()) return -1;
+    const aisid_result::Svcb &s = r->svcb()[i];
+    if (priority) *priority = s.priority;
+    if (target) *target = s.target.c_str();
+    if (port) *port = s.port;
+    return 0;
+}
+
+aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size) {
+    if (!name || !*name || !buf) return AISID_EINVAL;
+    aisid::WireName n;
+    if (!aisid::name_from_text(name, n)) return AISID_EINVAL;
+    return guarded([&] {
+        std::string t = aisid::name_to_text(n.wire());
+        if (t.size() >= size) return AISID_EINVAL;
+        std::memcpy(buf, t.c_str(), t.size() + 1);
+        return AISID_OK;
+    });
 }
 
 void aisid_result_free(aisid_result_t *r) {

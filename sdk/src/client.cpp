@@ -23,6 +23,18 @@ const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() c
     return fallbacks_;
 }
 
+const std::vector<aisid_result::Svcb> &aisid_result::svcb() const {
+    make_once(kMadeSvcb, [&] {
+        const aisid::Service *svc = find_service();
+        if (!zone || !svc) return;
+        zone->for_each_svcb(*svc, [&](std::string_view r) {
+            aisid::SvcbEndpoint e;
+            if (aisid::parse_svcb(r, e)) svcb_.push_back(Svcb{e.priority, std::move(e.target), e.port});
+        });
+    });
+    return svcb_;
+}
+
 namespace aisid::sdk {
 
 namespace {
@@ -45,7 +57,73 @@ void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zon
     out.fields = aisid_fields_t{a.prefix(), a.object(), a.function(), a.method(), a.performance()};
     out.prefix_zone = z;  // terms are looked up when asked
     if (!out.zone) out.zone = z;
+    if (!out.local_zone) out.local_zone = z;
 }
+
+namespace {
+
+// The answer of a lookup in the snapshot (SPEC §2), with the rule and the
+// zone that decided; points into the snapshot, so it holds a reference.
+Local answer_match(const std::shared_ptr<const ZoneSet> &snap, const WireName &n, const Match &m, Answer &out) {
+    if (m.kind == Match::Kind::NotLocal) return Local::NotLocal;
+    out.snapshot = snap; // no atomic operation when it holds this snapshot already
+    out.set_name_wire(n.wire());
+    out.local_zone = m.zone;
+    out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+    if (m.kind == Match::Kind::NxDomain) {
+        out.rule = AISID_RULE_NXDOMAIN;
+        return Local::NotFound; // SPEC §2 rule 3: authoritative, never forwarded
+    }
+    if (m.zone->is_aisid()) out.zone = m.zone;
+    if (m.kind == Match::Kind::Synthesized || m.service) {
+        out.rule = m.service ? AISID_RULE_SERVICE : AISID_RULE_SYNTHESIZED;
+        // The AISID of the zone's own prefix: its fields are the name's codes
+        // (what decode_into would find again from the address).
+        in6_addr x;
+        std::memcpy(x.s6_addr, m.aisid.data(), 16);
+        out.addrs.assign_one(x);
+        out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
+        out.has_fields = true;
+        out.fields = aisid_fields_t{m.zone->prefix(), m.parsed.code[0], m.parsed.code[1], m.parsed.code[2],
+                                    m.parsed.performance};
+        out.prefix_zone = m.zone;
+        if (m.service) {
+            out.service = m.service;
+        } else {
+            out.service_by_codes = true; // looked up if its endpoints are asked for
+            std::memcpy(out.service_codes, m.parsed.code, sizeof out.service_codes);
+        }
+        return Local::Answered;
+    }
+    // Rule 1: records at the name.
+    out.rule = AISID_RULE_RECORDS;
+    const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
+    const RRset *a = m.node ? m.node->find(kTypeA) : nullptr;
+    if (!aaaa && !a) return Local::NoData;
+    uint32_t ttl = UINT32_MAX;
+    if (aaaa) {
+        for (const std::string &r : aaaa->rdata) {
+            in6_addr x;
+            std::memcpy(&x, r.data(), 16);
+            out.addrs.push_back(x);
+        }
+        ttl = aaaa->ttl;
+    }
+    if (a) {
+        for (const std::string &r : a->rdata) {
+            in6_addr x{};
+            x.s6_addr[10] = x.s6_addr[11] = 0xff;
+            std::memcpy(&x.s6_addr[12], r.data(), 4);
+            out.addrs.push_back(x);
+        }
+        ttl = std::min(ttl, a->ttl);
+    }
+    out.ttl = ttl;
+    if (!out.addrs.empty()) decode_into(*snap, out.addrs[0], out);
+    return Local::Answered;
+}
+
+} // namespace
 
 Local Client::resolve_local(const char *name, Answer &out) {
     const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
@@ -81,61 +159,7 @@ Local Client::resolve_local(const char *name, Answer &out) {
     }
     WireName n;
     if (!name_from_text(std::string_view(name, len), n) || n.nlabels == 0) return Local::Invalid;
-    Match m = zs.lookup(n);
-    switch (m.kind) {
-    case Match::Kind::NotLocal: return Local::NotLocal;
-    case Match::Kind::NxDomain: return Local::NotFound;  // SPEC §2 rule 3: authoritative, never forwarded
-    case Match::Kind::Explicit:
-    case Match::Kind::Synthesized: break;
-    }
-    hold();
-    out.set_name_wire(n.wire());
-    out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
-    if (m.zone->is_aisid()) out.zone = m.zone;
-    if (m.kind == Match::Kind::Synthesized || m.service) {
-        // The AISID of the zone's own prefix: its fields are the name's codes
-        // (what decode_into would find again from the address).
-        in6_addr x;
-        std::memcpy(x.s6_addr, m.aisid.data(), 16);
-        out.addrs.assign_one(x);
-        out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
-        out.has_fields = true;
-        out.fields = aisid_fields_t{m.zone->prefix(), m.parsed.code[0], m.parsed.code[1], m.parsed.code[2],
-                                    m.parsed.performance};
-        out.prefix_zone = m.zone;
-        if (m.service) {
-            out.service = m.service;
-        } else {
-            out.service_by_codes = true; // looked up if its endpoints are asked for
-            std::memcpy(out.service_codes, m.parsed.code, sizeof out.service_codes);
-        }
-        return Local::Answered;
-    }
-    // Rule 1: records at the name.
-    const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
-    const RRset *a = m.node ? m.node->find(kTypeA) : nullptr;
-    if (!aaaa && !a) return Local::NoData;
-    uint32_t ttl = UINT32_MAX;
-    if (aaaa) {
-        for (const std::string &r : aaaa->rdata) {
-            in6_addr x;
-            std::memcpy(&x, r.data(), 16);
-            out.addrs.push_back(x);
-        }
-        ttl = aaaa->ttl;
-    }
-    if (a) {
-        for (const std::string &r : a->rdata) {
-            in6_addr x{};
-            x.s6_addr[10] = x.s6_addr[11] = 0xff;
-            std::memcpy(&x.s6_addr[12], r.data(), 4);
-            out.addrs.push_back(x);
-        }
-        ttl = std::min(ttl, a->ttl);
-    }
-    out.ttl = ttl;
-    if (!out.addrs.empty()) decode_into(zs, out.addrs[0], out);
-    return Local::Answered;
+    return answer_match(snap, n, zs.lookup(n), out);
 }
 
 aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
@@ -160,6 +184,54 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     out.ttl = la.ttl;
     out.addrs = std::move(la.addrs);
     return AISID_OK;
+}
+
+aisid_status_t Client::explain(const char *query, Answer &out, bool &filled) {
+    filled = false;
+    if (!query) return AISID_EINVAL;
+    // A copy: resolve() below may replace this thread's cached snapshot.
+    std::shared_ptr<const ZoneSet> snap = zones_.current_shared();
+    if (auto a = Aisid::parse(query)) {
+        // Reverse (SPEC §2): the service name of an address inside a loaded prefix.
+        filled = true;
+        out.rule = AISID_RULE_REVERSE;
+        out.snapshot = snap;
+        in6_addr x;
+        a->to_in6(x);
+        const Zone *z = nullptr;
+        std::string name;
+        bool found = snap->reverse(*a, name, &z);
+        if (!z) return AISID_ENOTFOUND; // inside no AISID prefix
+        counters_.count_resolve(true);
+        out.local_zone = z;
+        decode_into(*snap, x, out, z); // fields and terms, also when no service has them
+        if (!found) return AISID_ENOTFOUND;
+        out.set_name_text(std::move(name));
+        out.addrs.assign_one(x);
+        out.source = AISID_SOURCE_AISID;
+        out.ttl = z->aisid_ttl();
+        out.service_by_codes = true; // its SVCB, when a registered service has these very codes
+        out.service_codes[0] = a->object();
+        out.service_codes[1] = a->function();
+        out.service_codes[2] = a->method();
+        return AISID_OK;
+    }
+    WireName n;
+    if (!name_from_text(query, n)) return AISID_EINVAL;
+    filled = true;
+    switch (answer_match(snap, n, snap->lookup(n), out)) {
+    case Local::Answered: counters_.count_resolve(out.source == AISID_SOURCE_AISID); return AISID_OK;
+    case Local::NotFound: counters_.count_resolve(true); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.count_resolve(true); return AISID_ENODATA;
+    case Local::Invalid: return AISID_EINVAL;
+    case Local::NotLocal: break;
+    }
+    // Under no local zone: what aisid_resolve does (legacy DNS, a literal IPv4
+    // address), under the name as asked, canonical.
+    aisid_status_t st = resolve(query, out, Clock::time_point::max());
+    out.rule = AISID_RULE_NONE;
+    out.set_name_text(name_to_text(n.wire()));
+    return st;
 }
 
 Client::NetState Client::network_state(const std::string &key) {

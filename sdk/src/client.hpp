@@ -40,6 +40,10 @@ public:
     /// The whole resolution: local, else legacy DNS (blocking until deadline;
     /// time_point::max() means the legacy timeout from when DNS is asked).
     aisid_status_t resolve(const char *name, Answer &out, Clock::time_point deadline);
+    /// aisid_explain: resolve, keeping which rule and zone decided, also on
+    /// failure; an IPv6 address is looked up in reverse. `filled`: the query
+    /// was a name or an address, and `out` is to be given to the caller.
+    aisid_status_t explain(const char *query, Answer &out, bool &filled);
 
     void set_attempt_delay_ms(int ms) { attempt_delay_ms_.store(ms); }
     int attempt_delay_ms() const { return attempt_delay_ms_.load(); }

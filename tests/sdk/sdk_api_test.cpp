@@ -573,6 +573,249 @@ TEST_CASE("the resolve counters add up over threads, those that ended and those 
     late.join();
 }
 
+TEST_CASE("aisid_explain: the rule and the zone that decided, also on failure, and addresses in reverse") {
+    TempDir d;
+    const std::string verified = "; aisid-verified: time=2026-01-02T03:04:05Z zone=t.example. serial=1 zonemd=sha384 "
+                                 "key-tag=44703 anchor=/etc/aisid/t.ds  source=https://mirror.example/t.zone\n";
+    std::string path = d.write("t.zone", verified + zone_text("t.example.", "2001:db8:77::/64",
+                                                              "yolo.detection.image SVCB 0 alias.legacy.example.\n"));
+    std::string plain = d.write("p.zone", "$ORIGIN p.example.\n$TTL 60\n@ SOA ns admin 1 2 3 4 5\n@ NS ns\n"
+                                          "www AAAA 2001:db8:5::5\n");
+    aisid_client_t *c = empty_client();
+    REQUIRE(aisid_client_add_zone_file(c, path.c_str()) == AISID_OK);
+    REQUIRE(aisid_client_add_zone_file(c, plain.c_str()) == AISID_OK);
+    aisid_client_set_upstreams(c, "127.0.0.1:9"); // the discard port: nothing answers
+    aisid_client_set_legacy_timeout(c, 50);
+    aisid_result_t *r = nullptr;
+    in6_addr a;
+    aisid_fields_t f;
+    const char *k = nullptr, *v = nullptr, *t = nullptr;
+    uint16_t prio = 9, port = 9;
+
+    // A registered service: its SVCB records as the zone has them, the zone's verification.
+    REQUIRE(aisid_explain(c, "Yolo.detection.image.t.example", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_SERVICE);
+    CHECK(std::string(aisid_result_name(r)) == "yolo.detection.image.t.example.");
+    CHECK(std::string(aisid_result_local_zone(r)) == "t.example.");
+    CHECK(std::string(aisid_result_zone(r)) == "t.example.");
+    CHECK(std::string(aisid_result_zone_file(r)) == path);
+    REQUIRE(aisid_result_verification_count(r) == 7);
+    REQUIRE(aisid_result_verification(r, 0, &k, &v) == 0);
+    CHECK(std::string(k) == "time");
+    CHECK(std::string(v) == "2026-01-02T03:04:05Z");
+    REQUIRE(aisid_result_verification(r, 4, &k, &v) == 0);
+    CHECK(std::string(k) == "key-tag");
+    CHECK(std::string(v) == "44703");
+    REQUIRE(aisid_result_verification(r, 6, &k, &v) == 0);
+    CHECK(std::string(k) == "source");
+    CHECK(aisid_result_verification(r, 7, &k, &v) == -1);
+    REQUIRE(aisid_result_svcb_count(r) == 3);
+    REQUIRE(aisid_result_svcb(r, 0, &prio, &t, &port) == 0);
+    CHECK(prio == 2);
+    CHECK(std::string(t) == "second.legacy.example.");
+    CHECK(port == 8443);
+    REQUIRE(aisid_result_svcb(r, 2, &prio, &t, &port) == 0);
+    CHECK(prio == 0);
+    CHECK(std::string(t) == "alias.legacy.example.");
+    CHECK(port == 0);
+    CHECK(aisid_result_svcb(r, 3, &prio, &t, &port) == -1);
+    CHECK(aisid_result_fallback_count(r) == 2); // AliasMode names no endpoint
+    aisid_result_free(r);
+
+    // Rule 2, with a wildcard; aisid_resolve's results say their rule too.
+    REQUIRE(aisid_explain(c, "p5.detection.image.t.example", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_SYNTHESIZED);
+    REQUIRE(aisid_result_fields(r, &f) == 0);
+    CHECK((f.performance == 5 && f.function == 2 && f.method == 0));
+    CHECK(aisid_result_svcb_count(r) == 0);
+    aisid_result_free(r);
+    REQUIRE(aisid_resolve(c, "p5.yolo.detection.image.t.example", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_SYNTHESIZED);
+    CHECK(aisid_result_svcb_count(r) == 3);
+    aisid_result_free(r);
+
+    // Rule 1 records, in an AISID domain and in a zone that is none.
+    REQUIRE(aisid_explain(c, "plain.t.example", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_RECORDS);
+    CHECK(aisid_result_count(r) == 2);
+    aisid_result_free(r);
+    REQUIRE(aisid_explain(c, "www.p.example", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_RECORDS);
+    CHECK(aisid_result_source(r) == AISID_SOURCE_LEGACY);
+    CHECK(aisid_result_zone(r) == nullptr);
+    CHECK(std::string(aisid_result_local_zone(r)) == "p.example.");
+    CHECK(std::string(aisid_result_zone_file(r)) == plain);
+    CHECK(aisid_result_verification_count(r) == 0);
+    aisid_result_free(r);
+
+    // Failures inside a local zone still come with a result: which zone said so.
+    CHECK(aisid_explain(c, "nodata.t.example", &r) == AISID_ENODATA);
+    REQUIRE(r);
+    CHECK(aisid_result_rule(r) == AISID_RULE_RECORDS);
+    CHECK(aisid_result_count(r) == 0);
+    aisid_result_free(r);
+    CHECK(aisid_explain(c, "NoSuch.t.example", &r) == AISID_ENOTFOUND);
+    REQUIRE(r);
+    CHECK(aisid_result_rule(r) == AISID_RULE_NXDOMAIN);
+    CHECK(std::string(aisid_result_name(r)) == "nosuch.t.example.");
+    CHECK(std::string(aisid_result_local_zone(r)) == "t.example.");
+    CHECK(aisid_result_count(r) == 0);
+    aisid_result_free(r);
+
+    // Addresses in reverse: a service name, or which prefix has none.
+    REQUIRE(aisid_explain(c, "2001:db8:77::1:2:1:5", &r) == AISID_OK);
+    CHECK(aisid_result_rule(r) == AISID_RULE_REVERSE);
+    CHECK(std::string(aisid_result_name(r)) == "p5.yolo.detection.image.t.example.");
+    REQUIRE(aisid_result_count(r) == 1);
+    aisid_result_address(r, 0, &a);
+    CHECK(addr_text(a) == "2001:db8:77:0:1:2:1:5");
+    CHECK(std::string(aisid_result_term(r, AISID_DIM_METHOD)) == "yolo");
+    CHECK(aisid_result_svcb_count(r) == 3);
+    CHECK(std::string(aisid_result_zone_file(r)) == path);
+    aisid_result_free(r);
+    CHECK(aisid_explain(c, "2001:db8:77::7:7:7:0", &r) == AISID_ENOTFOUND);
+    REQUIRE(r);
+    CHECK(aisid_result_rule(r) == AISID_RULE_REVERSE);
+    CHECK(std::string(aisid_result_local_zone(r)) == "t.example.");
+    CHECK(std::string(aisid_result_name(r)).empty());
+    CHECK(aisid_result_count(r) == 0);
+    REQUIRE(aisid_result_fields(r, &f) == 0);
+    CHECK(f.object == 7);
+    aisid_result_free(r);
+    CHECK(aisid_explain(c, "2001:db8:9999::1", &r) == AISID_ENOTFOUND);
+    REQUIRE(r);
+    CHECK(aisid_result_local_zone(r) == nullptr);
+    aisid_result_free(r);
+
+    // Under no local zone: legacy DNS (here failing), or a literal IPv4 address.
+    aisid_status_t st = aisid_explain(c, "www.legacy.example", &r);
+    CHECK((st == AISID_ENETWORK || st == AISID_ETIMEOUT || st == AISID_ESERVFAIL));
+    REQUIRE(r);
+    CHECK(aisid_result_rule(r) == AISID_RULE_NONE);
+    CHECK(std::string(aisid_result_name(r)) == "www.legacy.example.");
+    CHECK(aisid_result_local_zone(r) == nullptr);
+    aisid_result_free(r);
+    REQUIRE(aisid_explain(c, "192.0.2.7", &r) == AISID_OK);
+    CHECK(std::string(aisid_result_name(r)) == "192.0.2.7.");
+    aisid_result_address(r, 0, &a);
+    CHECK(addr_text(a) == "::ffff:192.0.2.7");
+    aisid_result_free(r);
+    CHECK(aisid_explain(c, ".", &r) == AISID_EINVAL); // a name, but none to resolve
+    REQUIRE(r);
+    CHECK(std::string(aisid_result_name(r)) == ".");
+    aisid_result_free(r);
+
+    // Neither a name nor an address; argument checks; NULL results.
+    r = reinterpret_cast<aisid_result_t *>(1);
+    CHECK(aisid_explain(c, "bad..name", &r) == AISID_EINVAL);
+    CHECK(r == nullptr);
+    CHECK(aisid_explain(nullptr, "x.example", &r) == AISID_EINVAL);
+    CHECK(aisid_explain(c, nullptr, &r) == AISID_EINVAL);
+    CHECK(aisid_explain(c, "x.example", nullptr) == AISID_EINVAL);
+    CHECK(aisid_result_rule(nullptr) == AISID_RULE_NONE);
+    CHECK(aisid_result_local_zone(nullptr) == nullptr);
+    CHECK(aisid_result_zone_file(nullptr) == nullptr);
+    CHECK(aisid_result_verification_count(nullptr) == 0);
+    CHECK(aisid_result_verification(nullptr, 0, &k, &v) == -1);
+    CHECK(aisid_result_svcb_count(nullptr) == 0);
+    CHECK(aisid_result_svcb(nullptr, 0, &prio, &t, &port) == -1);
+    aisid_client_free(c);
+}
+
+TEST_CASE("aisid_explain: a result keeps its zone, file, verification and SVCB across reloads") {
+    TempDir d;
+    std::string path =
+        d.write("t.zone", "; aisid-verified: serial=1 zonemd=sha384\n" + zone_text("t.example.", "2001:db8:77::/64"));
+    aisid_client_t *c = empty_client();
+    REQUIRE(aisid_client_add_zone_file(c, path.c_str()) == AISID_OK);
+    aisid_result_t *service = nullptr, *reverse = nullptr;
+    REQUIRE(aisid_explain(c, "yolo.detection.image.t.example", &service) == AISID_OK);
+    REQUIRE(aisid_explain(c, "2001:db8:77::1:2:1:0", &reverse) == AISID_OK);
+    // The file changes: no verification, other endpoints, another prefix.
+    std::string changed = zone_text("t.example.", "2001:db8:78::/64");
+    changed.replace(changed.find("second.legacy"), 13, "other.legacy");
+    d.write("t.zone", changed);
+    REQUIRE(aisid_client_reload(c) == AISID_OK);
+    aisid_result_t *now = nullptr;
+    REQUIRE(aisid_explain(c, "yolo.detection.image.t.example", &now) == AISID_OK);
+    CHECK(aisid_result_verification_count(now) == 0);
+    aisid_result_free(now);
+    CHECK(aisid_explain(c, "2001:db8:77::1:2:1:0", &now) == AISID_ENOTFOUND);
+    aisid_result_free(now);
+    aisid_client_free(c);
+    // What the old results say, asked only now: the data they came from.
+    for (aisid_result_t *r : {service, reverse}) {
+        CHECK(std::string(aisid_result_local_zone(r)) == "t.example.");
+        CHECK(std::string(aisid_result_zone_file(r)) == path);
+        const char *k = nullptr, *v = nullptr;
+        REQUIRE(aisid_result_verification_count(r) == 2);
+        aisid_result_verification(r, 0, &k, &v);
+        CHECK(std::string(k) + "=" + v == "serial=1");
+        REQUIRE(aisid_result_svcb_count(r) == 2);
+        const char *t = nullptr;
+        aisid_result_svcb(r, 0, nullptr, &t, nullptr);
+        CHECK(std::string(t) == "second.legacy.example.");
+    }
+    CHECK(std::string(aisid_result_name(reverse)) == "yolo.detection.image.t.example.");
+    aisid_result_free(service);
+    aisid_result_free(reverse);
+}
+
+TEST_CASE("aisid_name_canonical") {
+    char b[AISID_NAME_TEXT_MAX];
+    REQUIRE(aisid_name_canonical("WWW.Example", b, sizeof b) == AISID_OK);
+    CHECK(std::string(b) == "www.example.");
+    REQUIRE(aisid_name_canonical("x\\065y.a\\.b.example.", b, sizeof b) == AISID_OK);
+    CHECK(std::string(b) == "xay.a\\.b.example.");
+    REQUIRE(aisid_name_canonical(".", b, sizeof b) == AISID_OK);
+    CHECK(std::string(b) == ".");
+    CHECK(aisid_name_canonical("a..b", b, sizeof b) == AISID_EINVAL);
+    CHECK(aisid_name_canonical(std::string(64, 'a').c_str(), b, sizeof b) == AISID_EINVAL);
+    CHECK(aisid_name_canonical("", b, sizeof b) == AISID_EINVAL);
+    CHECK(aisid_name_canonical("www.example", b, 12) == AISID_EINVAL); // "www.example." needs 13
+    CHECK(aisid_name_canonical("www.example", b, 13) == AISID_OK);
+    CHECK(aisid_name_canonical(nullptr, b, sizeof b) == AISID_EINVAL);
+    CHECK(aisid_name_canonical("x", nullptr, 0) == AISID_EINVAL);
+    // The longest: 255 wire bytes of bytes that all need \DDD.
+    std::string longest;
+    for (int i = 0; i < 4; ++i) longest += std::string(i < 3 ? 63 : 61, 'x') + ".";
+    for (size_t at = 0; (at = longest.find('x', at)) != std::string::npos;) longest.replace(at, 1, "\\001");
+    REQUIRE(aisid_name_canonical(longest.c_str(), b, sizeof b) == AISID_OK);
+    CHECK(std::strlen(b) == longest.size());
+    CHECK(aisid::canonical_name("A.B").value() == "a.b.");
+    CHECK(aisid::canonical_name("a..b").status() == aisid::Status::invalid);
+}
+
+TEST_CASE("C++ API: explain, rule, local zone, SVCB, verification") {
+    TempDir d;
+    std::string path = d.write("t.zone", "; aisid-verified: serial=3\n" + zone_text("t.example.", "2001:db8:77::/64"));
+    auto c = aisid::Client::create({.host_zones = false, .watch = false});
+    REQUIRE(c);
+    REQUIRE(c->add_zone_file(path) == aisid::Status::ok);
+    aisid::Explanation e = c->explain("yolo.detection.image.t.example");
+    CHECK(e.status == aisid::Status::ok);
+    REQUIRE(e.answer);
+    CHECK(e.answer->rule() == aisid::Rule::service);
+    CHECK(e.answer->local_zone() == "t.example.");
+    CHECK(e.answer->zone_file() == path);
+    REQUIRE(e.answer->verification().size() == 1);
+    CHECK(e.answer->verification()[0] == std::pair<std::string, std::string>("serial", "3"));
+    REQUIRE(e.answer->svcb().size() == 2);
+    CHECK(e.answer->svcb()[1].priority == 1);
+    CHECK(e.answer->svcb()[1].target == "first.legacy.example.");
+    e = c->explain("gone.t.example");
+    CHECK(e.status == aisid::Status::not_found);
+    REQUIRE(e.answer);
+    CHECK(e.answer->rule() == aisid::Rule::nxdomain);
+    e = c->explain("2001:db8:77::1:2:1:0");
+    REQUIRE(e.answer);
+    CHECK(e.answer->rule() == aisid::Rule::reverse);
+    CHECK(e.answer->name() == "yolo.detection.image.t.example.");
+    e = c->explain("not..a name");
+    CHECK(e.status == aisid::Status::invalid);
+    CHECK(!e.answer);
+}
+
 TEST_CASE("C++ API: Client, Answer, Outcome, counters") {
     auto c = aisid::Client::create({.host_zones = false, .watch = false});
     REQUIRE(c);
