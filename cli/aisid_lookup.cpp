@@ -1,9 +1,9 @@
-// aisid-lookup: what a name resolves to, and why (SPEC §4).
-#include "aisid/cli/lookup_view.hpp"
+// aisid-lookup: what a name resolves to, and why (SPEC §4). Only the public
+// API (<aisid/aisid.hpp>) and libaisid, as any application (cli/CMakeLists.txt
+// checks what it links).
+#include "lookup_view.hpp"
 #include "aisid/version.h"
-#include "aisid/client/client.hpp"
 
-#include <arpa/inet.h>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,30 +31,6 @@ const char *kUsage =
     "  --help, --version\n"
     "\n"
     "exit: 0 found, 1 no such name, 2 bad usage or input, 3 network failure\n";
-
-// A name under no AISID domain: the SDK's legacy path (c-ares, AAAA and A).
-int explain_legacy(sdk::Client &client, const std::string &query, LookupView &v, std::string &err) {
-    sdk::Answer ans;
-    auto deadline = sdk::Clock::now() + std::chrono::milliseconds(client.legacy().timeout_ms());
-    aisid_status_t st = client.resolve(query.c_str(), ans, deadline);
-    v.source = "legacy";
-    switch (st) {
-    case AISID_OK: break;
-    case AISID_ENOTFOUND: err = v.name + " does not exist (NXDOMAIN from legacy DNS)"; return 1;
-    case AISID_ENODATA: err = v.name + " has no address records (NODATA)"; return 1;
-    case AISID_EINVAL: err = "'" + query + "' is not a valid name"; return 2;
-    default: err = v.name + ": legacy DNS failed: " + aisid_strerror(st); return 3;
-    }
-    for (const in6_addr &a : ans.addrs) {
-        char b[INET6_ADDRSTRLEN];
-        // IPv4 answers are IPv4-mapped inside the SDK; shown as the A record gave them.
-        if (IN6_IS_ADDR_V4MAPPED(&a)) inet_ntop(AF_INET, &a.s6_addr[12], b, sizeof b);
-        else inet_ntop(AF_INET6, &a, b, sizeof b);
-        v.addresses.push_back(b);
-    }
-    v.why = "under no AISID domain: legacy DNS (c-ares), TTL " + std::to_string(ans.ttl);
-    return 0;
-}
 
 int usage_error(const std::string &msg) {
     std::fprintf(stderr, "aisid-lookup: %s\n%s", msg.c_str(), "try 'aisid-lookup --help'\n");
@@ -112,29 +88,29 @@ int main(int argc, char **argv) {
     if (query.empty()) return usage_error("missing NAME or ADDRESS");
 
     // The SDK client, as an application has it: host zones unless files are named.
-    sdk::Client client(AISID_CLIENT_NO_WATCH | (zone_files.empty() ? 0u : AISID_CLIENT_NO_HOST_ZONES));
-    std::string err;
-    for (const std::string &e : client.zones().load_errors())
-        std::fprintf(stderr, "aisid-lookup: %s (skipped)\n", e.c_str());
+    auto client = Client::create({.host_zones = zone_files.empty(), .watch = false});
+    if (!client) {
+        std::fprintf(stderr, "aisid-lookup: %s: %s\n", to_string(client.status()), last_error().c_str());
+        return 3;
+    }
+    // Host zone files that failed are skipped: the client says which, "; " between them.
+    for (std::string errs = last_error(); !errs.empty();) {
+        size_t e = errs.find("; ");
+        std::fprintf(stderr, "aisid-lookup: %s (skipped)\n", errs.substr(0, e).c_str());
+        errs = e == std::string::npos ? "" : errs.substr(e + 2);
+    }
     for (const std::string &f : zone_files) {
-        if (!client.zones().add_file(f, err)) {
-            std::fprintf(stderr, "aisid-lookup: %s\n", err.c_str());
+        if (client->add_zone_file(f) != Status::ok) {
+            std::fprintf(stderr, "aisid-lookup: %s\n", last_error().c_str());
             return 2;
         }
     }
-    if (!upstreams.empty() && client.legacy().set_upstreams(upstreams) != AISID_OK)
+    if (!upstreams.empty() && client->set_upstreams(upstreams) != Status::ok)
         return usage_error("bad --upstream '" + upstreams + "' (ADDR[:PORT], [V6]:PORT)");
-    std::shared_ptr<const ZoneSet> zones = client.zones().snapshot();
 
     LookupView v;
-    int rc;
-    if (!server.empty()) {
-        rc = explain_server(*zones, server, query, v, err);
-    } else {
-        rc = explain_local(*zones, query, v, err);
-        if (rc == -1) rc = explain_legacy(client, query, v, err);
-        else if (rc == 0) read_verification(*zones, v);
-    }
+    std::string err;
+    int rc = server.empty() ? explain_local(*client, query, v, err) : explain_server(*client, server, query, v, err);
     if (rc != 0) {
         std::fprintf(stderr, "aisid-lookup: %s\n", err.c_str());
         return rc;

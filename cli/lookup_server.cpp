@@ -1,14 +1,143 @@
-// aisid-lookup --server: the same view, built from a DNS server's answers.
-#include "aisid/cli/lookup_view.hpp"
-#include "aisid/core/socket_address.hpp"
+// aisid-lookup --server: the same view, built from a DNS server's answers
+// (ldns), with the public API for what the client's zone data adds.
+#include "lookup_view.hpp"
 
+#include <arpa/inet.h>
 #include <ldns/ldns.h>
+#include <net/if.h>
 
+#include <cstring>
 #include <memory>
+#include <optional>
 
 namespace aisid::cli {
 
 namespace {
+
+// --server ADDR[:PORT]: "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT" or a bare
+// IPv6 address, numeric, an IPv6 link-local address with its scope
+// ("fe80::1%eth0"); port 1..65535, 53 when none is given (the grammar of
+// every aisid program's ADDR[:PORT]).
+std::optional<sockaddr_storage> parse_server(std::string_view text) {
+    std::string_view host, port;
+    bool has_port = false;
+    if (!text.empty() && text.front() == '[') {
+        size_t e = text.find(']');
+        if (e == std::string_view::npos) return std::nullopt;
+        host = text.substr(1, e - 1);
+        std::string_view rest = text.substr(e + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return std::nullopt;
+            port = rest.substr(1);
+            has_port = true;
+        }
+        if (host.find(':') == std::string_view::npos) return std::nullopt; // "[1.2.3.4]"
+    } else if (text.find(':') != text.rfind(':')) {
+        host = text; // a bare IPv6 address: no port
+    } else {
+        size_t c = text.find(':');
+        host = text.substr(0, c);
+        if (c != std::string_view::npos) {
+            port = text.substr(c + 1);
+            has_port = true;
+        }
+    }
+    unsigned p = 53;
+    if (has_port) {
+        if (port.empty() || port.size() > 5) return std::nullopt;
+        p = 0;
+        for (char c : port) {
+            if (c < '0' || c > '9') return std::nullopt;
+            p = p * 10 + unsigned(c - '0');
+        }
+        if (p > 65535 || p == 0) return std::nullopt;
+    }
+    if (host.empty() || host.size() >= 64) return std::nullopt;
+    sockaddr_storage ss{};
+    std::string h(host);
+    auto &s4 = reinterpret_cast<sockaddr_in &>(ss);
+    auto &s6 = reinterpret_cast<sockaddr_in6 &>(ss);
+    if (inet_pton(AF_INET, h.c_str(), &s4.sin_addr) == 1) {
+        s4.sin_family = AF_INET;
+        s4.sin_port = htons(static_cast<uint16_t>(p));
+        return ss;
+    }
+    uint32_t scope = 0;
+    if (size_t pct = h.find('%'); pct != std::string::npos) {
+        std::string sc = h.substr(pct + 1);
+        if (sc.empty() || sc.size() >= IF_NAMESIZE) return std::nullopt;
+        if (sc.find_first_not_of("0123456789") == std::string::npos) {
+            uint64_t v = 0;
+            for (char c : sc) v = v * 10 + uint64_t(c - '0');
+            if (v == 0 || v > UINT32_MAX) return std::nullopt;
+            scope = static_cast<uint32_t>(v);
+        } else if (!(scope = if_nametoindex(sc.c_str()))) {
+            return std::nullopt;
+        }
+        h.resize(pct);
+    }
+    if (inet_pton(AF_INET6, h.c_str(), &s6.sin6_addr) != 1) return std::nullopt;
+    s6.sin6_family = AF_INET6;
+    s6.sin6_port = htons(static_cast<uint16_t>(p));
+    s6.sin6_scope_id = scope;
+    return ss;
+}
+
+std::string host_text(const sockaddr_storage &ss) {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in &>(ss).sin_addr, buf, sizeof buf);
+        return buf;
+    }
+    const auto &s6 = reinterpret_cast<const sockaddr_in6 &>(ss);
+    inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+    std::string out = buf;
+    if (s6.sin6_scope_id != 0) {
+        char name[IF_NAMESIZE];
+        out += '%';
+        out += if_indextoname(s6.sin6_scope_id, name) ? std::string(name) : std::to_string(s6.sin6_scope_id);
+    }
+    return out;
+}
+
+// The labels of a name, left to right, as their bytes (escapes undone), from
+// its canonical text; nullopt when it is no domain name.
+std::optional<std::vector<std::string>> name_labels(const std::string &name) {
+    auto canon = canonical_name(name);
+    if (!canon) return std::nullopt;
+    const std::string &t = *canon;
+    std::vector<std::string> out;
+    std::string cur;
+    for (size_t i = 0; i < t.size(); ++i) {
+        char c = t[i];
+        if (c == '\\' && i + 1 < t.size()) {
+            if (t[i + 1] >= '0' && t[i + 1] <= '9' && i + 3 < t.size()) {
+                cur += static_cast<char>((t[i + 1] - '0') * 100 + (t[i + 2] - '0') * 10 + (t[i + 3] - '0'));
+                i += 3;
+            } else {
+                cur += t[++i];
+            }
+        } else if (c == '.') {
+            if (!cur.empty()) out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+// "p<perf>", perf 1..65535 without a leading zero (SPEC §2).
+bool is_perf_label(const std::string &l) {
+    if (l.size() < 2 || l.size() > 6 || l[0] != 'p' || l[1] == '0') return false;
+    uint32_t v = 0;
+    for (size_t i = 1; i < l.size(); ++i) {
+        if (l[i] < '0' || l[i] > '9') return false;
+        v = v * 10 + static_cast<uint32_t>(l[i] - '0');
+    }
+    return v <= 65535;
+}
 
 using ResPtr = std::unique_ptr<ldns_resolver, void (*)(ldns_resolver *)>;
 using PktPtr = std::unique_ptr<ldns_pkt, void (*)(ldns_pkt *)>;
@@ -87,22 +216,21 @@ bool server_prefix(Asker &a, const std::string &name, std::string &zone, uint64_
 
 // Terms from the service name itself, right to left: object, function, method.
 void terms_from_name(const std::string &name, const std::string &zone, LookupView &v) {
-    WireName n, z;
-    unsigned at;
-    if (!name_from_text(name, n) || !name_from_text(zone, z) || n.nlabels < z.nlabels) return;
-    at = n.nlabels - z.nlabels;
-    unsigned first = (at >= 2 && parse_perf_label(n.label(0))) ? 1 : 0;
-    for (unsigned k = 0; k + first < at && k < 3; ++k) {
+    auto n = name_labels(name), z = name_labels(zone);
+    if (!n || !z || n->size() < z->size()) return;
+    size_t at = n->size() - z->size();
+    size_t first = (at >= 2 && is_perf_label((*n)[0])) ? 1 : 0;
+    for (size_t k = 0; k + first < at && k < 3; ++k) {
         Dim d = static_cast<Dim>(k);
-        if (v.aisid.code(d)) v.terms[k] = std::string(n.label(at - 1 - k));
+        if (v.aisid.code(d)) v.terms[k] = (*n)[at - 1 - k];
     }
 }
 
 } // namespace
 
-int explain_server(const ZoneSet &zones, const std::string &server, const std::string &query, LookupView &v,
+int explain_server(Client &client, const std::string &server, const std::string &query, LookupView &v,
                    std::string &err) {
-    auto sa = parse_sockaddr(server, AddressRules{.default_port = 53});
+    auto sa = parse_server(server);
     if (!sa) {
         err = "bad --server '" + server + "' (want ADDR[:PORT] or [V6]:PORT)";
         return 2;
@@ -110,9 +238,9 @@ int explain_server(const ZoneSet &zones, const std::string &server, const std::s
     ldns_resolver *r = ldns_resolver_new();
     ResPtr res(r, ldns_resolver_deep_free);
     uint16_t port = 0;
-    ldns_rdf *ns = ldns_sockaddr_storage2rdf(&sa->ss, &port);
+    ldns_rdf *ns = ldns_sockaddr_storage2rdf(&*sa, &port);
     if (!ns) {
-        err = "bad server address " + sa->host_text();
+        err = "bad server address " + host_text(*sa);
         return 2;
     }
     ldns_resolver_push_nameserver(r, ns);
@@ -152,7 +280,7 @@ int explain_server(const ZoneSet &zones, const std::string &server, const std::s
             return 1;
         }
         v.addresses.push_back(addr->to_string());
-        decode_address(zones, *addr, v);
+        decode_address(client, *addr, v);
         std::string zone;
         uint64_t prefix = 0;
         if (server_prefix(a, v.name, zone, prefix) && prefix == addr->prefix()) {
@@ -163,12 +291,12 @@ int explain_server(const ZoneSet &zones, const std::string &server, const std::s
         return 0;
     }
 
-    WireName n;
-    if (!name_from_text(query, n)) {
+    auto canon = canonical_name(query);
+    if (!canon) {
         err = "'" + query + "' is neither a domain name nor an IPv6 address";
         return 2;
     }
-    v.name = name_to_text(n.wire());
+    v.name = *canon;
     PktPtr p = a.ask(v.name, LDNS_RR_TYPE_AAAA);
     if (!p) {
         err = a.err;
@@ -202,7 +330,7 @@ int explain_server(const ZoneSet &zones, const std::string &server, const std::s
     if (first && server_prefix(a, v.name, zone, prefix) && prefix == first->prefix()) {
         v.source = "aisid";
         v.zone = zone;
-        decode_address(zones, *first, v);
+        decode_address(client, *first, v);
         if (v.terms[0].empty()) terms_from_name(v.name, zone, v);
         // The legacy endpoint, if the server has the service's SVCB.
         PktPtr s = a.ask(v.name, static_cast<ldns_rr_type>(64));

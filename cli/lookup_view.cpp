@@ -1,27 +1,14 @@
-#include "aisid/cli/lookup_view.hpp"
+#include "lookup_view.hpp"
 
-#include "aisid/core/dname.hpp"
-#include "aisid/core/rdata_text.hpp"
-
-#include <fstream>
+#include <arpa/inet.h>
 
 namespace aisid::cli {
 
 namespace {
 
-void add_fallbacks(const Zone &z, const Service &s, LookupView &v) {
-    z.for_each_svcb(s, [&](std::string_view r) {
-        SvcbEndpoint e;
-        if (parse_svcb(r, e)) v.fallbacks.push_back(e.target + (e.port ? ":" + std::to_string(e.port) : ""));
-    });
-}
-
-void fill_terms(const Zone &z, const Aisid &a, LookupView &v) {
-    for (int d = 0; d < 3; ++d) {
-        uint16_t c = a.code(static_cast<Dim>(d));
-        const std::string *t = c ? z.dim(static_cast<Dim>(d)).term(c) : nullptr;
-        v.terms[d] = t ? *t : "";
-    }
+// Every SVCB record of the service as the zone holds it, "target[:port]".
+void add_fallbacks(const Answer &a, LookupView &v) {
+    for (const Svcb &s : a.svcb()) v.fallbacks.push_back(s.target + (s.port ? ":" + std::to_string(s.port) : ""));
 }
 
 std::string json_escape(const std::string &s) {
@@ -41,104 +28,119 @@ std::string json_escape(const std::string &s) {
     return o;
 }
 
-} // namespace
-
-void decode_address(const ZoneSet &zones, const Aisid &a, LookupView &v) {
+// The AISID part of an answer from local zone data: the address, its fields
+// and terms, the zone whose prefix holds it.
+void decode_answer(const Answer &a, LookupView &v) {
     v.has_aisid = true;
-    v.aisid = a;
-    if (const Zone *z = zones.zone_for_prefix(a.prefix())) {
-        v.zone = z->origin_text();
-        fill_terms(*z, a, v);
-    }
+    v.aisid = Aisid::from_in6(a.address(0));
+    if (!a.aisid()) return; // no loaded prefix holds it
+    if (!a.zone().empty()) v.zone = std::string(a.zone());
+    for (int d = 0; d < 3; ++d) v.terms[d] = std::string(a.term(static_cast<Dim>(d)));
 }
 
-int explain_local(const ZoneSet &zones, const std::string &query, LookupView &v, std::string &err) {
-    v.query = query;
-    if (auto a = Aisid::parse(query)) {
-        const Zone *z = nullptr;
-        std::string name;
-        if (!zones.reverse(*a, name, &z)) {
-            err = z ? "no registered service at " + a->to_string() + " in " + z->origin_text()
-                    : a->to_string() + " is inside no AISID prefix";
-            return 1;
-        }
-        v.name = name;
-        v.why = "reverse: codes decoded with the codebook of " + z->origin_text();
-        v.addresses.push_back(a->to_string());
-        decode_address(zones, *a, v);
-        if (const Service *s = z->service(a->object(), a->function(), a->method())) add_fallbacks(*z, *s, v);
-        return 0;
+// How the zone data was verified (the SDK read it with the zone).
+void read_verification(const Answer &a, LookupView &v) {
+    if (v.zone.empty() || a.zone_file().empty()) return;
+    v.zone_file = std::string(a.zone_file());
+    v.verified = a.verification();
+}
+
+int explain_legacy(const Status st, const Answer *a, const std::string &query, LookupView &v, std::string &err) {
+    v.source = "legacy";
+    switch (st) {
+    case Status::ok: break;
+    case Status::not_found: err = v.name + " does not exist (NXDOMAIN from legacy DNS)"; return 1;
+    case Status::no_data: err = v.name + " has no address records (NODATA)"; return 1;
+    case Status::invalid: err = "'" + query + "' is not a valid name"; return 2;
+    default: err = v.name + ": legacy DNS failed: " + to_string(st); return 3;
     }
-    WireName n;
-    if (!name_from_text(query, n)) {
-        err = "'" + query + "' is neither a domain name nor an IPv6 address";
-        return 2;
+    for (const in6_addr &x : a->addresses()) {
+        char b[INET6_ADDRSTRLEN];
+        // IPv4 answers are IPv4-mapped in the SDK; shown as the A record gave them.
+        if (IN6_IS_ADDR_V4MAPPED(&x))
+            inet_ntop(AF_INET, &x.s6_addr[12], b, sizeof b);
+        else
+            inet_ntop(AF_INET6, &x, b, sizeof b);
+        v.addresses.push_back(b);
     }
-    v.name = name_to_text(n.wire());
-    Match m = zones.lookup(n);
-    switch (m.kind) {
-    case Match::Kind::NotLocal:
-        v.source = "legacy";
-        err = v.name + " is under no AISID domain";
-        return -1;  // the caller goes to legacy DNS
-    case Match::Kind::NxDomain:
-        err = v.name + " does not exist (NXDOMAIN from " + m.zone->origin_text() + ")";
-        return 1;
-    case Match::Kind::Explicit:
-    case Match::Kind::Synthesized:
-        break;
-    }
-    v.zone = m.zone->origin_text();
-    if (m.kind == Match::Kind::Explicit) {
-        if (m.service) {
-            v.why = "rule 1: registered service (AAAA and SVCB records at the name)";
-            v.addresses.push_back(m.aisid.to_string());
-            decode_address(zones, m.aisid, v);
-            add_fallbacks(*m.zone, *m.service, v);
-            return 0;
-        }
-        v.why = "rule 1: records at the name";
-        const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
-        if (!aaaa) {
-            err = v.name + " has no AAAA record (NODATA)";
-            return 1;
-        }
-        for (const std::string &r : aaaa->rdata) {
-            std::array<uint8_t, 16> b;
-            std::copy(r.begin(), r.end(), b.begin());
-            v.addresses.push_back(Aisid(b).to_string());
-        }
-        v.source = m.zone->is_aisid() ? "aisid" : "legacy";
-        return 0;
-    }
-    v.why = "rule 2: synthesized from the codebook";
-    if (!m.parsed.code[1] || !m.parsed.code[2]) v.why += " (0 = any: the egress gateway picks a matching service)";
-    v.addresses.push_back(m.aisid.to_string());
-    decode_address(zones, m.aisid, v);
-    if (const Service *s = m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]))
-        add_fallbacks(*m.zone, *s, v);
+    v.why = "under no AISID domain: legacy DNS (c-ares), TTL " + std::to_string(a->ttl());
     return 0;
 }
 
-void read_verification(const ZoneSet &zones, LookupView &v) {
-    WireName w;
-    if (v.zone.empty() || !name_from_text(v.zone, w)) return;
-    const Zone *z = zones.find(w.wire());
-    if (!z || z->file().empty()) return;
-    v.zone_file = z->file();
-    std::ifstream f(v.zone_file);
-    std::string line;
-    static const std::string kTag = "; aisid-verified:";
-    if (!std::getline(f, line) || line.rfind(kTag, 0) != 0) return;
-    size_t i = kTag.size();
-    while (i < line.size()) {
-        while (i < line.size() && line[i] == ' ') ++i;
-        size_t e = line.find(' ', i);
-        std::string tok = line.substr(i, e == std::string::npos ? std::string::npos : e - i);
-        i = e == std::string::npos ? line.size() : e;
-        size_t eq = tok.find('=');
-        if (eq != std::string::npos && eq > 0) v.verified.emplace_back(tok.substr(0, eq), tok.substr(eq + 1));
+} // namespace
+
+void decode_address(Client &client, const Aisid &a, LookupView &v) {
+    v.has_aisid = true;
+    v.aisid = a;
+    // A literal address resolves to itself, decoded when a loaded prefix holds it.
+    auto r = client.resolve(a.to_string());
+    if (!r || r->zone().empty()) return;
+    v.zone = std::string(r->zone());
+    for (int d = 0; d < 3; ++d) v.terms[d] = std::string(r->term(static_cast<Dim>(d)));
+}
+
+int explain_local(Client &client, const std::string &query, LookupView &v, std::string &err) {
+    v.query = query;
+    Explanation e = client.explain(query);
+    if (!e.answer) {
+        if (e.status == Status::invalid) {
+            err = "'" + query + "' is neither a domain name nor an IPv6 address";
+            return 2;
+        }
+        err = query + ": " + to_string(e.status) + " (" + last_error() + ")";
+        return 3;
     }
+    const Answer &a = *e.answer;
+    if (a.rule() == Rule::reverse) {
+        std::string addr = Aisid::parse(query)->to_string();
+        if (e.status != Status::ok) {
+            err = !a.local_zone().empty() ? "no registered service at " + addr + " in " + std::string(a.local_zone())
+                                          : addr + " is inside no AISID prefix";
+            return 1;
+        }
+        v.name = std::string(a.name());
+        v.why = "reverse: codes decoded with the codebook of " + std::string(a.local_zone());
+        v.addresses.push_back(addr);
+        decode_answer(a, v);
+        add_fallbacks(a, v);
+        read_verification(a, v);
+        return 0;
+    }
+    v.name = std::string(a.name());
+    switch (a.rule()) {
+    case Rule::none: return explain_legacy(e.status, &a, query, v, err);
+    case Rule::nxdomain: err = v.name + " does not exist (NXDOMAIN from " + std::string(a.local_zone()) + ")"; return 1;
+    case Rule::records: {
+        v.zone = std::string(a.local_zone());
+        v.why = "rule 1: records at the name";
+        // The AAAA records; A records (IPv4-mapped in the answer) are not shown.
+        for (const in6_addr &x : a.addresses())
+            if (!IN6_IS_ADDR_V4MAPPED(&x)) v.addresses.push_back(Aisid::from_in6(x).to_string());
+        if (v.addresses.empty()) {
+            err = v.name + " has no AAAA record (NODATA)";
+            return 1;
+        }
+        v.source = a.source() == Source::aisid ? "aisid" : "legacy";
+        read_verification(a, v);
+        return 0;
+    }
+    case Rule::service:
+    case Rule::synthesized: break;
+    case Rule::reverse: break;
+    }
+    v.zone = std::string(a.local_zone());
+    if (a.rule() == Rule::service) {
+        v.why = "rule 1: registered service (AAAA and SVCB records at the name)";
+    } else {
+        v.why = "rule 2: synthesized from the codebook";
+        auto x = a.aisid();
+        if (x && (!x->function() || !x->method())) v.why += " (0 = any: the egress gateway picks a matching service)";
+    }
+    v.addresses.push_back(Aisid::from_in6(a.address(0)).to_string());
+    decode_answer(a, v);
+    add_fallbacks(a, v);
+    read_verification(a, v);
+    return 0;
 }
 
 namespace {

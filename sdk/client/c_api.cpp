@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <utility>
 
 struct aisid_client {
     aisid::sdk::Client impl;
@@ -34,6 +35,78 @@ template <class F> aisid_status_t guarded(F &&f) {
 }
 
 using aisid::sdk::Clock;
+
+// Results freed on this thread, kept for its next resolutions: an application
+// that resolves and frees in turn never reaches malloc, and a kept result
+// still holds its snapshot reference, so that the next answer from the same
+// snapshot takes it without an atomic operation (a shared_ptr assigned the
+// pointer it already holds). A thread keeps a few; its exit frees them. Like
+// the zone store's per-thread snapshot, a kept result may hold a replaced
+// snapshot until this thread resolves again or ends. Under AddressSanitizer
+// none is kept, so that a use after aisid_result_free is still caught.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr unsigned kKeptResults = 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr unsigned kKeptResults = 0;
+#else
+constexpr unsigned kKeptResults = 8;
+#endif
+#else
+constexpr unsigned kKeptResults = 8;
+#endif
+
+// Trivially destructible, so usable until the thread ends; the exit hook below
+// empties it (and makes later frees go straight to delete).
+struct KeptResults {
+    aisid_result *r[kKeptResults ? kKeptResults : 1];
+    unsigned n;
+    bool hooked; // the exit hook is registered
+    bool closed; // the exit hook ran
+};
+thread_local KeptResults tl_kept;
+
+struct KeptResultsExit {
+    bool armed = false;
+    ~KeptResultsExit() {
+        KeptResults &k = tl_kept;
+        k.closed = true;
+        while (k.n) delete k.r[--k.n];
+    }
+};
+thread_local KeptResultsExit tl_kept_exit;
+
+aisid_result *new_result() {
+    KeptResults &k = tl_kept;
+    if (k.n) {
+        aisid_result *r = k.r[--k.n];
+        r->reset();
+        return r;
+    }
+    return new aisid_result; // default-initialized: no need to zero the name buffer
+}
+
+void free_result(aisid_result *r) {
+    KeptResults &k = tl_kept;
+    if (k.n < kKeptResults && !k.closed) {
+        if (!k.hooked) {
+            tl_kept_exit.armed = true; // constructs it: its destructor runs at this thread's exit
+            k.hooked = true;
+        }
+        k.r[k.n++] = r;
+        return;
+    }
+    delete r;
+}
+
+// Owns a result until it is handed to the caller.
+struct ResultGuard {
+    aisid_result *r = new_result();
+    ~ResultGuard() {
+        if (r) free_result(r);
+    }
+    aisid_result *release() { return std::exchange(r, nullptr); }
+};
 
 } // namespace
 
@@ -116,15 +189,28 @@ aisid_status_t aisid_resolve(aisid_client_t *c, const char *name, aisid_result_t
     *out = nullptr;
     if (!c || !name) return AISID_EINVAL;
     return guarded([&] {
-        // Default-initialized: no need to zero the name buffer.
-        std::unique_ptr<aisid_result> r(new aisid_result);
-        aisid_status_t s = c->impl.resolve(name, *r, Clock::time_point::max());
+        ResultGuard g;
+        aisid_status_t s = c->impl.resolve(name, *g.r, Clock::time_point::max());
         if (s != AISID_OK) {
             set_error(std::string(name) + ": " + aisid_strerror(s));
             return s;
         }
-        *out = r.release();
+        *out = g.release();
         return AISID_OK;
+    });
+}
+
+aisid_status_t aisid_explain(aisid_client_t *c, const char *query, aisid_result_t **out) {
+    if (!out) return AISID_EINVAL;
+    *out = nullptr;
+    if (!c || !query) return AISID_EINVAL;
+    return guarded([&] {
+        ResultGuard g;
+        bool filled = false;
+        aisid_status_t s = c->impl.explain(query, *g.r, filled);
+        if (s != AISID_OK) set_error(std::string(query) + ": " + aisid_strerror(s));
+        if (filled) *out = g.release();
+        return s;
     });
 }
 
@@ -167,31 +253,77 @@ int aisid_result_fallback(const aisid_result_t *r, size_t i, const char **target
     return 0;
 }
 
-void aisid_result_free(aisid_result_t *r) { delete r; }
+aisid_rule_t aisid_result_rule(const aisid_result_t *r) { return r ? r->rule : AISID_RULE_NONE; }
+
+const char *aisid_result_local_zone(const aisid_result_t *r) {
+    return r && r->local_zone ? r->local_zone_name().c_str() : nullptr;
+}
+
+const char *aisid_result_zone_file(const aisid_result_t *r) {
+    return r && r->local_zone && !r->local_zone->file().empty() ? r->local_zone->file().c_str() : nullptr;
+}
+
+size_t aisid_result_verification_count(const aisid_result_t *r) {
+    return r && r->local_zone ? r->local_zone->verification().size() : 0;
+}
+
+int aisid_result_verification(const aisid_result_t *r, size_t i, const char **key, const char **value) {
+    if (!r || !r->local_zone || i >= r->local_zone->verification().size()) return -1;
+    const auto &[k, v] = r->local_zone->verification()[i];
+    if (key) *key = k.c_str();
+    if (value) *value = v.c_str();
+    return 0;
+}
+
+size_t aisid_result_svcb_count(const aisid_result_t *r) { return r ? r->svcb().size() : 0; }
+
+int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *priority, const char **target, uint16_t *port) {
+    if (!r || i >= r->svcb().size()) return -1;
+    const aisid_result::Svcb &s = r->svcb()[i];
+    if (priority) *priority = s.priority;
+    if (target) *target = s.target.c_str();
+    if (port) *port = s.port;
+    return 0;
+}
+
+aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size) {
+    if (!name || !*name || !buf) return AISID_EINVAL;
+    aisid::WireName n;
+    if (!aisid::name_from_text(name, n)) return AISID_EINVAL;
+    return guarded([&] {
+        std::string t = aisid::name_to_text(n.wire());
+        if (t.size() >= size) return AISID_EINVAL;
+        std::memcpy(buf, t.c_str(), t.size() + 1);
+        return AISID_OK;
+    });
+}
+
+void aisid_result_free(aisid_result_t *r) {
+    if (r) free_result(r);
+}
 
 aisid_status_t aisid_resolve_async(aisid_client_t *c, const char *name, aisid_resolve_cb cb, void *arg) {
     if (!c || !name || !cb) return AISID_EINVAL;
     return guarded([&] {
-        auto r = std::make_unique<aisid_result>();
+        ResultGuard r;
         auto &impl = c->impl;
-        switch (impl.resolve_local(name, *r)) {
+        switch (impl.resolve_local(name, *r.r)) {
         case aisid::sdk::Local::Answered:
-            (r->source == AISID_SOURCE_AISID ? impl.counters().resolve_aisid : impl.counters().resolve_legacy)
-                .fetch_add(1, std::memory_order_relaxed);
+            impl.counters().count_resolve(r.r->source == AISID_SOURCE_AISID);
             cb(arg, AISID_OK, r.release());
             return AISID_OK;
         case aisid::sdk::Local::NotFound:
-            impl.counters().resolve_aisid.fetch_add(1, std::memory_order_relaxed);
+            impl.counters().count_resolve(true);
             cb(arg, AISID_ENOTFOUND, nullptr);
             return AISID_OK;
         case aisid::sdk::Local::NoData:
-            impl.counters().resolve_aisid.fetch_add(1, std::memory_order_relaxed);
+            impl.counters().count_resolve(true);
             cb(arg, AISID_ENODATA, nullptr);
             return AISID_OK;
         case aisid::sdk::Local::Invalid: return AISID_EINVAL;
         case aisid::sdk::Local::NotLocal: break;
         }
-        impl.counters().resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+        impl.counters().count_resolve(false);
         aisid::WireName n;
         aisid::name_from_text(name, n);
         std::string canon = aisid::name_to_text(n.wire());
@@ -264,8 +396,8 @@ void aisid_client_counters(const aisid_client_t *c, aisid_counters_t *out, size_
     auto &l = impl.legacy().counters;
     auto &z = impl.zones();
     aisid_counters_t v{};
-    v.resolve_aisid = k.resolve_aisid.load();
-    v.resolve_legacy = k.resolve_legacy.load();
+    v.resolve_aisid = k.resolves.sum(aisid::sdk::Counters::kResolveAisid);
+    v.resolve_legacy = k.resolves.sum(aisid::sdk::Counters::kResolveLegacy);
     v.legacy_cache_hits = l.cache_hits.load();
     v.legacy_queries = l.queries.load();
     v.connect_aisid_won = k.connect_aisid_won.load();

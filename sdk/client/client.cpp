@@ -7,10 +7,11 @@
 #include <cstring>
 
 const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() const {
-    std::call_once(fb_once_, [&] {
-        if (!zone || !service) return;
+    make_once(kMadeFallbacks, [&] {
+        const aisid::Service *svc = find_service();
+        if (!zone || !svc) return;
         std::vector<aisid::SvcbEndpoint> eps;
-        zone->for_each_svcb(*service, [&](std::string_view r) {
+        zone->for_each_svcb(*svc, [&](std::string_view r) {
             aisid::SvcbEndpoint e;
             // RFC 9460 §2.4.1: priority 0 is AliasMode; it names no endpoint of its own.
             if (aisid::parse_svcb(r, e) && e.priority != 0 && e.target != ".") eps.push_back(e);
@@ -20,6 +21,18 @@ const std::vector<std::pair<std::string, uint16_t>> &aisid_result::fallbacks() c
         for (auto &e : eps) fallbacks_.emplace_back(std::move(e.target), e.port);
     });
     return fallbacks_;
+}
+
+const std::vector<aisid_result::Svcb> &aisid_result::svcb() const {
+    make_once(kMadeSvcb, [&] {
+        const aisid::Service *svc = find_service();
+        if (!zone || !svc) return;
+        zone->for_each_svcb(*svc, [&](std::string_view r) {
+            aisid::SvcbEndpoint e;
+            if (aisid::parse_svcb(r, e)) svcb_.push_back(Svcb{e.priority, std::move(e.target), e.port});
+        });
+    });
+    return svcb_;
 }
 
 namespace aisid::sdk {
@@ -44,61 +57,46 @@ void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zon
     out.fields = aisid_fields_t{a.prefix(), a.object(), a.function(), a.method(), a.performance()};
     out.prefix_zone = z;  // terms are looked up when asked
     if (!out.zone) out.zone = z;
+    if (!out.local_zone) out.local_zone = z;
 }
 
-Local Client::resolve_local(const char *name, Answer &out) {
-    const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
-    const ZoneSet &zs = *snap;
-    // The answer may point into the snapshot: it holds a reference (no lock: the
-    // snapshot is this thread's cached one).
-    auto hold = [&] { out.snapshot = snap; };
-    // A literal address resolves to itself (as getaddrinfo does).
-    in6_addr a6;
-    in_addr a4;
-    // Only text that could be an address is parsed as one (names are the hot path).
-    const size_t len = std::strlen(name);
-    const bool maybe6 = std::memchr(name, ':', len) != nullptr;
-    const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
-    if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
-        out.set_name_text(name);
-        out.addrs.assign_one(a6);
-        decode_into(zs, a6, out);
-        if (out.has_fields) hold();
-        out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
-        return Local::Answered;
-    }
-    if (maybe4 && inet_pton(AF_INET, name, &a4) == 1) {
-        std::memset(&a6, 0, sizeof a6);
-        a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
-        std::memcpy(&a6.s6_addr[12], &a4, 4);
-        out.set_name_text(name);
-        out.addrs.assign_one(a6);
-        out.source = AISID_SOURCE_LEGACY;
-        return Local::Answered;
-    }
-    WireName n;
-    if (!name_from_text(name, n) || n.nlabels == 0) return Local::Invalid;
-    Match m = zs.lookup(n);
-    switch (m.kind) {
-    case Match::Kind::NotLocal: return Local::NotLocal;
-    case Match::Kind::NxDomain: return Local::NotFound;  // SPEC §2 rule 3: authoritative, never forwarded
-    case Match::Kind::Explicit:
-    case Match::Kind::Synthesized: break;
-    }
-    hold();
+namespace {
+
+// The answer of a lookup in the snapshot (SPEC §2), with the rule and the
+// zone that decided; points into the snapshot, so it holds a reference.
+Local answer_match(const std::shared_ptr<const ZoneSet> &snap, const WireName &n, const Match &m, Answer &out) {
+    if (m.kind == Match::Kind::NotLocal) return Local::NotLocal;
+    out.snapshot = snap; // no atomic operation when it holds this snapshot already
     out.set_name_wire(n.wire());
+    out.local_zone = m.zone;
     out.source = m.zone->is_aisid() ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+    if (m.kind == Match::Kind::NxDomain) {
+        out.rule = AISID_RULE_NXDOMAIN;
+        return Local::NotFound; // SPEC §2 rule 3: authoritative, never forwarded
+    }
     if (m.zone->is_aisid()) out.zone = m.zone;
     if (m.kind == Match::Kind::Synthesized || m.service) {
+        out.rule = m.service ? AISID_RULE_SERVICE : AISID_RULE_SYNTHESIZED;
+        // The AISID of the zone's own prefix: its fields are the name's codes
+        // (what decode_into would find again from the address).
         in6_addr x;
-        m.aisid.to_in6(x);
+        std::memcpy(x.s6_addr, m.aisid.data(), 16);
         out.addrs.assign_one(x);
         out.ttl = m.service ? m.service->aaaa_ttl : m.zone->aisid_ttl();
-        decode_into(zs, x, out, m.zone);
-        out.service = m.service ? m.service : m.zone->service(m.parsed.code[0], m.parsed.code[1], m.parsed.code[2]);
+        out.has_fields = true;
+        out.fields = aisid_fields_t{m.zone->prefix(), m.parsed.code[0], m.parsed.code[1], m.parsed.code[2],
+                                    m.parsed.performance};
+        out.prefix_zone = m.zone;
+        if (m.service) {
+            out.service = m.service;
+        } else {
+            out.service_by_codes = true; // looked up if its endpoints are asked for
+            std::memcpy(out.service_codes, m.parsed.code, sizeof out.service_codes);
+        }
         return Local::Answered;
     }
     // Rule 1: records at the name.
+    out.rule = AISID_RULE_RECORDS;
     const RRset *aaaa = m.node ? m.node->find(kTypeAAAA) : nullptr;
     const RRset *a = m.node ? m.node->find(kTypeA) : nullptr;
     if (!aaaa && !a) return Local::NoData;
@@ -121,24 +119,60 @@ Local Client::resolve_local(const char *name, Answer &out) {
         ttl = std::min(ttl, a->ttl);
     }
     out.ttl = ttl;
-    if (!out.addrs.empty()) decode_into(zs, out.addrs[0], out);
+    if (!out.addrs.empty()) decode_into(*snap, out.addrs[0], out);
     return Local::Answered;
+}
+
+} // namespace
+
+Local Client::resolve_local(const char *name, Answer &out) {
+    const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
+    const ZoneSet &zs = *snap;
+    // The answer may point into the snapshot: it holds a reference (no lock: the
+    // snapshot is this thread's cached one).
+    auto hold = [&] { out.snapshot = snap; };
+    // A literal address resolves to itself (as getaddrinfo does).
+    in6_addr a6;
+    in_addr a4;
+    // Only text that could be an address is parsed as one (names are the hot
+    // path: one pass finds a colon or the end, and gives the length).
+    const char *colon = ::strchrnul(name, ':');
+    const bool maybe6 = *colon == ':';
+    const size_t len = maybe6 ? std::strlen(name) : static_cast<size_t>(colon - name);
+    const bool maybe4 = !maybe6 && len && name[len - 1] >= '0' && name[len - 1] <= '9';
+    if (maybe6 && inet_pton(AF_INET6, name, &a6) == 1) {
+        out.set_name_text(name);
+        out.addrs.assign_one(a6);
+        decode_into(zs, a6, out);
+        if (out.has_fields) hold();
+        out.source = out.has_fields ? AISID_SOURCE_AISID : AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    if (maybe4 && inet_pton(AF_INET, name, &a4) == 1) {
+        std::memset(&a6, 0, sizeof a6);
+        a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
+        std::memcpy(&a6.s6_addr[12], &a4, 4);
+        out.set_name_text(name);
+        out.addrs.assign_one(a6);
+        out.source = AISID_SOURCE_LEGACY;
+        return Local::Answered;
+    }
+    WireName n;
+    if (!name_from_text(std::string_view(name, len), n) || n.nlabels == 0) return Local::Invalid;
+    return answer_match(snap, n, zs.lookup(n), out);
 }
 
 aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
     // Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
     if (!name) return AISID_EINVAL;
     switch (resolve_local(name, out)) {
-    case Local::Answered:
-        (out.source == AISID_SOURCE_AISID ? counters_.resolve_aisid : counters_.resolve_legacy)
-            .fetch_add(1, std::memory_order_relaxed);
-        return AISID_OK;
-    case Local::NotFound: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENOTFOUND;
-    case Local::NoData: counters_.resolve_aisid.fetch_add(1, std::memory_order_relaxed); return AISID_ENODATA;
+    case Local::Answered: counters_.count_resolve(out.source == AISID_SOURCE_AISID); return AISID_OK;
+    case Local::NotFound: counters_.count_resolve(true); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.count_resolve(true); return AISID_ENODATA;
     case Local::Invalid: return AISID_EINVAL;
     case Local::NotLocal: break;
     }
-    counters_.resolve_legacy.fetch_add(1, std::memory_order_relaxed);
+    counters_.count_resolve(false);
     if (deadline == Clock::time_point::max())
         deadline = Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
     LegacyAnswer la = legacy_.resolve(name, deadline);
@@ -150,6 +184,54 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     out.ttl = la.ttl;
     out.addrs = std::move(la.addrs);
     return AISID_OK;
+}
+
+aisid_status_t Client::explain(const char *query, Answer &out, bool &filled) {
+    filled = false;
+    if (!query) return AISID_EINVAL;
+    // A copy: resolve() below may replace this thread's cached snapshot.
+    std::shared_ptr<const ZoneSet> snap = zones_.current_shared();
+    if (auto a = Aisid::parse(query)) {
+        // Reverse (SPEC §2): the service name of an address inside a loaded prefix.
+        filled = true;
+        out.rule = AISID_RULE_REVERSE;
+        out.snapshot = snap;
+        in6_addr x;
+        a->to_in6(x);
+        const Zone *z = nullptr;
+        std::string name;
+        bool found = snap->reverse(*a, name, &z);
+        if (!z) return AISID_ENOTFOUND; // inside no AISID prefix
+        counters_.count_resolve(true);
+        out.local_zone = z;
+        decode_into(*snap, x, out, z); // fields and terms, also when no service has them
+        if (!found) return AISID_ENOTFOUND;
+        out.set_name_text(std::move(name));
+        out.addrs.assign_one(x);
+        out.source = AISID_SOURCE_AISID;
+        out.ttl = z->aisid_ttl();
+        out.service_by_codes = true; // its SVCB, when a registered service has these very codes
+        out.service_codes[0] = a->object();
+        out.service_codes[1] = a->function();
+        out.service_codes[2] = a->method();
+        return AISID_OK;
+    }
+    WireName n;
+    if (!name_from_text(query, n)) return AISID_EINVAL;
+    filled = true;
+    switch (answer_match(snap, n, snap->lookup(n), out)) {
+    case Local::Answered: counters_.count_resolve(out.source == AISID_SOURCE_AISID); return AISID_OK;
+    case Local::NotFound: counters_.count_resolve(true); return AISID_ENOTFOUND;
+    case Local::NoData: counters_.count_resolve(true); return AISID_ENODATA;
+    case Local::Invalid: return AISID_EINVAL;
+    case Local::NotLocal: break;
+    }
+    // Under no local zone: what aisid_resolve does (legacy DNS, a literal IPv4
+    // address), under the name as asked, canonical.
+    aisid_status_t st = resolve(query, out, Clock::time_point::max());
+    out.rule = AISID_RULE_NONE;
+    out.set_name_text(name_to_text(n.wire()));
+    return st;
 }
 
 Client::NetState Client::network_state(const std::string &key) {

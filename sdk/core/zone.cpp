@@ -556,6 +556,27 @@ Expected<ZonePtr, ZoneError> load_zone_text(std::string_view text, const std::st
     return b.finish();
 }
 
+namespace {
+
+// The pairs of a "; aisid-verified: key=value ..." first line (a comment to
+// the zone file reader), which aisidd writes on the zone files it verified.
+std::vector<std::pair<std::string, std::string>> verification_of(std::string_view text) {
+    static constexpr std::string_view kTag = "; aisid-verified:";
+    std::vector<std::pair<std::string, std::string>> out;
+    if (text.substr(0, kTag.size()) != kTag) return out;
+    std::string_view line = text.substr(kTag.size(), text.find('\n') - kTag.size());
+    while (!line.empty()) {
+        size_t sp = line.find(' ');
+        std::string_view tok = line.substr(0, sp);
+        line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+        size_t eq = tok.find('=');
+        if (eq != std::string_view::npos && eq > 0) out.emplace_back(tok.substr(0, eq), tok.substr(eq + 1));
+    }
+    return out;
+}
+
+} // namespace
+
 Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path, const ZoneLoadLimits &limits) {
     ZoneFileText f;
     if (!f.open(path, limits.max_bytes)) {
@@ -565,6 +586,7 @@ Expected<ZonePtr, ZoneError> load_zone_file(const std::string &path, const ZoneL
         return unexpected(ZoneError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
     }
     ZoneBuilder b(path);
+    b.set_verification(verification_of(f.text()));
     ZoneFileReader rd(b, limits, path);
     if (!rd.count_bytes(path, 0, f.text().size())) return unexpected(std::move(rd.error()));
     if (!rd.run(f.text(), path, nullptr, 3600, 0)) return unexpected(std::move(rd.error()));

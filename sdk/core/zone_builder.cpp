@@ -67,6 +67,7 @@ ZoneBuilder::ZoneBuilder(std::string file) : z_(std::make_unique<Zone>()) { z_->
 
 ZoneBuilder::ZoneBuilder(const Zone &base) : z_(std::make_unique<Zone>(base)), have_soa_(true), editing_(true) {
     z_->views_valid_ = false;  // its shards change from here on: lookups go through them until finish()
+    z_->verification_.clear(); // changed data is not the data that was verified
 }
 
 bool ZoneBuilder::add(std::string_view owner_wire, uint16_t type, uint32_t ttl, std::string_view rdata,

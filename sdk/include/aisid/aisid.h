@@ -215,6 +215,100 @@ AISID_EXPORT int aisid_result_fallback(const aisid_result_t *r, size_t i, const 
 /** Frees a result. NULL is allowed. */
 AISID_EXPORT void aisid_result_free(aisid_result_t *r);
 
+/* ---- why: which rule, zone and data gave an answer --------------------- */
+
+/** Which rule of SPEC §2 decided a name (aisid_result_rule). */
+typedef enum aisid_rule {
+    AISID_RULE_NONE = 0,        /**< no local zone: legacy DNS, or a literal address */
+    AISID_RULE_RECORDS = 1,     /**< rule 1: the records at the name, in a local zone (AISID domain or not) */
+    AISID_RULE_SERVICE = 2,     /**< rule 1: the name of a registered service (its AAAA and SVCB) */
+    AISID_RULE_SYNTHESIZED = 3, /**< rule 2: built from the codebook (a dimension left out is 0, any) */
+    AISID_RULE_NXDOMAIN = 4,    /**< rule 3: inside a local zone, neither records nor a matching service */
+    AISID_RULE_REVERSE = 5      /**< an AISID address: its service name from the codebook (aisid_explain) */
+} aisid_rule_t;
+
+/**
+ * Resolves like aisid_resolve, for tools that show what a name resolves to
+ * and why (aisid-lookup). It differs in two ways:
+ * - an IPv6 address is looked up the other way (SPEC §2, reverse, as a PTR
+ *   query): the result's name is the service name, its one address the AISID
+ *   with its fields, terms and SVCB records; AISID_ENOTFOUND when no loaded
+ *   prefix holds it or no registered service matches its codes;
+ * - *out is also set when the query is a valid name or address but the
+ *   status is an error (AISID_ENOTFOUND, AISID_ENODATA, a legacy DNS failure,
+ *   AISID_EINVAL for a name that cannot be resolved such as "."): that
+ *   result has no address and tells the name asked (aisid_result_name: the
+ *   canonical name; "" for an address without service name), the rule and the
+ *   local zone that decided (for an address in a loaded prefix, also its
+ *   fields and terms). Free it with aisid_result_free in every case.
+ * @param query a name, or an IPv6 address in any valid text form.
+ * @return as aisid_resolve; *out is NULL when the query is neither a name
+ *         nor an address (AISID_EINVAL) or on AISID_ENOMEM / AISID_ESYSTEM.
+ */
+AISID_EXPORT aisid_status_t aisid_explain(aisid_client_t *c, const char *query, aisid_result_t **out);
+
+/** The rule that decided the answer; results of aisid_resolve have it too. */
+AISID_EXPORT aisid_rule_t aisid_result_rule(const aisid_result_t *r);
+
+/**
+ * The local zone whose data decided the answer ("ai.example."), AISID domain
+ * or not (aisid_result_zone names AISID domains only), or NULL when legacy DNS
+ * answered (or for a literal address outside every loaded prefix).
+ */
+AISID_EXPORT const char *aisid_result_local_zone(const aisid_result_t *r);
+
+/**
+ * The file the local zone was read from, as it was named (to
+ * aisid_client_add_zone_file, or a host zone file's path), or NULL.
+ */
+AISID_EXPORT const char *aisid_result_zone_file(const aisid_result_t *r);
+
+/**
+ * How the local zone's data was verified before aisidd wrote it to its state
+ * directory (ZONEMD, DNSSEC; SPEC "Additions"): the key=value pairs of the
+ * "; aisid-verified:" line that heads such a file, in their order ("time",
+ * "zone", "serial", "zonemd", "key-tag", "anchor", "sig-expires", "source";
+ * more may come). 0 pairs: the zone data carries no verification (a zone file
+ * written by hand, or none).
+ */
+AISID_EXPORT size_t aisid_result_verification_count(const aisid_result_t *r);
+
+/**
+ * Pair i of the verification.
+ * @return 0, or -1 when i is out of range. *key and *value are valid until aisid_result_free.
+ */
+AISID_EXPORT int aisid_result_verification(const aisid_result_t *r, size_t i, const char **key, const char **value);
+
+/**
+ * The number of SVCB records (RFC 9460) of the service, as the zone holds
+ * them: AliasMode (priority 0) and the owner itself (target ".") included.
+ * aisid_result_fallback gives the endpoints among them (ServiceMode, by priority).
+ */
+AISID_EXPORT size_t aisid_result_svcb_count(const aisid_result_t *r);
+
+/**
+ * SVCB record i, in zone order: its priority (0: AliasMode), target host
+ * ("." for the owner name itself) and port (0 when it has none).
+ * @return 0, or -1 when i is out of range. *target is valid until aisid_result_free.
+ */
+AISID_EXPORT int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *priority, const char **target,
+                                   uint16_t *port);
+
+/* ---- names ------------------------------------------------------------- */
+
+/** A buffer of this size holds any canonical name text, its NUL included. */
+#define AISID_NAME_TEXT_MAX 1024
+
+/**
+ * The canonical text of a domain name, as results give names: lowercase,
+ * with the trailing dot, and RFC 1035 escapes (\. \\ \DDD ...) where a label
+ * needs them ("WWW.Example" gives "www.example.").
+ * @param buf receives the text and its NUL; AISID_NAME_TEXT_MAX bytes always suffice.
+ * @return AISID_OK, or AISID_EINVAL when name is not a domain name (empty
+ *         label, label over 63 or name over 255 bytes, bad escape) or buf is too small.
+ */
+AISID_EXPORT aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size);
+
 /* ---- asynchronous resolution (for the application's event loop) -------- */
 
 /**

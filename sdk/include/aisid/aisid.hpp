@@ -77,6 +77,31 @@ struct Fallback {
     uint16_t port = 0;   ///< 0: the application's port
 };
 
+/// Which rule of SPEC §2 decided a name (the C API's aisid_rule_t).
+enum class Rule {
+    none = AISID_RULE_NONE,               ///< no local zone: legacy DNS, or a literal address
+    records = AISID_RULE_RECORDS,         ///< rule 1: the records at the name
+    service = AISID_RULE_SERVICE,         ///< rule 1: a registered service's name
+    synthesized = AISID_RULE_SYNTHESIZED, ///< rule 2: built from the codebook
+    nxdomain = AISID_RULE_NXDOMAIN,       ///< rule 3: no such name inside a local zone
+    reverse = AISID_RULE_REVERSE,         ///< an AISID address and its service name
+};
+
+/// An SVCB record of a service, as the zone holds it (RFC 9460).
+struct Svcb {
+    uint16_t priority = 0; ///< 0: AliasMode
+    std::string target;    ///< host name, trailing dot; "." is the owner name itself
+    uint16_t port = 0;     ///< 0: none given
+};
+
+/// The canonical text of a domain name ("www.example."), or Status::invalid.
+inline Outcome<std::string> canonical_name(const std::string &name) {
+    char buf[AISID_NAME_TEXT_MAX];
+    aisid_status_t s = aisid_name_canonical(name.c_str(), buf, sizeof buf);
+    if (s != AISID_OK) return static_cast<Status>(s);
+    return std::string(buf);
+}
+
 /// A resolution result (owns an aisid_result_t).
 class Answer {
 public:
@@ -143,11 +168,54 @@ public:
         }
         return v;
     }
+    /// Which rule decided (SPEC §2).
+    Rule rule() const { return static_cast<Rule>(aisid_result_rule(r_)); }
+    /// The local zone that decided, AISID domain or not; empty when legacy DNS answered.
+    std::string_view local_zone() const {
+        const char *z = aisid_result_local_zone(r_);
+        return z ? z : std::string_view();
+    }
+    /// The file that zone was read from; empty if none.
+    std::string_view zone_file() const {
+        const char *f = aisid_result_zone_file(r_);
+        return f ? f : std::string_view();
+    }
+    /// How that zone's data was verified before aisidd wrote it (key, value),
+    /// in order; empty when it carries no verification.
+    std::vector<std::pair<std::string, std::string>> verification() const {
+        std::vector<std::pair<std::string, std::string>> v;
+        for (size_t i = 0, n = aisid_result_verification_count(r_); i < n; ++i) {
+            const char *k = nullptr, *val = nullptr;
+            aisid_result_verification(r_, i, &k, &val);
+            v.emplace_back(k, val);
+        }
+        return v;
+    }
+    /// The service's SVCB records in zone order (AliasMode included).
+    std::vector<Svcb> svcb() const {
+        std::vector<Svcb> v;
+        for (size_t i = 0, n = aisid_result_svcb_count(r_); i < n; ++i) {
+            Svcb s;
+            const char *t = nullptr;
+            aisid_result_svcb(r_, i, &s.priority, &t, &s.port);
+            s.target = t;
+            v.push_back(std::move(s));
+        }
+        return v;
+    }
     /// The C handle (still owned by this object).
     const aisid_result_t *get() const { return r_; }
 
 private:
     aisid_result_t *r_;
+};
+
+/// What Client::explain found: the status, and the answer whenever the query
+/// was a name or an address (also when the status is an error: the answer
+/// then says which rule and zone decided).
+struct Explanation {
+    Status status = Status::invalid;
+    std::optional<Answer> answer;
 };
 
 /// A connected TCP socket; closed when destroyed.
@@ -239,6 +307,16 @@ public:
         aisid_status_t s = aisid_resolve(c_, name.c_str(), &r);
         if (s != AISID_OK) return static_cast<Status>(s);
         return Answer(r);
+    }
+
+    /// Resolves as resolve() does and says why (aisid_explain): an address is
+    /// looked up in reverse, and a failure still comes with an answer.
+    Explanation explain(const std::string &query) {
+        aisid_result_t *r = nullptr;
+        Explanation e;
+        e.status = static_cast<Status>(aisid_explain(c_, query.c_str(), &r));
+        if (r) e.answer.emplace(r);
+        return e;
     }
 
     /// Connects (AISID first, SVCB fallback; Happy Eyeballs for legacy names).

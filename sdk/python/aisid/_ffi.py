@@ -72,6 +72,21 @@ size_t aisid_result_fallback_count(const aisid_result_t *r);
 int aisid_result_fallback(const aisid_result_t *r, size_t i, const char **target, uint16_t *port);
 void aisid_result_free(aisid_result_t *r);
 
+typedef enum aisid_rule {
+    AISID_RULE_NONE = 0, AISID_RULE_RECORDS = 1, AISID_RULE_SERVICE = 2,
+    AISID_RULE_SYNTHESIZED = 3, AISID_RULE_NXDOMAIN = 4, AISID_RULE_REVERSE = 5
+} aisid_rule_t;
+aisid_status_t aisid_explain(aisid_client_t *c, const char *query, aisid_result_t **out);
+aisid_rule_t aisid_result_rule(const aisid_result_t *r);
+const char *aisid_result_local_zone(const aisid_result_t *r);
+const char *aisid_result_zone_file(const aisid_result_t *r);
+size_t aisid_result_verification_count(const aisid_result_t *r);
+int aisid_result_verification(const aisid_result_t *r, size_t i, const char **key, const char **value);
+size_t aisid_result_svcb_count(const aisid_result_t *r);
+int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *priority, const char **target, uint16_t *port);
+#define AISID_NAME_TEXT_MAX 1024
+aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size);
+
 typedef void (*aisid_resolve_cb)(void *arg, aisid_status_t status, aisid_result_t *result);
 aisid_status_t aisid_resolve_async(aisid_client_t *c, const char *name, aisid_resolve_cb cb, void *arg);
 size_t aisid_async_fds(aisid_client_t *c, struct pollfd *fds, size_t max);

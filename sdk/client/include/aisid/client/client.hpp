@@ -4,6 +4,7 @@
 
 #include "aisid/client/answer.hpp"
 #include "aisid/client/legacy.hpp"
+#include "aisid/client/thread_counters.hpp"
 #include "aisid/client/zone_watcher.hpp"
 
 #include <atomic>
@@ -15,7 +16,10 @@
 namespace aisid::sdk {
 
 struct Counters {
-    std::atomic<uint64_t> resolve_aisid{0}, resolve_legacy{0};
+    // Every resolution bumps one of these: per-thread slots, no shared cache line.
+    enum Resolve : size_t { kResolveAisid = 0, kResolveLegacy = 1 };
+    PerThreadCounters<2> resolves;
+    void count_resolve(bool aisid) { resolves.bump(aisid ? kResolveAisid : kResolveLegacy); }
     std::atomic<uint64_t> connect_aisid_won{0}, connect_fallback_won{0}, connect_legacy{0}, connect_failed{0};
     std::atomic<uint64_t> fb_unreachable{0}, fb_refused{0}, fb_delay{0}, fb_remembered{0}, fb_error{0};
 };
@@ -36,6 +40,10 @@ public:
     /// The whole resolution: local, else legacy DNS (blocking until deadline;
     /// time_point::max() means the legacy timeout from when DNS is asked).
     aisid_status_t resolve(const char *name, Answer &out, Clock::time_point deadline);
+    /// aisid_explain: resolve, keeping which rule and zone decided, also on
+    /// failure; an IPv6 address is looked up in reverse. `filled`: the query
+    /// was a name or an address, and `out` is to be given to the caller.
+    aisid_status_t explain(const char *query, Answer &out, bool &filled);
 
     void set_attempt_delay_ms(int ms) { attempt_delay_ms_.store(ms); }
     int attempt_delay_ms() const { return attempt_delay_ms_.load(); }

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace aisid {
@@ -180,6 +181,11 @@ public:
     const std::string &origin_text() const { return origin_text_; }
     unsigned origin_labels() const { return origin_labels_; }
     const std::string &file() const { return file_; }
+    /// How the data was verified before aisidd wrote the file: the key=value
+    /// pairs of its "; aisid-verified:" first line, in order (see
+    /// resolver/authority/zone_verify.hpp, verified_line); empty when the
+    /// file has no such line. A change (ZoneBuilder from a zone) drops them.
+    const std::vector<std::pair<std::string, std::string>> &verification() const { return verification_; }
 
     bool is_aisid() const { return is_aisid_; }
     uint64_t prefix() const { return prefix_; }
@@ -258,6 +264,7 @@ private:
     std::string origin_text_;
     unsigned origin_labels_ = 0;
     std::string file_;
+    std::vector<std::pair<std::string, std::string>> verification_;
     bool is_aisid_ = false;
     uint64_t prefix_ = 0;
     uint32_t aisid_ttl_ = 0;

@@ -24,6 +24,8 @@ public:
     Expected<ZonePtr, ZoneError> finish();
 
     const Zone &zone() const { return *z_; }
+    /// Sets Zone::verification (the reader of a zone file does, from its first line).
+    void set_verification(std::vector<std::pair<std::string, std::string>> v) { z_->verification_ = std::move(v); }
     /// True when a codebook term was added or removed since the start.
     bool codebook_changed() const { return codebook_changed_; }
 
