@@ -8,7 +8,7 @@
 // is stopped and joined by the destructor, so it never outlives a test.
 #pragma once
 
-#include "../support/proc.hpp"
+#include "proc.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
 // (a tmpfs the test mounts). Each fault asserts the expected behaviour and
 // that the daemon still answers afterwards.
 #include "../support/skip.hpp"
-#include "../integration/resolver_fixture.hpp"
+#include "resolver_fixture.hpp"
 #include "fake_upstream.hpp"
 
 #include <sys/mount.h>

@@ -11,7 +11,7 @@
 //   - upstream TTLs are capped;
 //   - IPv4-mapped sources on an IPv6 listener (a network namespace, raw socket).
 #include "../support/skip.hpp"
-#include "../integration/resolver_fixture.hpp"
+#include "resolver_fixture.hpp"
 #include "fake_upstream.hpp"
 
 #include <fcntl.h>
