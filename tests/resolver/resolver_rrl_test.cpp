@@ -4,7 +4,7 @@
 #include "rrl.hpp"
 #include "wire.hpp"
 
-#include "../support/dns_query.hpp"
+#include "dns_query.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // read back with ldns so expectations are written as zone-file text.
 #pragma once
 
-#include "../support/dns_query.hpp"
+#include "dns_query.hpp"
 #include "query_core.hpp"
 #include "zone.hpp"
 
