@@ -89,8 +89,7 @@ TEST_CASE("bench: lifecycle") {
                      .args({"--zone", zf, "--key", key_arg(), "--update-key", "k1", "--notify",
                             "127.0.0.1:" + std::to_string(s.port)}),
                  deferred);
-        s.args().insert(s.args().end(),
-                        {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)});
+        s.add_args(secondary_args(p.port));
         p.start();
         s.start();
         REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
@@ -100,14 +99,8 @@ TEST_CASE("bench: lifecycle") {
     }
     {
         Aisidd s(authority(d, "secondary2"), deferred);
-        Named nm(named(d,
-                       "zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
-                       "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " +
-                           std::to_string(s.port) + "; }; };\n",
-                       true),
-                 deferred);
-        s.args().insert(s.args().end(),
-                        {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(nm.port)});
+        Named nm(named_primary(d, s.port), deferred);
+        s.add_args(secondary_args(nm.port));
         nm.start();
         s.start();
         REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
@@ -119,14 +112,8 @@ TEST_CASE("bench: lifecycle") {
         Aisidd p(authority(d, "primary3")
                      .args({"--zone", write_test_zone(d, "z3.zone"), "--key", key_arg(), "--update-key", "k1"}),
                  deferred);
-        Named nm(named(d,
-                       "zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
-                       "  primaries { 127.0.0.1 port " +
-                           std::to_string(p.port) + " key k1; }; };\n",
-                       false),
-                 deferred);
-        p.args().push_back("--notify");
-        p.args().push_back("127.0.0.1:" + std::to_string(nm.port));
+        Named nm(named_secondary(d, p.port), deferred);
+        p.add_args({"--notify", "127.0.0.1:" + std::to_string(nm.port)});
         p.start();
         nm.start();
         REQUIRE(wait_until([&] { return serial_of(nm.port) == 2026112501u; }, 10000) >= 0);

@@ -269,10 +269,8 @@ TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s - keeps answerin
     TempDir d;
     Aisidd s(authority(d, "secondary"), deferred);
     Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))), deferred);
-    p.args().push_back("--notify");
-    p.args().push_back("127.0.0.1:" + std::to_string(s.port));
-    s.args().insert(s.args().end(),
-                    {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)});
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(s.port)});
+    s.add_args(secondary_args(p.port));
     p.start();
     s.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0, s.log());
@@ -314,10 +312,8 @@ TEST_CASE("aisidd: SIGHUP keeps acknowledged updates and pulled zones") {
     TempDir d;
     Aisidd s(authority(d, "secondary"), deferred);
     Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))), deferred);
-    s.args().insert(s.args().end(),
-                    {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)});
-    p.args().push_back("--notify");
-    p.args().push_back("127.0.0.1:" + std::to_string(s.port));
+    s.add_args(secondary_args(p.port));
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(s.port)});
     p.start();
     s.start();
     REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
@@ -345,8 +341,7 @@ TEST_CASE("aisidd secondary: the SOA refresh timer pulls changes without NOTIFY"
     write_file(zf, text);
     Aisidd p(authority(d, "primary").args(primary_args(zf)), deferred);
     Aisidd s(authority(d, "secondary"), deferred);
-    s.args().insert(s.args().end(),
-                    {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)});
+    s.add_args(secondary_args(p.port));
     p.start();
     s.start();
     REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);

@@ -16,14 +16,8 @@ const std::string kSvc = "bert.detection.image.ai.example.";
 TEST_CASE("named primary, aisidd secondary: lifecycle with aisid-admin and nsupdate - NOTIFY reaches aisidd") {
     TempDir d;
     Aisidd s(authority(d, "secondary"), deferred);
-    Named n(named(d,
-                  "zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
-                  "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " +
-                      std::to_string(s.port) + "; }; };\n",
-                  true),
-            deferred);
-    s.args().insert(s.args().end(),
-                    {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(n.port)});
+    Named n(named_primary(d, s.port), deferred);
+    s.add_args(secondary_args(n.port));
     n.start();
     s.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0, s.log());
@@ -71,16 +65,8 @@ TEST_CASE("aisidd primary, named secondary: nsupdate and aisid-admin changes rea
     TempDir d;
     Aisidd p(authority(d, "primary").args({"--zone", write_test_zone(d), "--key", key_arg(), "--update-key", "k1"}),
              deferred);
-    Named n(named(d,
-                  "zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
-                  "  primaries { 127.0.0.1 port " +
-                      std::to_string(p.port) +
-                      " key k1; };\n"
-                      "  allow-notify { 127.0.0.1; }; };\n",
-                  false),
-            deferred);
-    p.args().push_back("--notify");
-    p.args().push_back("127.0.0.1:" + std::to_string(n.port));
+    Named n(named_secondary(d, p.port), deferred);
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(n.port)});
     p.start();
     n.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(n.port) == 2026112501u; }, 10000) >= 0, n.log());

@@ -172,12 +172,32 @@ inline AisiddOptions authority(const TempDir &d, const std::string &name) {
     return AisiddOptions().in(d, name).upstream("127.0.0.1:9").state_dir().workers(1);
 }
 
-/// BIND 9 named with the test key k1, its zone stanza `zone_stanza`; a
-/// primary serves the test zone from ai.example.db.
-inline NamedOptions named(const TempDir &d, const std::string &zone_stanza, bool primary) {
-    NamedOptions o = NamedOptions().in(d, primary ? "named-primary" : "named-secondary").key("k1", kSecret).conf(zone_stanza);
-    if (primary) o.file("ai.example.db", kTestZone);
-    return o;
+/// The arguments that make aisidd a secondary of ai.example. transferred
+/// (with key k1) from 127.0.0.1:PORT.
+inline std::vector<std::string> secondary_args(int primary_port) {
+    return {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(primary_port)};
+}
+
+/// BIND 9 named as primary of the test zone (ai.example.db): UPDATE and
+/// transfers with key k1, NOTIFY to the secondary on 127.0.0.1:notify_port.
+inline NamedOptions named_primary(const TempDir &d, int notify_port) {
+    return NamedOptions()
+        .in(d, "named-primary")
+        .key("k1", kSecret)
+        .file("ai.example.db", kTestZone)
+        .conf("zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
+              "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " + std::to_string(notify_port) + "; }; };\n");
+}
+
+/// BIND 9 named as secondary of ai.example. from the primary on
+/// 127.0.0.1:primary_port (transfers with key k1, NOTIFY from it).
+inline NamedOptions named_secondary(const TempDir &d, int primary_port) {
+    return NamedOptions()
+        .in(d, "named-secondary")
+        .key("k1", kSecret)
+        .conf("zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
+              "  primaries { 127.0.0.1 port " + std::to_string(primary_port) + " key k1; };\n"
+              "  allow-notify { 127.0.0.1; }; };\n");
 }
 
 inline CmdResult admin(int port, std::vector<std::string> args, const std::string &key = key_arg()) {

@@ -313,10 +313,9 @@ TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and
     CHECK(send_update(primary.port, "ai.example.", {}, {rr("ns2.ai.example. 300 IN AAAA 2001:db8:53::2")}).rcode ==
           kRcodeRefused);
     CHECK(query(primary.port, "ns2.ai.example.", aisid::kTypeAAAA).rcode == kRcodeNxDomain);
-    Aisidd secondary(
-        authority(w.d, "secondary")
-            .args({"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(primary.port),
-                   "--require-zonemd", "yes", "--trust-anchor", "ai.example=" + w.ds}));
+    Aisidd secondary(authority(w.d, "secondary")
+                         .args(secondary_args(primary.port))
+                         .args({"--require-zonemd", "yes", "--trust-anchor", "ai.example=" + w.ds}));
     REQUIRE_MESSAGE(wait_until([&] { return answers_aaaa(secondary.port); }, 5000) >= 0, secondary.log());
     const std::string state = secondary.state_dir + "/ai.example.zone";
     REQUIRE(wait_until([&] { return read_file(state).rfind("; aisid-verified: ", 0) == 0; }, 3000) >= 0);
@@ -325,9 +324,7 @@ TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and
 
     // An unsigned primary: the transfer is refused, nothing is served or saved.
     Aisidd plain(authority(w.d, "plain-primary").args({"--zone", plain_file, "--key", key_arg()}));
-    Aisidd strict(authority(w.d, "strict")
-                      .args({"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(plain.port),
-                             "--require-zonemd", "yes"}));
+    Aisidd strict(authority(w.d, "strict").args(secondary_args(plain.port)).args({"--require-zonemd", "yes"}));
     REQUIRE_MESSAGE(wait_until([&] { return strict.log().find("refused the AXFR") != std::string::npos; }, 5000) >= 0,
                     strict.log());
     CHECK(strict.log().find("(no_zonemd)") != std::string::npos);

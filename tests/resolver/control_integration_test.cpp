@@ -64,15 +64,7 @@ std::string raw_exchange(const std::string &sock, const std::string &bytes, bool
     REQUIRE(connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
     if (!bytes.empty()) send_all(fd, bytes);
     if (shut_write) shutdown(fd, SHUT_WR);
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 5000) != 1) break;
-        ssize_t k = recv(fd, buf, sizeof buf, 0);
-        if (k <= 0) break;
-        out.append(buf, size_t(k));
-    }
+    std::string out = read_until_closed(fd, 5000);
     close(fd);
     return out;
 }

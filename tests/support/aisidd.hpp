@@ -74,8 +74,8 @@ public:
     std::string addr() const;
     /// GET /metrics (with AisiddOptions::metrics()).
     std::string metrics() const;
-    /// The arguments for the next start() (after --listen and --metrics).
-    std::vector<std::string> &args() { return o_.args_; }
+    /// More arguments for the next start() (a peer's port known only now).
+    void add_args(const std::vector<std::string> &more) { o_.args_.insert(o_.args_.end(), more.begin(), more.end()); }
 
     int port = 0;
     int metrics_port = 0;

@@ -106,6 +106,19 @@ bool send_all(int fd, const std::string &s) {
 
 std::string framed(const std::string &m) { return std::string{char(m.size() >> 8), char(m.size() & 0xff)} + m; }
 
+std::string read_until_closed(int fd, int timeout_ms) {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, timeout_ms) != 1) break;
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k <= 0) break;
+        out.append(buf, size_t(k));
+    }
+    return out;
+}
+
 std::string tcp_read_msg(int fd, int timeout_ms) {
     std::string buf;
     size_t need = 2;
@@ -125,15 +138,7 @@ std::string http_get(int port, const std::string &path) {
     int fd = tcp_connect(port);
     if (fd < 0) return "";
     send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 3000) != 1) break;
-        ssize_t k = recv(fd, buf, sizeof buf, 0);
-        if (k <= 0) break;
-        out.append(buf, size_t(k));
-    }
+    std::string out = read_until_closed(fd, 3000);
     close(fd);
     return out;
 }

@@ -24,6 +24,8 @@ int tcp_connect(int port);
 bool send_all(int fd, const std::string &bytes);
 /// The message with its TCP length prefix (RFC 1035 §4.2.2).
 std::string framed(const std::string &msg);
+/// Reads until the peer closes, or sends nothing for timeout_ms.
+std::string read_until_closed(int fd, int timeout_ms);
 /// Reads one length-prefixed message; "" on EOF or timeout.
 std::string tcp_read_msg(int fd, int timeout_ms = 2000);
 
