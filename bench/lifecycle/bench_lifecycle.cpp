@@ -76,8 +76,8 @@ TEST_CASE("bench: lifecycle") {
     int n = env_int("AISID_BENCH_UPDATES", 2000), m = env_int("AISID_BENCH_PROPAGATIONS", 50);
     TempDir d;
     {
-        Aisidd s(d, "secondary", {});
-        std::string zf = zone_file(d);
+        Aisidd s(authority(d, "secondary"), deferred);
+        std::string zf = write_test_zone(d);
         if (int extra = env_int("AISID_BENCH_ZONE_SIZE", 0); extra > 0) {
             std::string text = read_file(zf);
             for (int i = 0; i < extra; ++i)
@@ -85,9 +85,11 @@ TEST_CASE("bench: lifecycle") {
             write_file(zf, text);
             std::fprintf(stderr, "zone: %d extra records\n", extra);
         }
-        Aisidd p(d, "primary", {"--zone", zf, "--key", key_arg(), "--update-key", "k1", "--notify",
-                                "127.0.0.1:" + std::to_string(s.port)});
-        s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
+        Aisidd p(authority(d, "primary")
+                     .args({"--zone", zf, "--key", key_arg(), "--update-key", "k1", "--notify",
+                            "127.0.0.1:" + std::to_string(s.port)}),
+                 deferred);
+        s.add_args(secondary_args(p.port));
         p.start();
         s.start();
         REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
@@ -96,12 +98,9 @@ TEST_CASE("bench: lifecycle") {
         propagation(p.port, s.port, m, "aisidd -> aisidd:");
     }
     {
-        Aisidd s(d, "secondary2", {});
-        Named nm(d,
-                 "zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
-                 "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " + std::to_string(s.port) + "; }; };\n",
-                 true);
-        s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(nm.port)};
+        Aisidd s(authority(d, "secondary2"), deferred);
+        Named nm(named_primary(d, s.port), deferred);
+        s.add_args(secondary_args(nm.port));
         nm.start();
         s.start();
         REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
@@ -110,13 +109,11 @@ TEST_CASE("bench: lifecycle") {
         propagation(nm.port, s.port, std::min(m, 20), "named -> aisidd:");
     }
     {
-        Aisidd p(d, "primary3", {"--zone", zone_file(d, "z3.zone"), "--key", key_arg(), "--update-key", "k1"});
-        Named nm(d,
-                 "zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
-                 "  primaries { 127.0.0.1 port " + std::to_string(p.port) + " key k1; }; };\n",
-                 false);
-        p.extra.push_back("--notify");
-        p.extra.push_back("127.0.0.1:" + std::to_string(nm.port));
+        Aisidd p(authority(d, "primary3")
+                     .args({"--zone", write_test_zone(d, "z3.zone"), "--key", key_arg(), "--update-key", "k1"}),
+                 deferred);
+        Named nm(named_secondary(d, p.port), deferred);
+        p.add_args({"--notify", "127.0.0.1:" + std::to_string(nm.port)});
         p.start();
         nm.start();
         REQUIRE(wait_until([&] { return serial_of(nm.port) == 2026112501u; }, 10000) >= 0);

@@ -17,7 +17,9 @@
 // summary compares medians.
 #include "aisid/aisid.h"
 #include "aisid/aisid.hpp"
-#include "sdk_support.hpp"
+#include "paths.hpp"
+#include "proc.hpp"
+#include "unbound.hpp"
 
 #include <ares.h>
 #include <benchmark/benchmark.h>
@@ -305,16 +307,22 @@ int main(int argc, char **argv) {
         return 1;
     }
     // The authoritative side of the two-round-trip name: TTL 0, never cached.
-    Unbound auth({"svc.two.example. 0 IN A 127.0.0.1", "svc.two.example. 0 IN AAAA ::1"}, {"two.example."}, "", "",
-                 "127.0.0.2", 53);
+    Unbound auth(UnboundOptions()
+                     .interface("127.0.0.2")
+                     .port(53)
+                     .local_zone("two.example.")
+                     .local_data({"svc.two.example. 0 IN A 127.0.0.1", "svc.two.example. 0 IN AAAA ::1"}));
     // The stub: answers the AISID name from local data (a warm cache), forwards two.example.
-    Unbound stub({std::string(kAisidName) + ". 300 IN AAAA 2001:db8:abcd:12:1:2:1:1388"}, {"ai.example."},
-                 "  local-zone: \"two.example.\" transparent\n"
-                 "forward-zone:\n  name: \"two.example.\"\n  forward-addr: 127.0.0.2@53\n",
-                 "", "127.0.0.1", 53);
+    Unbound stub(UnboundOptions()
+                     .interface("127.0.0.1")
+                     .port(53)
+                     .local_zone("ai.example.")
+                     .local_data(std::string(kAisidName) + ". 300 IN AAAA 2001:db8:abcd:12:1:2:1:1388")
+                     .server("local-zone: \"two.example.\" transparent")
+                     .clause("forward-zone:\n  name: \"two.example.\"\n  forward-addr: 127.0.0.2@53\n"));
     Acceptor acc;
     if (aisid_client_new_flags(&g_client, AISID_CLIENT_NO_HOST_ZONES | AISID_CLIENT_NO_WATCH) != AISID_OK ||
-        aisid_client_add_zone_file(g_client, source_path("zones/ai.example.zone").c_str()) != AISID_OK ||
+        aisid_client_add_zone_file(g_client, example_zone_path().c_str()) != AISID_OK ||
         aisid_client_set_upstreams(g_client, "127.0.0.1:53") != AISID_OK) {
         std::fprintf(stderr, "sdk_bench: client setup: %s\n", aisid_last_error());
         return 1;

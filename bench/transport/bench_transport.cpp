@@ -13,6 +13,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "aisidd.hpp"
 #include "tls_peers.hpp"
 #include "aisid/transport/transport.hpp"
 
@@ -165,9 +166,9 @@ int main(int argc, char **argv) {
     }
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
+    Unbound ub(tls_upstream(tmp, pki));
     std::vector<Row> rows;
-    rows.push_back(bench_udp(ub.udp, "udp", ub.proc, secs, window));
+    rows.push_back(bench_udp(ub.port, "udp", ub.proc, secs, window));
     rows.push_back(bench_pool("DoT", ub.dot_uri(), "dot", pki, ub.proc, secs, window));
     rows.push_back(bench_pool("DoH", ub.doh_uri(), "doh", pki, ub.proc, secs, window));
     std::printf("Unbound %s, one thread, unique names (no cache hits), window %d, %.0f s each\n",
@@ -185,33 +186,29 @@ int main(int argc, char **argv) {
                     (unsigned long long)r.answered, (unsigned long long)r.failed, qps, us, cus, conns.c_str(),
                     hs.c_str(), qph.c_str());
     }
-#ifdef AISIDD_PATH
     // The same through aisidd: clients ask aisidd over UDP, aisidd forwards
     // each (uncached) name to Unbound over UDP, DoT or DoH.
     std::printf("\naisidd (1 worker) forwarding to the same Unbound, clients over UDP, window %d, %.0f s each\n",
                 window, secs);
     std::printf("%-14s %9s %7s %8s %12s %12s\n", "upstream", "answered", "failed", "qps", "unbound µs/q",
                 "aisidd µs/q");
-    const std::pair<const char *, std::string> ups[] = {{"UDP", "127.0.0.1:" + std::to_string(ub.udp)},
+    const std::pair<const char *, std::string> ups[] = {{"UDP", "127.0.0.1:" + std::to_string(ub.port)},
                                                         {"DoT", ub.dot_uri()},
                                                         {"DoH", ub.doh_uri()}};
     for (const auto &[label, up] : ups) {
-        int port = free_port();
-        Process d({AISIDD_PATH, "--listen", "127.0.0.1:" + std::to_string(port), "--threads", "1", "--upstream", up,
-                   "--ca-file", pki.ca, "--log-level", "error"},
-                  tmp.file(std::string("aisidd-") + label + ".log"));
-        if (!wait_tcp(port, d)) {
-            std::fprintf(stderr, "bench_transport: aisidd did not start\n");
-            return 3;
-        }
+        Aisidd d(AisiddOptions()
+                     .in(tmp, std::string("aisidd-") + label)
+                     .workers(1)
+                     .upstream(up)
+                     .args({"--ca-file", pki.ca, "--log-level", "error"}));
+        const int port = d.port;
         std::string run = std::string("via-") + label;
         for (char &c : run) c = char(std::tolower(static_cast<unsigned char>(c)));
-        Row r = bench_udp(port, run.c_str(), ub.proc, secs, window, &d);
+        Row r = bench_udp(port, run.c_str(), ub.proc, secs, window, &d.proc);
         std::printf("%-14s %9llu %7llu %8.0f %12.1f %12.1f\n", label, (unsigned long long)r.answered,
                     (unsigned long long)r.failed, r.answered / r.seconds,
                     r.answered ? r.server_cpu * 1e6 / double(r.answered) : 0,
                     r.answered ? r.client_cpu * 1e6 / double(r.answered) : 0);
     }
-#endif
     return 0;
 }

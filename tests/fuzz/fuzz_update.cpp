@@ -8,6 +8,8 @@
 #include "aisid/proto/update.hpp"
 #include "aisid/core/zone_builder.hpp"
 
+#include "../support/test_zone.hpp"
+
 #include <netinet/in.h>
 #include <stdlib.h>
 
@@ -21,19 +23,6 @@ using namespace aisid::proto;
 
 namespace {
 
-const char *kZone = R"($ORIGIN ai.example.
-$TTL 300
-@                    SOA  ns admin 2026112501 3600 600 86400 60
-@                    NS   ns
-ns                   AAAA 2001:db8:53::1
-_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
-image._object        TXT  "code=1"
-detection._function  TXT  "code=2"
-yolo._method         TXT  "code=1"
-yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
-yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
-)";
-
 struct World {
     ZonePtr zone;
     std::shared_ptr<const ZoneSet> set;
@@ -45,7 +34,7 @@ struct World {
         std::filesystem::remove_all(dir, ec);
     }
     World() {
-        zone = *load_zone_text(kZone, "fuzz");
+        zone = *load_zone_text(aisid::test::kTestZone, "fuzz");
         auto s = std::make_shared<ZoneSet>();
         s->add(zone);
         set = s;

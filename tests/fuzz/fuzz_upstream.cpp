@@ -114,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // F3 (open, docs/reliability.md): an OPT in the answer or authority section
     // (RFC 6891 §6.1.1: only in the additional one) is accepted; the cache then
     // strips it and miscounts the additional section (0 - 1 wraps to 65535).
-    // AISID_FUZZ_STRICT=1 makes it a crash (reproducer in tests/reliability/findings/).
+    // AISID_FUZZ_STRICT=1 makes it a crash (reproducer in tests/fuzz/findings/).
     if (up) {
         bool opt_misplaced = false;
         for (ldns_rr_list *l : {ldns_pkt_answer(up.get()), ldns_pkt_authority(up.get())})

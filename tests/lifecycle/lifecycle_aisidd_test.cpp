@@ -26,8 +26,7 @@ std::vector<std::string> primary_args(const std::string &zone) {
 
 TEST_CASE("aisidd primary: define, register, query, migrate, decommission with aisid-admin") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     uint32_t s0 = serial_of(p.port);
     REQUIRE(s0 == 2026112501u);
 
@@ -68,8 +67,7 @@ TEST_CASE("aisidd primary: define, register, query, migrate, decommission with a
 
 TEST_CASE("aisidd primary: duplicate registration, term and code are refused - nothing changes") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     uint32_t s0 = serial_of(p.port);
     // aisid-admin checks first (exit 1, a clear message)
     auto r = admin(p.port, {"register", "yolo.detection.image.ai.example"});
@@ -102,8 +100,7 @@ TEST_CASE("aisidd primary: duplicate registration, term and code are refused - n
 
 TEST_CASE("aisidd primary: unsigned, wrongly signed and out-of-window updates are refused - nothing changes") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     uint32_t s0 = serial_of(p.port);
     std::vector<Record> add{rr("vit._method.ai.example. 300 IN TXT \"code=3\"")};
 
@@ -140,8 +137,7 @@ TEST_CASE("aisidd primary: unsigned, wrongly signed and out-of-window updates ar
 
 TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission) gets the first reply and changes nothing") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     uint32_t s0 = serial_of(p.port);
     const std::string svc = "yolo.detection.image.ai.example.";
     auto migrate = [&](const std::string &target) {
@@ -189,7 +185,7 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
     REQUIRE(send_update(p.port, "ai.example.", {}, migrate("c.provider.example.")).rcode == 0);
     for (bool crash : {true, false}) {
         if (crash) p.kill9();
-        else REQUIRE(p.proc->stop(5000) == 0);
+        else REQUIRE(p.proc.stop(5000) == 0);
         p.start();
         CHECK(serial_of(p.port) == s0 + 5);
         UpdateReply r = exchange_update(p.port, second_req, second_mac.get());
@@ -203,8 +199,7 @@ TEST_CASE("aisidd primary: a signed UPDATE sent again (replay or retransmission)
 
 TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     const int n = 1000;
     // Every tenth owner needs escaping in a zone file: compaction
     // (every 200 changes) writes them, the restart reads them back.
@@ -236,8 +231,7 @@ TEST_CASE("aisidd primary: 1000 acknowledged updates survive kill -9") {
 
 TEST_CASE("aisidd primary: a journal with a torn last entry recovers to the last whole entry, and says so") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     for (int i = 0; i < 5; ++i)
         REQUIRE(send_update(p.port, "ai.example.", {},
                             {rr("t" + std::to_string(i) + ".hosts.ai.example. 300 IN AAAA 2001:db8:99::" +
@@ -273,11 +267,10 @@ TEST_CASE("aisidd primary: a journal with a torn last entry recovers to the last
 
 TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s - keeps answering without its primary") {
     TempDir d;
-    Aisidd s(d, "secondary", {});
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.extra.push_back("--notify");
-    p.extra.push_back("127.0.0.1:" + std::to_string(s.port));
-    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
+    Aisidd s(authority(d, "secondary"), deferred);
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))), deferred);
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(s.port)});
+    s.add_args(secondary_args(p.port));
     p.start();
     s.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0, s.log());
@@ -307,9 +300,9 @@ TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s - keeps answerin
     CHECK(wait_until([&] { return query(s.port, kSvc, kTypeAAAA).rcode == 3; }, 1000) >= 0);
 
     // primary gone: the secondary keeps answering, and across its own restart
-    p.proc->stop(3000);
+    p.proc.stop(3000);
     CHECK(query(s.port, "n4.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
-    s.proc->stop(3000);
+    s.proc.stop(3000);
     s.start();
     CHECK(wait_until([&] { return query(s.port, "n4.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 2000) >= 0);
     CHECK(s.log().find("serving the last good copy") != std::string::npos);
@@ -317,19 +310,18 @@ TEST_CASE("aisidd secondary of aisidd: NOTIFY + IXFR within 1 s - keeps answerin
 
 TEST_CASE("aisidd: SIGHUP keeps acknowledged updates and pulled zones") {
     TempDir d;
-    Aisidd s(d, "secondary", {});
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
-    p.extra.push_back("--notify");
-    p.extra.push_back("127.0.0.1:" + std::to_string(s.port));
+    Aisidd s(authority(d, "secondary"), deferred);
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))), deferred);
+    s.add_args(secondary_args(p.port));
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(s.port)});
     p.start();
     s.start();
     REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
     REQUIRE(send_update(p.port, "ai.example.", {}, {rr("h1.hosts.ai.example. 300 IN AAAA 2001:db8:99::1")}).rcode == 0);
     REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112502u; }, 1000) >= 0);
     // The reload reads the older zone file again: the journaled copy must stay served.
-    p.proc->signal(SIGHUP);
-    s.proc->signal(SIGHUP);
+    p.proc.signal(SIGHUP);
+    s.proc.signal(SIGHUP);
     CHECK(wait_until([&] { return p.log().find("reloaded") != std::string::npos && s.log().find("reloaded") != std::string::npos; }, 3000) >= 0);
     CHECK(wait_until([&] {
               return query(p.port, "h1.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA) &&
@@ -343,20 +335,20 @@ TEST_CASE("aisidd: SIGHUP keeps acknowledged updates and pulled zones") {
 
 TEST_CASE("aisidd secondary: the SOA refresh timer pulls changes without NOTIFY") {
     TempDir d;
-    std::string text = kZone;
+    std::string text = kTestZone;
     text.replace(text.find("3600 600 86400 60"), 17, "1 1 86400 60");  // refresh 1 s, retry 1 s
     std::string zf = d.file("fast.zone");
     write_file(zf, text);
-    Aisidd p(d, "primary", primary_args(zf));
-    Aisidd s(d, "secondary", {});
-    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(p.port)};
+    Aisidd p(authority(d, "primary").args(primary_args(zf)), deferred);
+    Aisidd s(authority(d, "secondary"), deferred);
+    s.add_args(secondary_args(p.port));
     p.start();
     s.start();
     REQUIRE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0);
     REQUIRE(send_update(p.port, "ai.example.", {}, {rr("t.hosts.ai.example. 300 IN AAAA 2001:db8:99::1")}).rcode == 0);
     CHECK(wait_until([&] { return query(s.port, "t.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA); }, 3000) >= 0);
     // primary away: retries on the retry timer, keeps serving, catches up when it is back
-    p.proc->stop(3000);
+    p.proc.stop(3000);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     CHECK(query(s.port, "t.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
     CHECK(s.log().find("failed") != std::string::npos);
@@ -376,9 +368,9 @@ TEST_CASE("aisid-admin: usage and network errors") {
     CHECK(admin(port, {"--zone", "ai.example", "define", "method", "p100"}).code == 2);
     CHECK(admin(port, {"migrate", "a.b.c.ai.example"}).code == 2);      // needs --fallback
     CHECK(admin(port, {"frobnicate"}).code == 2);
-    CHECK(run({bin("cli/aisid-admin"), "--help"}).code == 0);
-    CHECK(run({bin("cli/aisid-admin"), "--version"}).out.find("aisid-admin ") == 0);
-    CHECK(run({bin("cli/aisid-admin"), "query", "x"}).code == 2);       // no --server
+    CHECK(run({aisid_admin_path(), "--help"}).code == 0);
+    CHECK(run({aisid_admin_path(), "--version"}).out.find("aisid-admin ") == 0);
+    CHECK(run({aisid_admin_path(), "query", "x"}).code == 2);       // no --server
 }
 
 namespace {
@@ -478,8 +470,7 @@ void same_answer_signed(int port, const std::string &name, uint16_t type, bool e
 
 TEST_CASE("aisidd: a TSIG-signed query gets the unsigned answer (SPEC §2: synthesized, wildcard, reverse), signed") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     const std::string rev = "4.6.0.0.1.0.0.0.2.0.0.0.1.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0.0.2.ip6.arpa.";
     // the cases the signed path used to get wrong
     Reply perf = ask(p.port, "p100.yolo.detection.image.ai.example.", kTypeAAAA, true);
@@ -534,8 +525,7 @@ TEST_CASE("aisidd: a TSIG-signed query gets the unsigned answer (SPEC §2: synth
 
 TEST_CASE("aisidd primary: names that need escaping survive compaction and restarts - an unreadable compacted copy refuses the start and keeps the journal") {
     TempDir d;
-    Aisidd p(d, "primary", primary_args(zone_file(d)));
-    p.start();
+    Aisidd p(authority(d, "primary").args(primary_args(write_test_zone(d))));
     const std::vector<std::string> names = {"q\\\"uote", "back\\\\slash", "sp\\032ace", "semi\\;colon", "pa\\(re\\)n",
                                             "dot\\.inside", "\\@", "\\$INCLUDE", "\\$x", "b\\200\\255yte"};
     uint32_t s0 = serial_of(p.port);
@@ -560,7 +550,7 @@ TEST_CASE("aisidd primary: names that need escaping survive compaction and resta
     CHECK(all_there());
     CHECK(query(p.port, "after\\\"kill.hosts.ai.example.", kTypeAAAA).has(kTypeAAAA));
     // A clean stop compacts again; the restart reads it.
-    REQUIRE(p.proc->stop(5000) == 0);
+    REQUIRE(p.proc.stop(5000) == 0);
     p.start();
     CHECK(serial_of(p.port) == s0 + names.size() + 1);
     CHECK(all_there());
@@ -572,7 +562,7 @@ TEST_CASE("aisidd primary: names that need escaping survive compaction and resta
     std::string journal = read_file(jnl);
     REQUIRE(!journal.empty());
     write_file(zf, read_file(zf) + "q\"uote.hosts.ai.example. 300 IN TXT \"x\"\n");
-    std::vector<std::string> argv{bin("resolver/aisidd"), "--listen", "127.0.0.1:" + std::to_string(p.port),
+    std::vector<std::string> argv{aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(p.port),
                                   "--upstream", "127.0.0.1:9", "--state-dir", p.state_dir, "--threads", "1"};
     for (auto &a : primary_args(d.file("ai.example.zone"))) argv.push_back(a);
     CmdResult r = run(argv, 10000);

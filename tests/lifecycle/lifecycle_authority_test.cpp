@@ -21,7 +21,7 @@ using namespace aisid;
 using namespace aisid::resolver;
 using namespace aisid::proto;
 using lifecycle_test::bare;
-using lifecycle_test::kZone;
+using aisid::test::kTestZone;
 using lifecycle_test::rr;
 
 namespace {
@@ -45,7 +45,7 @@ struct Env {
             REQUIRE(mkdtemp(tmpl));
             dir = tmpl;
         }
-        file_zone = *load_zone_text(kZone, "ai.example.zone");
+        file_zone = *load_zone_text(kTestZone, "ai.example.zone");
         restart();
     }
     void restart() {

@@ -15,12 +15,9 @@ const std::string kSvc = "bert.detection.image.ai.example.";
 
 TEST_CASE("named primary, aisidd secondary: lifecycle with aisid-admin and nsupdate - NOTIFY reaches aisidd") {
     TempDir d;
-    Aisidd s(d, "secondary", {});
-    Named n(d,
-            "zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
-            "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " + std::to_string(s.port) + "; }; };\n",
-            true);
-    s.extra = {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(n.port)};
+    Aisidd s(authority(d, "secondary"), deferred);
+    Named n(named_primary(d, s.port), deferred);
+    s.add_args(secondary_args(n.port));
     n.start();
     s.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(s.port) == 2026112501u; }, 5000) >= 0, s.log());
@@ -59,21 +56,17 @@ TEST_CASE("named primary, aisidd secondary: lifecycle with aisid-admin and nsupd
     CHECK(s.log().find("by IXFR") != std::string::npos);
 
     // named stopped: aisidd keeps answering from its copy (and its file)
-    n.proc->stop(5000);
+    n.proc.stop(5000);
     CHECK(query(s.port, "ns2.ai.example.", kTypeAAAA).has(kTypeAAAA));
     CHECK(read_file(s.state_dir + "/ai.example.zone").find("ns2.ai.example.") != std::string::npos);
 }
 
 TEST_CASE("aisidd primary, named secondary: nsupdate and aisid-admin changes reach named") {
     TempDir d;
-    Aisidd p(d, "primary", {"--zone", zone_file(d), "--key", key_arg(), "--update-key", "k1"});
-    Named n(d,
-            "zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
-            "  primaries { 127.0.0.1 port " + std::to_string(p.port) + " key k1; };\n"
-            "  allow-notify { 127.0.0.1; }; };\n",
-            false);
-    p.extra.push_back("--notify");
-    p.extra.push_back("127.0.0.1:" + std::to_string(n.port));
+    Aisidd p(authority(d, "primary").args({"--zone", write_test_zone(d), "--key", key_arg(), "--update-key", "k1"}),
+             deferred);
+    Named n(named_secondary(d, p.port), deferred);
+    p.add_args({"--notify", "127.0.0.1:" + std::to_string(n.port)});
     p.start();
     n.start();
     REQUIRE_MESSAGE(wait_until([&] { return serial_of(n.port) == 2026112501u; }, 10000) >= 0, n.log());

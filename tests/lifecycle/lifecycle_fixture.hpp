@@ -1,10 +1,15 @@
-// Fixtures for the lifecycle integration tests: aisidd and BIND 9 named as
-// primaries and secondaries on free loopback ports, a DNS client and a
-// signed-UPDATE sender built on the authority library, aisid-admin runs.
+// Helpers for the lifecycle integration tests: aisidd and BIND 9 named as
+// primaries and secondaries (support/aisidd.hpp, named.hpp) set up the same
+// way, a DNS client and a signed-UPDATE sender built on the authority
+// library, aisid-admin and nsupdate runs.
 #pragma once
 
-#include "proc.hpp"
+#include "aisidd.hpp"
 #include "lifecycle_support.hpp"
+#include "named.hpp"
+#include "paths.hpp"
+#include "proc.hpp"
+#include "test_zone.hpp"
 #include "aisid/proto/records.hpp"
 #include "aisid/proto/tsig.hpp"
 #include "aisid/proto/update.hpp"
@@ -23,7 +28,7 @@ namespace lifecycle_test {
 
 using namespace aisid;
 using namespace aisid::proto;
-using namespace aisid::test;  // tests/support/proc.hpp
+using namespace aisid::test;  // tests/support
 
 inline const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1saWZlY3ljbGUtdGVzdHMhIQ==";
 inline const char *kOtherSecret = "b3RoZXItc2VjcmV0LW5vdC10aGUtcmlnaHQtb25lLi4uLg==";
@@ -162,84 +167,42 @@ inline UpdateReply send_update(int port, const std::string &zone, const std::vec
     return r;
 }
 
-inline std::string bin(const char *rel) { return std::string(AISID_BINARY_DIR) + "/" + rel; }
-
-/// aisidd on a free loopback port, with the example zone and the test key.
-struct Aisidd {
-    TempDir &dir;
-    std::string name;
-    int port = 0;
-    std::vector<std::string> extra;
-    std::string state_dir;
-    std::optional<Process> proc;
-
-    Aisidd(TempDir &d, std::string n, std::vector<std::string> args) : dir(d), name(std::move(n)), extra(std::move(args)) {
-        port = free_port();
-        state_dir = dir.file(name + "-state");
-    }
-    void start() {
-        std::vector<std::string> argv{bin("resolver/aisidd"), "--listen", "127.0.0.1:" + std::to_string(port),
-                                      "--upstream", "127.0.0.1:9", "--state-dir", state_dir, "--threads", "1"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        proc.emplace(argv, dir.path, name);
-        REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", port, 5000), proc->err());
-    }
-    std::string log() const { return proc ? proc->err() : std::string(); }
-    void kill9() {
-        proc->signal(SIGKILL);
-        proc->wait(5000);
-    }
-    ~Aisidd() {
-        if (proc) proc->stop(3000);
-    }
-};
-
-inline std::string zone_file(TempDir &d, const std::string &name = "ai.example.zone") {
-    std::string p = d.file(name);
-    write_file(p, kZone);
-    return p;
+/// aisidd as these tests run it: no upstream to speak of, its state in
+/// DIR/NAME-state, one worker; the test adds its zones, keys and peers.
+inline AisiddOptions authority(const TempDir &d, const std::string &name) {
+    return AisiddOptions().in(d, name).upstream("127.0.0.1:9").state_dir().workers(1);
 }
 
-/// BIND 9 named on a free loopback port, in its own directory.
-struct Named {
-    TempDir &dir;
-    int port = 0;
-    std::string home;
-    std::optional<Process> proc;
-    Named(TempDir &d, const std::string &zone_stanza, bool primary) : dir(d) {
-        port = free_port();
-        home = dir.file(primary ? "named-primary" : "named-secondary");
-        REQUIRE(std::system(("mkdir -p '" + home + "'").c_str()) == 0);
-        if (primary) write_file(home + "/ai.example.db", kZone);
-        std::string conf = "key \"k1\" { algorithm hmac-sha256; secret \"" + std::string(kSecret) + "\"; };\n"
-                           "options {\n"
-                           "  directory \"" + home + "\";\n"
-                           "  pid-file \"" + home + "/named.pid\";\n"
-                           "  session-keyfile \"" + home + "/session.key\";\n"
-                           "  managed-keys-directory \"" + home + "\";\n"
-                           "  listen-on port " + std::to_string(port) + " { 127.0.0.1; };\n"
-                           "  listen-on-v6 { none; };\n"
-                           "  recursion no;\n  dnssec-validation no;\n  notify explicit;\n  notify-delay 0;\n"
-                           "  minimal-responses yes;\n"
-                           "};\n"
-                           "controls { };\n" +
-                           zone_stanza;
-        write_file(home + "/named.conf", conf);
-    }
-    void start() {
-        REQUIRE_MESSAGE(have_program("named"), "named is missing: install bind9 (packaging/test-deps.txt)");
-        proc.emplace(std::vector<std::string>{"named", "-g", "-c", home + "/named.conf", "-n", "1"}, dir.path,
-                     "named-" + std::to_string(port));
-        REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", port, 10000), proc->err());
-    }
-    std::string log() const { return proc ? proc->err() : std::string(); }
-    ~Named() {
-        if (proc) proc->stop(5000);
-    }
-};
+/// The arguments that make aisidd a secondary of ai.example. transferred
+/// (with key k1) from 127.0.0.1:PORT.
+inline std::vector<std::string> secondary_args(int primary_port) {
+    return {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(primary_port)};
+}
+
+/// BIND 9 named as primary of the test zone (ai.example.db): UPDATE and
+/// transfers with key k1, NOTIFY to the secondary on 127.0.0.1:notify_port.
+inline NamedOptions named_primary(const TempDir &d, int notify_port) {
+    return NamedOptions()
+        .in(d, "named-primary")
+        .key("k1", kSecret)
+        .file("ai.example.db", kTestZone)
+        .conf("zone \"ai.example\" { type primary; file \"ai.example.db\"; allow-update { key k1; };\n"
+              "  allow-transfer { key k1; }; also-notify { 127.0.0.1 port " + std::to_string(notify_port) + "; }; };\n");
+}
+
+/// BIND 9 named as secondary of ai.example. from the primary on
+/// 127.0.0.1:primary_port (transfers with key k1, NOTIFY from it).
+inline NamedOptions named_secondary(const TempDir &d, int primary_port) {
+    return NamedOptions()
+        .in(d, "named-secondary")
+        .key("k1", kSecret)
+        .conf("zone \"ai.example\" { type secondary; file \"ai.example.sec\";\n"
+              "  primaries { 127.0.0.1 port " + std::to_string(primary_port) + " key k1; };\n"
+              "  allow-notify { 127.0.0.1; }; };\n");
+}
 
 inline CmdResult admin(int port, std::vector<std::string> args, const std::string &key = key_arg()) {
-    std::vector<std::string> argv{bin("cli/aisid-admin"), "--server", "127.0.0.1:" + std::to_string(port), "--key", key};
+    std::vector<std::string> argv{aisid_admin_path(), "--server", "127.0.0.1:" + std::to_string(port), "--key", key};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, 20000);
 }

@@ -6,7 +6,9 @@
 // signature, a key the anchor does not name, a missing ZONEMD; a hanging
 // mirror; a migrate on the primary seen within one refresh; 304s.
 #include "lifecycle_fixture.hpp"
+#include "net.hpp"
 #include "skip.hpp"
+#include "tls.hpp"
 
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -23,7 +25,7 @@ const std::string kServer = std::string(AISID_SOURCE_DIR) + "/tests/lifecycle/zo
 
 void need_tools() {
     for (const char *p : {"ldns-signzone", "ldns-keygen", "openssl", "python3"})
-        if (!have_program(p)) skip(std::string(p) + " is not installed");
+        skip_unless_program(p);
 }
 
 // The example zone with a short SOA refresh (1 s) so refreshes happen in test time.
@@ -35,37 +37,6 @@ std::string zone_text(uint32_t serial, const std::string &fallback = "yolo-legac
            "image._object TXT \"code=1\"\ndetection._function TXT \"code=2\"\nyolo._method TXT \"code=1\"\n"
            "yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0\n"
            "yolo.detection.image SVCB 1 " + fallback + " port=" + std::to_string(port) + "\n";
-}
-
-std::string http_metrics(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(uint16_t(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-        close(fd);
-        return "";
-    }
-    std::string req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 3000) != 1) break;
-        ssize_t k = recv(fd, buf, sizeof buf, 0);
-        if (k <= 0) break;
-        out.append(buf, size_t(k));
-    }
-    close(fd);
-    return out;
-}
-
-double metric(const std::string &text, const std::string &series) {
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + series.size() + 2));
 }
 
 size_t count(const std::string &hay, const std::string &needle) {
@@ -90,23 +61,12 @@ struct Mirror {
 // Keys, a CA and two mirrors; everything in one temporary directory.
 struct World {
     TempDir d;
-    std::string ca, key_base, ds, key_tag;
+    Pki pki{d.path};  // the mirrors' certificate, for 127.0.0.1
+    std::string key_base, ds, key_tag;
     Mirror m[2];
 
     World() {
         need_tools();
-        auto ok = [](const CmdResult &r, const char *what) { REQUIRE_MESSAGE(r.code == 0, what << ": " << r.err); };
-        ca = d.file("ca.pem");
-        ok(run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", d.file("ca.key"), "-out", ca, "-days", "2", "-subj", "/CN=aisid test CA"}),
-           "CA");
-        ok(run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                d.file("srv.key"), "-out", d.file("srv.csr"), "-subj", "/CN=127.0.0.1"}),
-           "server key");
-        write_file(d.file("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-        ok(run({"openssl", "x509", "-req", "-in", d.file("srv.csr"), "-CA", ca, "-CAkey", d.file("ca.key"),
-                "-CAcreateserial", "-out", d.file("srv.pem"), "-days", "2", "-extfile", d.file("ext.cnf")}),
-           "server certificate");
         key_base = keygen("ai.example");
         ds = key_base + ".ds";
         // "Kai.example.+013+44703": the key tag is the last field.
@@ -145,9 +105,9 @@ struct World {
     void start_mirrors() {  // both at once: Python takes a while to start
         for (auto &mi : m)
             mi.proc.emplace(std::vector<std::string>{"python3", kServer, "--port", std::to_string(mi.port), "--cert",
-                                                     d.file("srv.pem"), "--key", d.file("srv.key"), "--dir", mi.dir},
+                                                     pki.cert, "--key", pki.key, "--dir", mi.dir},
                             d.path, "mirror-" + std::to_string(mi.port));
-        for (auto &mi : m) REQUIRE_MESSAGE(wait_for_tcp("127.0.0.1", mi.port, 15000), mi.proc->err());
+        for (auto &mi : m) REQUIRE_MESSAGE(wait_listening(*mi.proc, {{mi.port, true}}, 15000), mi.proc->err());
     }
     void serve(const std::string &text) {
         for (auto &mi : m) mi.serve(text);
@@ -157,7 +117,7 @@ struct World {
                 "--zone-url",     "ai.example=" + m[1].url(),
                 "--trust-anchor", "ai.example=" + ds,
                 "--require-zonemd", "yes",
-                "--ca-file",      ca,
+                "--ca-file",      pki.ca,
                 "--zone-fetch-timeout", std::to_string(fetch_timeout)};
     }
 };
@@ -167,7 +127,7 @@ bool answers_aaaa(int port) {
 }
 
 std::string lookup(const std::vector<std::string> &args) {
-    std::vector<std::string> argv{bin("cli/aisid-lookup")};
+    std::vector<std::string> argv{aisid_lookup_path()};
     argv.insert(argv.end(), args.begin(), args.end());
     CmdResult r = run(argv);
     REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -182,8 +142,7 @@ TEST_CASE("mirror: a signed zone fetched over HTTPS is verified and answered - 3
     const uint32_t serial = 2026120501;
     w.serve(w.sign(zone_text(serial)));
     w.start_mirrors();
-    Aisidd a(w.d, "host", w.aisidd_args());
-    a.start();
+    Aisidd a(authority(w.d, "host").args(w.aisidd_args()));
     REQUIRE_MESSAGE(wait_until([&] { return answers_aaaa(a.port); }, 5000) >= 0, a.log());
     CHECK(serial_of(a.port) == serial);
 
@@ -214,7 +173,7 @@ TEST_CASE("mirror: a signed zone fetched over HTTPS is verified and answered - 3
     CHECK(count(a.log(), "ZONEMD verified") == 1);
 
     // A SIGHUP reload re-reads the zone files; the mirrored zone stays served throughout.
-    a.proc->signal(SIGHUP);
+    a.proc.signal(SIGHUP);
     for (int i = 0; i < 20; ++i) {
         CHECK(answers_aaaa(a.port));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -246,11 +205,7 @@ TEST_CASE("mirror: refused copies keep the old data and say why in the log and t
     const std::string good = w.sign(zone_text(serial));
     w.serve(good);
     w.start_mirrors();
-    int mport = free_port();
-    auto args = w.aisidd_args();
-    args.insert(args.end(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});
-    Aisidd a(w.d, "host", args);
-    a.start();
+    Aisidd a(authority(w.d, "host").args(w.aisidd_args()).metrics());
     REQUIRE_MESSAGE(wait_until([&] { return answers_aaaa(a.port); }, 5000) >= 0, a.log());
     const std::string state = a.state_dir + "/ai.example.zone";
     REQUIRE(wait_until([&] { return read_file(state).rfind("; aisid-verified: ", 0) == 0; }, 2000) >= 0);
@@ -279,7 +234,7 @@ TEST_CASE("mirror: refused copies keep the old data and say why in the log and t
                         a.log());
         CHECK(serial_of(a.port) == serial);  // the old data stays
         CHECK(answers_aaaa(a.port));
-        std::string m = http_metrics(mport);
+        std::string m = a.metrics();
         CHECK(metric(m, "aisidd_zone_verify_failures_total{zone=\"ai.example.\",reason=\"" + reason + "\"}") >= 1);
         CHECK(metric(m, "aisidd_zone_mirror_serial{zone=\"ai.example.\"}") == serial);
     }
@@ -318,24 +273,21 @@ TEST_CASE("mirror: the first mirror hangs - the second serves within the fetch t
     w.serve(w.sign(zone_text(2026120520)));
     w.m[0].hang(true);
     w.start_mirrors();
-    int mport = free_port();
-    auto args = w.aisidd_args(2);
-    args.insert(args.end(), {"--metrics", "127.0.0.1:" + std::to_string(mport)});
-    Aisidd a(w.d, "host", args);
+    Aisidd a(authority(w.d, "host").args(w.aisidd_args(2)).metrics(), deferred);
     auto t0 = std::chrono::steady_clock::now();
     a.start();
     REQUIRE_MESSAGE(wait_until([&] { return answers_aaaa(a.port); }, 8000) >= 0, a.log());
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     CHECK(s < 2 + 2.5);  // the 2 s deadline on the first mirror, then the second's answer
     CHECK(a.log().find("fetch from " + w.m[0].url() + " failed") != std::string::npos);
-    std::string m = http_metrics(mport);
+    std::string m = a.metrics();
     const std::string l0 = "aisidd_zone_fetches_total{zone=\"ai.example.\",mirror=\"" + w.m[0].url() + "\",result=\"",
                       l1 = "aisidd_zone_fetches_total{zone=\"ai.example.\",mirror=\"" + w.m[1].url() + "\",result=\"";
     CHECK(metric(m, l0 + "failed\"}") == 1);
     CHECK(metric(m, l1 + "ok\"}") == 1);
     // The mirror that answered is asked first from now on: refreshes do not wait on the hanging one.
     REQUIRE(wait_until([&] { return count(w.m[1].requests(), " 304 ") >= 1; }, 4000) >= 0);
-    CHECK(metric(http_metrics(mport), l0 + "failed\"}") == 1);
+    CHECK(metric(a.metrics(), l0 + "failed\"}") == 1);
 }
 
 TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and transfers too") {
@@ -346,25 +298,24 @@ TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and
     write_file(plain_file, zone_text(serial));
 
     // A file without ZONEMD: aisidd refuses to start, and says why.
-    CmdResult r = run({bin("resolver/aisidd"), "--listen", "127.0.0.1:" + std::to_string(free_port()), "--upstream",
+    CmdResult r = run({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(free_port()), "--upstream",
                        "127.0.0.1:9", "--zone", plain_file, "--require-zonemd", "yes"},
                       10000);
     CHECK(r.code == 2);
     CHECK(r.err.find("refused (no_zonemd)") != std::string::npos);
 
     // A signed primary; a secondary that verifies what it transfers.
-    Aisidd primary(w.d, "primary", {"--zone", signed_file, "--key", key_arg(), "--update-key", "k1",
-                                    "--require-zonemd", "yes", "--trust-anchor", "ai.example=" + w.ds});
-    primary.start();
+    Aisidd primary(authority(w.d, "primary")
+                       .args({"--zone", signed_file, "--key", key_arg(), "--update-key", "k1", "--require-zonemd",
+                              "yes", "--trust-anchor", "ai.example=" + w.ds}));
     REQUIRE(answers_aaaa(primary.port));
     // aisidd does not sign: an UPDATE would leave the zone unverifiable, so it is refused.
     CHECK(send_update(primary.port, "ai.example.", {}, {rr("ns2.ai.example. 300 IN AAAA 2001:db8:53::2")}).rcode ==
           kRcodeRefused);
     CHECK(query(primary.port, "ns2.ai.example.", aisid::kTypeAAAA).rcode == kRcodeNxDomain);
-    Aisidd secondary(w.d, "secondary", {"--key", key_arg(), "--secondary",
-                                        "ai.example=127.0.0.1:" + std::to_string(primary.port), "--require-zonemd",
-                                        "yes", "--trust-anchor", "ai.example=" + w.ds});
-    secondary.start();
+    Aisidd secondary(authority(w.d, "secondary")
+                         .args(secondary_args(primary.port))
+                         .args({"--require-zonemd", "yes", "--trust-anchor", "ai.example=" + w.ds}));
     REQUIRE_MESSAGE(wait_until([&] { return answers_aaaa(secondary.port); }, 5000) >= 0, secondary.log());
     const std::string state = secondary.state_dir + "/ai.example.zone";
     REQUIRE(wait_until([&] { return read_file(state).rfind("; aisid-verified: ", 0) == 0; }, 3000) >= 0);
@@ -372,11 +323,8 @@ TEST_CASE("mirror: --require-zonemd and the trust anchor hold for zone files and
     CHECK(lookup({"--zone", state, "yolo.detection.image.ai.example"}).find("verified:    yes") != std::string::npos);
 
     // An unsigned primary: the transfer is refused, nothing is served or saved.
-    Aisidd plain(w.d, "plain-primary", {"--zone", plain_file, "--key", key_arg()});
-    plain.start();
-    Aisidd strict(w.d, "strict", {"--key", key_arg(), "--secondary", "ai.example=127.0.0.1:" + std::to_string(plain.port),
-                                  "--require-zonemd", "yes"});
-    strict.start();
+    Aisidd plain(authority(w.d, "plain-primary").args({"--zone", plain_file, "--key", key_arg()}));
+    Aisidd strict(authority(w.d, "strict").args(secondary_args(plain.port)).args({"--require-zonemd", "yes"}));
     REQUIRE_MESSAGE(wait_until([&] { return strict.log().find("refused the AXFR") != std::string::npos; }, 5000) >= 0,
                     strict.log());
     CHECK(strict.log().find("(no_zonemd)") != std::string::npos);

@@ -16,7 +16,7 @@
 using namespace aisid;
 using namespace aisid::resolver;
 using namespace aisid::proto;
-using lifecycle_test::kZone;
+using aisid::test::kTestZone;
 
 namespace {
 
@@ -133,7 +133,7 @@ void check_round_trip(const Zone &z, bool write = true) {
 } // namespace
 
 TEST_CASE("roundtrip: names and rdata that need escaping are written so the zone parser reads them back") {
-    ZonePtr z = *load_zone_text(kZone, "ai.example.zone");
+    ZonePtr z = *load_zone_text(kTestZone, "ai.example.zone");
     for (const char *name : {"q\\\"uote.ai.example.", "back\\\\slash.ai.example.", "sp\\032ace.ai.example.",
                              "semi\\;colon.ai.example.", "pa\\(re\\)n.ai.example.", "dot\\.inside.ai.example.",
                              "\\@.ai.example.", "\\$INCLUDE.ai.example.", "\\$x.ai.example.", "b\\255yte.ai.example."}) {
@@ -149,7 +149,7 @@ TEST_CASE("roundtrip: names and rdata that need escaping are written so the zone
 
 TEST_CASE("roundtrip: every accepted random UPDATE, compacted then reloaded, gives the same zone (property, seeded)") {
     std::mt19937 rng(20261125);
-    ZonePtr z = *load_zone_text(kZone, "ai.example.zone");
+    ZonePtr z = *load_zone_text(kTestZone, "ai.example.zone");
     std::vector<std::string> owners;
     size_t accepted = 0, refused = 0;
     for (int i = 0; i < 300; ++i) {
@@ -185,7 +185,7 @@ TEST_CASE("roundtrip: every accepted random UPDATE, compacted then reloaded, giv
 }
 
 TEST_CASE("roundtrip: a 255-byte owner of escaped bytes (over ldns's 255-character token) and rdata that cannot be written are handled") {
-    ZonePtr z = *load_zone_text(kZone, "ai.example.zone");
+    ZonePtr z = *load_zone_text(kTestZone, "ai.example.zone");
     // Four labels of 60 bytes 0x04 each under ai.example.: 4 * 61 + 12 = 256 > 255,
     // so three of 60 and one of 50: its text is about 900 characters.
     std::string owner;

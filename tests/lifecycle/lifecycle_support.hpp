@@ -1,7 +1,9 @@
-// Helpers shared by the lifecycle tests: records from zone-file text.
+// Helpers shared by the lifecycle tests: records from zone-file text, and the
+// test zone (support/test_zone.hpp).
 #pragma once
 
 #include "aisid/proto/records.hpp"
+#include "test_zone.hpp"
 
 #include <doctest/doctest.h>
 
@@ -31,18 +33,5 @@ inline Record bare(const std::string &name, uint16_t type, uint16_t cls) {
     r.ttl = 0;
     return r;
 }
-
-inline const char *kZone = R"($ORIGIN ai.example.
-$TTL 300
-@                    SOA  ns admin 2026112501 3600 600 86400 60
-@                    NS   ns
-ns                   AAAA 2001:db8:53::1
-_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
-image._object        TXT  "code=1"
-detection._function  TXT  "code=2"
-yolo._method         TXT  "code=1"
-yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
-yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
-)";
 
 } // namespace lifecycle_test

@@ -13,13 +13,13 @@ using namespace aisid::proto;
 using aisid::resolver::axfr_stream;
 using aisid::resolver::ixfr_stream;
 using lifecycle_test::bare;
-using lifecycle_test::kZone;
+using aisid::test::kTestZone;
 using lifecycle_test::rr;
 
 namespace {
 
 ZonePtr base() {
-    auto z = load_zone_text(kZone, "test");
+    auto z = load_zone_text(kTestZone, "test");
     REQUIRE_MESSAGE(z.has_value(), (z ? "" : z.error().to_string()));
     return *z;
 }
@@ -228,7 +228,7 @@ TEST_CASE("update: a codebook TXT with two codes is refused - in a zone file too
     CHECK(u.rcode == kRcodeRefused);
     CHECK_MESSAGE(u.why.find("more than one") != std::string::npos, u.why);
     CHECK(z->dim(Dim::method).code("vit") == 0);
-    auto f = load_zone_text(std::string(kZone) + "vit._method TXT \"code=600\" \"code=601\"\n", "two.zone");
+    auto f = load_zone_text(std::string(kTestZone) + "vit._method TXT \"code=600\" \"code=601\"\n", "two.zone");
     REQUIRE_FALSE(f);
     CHECK(f.error().line == 12);
     // one code, other strings beside it: fine

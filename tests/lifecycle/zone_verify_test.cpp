@@ -60,7 +60,7 @@ TEST_CASE("trust anchor: DS or DNSKEY records of the zone - anything else is a c
 }
 
 TEST_CASE("verdicts before signatures: parse errors - $INCLUDE - the wrong zone - no ZONEMD when required") {
-    const std::string zone = lifecycle_test::kZone;
+    const std::string zone = aisid::test::kTestZone;
     const std::string ai = origin("ai.example.");
     VerifyPolicy lax, strict;
     strict.require_zonemd = true;

@@ -4,7 +4,8 @@
 // sdk_connect_e2e_test.)
 #include "aisid/aisid.h"
 #include "aisid/aisid.hpp"
-#include "sdk_support.hpp"
+#include "paths.hpp"
+#include "proc.hpp"
 #include "aisid/client/zone_watcher.hpp"
 
 #include <doctest/doctest.h>
@@ -70,7 +71,7 @@ TEST_CASE("aisid_client_new with host defaults and free") {
 
 TEST_CASE("aisid_resolve: a registered service, from the example zone, no packet") {
     aisid_client_t *c = empty_client();
-    REQUIRE(aisid_client_add_zone_file(c, source_path("zones/ai.example.zone").c_str()) == AISID_OK);
+    REQUIRE(aisid_client_add_zone_file(c, example_zone_path().c_str()) == AISID_OK);
     aisid_result_t *r = nullptr;
     REQUIRE(aisid_resolve(c, "YOLO.detection.image.ai.example", &r) == AISID_OK);
     CHECK(aisid_result_is_aisid(r) == 1);
@@ -214,7 +215,7 @@ TEST_CASE("an application's zone file replaces a host zone of the same name") {
     // through two files of the same origin, the second named by the application.
     TempDir d;
     aisid_client_t *c = empty_client();
-    REQUIRE(aisid_client_add_zone_file(c, source_path("zones/ai.example.zone").c_str()) == AISID_OK);
+    REQUIRE(aisid_client_add_zone_file(c, example_zone_path().c_str()) == AISID_OK);
     std::string mine = d.write("mine.zone", zone_text("ai.example.", "2001:db8:99::/64"));
     REQUIRE(aisid_client_add_zone_file(c, mine.c_str()) == AISID_OK);
     aisid_result_t *r;
@@ -257,7 +258,7 @@ TEST_CASE("argument checks: upstreams, attempt delay, legacy timeout, strerror")
 
 TEST_CASE("aisid_resolve_async: AISID names answer before it returns") {
     aisid_client_t *c = empty_client();
-    REQUIRE(aisid_client_add_zone_file(c, source_path("zones/ai.example.zone").c_str()) == AISID_OK);
+    REQUIRE(aisid_client_add_zone_file(c, example_zone_path().c_str()) == AISID_OK);
     struct Got {
         int calls = 0;
         aisid_status_t st = AISID_EAGAIN;
@@ -819,7 +820,7 @@ TEST_CASE("C++ API: explain, rule, local zone, SVCB, verification") {
 TEST_CASE("C++ API: Client, Answer, Outcome, counters") {
     auto c = aisid::Client::create({.host_zones = false, .watch = false});
     REQUIRE(c);
-    CHECK(c->add_zone_file(source_path("zones/ai.example.zone")) == aisid::Status::ok);
+    CHECK(c->add_zone_file(example_zone_path()) == aisid::Status::ok);
     CHECK(c->add_zone_file("/nonexistent/x.zone") == aisid::Status::zone);
     CHECK(aisid::last_error().find("/nonexistent/x.zone") != std::string::npos);
     auto a = c->resolve("p250.whisper.recognition.speech.ai.example");

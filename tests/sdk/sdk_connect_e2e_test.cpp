@@ -9,9 +9,12 @@
 //        fallback starts after the attempt delay (RFC 8305 §5) and wins.
 //
 // Each server writes a tag on accept, so the test knows which one it reached.
-#include "../support/skip.hpp"
+#include "skip.hpp"
 #include "aisid/aisid.h"
-#include "sdk_support.hpp"
+#include "netns.hpp"
+#include "paths.hpp"
+#include "proc.hpp"
+#include "unbound.hpp"
 
 #include <doctest/doctest.h>
 
@@ -196,14 +199,17 @@ std::string peer(const Attempt &a) {
 } // namespace
 
 TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost, remembered per network") {
-    if (::geteuid() != 0) {
-        aisid::test::skip("needs root for network namespaces");
-    }
+    aisid::test::skip_unless_root("for network namespaces");
     Topology topo;
     REQUIRE(topo.ok);
-    Unbound dns({"yolo.legacy.example. 300 IN AAAA 2001:db8:fb::1", "yolo.legacy.example. 300 IN A 198.51.100.1",
-                 "he.legacy.example. 300 IN AAAA 2001:db8:dead::1", "he.legacy.example. 300 IN A 198.51.100.1"},
-                {"legacy.example."}, "", S, "198.51.100.53");
+    Unbound dns(UnboundOptions()
+                    .netns(S)
+                    .interface("198.51.100.53")
+                    .local_zone("legacy.example.")
+                    .local_data({"yolo.legacy.example. 300 IN AAAA 2001:db8:fb::1",
+                                 "yolo.legacy.example. 300 IN A 198.51.100.1",
+                                 "he.legacy.example. 300 IN AAAA 2001:db8:dead::1",
+                                 "he.legacy.example. 300 IN A 198.51.100.1"}));
     Servers srv;
     srv.listen_on(kAisid, kAisidPort, "aisid");
     srv.listen_on("2001:db8:fb::1", kLegacyPort, "legacy");
@@ -214,7 +220,7 @@ TEST_CASE("aisid_connect in namespaces: AISID routed, not routed, silently lost,
     aisid_client_t *c = nullptr;
     REQUIRE(aisid_client_new_flags(&c, AISID_CLIENT_NO_HOST_ZONES | AISID_CLIENT_NO_WATCH) == AISID_OK);
     REQUIRE(aisid_client_add_zone_file(c, d.write("ai.zone", zone(kLegacyPort)).c_str()) == AISID_OK);
-    REQUIRE(aisid_client_set_upstreams(c, dns.address().c_str()) == AISID_OK);
+    REQUIRE(aisid_client_set_upstreams(c, dns.addr().c_str()) == AISID_OK);
     const char *name = "yolo.detection.image.ai.example";
 
     SUBCASE("routed: straight to the AISID, no DNS packet") {

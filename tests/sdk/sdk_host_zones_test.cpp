@@ -3,9 +3,10 @@
 // the directory appears after the client started. Runs in a child with a
 // private mount namespace (root) and a tmpfs over /var/lib, so the host's
 // directories are never touched.
-#include "../support/skip.hpp"
+#include "skip.hpp"
 #include "aisid/aisid.h"
-#include "sdk_support.hpp"
+#include "paths.hpp"
+#include "proc.hpp"
 
 #include <doctest/doctest.h>
 
@@ -99,9 +100,7 @@ std::string host_zone_steps() {
 } // namespace
 
 TEST_CASE("host zone data by default: read at start and followed on disk") {
-    if (::geteuid() != 0) {
-        aisid::test::skip("needs root for a private mount namespace");
-    }
+    aisid::test::skip_unless_root("for a private mount namespace");
     int p[2];
     REQUIRE(::pipe(p) == 0);
     pid_t pid = ::fork();

@@ -4,7 +4,8 @@
 // loopback listeners.
 #include "aisid/aisid.h"
 #include "aisid/aisid.hpp"
-#include "sdk_support.hpp"
+#include "sdk_upstream.hpp"
+#include "paths.hpp"
 
 #include <doctest/doctest.h>
 
@@ -36,8 +37,8 @@ std::vector<std::string> addrs(const aisid_result_t *r) {
 aisid_client_t *client_for(const Unbound &u) {
     aisid_client_t *c = nullptr;
     REQUIRE(aisid_client_new_flags(&c, AISID_CLIENT_NO_HOST_ZONES | AISID_CLIENT_NO_WATCH) == AISID_OK);
-    REQUIRE(aisid_client_set_upstreams(c, u.address().c_str()) == AISID_OK);
-    REQUIRE(aisid_client_add_zone_file(c, source_path("zones/ai.example.zone").c_str()) == AISID_OK);
+    REQUIRE(aisid_client_set_upstreams(c, u.addr().c_str()) == AISID_OK);
+    REQUIRE(aisid_client_add_zone_file(c, example_zone_path().c_str()) == AISID_OK);
     return c;
 }
 
@@ -83,7 +84,7 @@ struct Listener {
 } // namespace
 
 TEST_CASE("legacy names: AAAA and A through c-ares, IPv4 mapped, source legacy") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
+    Unbound u(sdk_legacy_upstream());
     aisid_client_t *c = client_for(u);
     aisid_result_t *r = nullptr;
     REQUIRE(aisid_resolve(c, "www.legacy.example", &r) == AISID_OK);
@@ -120,7 +121,7 @@ TEST_CASE("legacy names: AAAA and A through c-ares, IPv4 mapped, source legacy")
 }
 
 TEST_CASE("legacy cache: answers served until their TTL runs out, also with the upstream gone") {
-    auto u = std::make_unique<Unbound>(legacy_test_data(), legacy_test_zones());
+    auto u = std::make_unique<Unbound>(sdk_legacy_upstream());
     aisid_client_t *c = client_for(*u);
     aisid_result_t *r = nullptr;
     REQUIRE(aisid_resolve(c, "www.legacy.example", &r) == AISID_OK);
@@ -164,7 +165,7 @@ TEST_CASE("legacy cache: answers served until their TTL runs out, also with the 
 }
 
 TEST_CASE("asynchronous API: fds + process in the application's poll loop") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
+    Unbound u(sdk_legacy_upstream());
     aisid_client_t *c = client_for(u);
     struct Out {
         std::map<std::string, std::pair<aisid_status_t, std::vector<std::string>>> got;
@@ -222,10 +223,10 @@ TEST_CASE("asynchronous API: fds + process in the application's poll loop") {
 }
 
 TEST_CASE("C++ API: legacy resolve and resolve_async with process()") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
+    Unbound u(sdk_legacy_upstream());
     auto c = aisid::Client::create({.host_zones = false, .watch = false});
     REQUIRE(c);
-    REQUIRE(c->set_upstreams(u.address()) == aisid::Status::ok);
+    REQUIRE(c->set_upstreams(u.addr()) == aisid::Status::ok);
     auto a = c->resolve("www.legacy.example");
     REQUIRE(a);
     CHECK(a->source() == aisid::Source::legacy);
@@ -246,7 +247,7 @@ TEST_CASE("C++ API: legacy resolve and resolve_async with process()") {
 }
 
 TEST_CASE("threads share one client: AISID and legacy names at once") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
+    Unbound u(sdk_legacy_upstream());
     aisid_client_t *c = client_for(u);
     std::atomic<int> bad{0}, ok{0};
     std::vector<std::thread> ts;
@@ -280,7 +281,7 @@ TEST_CASE("threads share one client: AISID and legacy names at once") {
 }
 
 TEST_CASE("connect to a legacy name: Happy Eyeballs from AAAA to A") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
+    Unbound u(sdk_legacy_upstream());
     aisid_client_t *c = client_for(u);
     Listener v4("127.0.0.1");
     // ::1 on the same port refuses (nobody listens there): the A address gets its turn at once.

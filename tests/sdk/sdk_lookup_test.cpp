@@ -1,6 +1,7 @@
 // aisid-lookup through the SDK (no --server): AISID names from zone data,
 // legacy names through the SDK's legacy path against a real Unbound.
-#include "sdk_support.hpp"
+#include "sdk_upstream.hpp"
+#include "paths.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,7 +18,7 @@ struct Run {
 
 Run lookup(const std::string &args) {
     Run r;
-    std::string cmd = std::string(AISID_LOOKUP_PATH) + " " + args + " 2>&1";
+    std::string cmd = aisid_lookup_path() + " " + args + " 2>&1";
     FILE *p = ::popen(cmd.c_str(), "r");
     REQUIRE(p);
     std::array<char, 4096> b;
@@ -31,8 +32,8 @@ Run lookup(const std::string &args) {
 } // namespace
 
 TEST_CASE("aisid-lookup: legacy names through the SDK with --upstream") {
-    Unbound u(legacy_test_data(), legacy_test_zones());
-    std::string zone = "--zone " + source_path("zones/ai.example.zone") + " --upstream " + u.address();
+    Unbound u(sdk_legacy_upstream());
+    std::string zone = "--zone " + example_zone_path() + " --upstream " + u.addr();
 
     Run r = lookup(zone + " www.legacy.example");
     CHECK(r.rc == 0);

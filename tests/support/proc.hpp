@@ -1,7 +1,7 @@
 // Test helpers for starting real programs on loopback: free ports, spawning a
-// process (stdout/stderr captured to files), waiting for its port, stopping it
-// (always: the destructor kills what is still running), and running a command
-// to capture its output. Header-only; usable from any doctest binary.
+// process (stdout/stderr captured to files), waiting until it listens on its
+// ports, stopping it (always: the destructor kills what is still running),
+// and running a command to capture its output. Header-only; needs no doctest.
 #pragma once
 
 #include <arpa/inet.h>
@@ -20,8 +20,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
+#include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -86,7 +91,7 @@ inline int free_port(const char *host = "127.0.0.1") {
     }
     static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
                            static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
-    auto bindable = [](int family, int type, int port, const char *addr) {
+    auto bindable = [](int family, int type, int port, const char *addr) -> bool {
         int fd = socket(family, type, 0);
         if (fd < 0) return false;
         int one = 1;
@@ -120,51 +125,24 @@ inline int free_port(const char *host = "127.0.0.1") {
     throw std::runtime_error("no free port");
 }
 
-/// True once something accepts TCP connections on host:port (IPv4 or IPv6 literal).
-inline bool wait_for_tcp(const std::string &host, int port, int timeout_ms = 5000) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < end) {
-        sockaddr_storage ss{};
-        socklen_t len;
-        int fam;
-        if (host.find(':') != std::string::npos) {
-            auto &s6 = reinterpret_cast<sockaddr_in6 &>(ss);
-            s6.sin6_family = AF_INET6;
-            s6.sin6_port = htons(uint16_t(port));
-            inet_pton(AF_INET6, host.c_str(), &s6.sin6_addr);
-            len = sizeof s6;
-            fam = AF_INET6;
-        } else {
-            auto &s4 = reinterpret_cast<sockaddr_in &>(ss);
-            s4.sin_family = AF_INET;
-            s4.sin_port = htons(uint16_t(port));
-            inet_pton(AF_INET, host.c_str(), &s4.sin_addr);
-            len = sizeof s4;
-            fam = AF_INET;
-        }
-        int fd = socket(fam, SOCK_STREAM, 0);
-        bool ok = connect(fd, reinterpret_cast<sockaddr *>(&ss), len) == 0;
-        close(fd);
-        if (ok) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-}
-
 /// A child process, killed (SIGKILL) and reaped by the destructor if still
 /// running, and by the kernel if the test process dies first (no destructor
 /// runs then).
 class Process {
 public:
     Process() = default;
-    /// Starts argv[0] (looked up in PATH) with stdout/stderr redirected to files in `logdir`.
-    Process(std::vector<std::string> argv, const std::string &logdir, const std::string &name)
+    /// Starts argv[0] (looked up in PATH) with stdout/stderr redirected to
+    /// files in `logdir` (NAME.out, NAME.err); `env` ("KEY=VALUE") added to
+    /// the environment.
+    Process(std::vector<std::string> argv, const std::string &logdir, const std::string &name,
+            const std::vector<std::string> &env = {})
         : out_path_(logdir + "/" + name + ".out"), err_path_(logdir + "/" + name + ".err") {
-        start(std::move(argv));
+        start(std::move(argv), env);
     }
     /// Starts argv[0] with stdout and stderr both to `log` (one file, in order).
-    Process(std::vector<std::string> argv, const std::string &log) : out_path_(log), err_path_(log) {
-        start(std::move(argv));
+    Process(std::vector<std::string> argv, const std::string &log, const std::vector<std::string> &env = {})
+        : out_path_(log), err_path_(log) {
+        start(std::move(argv), env);
     }
     Process(const Process &) = delete;
     Process &operator=(const Process &) = delete;
@@ -239,10 +217,22 @@ public:
     }
 
 private:
-    void start(std::vector<std::string> argv) {
+    void start(std::vector<std::string> argv, const std::vector<std::string> &env) {
         std::vector<char *> av;
         for (auto &a : argv) av.push_back(a.data());
         av.push_back(nullptr);
+        // The environment, made before fork (no allocation in the child).
+        std::vector<std::string> envs;
+        for (char **e = environ; *e; ++e) {
+            std::string kv = *e, key = kv.substr(0, kv.find('=') + 1);
+            bool replaced = false;
+            for (const std::string &x : env) replaced |= x.compare(0, key.size(), key) == 0;
+            if (!replaced) envs.push_back(kv);
+        }
+        envs.insert(envs.end(), env.begin(), env.end());
+        std::vector<char *> ev;
+        for (auto &e : envs) ev.push_back(e.data());
+        ev.push_back(nullptr);
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
@@ -261,7 +251,7 @@ private:
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, nullptr);
-            execvp(av[0], av.data());
+            execvpe(av[0], av.data(), ev.data());
             _exit(127);
         }
     }
@@ -277,6 +267,81 @@ private:
     int status_ = 0;
     std::string out_path_, err_path_;
 };
+
+/// A port a server should hold: bound (UDP) or listening (TCP).
+struct Listening {
+    int port;
+    bool tcp;
+};
+
+/// True when process `pid` itself holds `port`: a UDP socket bound to it or
+/// a TCP socket listening on it, in the process's network namespace (its
+/// /proc/PID/net). Not just "something answers there": a port taken by
+/// another program in between does not count.
+inline bool owns_port(pid_t pid, const Listening &want) {
+    std::set<std::string> inodes; // the process's sockets
+    std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+    if (DIR *d = opendir(fds.c_str())) {
+        while (dirent *e = readdir(d)) {
+            char link[64];
+            ssize_t n = readlink((fds + "/" + e->d_name).c_str(), link, sizeof link - 1);
+            if (n > 9 && std::strncmp(link, "socket:[", 8) == 0) inodes.insert(std::string(link + 8, size_t(n) - 9));
+        }
+        closedir(d);
+    }
+    static const char *const tables[2][2] = {{"udp", "udp6"}, {"tcp", "tcp6"}};
+    for (const char *table : tables[want.tcp ? 1 : 0]) {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/net/" + table);
+        std::string line;
+        std::getline(f, line); // the header
+        while (std::getline(f, line)) {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+            std::istringstream in(line);
+            std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
+            if (!(in >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode)) continue;
+            size_t colon = local.rfind(':');
+            if (colon == std::string::npos || std::stoi(local.substr(colon + 1), nullptr, 16) != want.port) continue;
+            if (want.tcp && st != "0A") continue; // TCP_LISTEN
+            if (inodes.count(inode)) return true;
+        }
+    }
+    return false;
+}
+
+/// Waits until process `p` holds every port in `ports` (owns_port); false
+/// when it exits first or time runs out.
+inline bool wait_listening(Process &p, const std::vector<Listening> &ports, int timeout_ms = 10000) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < end) {
+        if (!p.running()) return false;
+        bool all = true;
+        for (const Listening &l : ports) all = all && owns_port(p.pid(), l);
+        if (all) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+/// A server's log saying a port it was given is taken.
+inline bool port_taken(const std::string &log) {
+    return log.find("already in use") != std::string::npos || log.find("Address in use") != std::string::npos;
+}
+
+/// Starts a server on ports free a moment ago: `start` picks the ports,
+/// starts `proc` (logging to `log`) and says whether it came up
+/// (wait_listening). Another program (tests of other parts run in parallel)
+/// may take a port in between: a start that failed with "Address already in
+/// use", or said nothing at all, is retried on new ports. Throws with the log
+/// when it does not come up.
+template <class Start> void start_retrying(Process &proc, const std::string &log, Start start, const char *what) {
+    for (int attempt = 0;; ++attempt) {
+        if (start()) return;
+        proc.stop();
+        std::string l = read_file(log);
+        if (attempt < 5 && (port_taken(l) || l.empty())) continue;
+        throw std::runtime_error(std::string(what) + " did not start: " + l);
+    }
+}
 
 struct CmdResult {
     int code = -1;  // exit code; 128+signal; -1 when it timed out (then killed)
@@ -295,10 +360,15 @@ inline CmdResult run(std::vector<std::string> argv, int timeout_ms = 20000) {
     return r;
 }
 
-/// True when the program is in PATH.
+/// True when the program is in PATH (asked once per program and process).
 inline bool have_program(const std::string &name) {
+    static std::mutex m;
+    static std::map<std::string, bool> known;
+    std::lock_guard<std::mutex> lock(m);
+    auto it = known.find(name);
+    if (it != known.end()) return it->second;
     std::string cmd = "command -v '" + name + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
+    return known[name] = std::system(cmd.c_str()) == 0;
 }
 
 } // namespace aisid::test

@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "aisidd.hpp"
 #include "tls_peers.hpp"
 
 using namespace aisid::test;
@@ -34,34 +35,26 @@ std::vector<uint8_t> ask_udp(int port, const std::vector<uint8_t> &q, int ms = 4
     return out;
 }
 
-struct Aisidd {
-    int port = 0;
-    Process proc;
-    std::string log;
-    Aisidd(const TempDir &tmp, std::vector<std::string> args) {
-        static int n = 0;
-        log = tmp.file("aisidd-" + std::to_string(++n) + ".log");
-        start_retrying(proc, log, [&] {
-            port = free_port();
-            std::vector<std::string> argv = {AISIDD_PATH, "--listen", "127.0.0.1:" + std::to_string(port),
-                                             "--threads", "1", "--upstream-timeout", "1000"};
-            argv.insert(argv.end(), args.begin(), args.end());
-            proc = Process(argv, log);
-            return wait_tcp(port, proc);
-        }, "aisidd");
-    }
-};
+/// aisidd with one worker and a 1 s upstream timeout, forwarding as `args` say.
+AisiddOptions forwarder(const TempDir &tmp, std::vector<std::string> args) {
+    static int n = 0;
+    return AisiddOptions()
+        .in(tmp, "aisidd-" + std::to_string(++n))
+        .workers(1)
+        .args({"--upstream-timeout", "1000"})
+        .args(args);
+}
 
 } // namespace
 
 TEST_CASE("aisidd forwards over DoT and over DoH with --ca-file") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
-    Dnsdist dd(tmp, pki, ub.udp);
+    Unbound ub(tls_upstream(tmp, pki));
+    Dnsdist dd(DnsdistOptions().in(tmp).tls(pki).backend(ub.port));
     for (const std::string &up : {ub.dot_uri(), ub.doh_uri(), dd.dot_uri(), dd.doh_uri()}) {
         CAPTURE(up);
-        Aisidd d(tmp, {"--upstream", up, "--ca-file", pki.ca});
+        Aisidd d(forwarder(tmp, {"--upstream", up, "--ca-file", pki.ca}));
         auto r = ask_udp(d.port, make_query("q9.legacy.example", 0x1111));
         REQUIRE(!r.empty());
         CHECK(msg_id(r) == 0x1111);
@@ -97,13 +90,14 @@ TEST_CASE("aisidd forwards over DoT and over DoH with --ca-file") {
 TEST_CASE("aisidd: a bad certificate is logged with its reason and the next upstream answers") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
-    Aisidd d(tmp, {"--upstream", ub.dot_uri("wrong.example"), "--upstream", ub.doh_uri(), "--ca-file", pki.ca});
+    Unbound ub(tls_upstream(tmp, pki));
+    Aisidd d(
+        forwarder(tmp, {"--upstream", ub.dot_uri("wrong.example"), "--upstream", ub.doh_uri(), "--ca-file", pki.ca}));
     auto r = ask_udp(d.port, make_query("a.legacy.example", 7));
     REQUIRE(!r.empty());
     CHECK(answer_a(r) == std::vector<std::string>{"192.0.2.1"});
     d.proc.stop();
-    std::string log = read_file(d.log);
+    std::string log = d.log();
     CHECK_MESSAGE(log.find(ub.dot_uri("wrong.example") + ": certificate verification failed: hostname mismatch") !=
                       std::string::npos,
                   log);
@@ -112,15 +106,15 @@ TEST_CASE("aisidd: a bad certificate is logged with its reason and the next upst
 TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL with the reason and never a clear-text answer") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
+    Unbound ub(tls_upstream(tmp, pki));
     // No --ca-file: the system store does not trust the test CA.
-    Aisidd d(tmp, {"--upstream", ub.dot_uri()});
+    Aisidd d(forwarder(tmp, {"--upstream", ub.dot_uri()}));
     auto r = ask_udp(d.port, make_query("a.legacy.example", 8));
     REQUIRE(!r.empty());
     CHECK(msg_rcode(r) == 2);  // SERVFAIL
     CHECK(answer_a(r).empty());
     d.proc.stop();
-    std::string log = read_file(d.log);
+    std::string log = d.log();
     CHECK_MESSAGE(log.find("certificate verification failed: unable to get local issuer certificate") !=
                       std::string::npos,
                   log);
@@ -129,10 +123,10 @@ TEST_CASE("aisidd: an untrusted upstream gives SERVFAIL with the reason and neve
 TEST_CASE("aisidd: a DoH answer is cached no longer than its HTTP max-age") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
-    Dnsdist dd(tmp, pki, ub.udp, "dnsdist",
-               "sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}");
-    Aisidd d(tmp, {"--upstream", dd.doh_uri(), "--ca-file", pki.ca});
+    Unbound ub(tls_upstream(tmp, pki));
+    Dnsdist dd(DnsdistOptions().in(tmp).tls(pki).backend(ub.port).doh_options(
+        "sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}"));
+    Aisidd d(forwarder(tmp, {"--upstream", dd.doh_uri(), "--ca-file", pki.ca}));
     for (uint16_t id : {1, 2}) {  // the second answer comes from aisidd's cache
         auto r = ask_udp(d.port, make_query("a.legacy.example", id));
         uint32_t ttl = 0;

@@ -61,7 +61,7 @@ void check_a(const UpstreamResult &r, const std::string &want, uint16_t id) {
 
 TEST_CASE("DoT and DoH to Unbound answer right with the caller's ID") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
     auto o = opts(p.pki);
     {
         auto pl = pool({ub.dot_uri()}, o);
@@ -95,8 +95,8 @@ TEST_CASE("DoT and DoH to Unbound answer right with the caller's ID") {
 
 TEST_CASE("DoT and DoH to dnsdist answer right") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist dd(p.tmp, p.pki, ub.udp);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist dd(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
     auto o = opts(p.pki);
     auto dot = pool({dd.dot_uri()}, o);
     check_a(dot->query_blocking(make_query("q3.legacy.example", 3)), "198.51.100.3", 3);
@@ -107,8 +107,8 @@ TEST_CASE("DoT and DoH to dnsdist answer right") {
 
 TEST_CASE("a certificate for another name is refused with the reason") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist dd(p.tmp, p.pki, ub.udp);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist dd(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
     auto o = opts(p.pki);
     for (const std::string &uri : {ub.dot_uri("wrong.example"), dd.dot_uri("wrong.example")}) {
         auto pl = pool({uri}, o);
@@ -136,7 +136,7 @@ TEST_CASE("a certificate for another name is refused with the reason") {
 
 TEST_CASE("an untrusted certificate is refused with the reason and never retried in clear text") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
     Options rogue = opts(p.pki);
     rogue.ca_file = p.pki.rogue_ca;
     Options system_store = opts(p.pki);
@@ -194,9 +194,9 @@ TEST_CASE("refused connections and timeouts are reported per upstream") {
 
 TEST_CASE("an upstream stopped mid-stream fails over to the next") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist dd(p.tmp, p.pki, ub.udp);
-    Unbound ub2(p.tmp, p.pki, "unbound2");
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist dd(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
+    Unbound ub2(tls_upstream(p.tmp, p.pki, "unbound2"));
     auto o = opts(p.pki, 800);
 
     SUBCASE("killed (connection reset then refused)") {
@@ -244,8 +244,8 @@ TEST_CASE("an upstream stopped mid-stream fails over to the next") {
 
 TEST_CASE("many concurrent queries share one connection and one handshake") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist dd(p.tmp, p.pki, ub.udp);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist dd(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
     auto o = opts(p.pki, 5000);
     const std::pair<std::string, int> cases[] = {
         {ub.dot_uri(), ub.dot}, {dd.dot_uri(), dd.dot}, {ub.doh_uri(), ub.doh}, {dd.doh_uri(), dd.doh}};
@@ -284,8 +284,8 @@ TEST_CASE("many concurrent queries share one connection and one handshake") {
 
 TEST_CASE("DoT: idle close then reconnect with TLS session resumption") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist dd(p.tmp, p.pki, ub.udp);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist dd(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
     auto o = opts(p.pki);
     o.idle_timeout_ms = 200;
     for (const std::string &uri : {dd.dot_uri(), ub.dot_uri()}) {
@@ -311,7 +311,7 @@ TEST_CASE("DoT: idle close then reconnect with TLS session resumption") {
 
 TEST_CASE("address lookups for the SDK: AAAA then A with TTLs and NXDOMAIN and the failure reason") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
+    Unbound ub(tls_upstream(p.tmp, p.pki));
     auto o = opts(p.pki, 1000);
     auto deadline = [] { return Clock::now() + std::chrono::seconds(3); };
     for (const std::string &uri : {ub.dot_uri(), ub.doh_uri()}) {
@@ -339,10 +339,14 @@ TEST_CASE("address lookups for the SDK: AAAA then A with TTLs and NXDOMAIN and t
 
 TEST_CASE("DoH: answer TTLs are capped at the HTTP freshness lifetime (RFC 8484 §5.1)") {
     Peers p;
-    Unbound ub(p.tmp, p.pki);
-    Dnsdist plain(p.tmp, p.pki, ub.udp);
-    Dnsdist short_lived(p.tmp, p.pki, ub.udp, "dnsdist-maxage",
-                        "sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}");
+    Unbound ub(tls_upstream(p.tmp, p.pki));
+    Dnsdist plain(DnsdistOptions().in(p.tmp).tls(p.pki).backend(ub.port));
+    Dnsdist short_lived(
+        DnsdistOptions()
+            .in(p.tmp, "dnsdist-maxage")
+            .tls(p.pki)
+            .backend(ub.port)
+            .doh_options("sendCacheControlHeaders=false, customResponseHeaders={[\"cache-control\"]=\"max-age=42\"}"));
     auto o = opts(p.pki);
     uint32_t ttl = 0;
     auto a = pool({plain.doh_uri()}, o)->query_blocking(make_query("a.legacy.example", 1));
@@ -365,7 +369,7 @@ TEST_CASE("DoH: answer TTLs are capped at the HTTP freshness lifetime (RFC 8484 
 
 TEST_CASE("DoT queries reach the server padded to 128 octets (RFC 8467 §4.1)") {
     Peers p;
-    Unbound ub(p.tmp, p.pki, "unbound-v4", 4);
+    Unbound ub(tls_upstream(p.tmp, p.pki, "unbound-v4", 4));
     auto pl = pool({ub.dot_uri()}, opts(p.pki));
     // A short name, a long one, and one with the caller's own EDNS OPT.
     check_a(pl->query_blocking(make_query("q1.legacy.example", 1)), "198.51.100.1", 1);
@@ -375,7 +379,7 @@ TEST_CASE("DoT queries reach the server padded to 128 octets (RFC 8467 §4.1)") 
     REQUIRE(big);
     CHECK(msg_rcode(big->wire) == 3);
     ub.proc.stop();  // flush the log
-    std::string log = read_file(ub.log);
+    std::string log = ub.log();
     size_t lens = 0, ok = 0;
     for (size_t at = log.find("Reading ssl tcp query of length "); at != std::string::npos;
          at = log.find("Reading ssl tcp query of length ", at + 1)) {
@@ -416,7 +420,7 @@ TEST_CASE("DoH: a server without HTTP/2 is refused (RFC 8484 §5.2)") {
         port = free_port();
         srv = Process({"python3", p.tmp.file("h1.py"), std::to_string(port), p.pki.cert, p.pki.key},
                       p.tmp.file("h1.log"));
-        return wait_tcp(port, srv);
+        return wait_listening(srv, {{port, true}});
     }, "python3 http.server");
     std::string uri = "https://127.0.0.1:" + std::to_string(port) + "/dns-query";
     auto pl = pool({uri}, opts(p.pki));

@@ -39,7 +39,7 @@ std::vector<std::string> addresses(aisid_client_t *c, const char *name, aisid_st
 TEST_CASE("SDK: aisid_client_set_upstreams takes tls:// and https:// upstreams") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
+    Unbound ub(tls_upstream(tmp, pki));
     setenv("AISID_CA_FILE", pki.ca.c_str(), 1);
     for (const std::string &up : {ub.dot_uri(), ub.doh_uri()}) {
         CAPTURE(up);
@@ -72,7 +72,7 @@ TEST_CASE("SDK: aisid_client_set_upstreams takes tls:// and https:// upstreams")
     // Plain upstreams listed after the encrypted one are the caller's failover.
     {
         Client cl;
-        std::string list = ub.dot_uri("wrong.example") + ",127.0.0.1:" + std::to_string(ub.udp);
+        std::string list = ub.dot_uri("wrong.example") + ",127.0.0.1:" + std::to_string(ub.port);
         REQUIRE(aisid_client_set_upstreams(cl.c, list.c_str()) == AISID_OK);
         aisid_status_t st;
         CHECK(addresses(cl.c, "q6.legacy.example", st) == std::vector<std::string>{"::ffff:198.51.100.6"});
@@ -103,7 +103,7 @@ void on_result(void *arg, aisid_status_t st, aisid_result_t *r) {
 TEST_CASE("SDK: asynchronous lookups over DoT and DoH run on the caller's event loop") {
     TempDir tmp;
     Pki pki(tmp.path);
-    Unbound ub(tmp, pki);
+    Unbound ub(tls_upstream(tmp, pki));
     setenv("AISID_CA_FILE", pki.ca.c_str(), 1);
     for (const std::string &up : {ub.dot_uri(), ub.doh_uri()}) {
         CAPTURE(up);

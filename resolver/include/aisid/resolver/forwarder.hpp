@@ -12,7 +12,7 @@
 // UDP, TCP or the encrypted transport as try t; cancel try t; reply to this
 // client; share this answer with those workers. The worker only executes
 // them (worker_upstream.cpp), so every decision here is testable with a fake
-// clock and no sockets (tests/unit/forwarder_test.cpp replays scripts of
+// clock and no sockets (tests/resolver/forwarder_test.cpp replays scripts of
 // queries, answers and time steps, like Unbound's .rpl tests).
 //
 // What it owns, per question in flight (one "lookup" per cache key):

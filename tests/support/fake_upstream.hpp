@@ -8,7 +8,8 @@
 // is stopped and joined by the destructor, so it never outlives a test.
 #pragma once
 
-#include "../support/proc.hpp"
+#include "dns_query.hpp"
+#include "proc.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,25 +46,9 @@ inline bool read_plain_name(const std::string &m, size_t &pos, std::string &text
     return false;
 }
 
-inline std::string be16(uint16_t v) { return {char(v >> 8), char(v & 0xff)}; }
-inline std::string be32(uint32_t v) { return be16(uint16_t(v >> 16)) + be16(uint16_t(v)); }
-inline std::string wire_of(const std::string &name) {
-    std::string o;
-    size_t s = 0;
-    std::string n = name;
-    if (!n.empty() && n.back() == '.') n.pop_back();
-    while (s < n.size()) {
-        size_t d = n.find('.', s);
-        if (d == std::string::npos) d = n.size();
-        o += char(d - s);
-        o += n.substr(s, d - s);
-        s = d + 1;
-    }
-    return o + '\0';
-}
 /// One resource record: owner wire, type, class IN, TTL, rdata.
 inline std::string rr_wire(const std::string &owner, uint16_t type, uint32_t ttl, const std::string &rdata) {
-    return wire_of(owner) + be16(type) + be16(1) + be32(ttl) + be16(uint16_t(rdata.size())) + rdata;
+    return wire_name(owner) + be16(type) + be16(1) + be32(ttl) + be16(uint16_t(rdata.size())) + rdata;
 }
 inline std::string a_rdata(const char *ip) {
     in_addr a{};
@@ -258,7 +243,7 @@ private:
                 send_from(udp_, good);
                 break;
             case Mode::wrong_q_first: {
-                std::string other = wire_of("bogus.legacy.example") + be16(s.type) + be16(1);
+                std::string other = wire_name("bogus.legacy.example") + be16(s.type) + be16(1);
                 send_from(udp_, reply(s.id, other, s.type, kBogus, ""));
                 // the right name with another type, too
                 std::string other_type = question.substr(0, question.size() - 4) + be16(uint16_t(s.type == 1 ? 28 : 1)) + be16(1);

@@ -1,4 +1,5 @@
 // SPEC §2: the resolution order and the reverse, table-driven.
+#include "test_zone.hpp"
 #include "aisid/core/zone_set.hpp"
 
 #include <doctest/doctest.h>
@@ -9,21 +10,11 @@ using namespace aisid;
 
 namespace {
 
-const char *kZone = R"($ORIGIN ai.example.
-$TTL 300
-@                    SOA  ns admin 2026112501 3600 600 86400 60
-@                    NS   ns
-ns                   AAAA 2001:db8:53::1
-_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
-image._object        TXT  "code=1"
-text._object         TXT  "code=2"
-detection._function  TXT  "code=2"
+// The test zone, with more terms and services.
+const std::string kZone = std::string(aisid::test::kTestZone) + R"(text._object         TXT  "code=2"
 generation._function TXT  "code=4"
-yolo._method         TXT  "code=1"
 resnet._method       TXT  "code=2"
 llama._method        TXT  "code=5"
-yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
-yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
 llama.generation.text AAAA 2001:db8:abcd:12:2:4:5:0
 notes.generation.text TXT "explicit records win over synthesis"
 generation.text      TXT  "also explicit"

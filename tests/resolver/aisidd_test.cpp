@@ -1,9 +1,16 @@
 // aisidd end to end: the real daemon, a real Unbound upstream, and real clients
 // (dig, kdig, drill) on free loopback ports.
-#include "resolver_fixture.hpp"
+#include "aisidd.hpp"
+#include "dns_query.hpp"
+#include "legacy_upstream.hpp"
+#include "net.hpp"
+#include "paths.hpp"
+#include "skip.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -11,8 +18,10 @@ using namespace aisid::test;
 using namespace std::chrono_literals;
 
 TEST_CASE("AISID names are answered authoritatively, over UDP and TCP, by dig, kdig and drill") {
-    Unbound ub;
-    Aisidd d({"--upstream", ub.addr()});
+    skip_unless_program("kdig", "package knot-dnsutils");
+    skip_unless_program("drill", "package ldnsutils");
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()));
     for (const char *tcp : {"+notcp", "+tcp"}) {
         CAPTURE(tcp);
         // Rule 1: a registered service's explicit AAAA.
@@ -50,17 +59,17 @@ TEST_CASE("AISID names are answered authoritatively, over UDP and TCP, by dig, k
         CHECK(has_flag(o, "aa"));
     }
     // kdig and drill, UDP and TCP.
-    auto k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+short", "yolo.detection.video.ai.example", "AAAA"});
+    auto k = run({"kdig", "@127.0.0.1", "-p", std::to_string(d.port), "+short", "yolo.detection.video.ai.example", "AAAA"});
     CHECK(k.out == "2001:db8:abcd:12:4:2:1:0\n");
-    k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", "+short", "yolo.detection.video.ai.example", "AAAA"});
+    k = run({"kdig", "@127.0.0.1", "-p", std::to_string(d.port), "+tcp", "+short", "yolo.detection.video.ai.example", "AAAA"});
     CHECK(k.out == "2001:db8:abcd:12:4:2:1:0\n");
-    k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", "missing.ai.example", "AAAA"});
+    k = run({"kdig", "@127.0.0.1", "-p", std::to_string(d.port), "+tcp", "missing.ai.example", "AAAA"});
     CHECK(k.out.find("status: NXDOMAIN") != std::string::npos);
-    auto dr = run({"drill", "-p", d.p(), "clip.captioning.video.ai.example", "@127.0.0.1", "AAAA"});
+    auto dr = run({"drill", "-p", std::to_string(d.port), "clip.captioning.video.ai.example", "@127.0.0.1", "AAAA"});
     CHECK(dr.out.find("rcode: NOERROR") != std::string::npos);
     CHECK(dr.out.find("2001:db8:abcd:12:4:9:c:0") != std::string::npos);
     CHECK(dr.out.find("flags: qr aa") != std::string::npos);
-    dr = run({"drill", "-t", "-p", d.p(), "gpt.generation.text.ai.example", "@127.0.0.1", "SVCB"});
+    dr = run({"drill", "-t", "-p", std::to_string(d.port), "gpt.generation.text.ai.example", "@127.0.0.1", "SVCB"});
     CHECK(dr.out.find("gpt-generation-text.legacy.provider.example.") != std::string::npos);
     // Nothing about AISID names reached Unbound: it logs nothing, but aisidd's metrics would show
     // forwards; checked in the metrics test. Clean exit on SIGTERM.
@@ -68,11 +77,9 @@ TEST_CASE("AISID names are answered authoritatively, over UDP and TCP, by dig, k
 }
 
 TEST_CASE("aisidd listens on IPv6 loopback too") {
-    int port = free_port();
-    TempDir dir;
-    Process p({aisidd_path(), "--listen", "[::1]:" + std::to_string(port), "--zone", example_zone(), "--upstream", "127.0.0.1:9"},
-              dir.path, "aisidd");
-    REQUIRE(wait_for_tcp("::1", port));
+    skip_unless_program("kdig", "package knot-dnsutils");
+    Aisidd p(AisiddOptions().listen("[::1]:" + std::to_string(free_port())).example_zone().upstream("127.0.0.1:9"));
+    const int port = p.port;
     auto r = run({"dig", "@::1", "-p", std::to_string(port), "+short", "yolo.detection.image.ai.example", "AAAA"});
     CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
     r = run({"kdig", "@::1", "-p", std::to_string(port), "+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"});
@@ -81,8 +88,8 @@ TEST_CASE("aisidd listens on IPv6 loopback too") {
 }
 
 TEST_CASE("legacy names are forwarded to Unbound, cached with TTLs counting down, negative answers cached") {
-    Unbound ub;
-    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--metrics", "127.0.0.1:" + std::to_string(free_port())});
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()).workers(1).metrics());
     std::string o = dig(d.port, {"www.legacy.example", "A"});
     CHECK(status_of(o) == "NOERROR");
     CHECK(!has_flag(o, "aa"));  // not ours
@@ -110,10 +117,9 @@ TEST_CASE("legacy names are forwarded to Unbound, cached with TTLs counting down
 }
 
 TEST_CASE("upstream stopped: cache, then serve-stale, then SERVFAIL") {
-    Unbound ub;
-    int mport = free_port();
-    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--upstream-timeout", "300",
-              "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    Unbound ub(legacy_upstream());
+    Aisidd d(
+        AisiddOptions().example_zone().upstream(ub.addr()).workers(1).arg("--upstream-timeout").arg("300").metrics());
     CHECK(dig(d.port, {"+short", "short.legacy.example", "A"}) == "192.0.2.11\n");  // TTL 2
     ub.stop();
     CHECK(dig(d.port, {"+short", "short.legacy.example", "A"}) == "192.0.2.11\n");  // still fresh: cache
@@ -125,7 +131,7 @@ TEST_CASE("upstream stopped: cache, then serve-stale, then SERVFAIL") {
     // Never seen: nothing to serve.
     o = dig(d.port, {"www.legacy.example", "A"});
     CHECK(status_of(o) == "SERVFAIL");
-    std::string met = http_get(mport, "/metrics");
+    std::string met = d.metrics();
     CHECK(metric(met, "aisidd_queries_total{outcome=\"stale\"}") == 1);
     CHECK(metric(met, "aisidd_queries_total{outcome=\"servfail\"}") == 1);
     CHECK(metric(met, "aisidd_upstream_up{upstream=\"" + ub.addr() + "\"}") == 0);
@@ -142,7 +148,7 @@ TEST_CASE("upstream stopped: cache, then serve-stale, then SERVFAIL") {
 }
 
 TEST_CASE("failover: a dead and a silent upstream before a working one") {
-    Unbound ub;
+    Unbound ub(legacy_upstream());
     // A UDP socket that never answers: a timeout, not a refusal.
     int silent = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a{};
@@ -152,8 +158,13 @@ TEST_CASE("failover: a dead and a silent upstream before a working one") {
     socklen_t l = sizeof a;
     getsockname(silent, reinterpret_cast<sockaddr *>(&a), &l);
     int dead = free_port();  // nothing listens: ICMP port unreachable
-    Aisidd d({"--upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--upstream", "127.0.0.1:" + std::to_string(dead),
-              "--upstream", ub.addr(), "--upstream-timeout", "300", "--threads", "1"});
+    Aisidd d(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:" + std::to_string(ntohs(a.sin_port)))
+                 .upstream("127.0.0.1:" + std::to_string(dead))
+                 .upstream(ub.addr())
+                 .args({"--upstream-timeout", "300"})
+                 .workers(1));
     CHECK(dig(d.port, {"+short", "www.legacy.example", "A"}) == "192.0.2.10\n");
     // The silent one saw our query with a random ID, and only the server asked may answer:
     // a forged answer from elsewhere is ignored (checked via the core in unit tests).
@@ -165,16 +176,17 @@ TEST_CASE("failover: a dead and a silent upstream before a working one") {
 }
 
 TEST_CASE("truncation over UDP, then the full answer over TCP (local zone and forwarded)") {
+    skip_unless_program("kdig", "package knot-dnsutils");
     std::string big;
     for (int i = 0; i < 12; ++i) big += " \"" + std::string(100, char('a' + i)) + "\"";
     TempDir z;
-    std::string zone = read_file(example_zone()) + "big TXT" + big + "\nbig TXT \"another\"" + big + "\n";
+    std::string zone = read_file(example_zone_path()) + "big TXT" + big + "\nbig TXT \"another\"" + big + "\n";
     write_file(z.file("ai.example.zone"), zone);
     std::vector<std::string> ld;
     ld.push_back("bigtxt.legacy.example. 300 IN TXT" + big);
     ld.push_back("bigtxt.legacy.example. 300 IN TXT \"x\"" + big);
-    Unbound ub(ld);
-    Aisidd d({"--upstream", ub.addr(), "--zone", z.file("ai.example.zone")}, false);
+    Unbound ub(legacy_upstream(ld));
+    Aisidd d(AisiddOptions().upstream(ub.addr()).zone(z.file("ai.example.zone")));
     for (std::string name : {"big.ai.example", "bigtxt.legacy.example"}) {
         CAPTURE(name);
         std::string o = dig(d.port, {"+ignore", "+notcp", name, "TXT"});
@@ -186,14 +198,14 @@ TEST_CASE("truncation over UDP, then the full answer over TCP (local zone and fo
         o = dig(d.port, {name, "TXT"});
         CHECK(!has_flag(o, "tc"));
         CHECK(o.find("ANSWER: 2") != std::string::npos);
-        auto k = run({"kdig", "@127.0.0.1", "-p", d.p(), "+tcp", name, "TXT"});
+        auto k = run({"kdig", "@127.0.0.1", "-p", std::to_string(d.port), "+tcp", name, "TXT"});
         CHECK(k.out.find("ANSWER: 2") != std::string::npos);
     }
     CHECK(d.proc.stop() == 0);
 }
 
 TEST_CASE("malformed queries get FORMERR or are dropped - the daemon keeps answering") {
-    Aisidd d({"--upstream", "127.0.0.1:9"});
+    Aisidd d(AisiddOptions().example_zone().upstream("127.0.0.1:9"));
     // Shorter than a header: dropped.
     CHECK(udp_ask(d.port, std::string("\x12\x34\x01", 3), 300).empty());
     // A response (QR set): dropped, never answered (no reflection loops).
@@ -240,7 +252,7 @@ TEST_CASE("malformed queries get FORMERR or are dropped - the daemon keeps answe
 }
 
 TEST_CASE("UPDATE/NOTIFY get NOTIMP and AXFR/IXFR REFUSED without an authority side") {
-    Aisidd d({"--upstream", "127.0.0.1:9"});
+    Aisidd d(AisiddOptions().example_zone().upstream("127.0.0.1:9"));
     CHECK(msg_rcode(udp_ask(d.port, raw_query(1, "ai.example", 6, 0x2800))) == 4);  // UPDATE
     CHECK(msg_rcode(udp_ask(d.port, raw_query(2, "ai.example", 6, 0x2000))) == 4);  // NOTIFY
     int fd = tcp_connect(d.port);
@@ -254,8 +266,8 @@ TEST_CASE("UPDATE/NOTIFY get NOTIMP and AXFR/IXFR REFUSED without an authority s
 }
 
 TEST_CASE("TCP: pipelined queries on one connection, idle connections closed") {
-    Unbound ub;
-    Aisidd d({"--upstream", ub.addr(), "--tcp-idle-timeout", "400"});
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()).args({"--tcp-idle-timeout", "400"}));
     int fd = tcp_connect(d.port);
     REQUIRE(fd >= 0);
     // Three queries in one write, one of them forwarded (its answer may come last).
@@ -283,20 +295,23 @@ TEST_CASE("TCP: pipelined queries on one connection, idle connections closed") {
 }
 
 TEST_CASE("access control: loopback by default, --deny and --allow, REFUSED otherwise") {
-    Aisidd d({"--upstream", "127.0.0.1:9", "--deny", "127.0.0.0/8", "--allow", "127.0.0.3/32"});
+    Aisidd d(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:9")
+                 .args({"--deny", "127.0.0.0/8", "--allow", "127.0.0.3/32"}));
     std::string q = raw_query(5, "yolo.detection.image.ai.example", 28);
     CHECK(msg_rcode(udp_ask(d.port, q, 1000, "127.0.0.2")) == 5);
     CHECK(msg_rcode(udp_ask(d.port, q, 1000, "127.0.0.1")) == 5);
     std::string ok = udp_ask(d.port, q, 1000, "127.0.0.3");
     CHECK(msg_rcode(ok) == 0);
     CHECK(msg_ancount(ok) == 1);
-    auto r = run({"dig", "@127.0.0.1", "-p", d.p(), "-b", "127.0.0.2", "yolo.detection.image.ai.example", "AAAA"});
+    auto r = run({"dig", "@127.0.0.1", "-p", std::to_string(d.port), "-b", "127.0.0.2", "yolo.detection.image.ai.example", "AAAA"});
     CHECK(status_of(r.out) == "REFUSED");
-    r = run({"dig", "@127.0.0.1", "-p", d.p(), "-b", "127.0.0.3", "+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"});
+    r = run({"dig", "@127.0.0.1", "-p", std::to_string(d.port), "-b", "127.0.0.3", "+tcp", "+short", "yolo.detection.image.ai.example", "AAAA"});
     CHECK(r.out == "2001:db8:abcd:12:1:2:1:0\n");
     CHECK(d.proc.stop() == 0);
 
-    Aisidd plain({"--upstream", "127.0.0.1:9"});  // the default: every loopback client
+    Aisidd plain(AisiddOptions().example_zone().upstream("127.0.0.1:9")); // the default: every loopback client
     CHECK(msg_rcode(udp_ask(plain.port, q, 1000, "127.0.0.2")) == 0);
     CHECK(plain.proc.stop() == 0);
 }
@@ -304,10 +319,10 @@ TEST_CASE("access control: loopback by default, --deny and --allow, REFUSED othe
 TEST_CASE("SIGHUP reloads zones and config atomically - a broken zone keeps the old data") {
     TempDir z;
     std::string path = z.file("ai.example.zone");
-    std::string good = read_file(example_zone());
+    std::string good = read_file(example_zone_path());
     write_file(path, good);
     write_file(z.file("aisidd.conf"), "# test config\nzone = " + path + "\nupstream = 127.0.0.1:9\nlog-level = info\n");
-    Aisidd d({"--config", z.file("aisidd.conf")}, false);
+    Aisidd d(AisiddOptions().args({"--config", z.file("aisidd.conf")}));
     CHECK(dig(d.port, {"+short", "sam.segmentation.text.ai.example", "AAAA"}).empty());
     // Register a service and reload.
     write_file(path, good + "sam.segmentation.text AAAA 2001:db8:abcd:12:2:3:b:0\n");
@@ -347,15 +362,14 @@ TEST_CASE("SIGHUP reloads zones and config atomically - a broken zone keeps the 
 }
 
 TEST_CASE("metrics: Prometheus text with outcomes, latency, cache, upstreams and zones") {
-    Unbound ub;
-    int mport = free_port();
-    Aisidd d({"--upstream", ub.addr(), "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()).metrics());
     dig(d.port, {"yolo.detection.image.ai.example", "AAAA"});
     dig(d.port, {"nope.ai.example", "AAAA"});
     dig(d.port, {"www.legacy.example", "A"});
     dig(d.port, {"+tcp", "www.legacy.example", "A"});
     dig(d.port, {"+tcp", "www.legacy.example", "A"});
-    std::string m = http_get(mport, "/metrics");
+    std::string m = d.metrics();
     CHECK(m.rfind("HTTP/1.1 200 OK", 0) == 0);
     CHECK(m.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
     CHECK(metric(m, "aisidd_queries_total{outcome=\"aisid\"}") == 1);
@@ -372,19 +386,18 @@ TEST_CASE("metrics: Prometheus text with outcomes, latency, cache, upstreams and
     CHECK(metric(m, "aisidd_zone_serial{zone=\"ai.example.\"}") == 2026112501);
     CHECK(metric(m, "aisidd_zone_loaded_timestamp_seconds{zone=\"ai.example.\"}") > 1.7e9);
     CHECK(metric(m, "aisidd_zone_services{zone=\"ai.example.\"}") == 20);
-    CHECK(http_get(mport, "/other").rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(http_get(d.metrics_port, "/other").rfind("HTTP/1.1 404", 0) == 0);
     CHECK(d.proc.stop() == 0);
 }
 
 TEST_CASE("the cache keeps to its memory bound by evicting") {
     std::vector<std::string> ld;
     for (int i = 0; i < 60; ++i) ld.push_back("n" + std::to_string(i) + ".legacy.example. 300 IN TXT \"" + std::string(200, 'x') + "\"");
-    Unbound ub(ld);
-    int mport = free_port();
-    Aisidd d({"--upstream", ub.addr(), "--threads", "1", "--cache-size", "8K", "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    Unbound ub(legacy_upstream(ld));
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()).workers(1).arg("--cache-size").arg("8K").metrics());
     for (int i = 0; i < 60; ++i) CHECK(!dig(d.port, {"+short", "n" + std::to_string(i) + ".legacy.example", "TXT"}).empty());
     std::this_thread::sleep_for(100ms);  // cache gauges are published every 20 ms
-    std::string m = http_get(mport, "/metrics");
+    std::string m = d.metrics();
     CHECK(metric(m, "aisidd_cache_bytes") <= 8192);
     CHECK(metric(m, "aisidd_cache_entries") >= 5);
     CHECK(metric(m, "aisidd_cache_entries") < 60);
@@ -394,7 +407,7 @@ TEST_CASE("the cache keeps to its memory bound by evicting") {
     CHECK(fwd == 60);
     dig(d.port, {"+short", "n59.legacy.example", "TXT"});
     std::this_thread::sleep_for(100ms);
-    m = http_get(mport, "/metrics");
+    m = d.metrics();
     CHECK(metric(m, "aisidd_queries_total{outcome=\"cache_hit\"}") == 1);
     CHECK(d.proc.stop() == 0);
 }
@@ -428,39 +441,34 @@ TEST_CASE("command line and config errors: exit 2 with 'aisidd: ...'") {
     CHECK(r.code == 0);
     CHECK(r.out.find("--upstream") != std::string::npos);
     // The authority options are accepted (their behaviour is tested in tests/lifecycle).
-    int p2 = free_port();
-    TempDir sd;
-    Process p({aisidd_path(), "--listen", "127.0.0.1:" + std::to_string(p2), "--upstream", "127.0.0.1:9", "--key",
-               "k1:c2VjcmV0c2VjcmV0", "--update-key", "k1", "--secondary", "sec.example=127.0.0.1:5300", "--notify",
-               "127.0.0.1:5301", "--state-dir", sd.path},
-              sd.path, "aisidd");
-    CHECK(wait_for_tcp("127.0.0.1", p2));
+    Aisidd p(AisiddOptions()
+                 .upstream("127.0.0.1:9")
+                 .state_dir()
+                 .args({"--key", "k1:c2VjcmV0c2VjcmV0", "--update-key", "k1", "--secondary",
+                        "sec.example=127.0.0.1:5300", "--notify", "127.0.0.1:5301"}));
     CHECK(p.stop() == 0);
 }
 
 TEST_CASE("aisid-lookup --server asks aisidd") {
-    Unbound ub;
-    Aisidd d({"--upstream", ub.addr()});
-    auto r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "--json", "p5000.yolo.detection.image.ai.example"});
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()));
+    auto r = run({aisid_lookup_path(), "--server", d.addr(), "--json", "p5000.yolo.detection.image.ai.example"});
     CHECK(r.code == 0);
     CHECK(r.out.find("2001:db8:abcd:12:1:2:1:1388") != std::string::npos);
     CHECK(r.out.find("\"source\"") != std::string::npos);
     CHECK(r.out.find("\"prefix\":\"2001:db8:abcd:12::/64\"") != std::string::npos);
-    r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "nothere.ai.example"});
+    r = run({aisid_lookup_path(), "--server", d.addr(), "nothere.ai.example"});
     CHECK(r.code == 1);
-    r = run({AISID_LOOKUP_PATH, "--server", "127.0.0.1:" + d.p(), "2001:db8:abcd:12:2:4:5:0"});
+    r = run({aisid_lookup_path(), "--server", d.addr(), "2001:db8:abcd:12:2:4:5:0"});
     CHECK(r.code == 0);
     CHECK(r.out.find("llama.generation.text.ai.example") != std::string::npos);
     CHECK(d.proc.stop() == 0);
 }
 
 TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO)") {
-    Unbound ub;
-    int port = free_port();
-    TempDir dir;
-    Process p({aisidd_path(), "--listen", "0.0.0.0:" + std::to_string(port), "--zone", example_zone(), "--upstream", ub.addr()},
-              dir.path, "aisidd");
-    REQUIRE(wait_for_tcp("127.0.0.1", port));
+    Unbound ub(legacy_upstream());
+    const int port = free_port();
+    Aisidd p(AisiddOptions().listen("0.0.0.0:" + std::to_string(port)).example_zone().upstream(ub.addr()));
     // dig rejects a reply from another source address ("reply from unexpected source").
     for (const char *dst : {"127.0.0.2", "127.0.0.3"}) {
         CAPTURE(dst);
@@ -476,11 +484,12 @@ TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO
     // With the authority on, a signed query is answered by the authority side
     // (another thread, replies handed back): from the address asked too.
     const std::string secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
-    TempDir state;
-    Process a({aisidd_path(), "--listen", "0.0.0.0:" + std::to_string(port), "--zone", example_zone(), "--upstream",
-               ub.addr(), "--key", "k:" + secret, "--update-key", "k", "--state-dir", state.path},
-              dir.path, "aisidd");
-    REQUIRE(wait_for_tcp("127.0.0.1", port));
+    Aisidd a(AisiddOptions()
+                 .listen("0.0.0.0:" + std::to_string(port))
+                 .example_zone()
+                 .upstream(ub.addr())
+                 .args({"--key", "k:" + secret, "--update-key", "k"})
+                 .state_dir());
     for (const char *dst : {"127.0.0.2", "127.0.0.3"}) {
         CAPTURE(dst);
         auto r = run({"dig", std::string("@") + dst, "-p", std::to_string(port), "+tries=1", "+time=2", "-y",
@@ -495,8 +504,8 @@ TEST_CASE("a wildcard listener answers from the address it was asked on (PKTINFO
 TEST_CASE("TCP: more pipelined forwarded queries than may be in flight are all answered") {
     std::vector<std::string> ld;
     for (int i = 0; i < 150; ++i) ld.push_back("p" + std::to_string(i) + ".legacy.example. 300 IN A 192.0.2." + std::to_string(i % 250 + 1));
-    Unbound ub(ld);
-    Aisidd d({"--upstream", ub.addr(), "--threads", "1"});
+    Unbound ub(legacy_upstream(ld));
+    Aisidd d(AisiddOptions().example_zone().upstream(ub.addr()).workers(1));
     int fd = tcp_connect(d.port);
     REQUIRE(fd >= 0);
     std::string all;
@@ -526,7 +535,10 @@ TEST_CASE("identical questions in flight share one upstream query, in one worker
     REQUIRE(bind(up, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
     socklen_t l = sizeof a;
     getsockname(up, reinterpret_cast<sockaddr *>(&a), &l);
-    Aisidd d({"--upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--threads", threads});
+    Aisidd d(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:" + std::to_string(ntohs(a.sin_port)))
+                 .workers(std::stoi(threads)));
     std::vector<int> clients;
     sockaddr_in srv{};
     srv.sin_family = AF_INET;
@@ -592,15 +604,19 @@ TEST_CASE("one cache for every worker: cached names keep answering when the upst
         data.push_back("n" + std::to_string(i) + ".legacy.example. 3600 IN A 198.51.100." + std::to_string(20 + i));
     for (std::string threads : {"1", "2", "4"}) {
         CAPTURE(threads);
-        Unbound ub(data);
-        int mport = free_port();
-        Aisidd d({"--upstream", ub.addr(), "--threads", threads, "--upstream-timeout", "1000", "--metrics",
-                  "127.0.0.1:" + std::to_string(mport)});
+        Unbound ub(legacy_upstream(data));
+        Aisidd d(AisiddOptions()
+                     .example_zone()
+                     .upstream(ub.addr())
+                     .workers(std::stoi(threads))
+                     .arg("--upstream-timeout")
+                     .arg("1000")
+                     .metrics());
         // The upstream answers before the stream starts (not counted below).
         std::string warm;
         for (int i = 0; i < 5 && warm.empty(); ++i) warm = dig(d.port, {"+short", "www.legacy.example", "A"});
         REQUIRE(warm == "192.0.2.10\n");
-        std::string met0 = http_get(mport, "/metrics");
+        std::string met0 = d.metrics();
         // The same query stream for every worker count: 10 names, each asked 3
         // times from new source ports (dig), which SO_REUSEPORT spreads over
         // the workers.
@@ -608,7 +624,7 @@ TEST_CASE("one cache for every worker: cached names keep answering when the upst
             for (int i = 0; i < 10; ++i)
                 CHECK(dig(d.port, {"+short", "n" + std::to_string(i) + ".legacy.example", "A"}) ==
                       "198.51.100." + std::to_string(20 + i) + "\n");
-        std::string met = http_get(mport, "/metrics");
+        std::string met = d.metrics();
         auto delta = [&](const char *m) { return metric(met, m) - metric(met0, m); };
         CHECK(delta("aisidd_queries_total{outcome=\"cache_hit\"}") == 20);
         CHECK(delta("aisidd_queries_total{outcome=\"forwarded\"}") == 10);
@@ -628,11 +644,11 @@ TEST_CASE("one cache for every worker: cached names keep answering when the upst
 
 TEST_CASE("a CNAME from an AISID zone to a legacy name is answered whole: the chain, then the target's records") {
     TempDir z;
-    write_file(z.file("ai.example.zone"), read_file(example_zone()) +
+    write_file(z.file("ai.example.zone"), read_file(example_zone_path()) +
                                               "web CNAME www.legacy.example.\n"
                                               "gone CNAME nothing.legacy.example.\n");
-    Unbound ub;
-    Aisidd d({"--upstream", ub.addr(), "--zone", z.file("ai.example.zone"), "--threads", "2"}, false);
+    Unbound ub(legacy_upstream());
+    Aisidd d(AisiddOptions().upstream(ub.addr()).zone(z.file("ai.example.zone")).workers(2));
     for (int round = 0; round < 2; ++round) {  // asked upstream, then from the cache
         CAPTURE(round);
         std::string o = dig(d.port, {"web.ai.example", "A"});

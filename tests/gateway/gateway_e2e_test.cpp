@@ -7,7 +7,7 @@
 // and the two mixes "interop ...: "). A case whose data plane this machine
 // cannot run (not root, no /dev/net/tun, a kernel without seg6) exits 77 with
 // the reason, which ctest reports as skipped (SKIP_RETURN_CODE), never passed.
-#include "../support/skip.hpp"
+#include "skip.hpp"
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -132,7 +132,7 @@ constexpr Plane kKernel{"kernel", "kernel"};
 constexpr Plane kUserIngressKernelEgress{"userspace", "kernel"};
 constexpr Plane kKernelIngressUserEgress{"kernel", "userspace"};
 
-using aisid::test::skip;
+using aisid::test::skip_unless;
 
 // What this machine lacks for the plane ("" when it has everything): tried in
 // a scratch namespace, as the daemons' auto mode tries it.
@@ -159,7 +159,8 @@ std::string missing_for(const Plane &p) {
 class Testbed {
 public:
     explicit Testbed(const Plane &plane, const std::string &extra_env = "") : plane_(plane) {
-        if (std::string why = missing_for(plane); !why.empty()) skip(why);
+        std::string why = missing_for(plane);
+        skip_unless(why.empty(), why);
         id_ = "e" + std::to_string(getpid() % 100000);
         state_ = "/tmp/aisid-testbed-" + id_;
         env_ = extra_env + " AISID_TESTBED_INGRESS_DATAPLANE=" + plane.ingress +

@@ -2,7 +2,7 @@
 // Shared with a real cache (answers stored by the query core, as a worker
 // does), upstream health as the Forwarder keeps it, zones and a fake
 // authority side. The socket, permissions and aisid-control itself are in
-// tests/integration/control_test.cpp.
+// tests/resolver/control_integration_test.cpp.
 #include "resolver_test_util.hpp"
 
 #include "aisid/resolver/control.hpp"

@@ -2,8 +2,8 @@
 // read back with ldns so expectations are written as zone-file text.
 #pragma once
 
-#include "../support/dns_query.hpp"
 #include "aisid/core/ldns_ptr.hpp"
+#include "dns_query.hpp"
 #include "aisid/resolver/query_core.hpp"
 #include "aisid/core/zone.hpp"
 

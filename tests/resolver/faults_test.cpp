@@ -4,9 +4,14 @@
 // address (a network namespace the test creates), and the journal's disk full
 // (a tmpfs the test mounts). Each fault asserts the expected behaviour and
 // that the daemon still answers afterwards.
-#include "../support/skip.hpp"
-#include "../integration/resolver_fixture.hpp"
+#include "aisidd.hpp"
+#include "dns_query.hpp"
 #include "fake_upstream.hpp"
+#include "net.hpp"
+#include "paths.hpp"
+#include "skip.hpp"
+
+#include <doctest/doctest.h>
 
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -33,8 +38,8 @@ void check_alive(Aisidd &d) {
     CHECK(dig(d.port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
 }
 
-std::vector<std::string> fast_args(const FakeUpstream &up) {
-    return {"--upstream", up.addr(), "--upstream-timeout", "400", "--threads", "2"};
+AisiddOptions fast_options(const FakeUpstream &up) {
+    return AisiddOptions().example_zone().upstream(up.addr()).args({"--upstream-timeout", "400"}).workers(2);
 }
 
 long ms_since(std::chrono::steady_clock::time_point t0) {
@@ -42,7 +47,7 @@ long ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // The upstream faults, each asserted the same way over IPv4 and IPv6: an
-// aisidd forwarding to `up` (with fast_args' 400 ms timeout), asked through
+// aisidd forwarding to `up` (with fast_options' 400 ms timeout), asked through
 // `ask` (dig at its address), `tag` keeping names apart. `asked(name, tcp)`
 // checks how the upstream was asked for a name (IPv6: only ever from ::1).
 struct UpstreamFaults {
@@ -128,7 +133,7 @@ UpstreamFaults faults_v4(FakeUpstream &up, int port) {
 
 TEST_CASE("fault: silent upstream gives SERVFAIL within the retry budget and the daemon keeps answering") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     faults_v4(up, d.port).silent();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
@@ -138,7 +143,7 @@ TEST_CASE("fault: slow upstream within the timeout is answered and beyond it SER
     FakeUpstream up;
     up.mode = FakeUpstream::Mode::slow;
     up.delay_ms = 200;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     CHECK(dig(d.port, {"+short", "slow1.legacy.example", "A"}) == std::string(FakeUpstream::kGood) + "\n");
     up.delay_ms = 1500;  // past both tries
     std::string o = dig(d.port, {"+time=5", "slow2.legacy.example", "A"});
@@ -153,7 +158,7 @@ TEST_CASE("fault: slow upstream within the timeout is answered and beyond it SER
 
 TEST_CASE("fault: garbage from the upstream is never relayed") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     faults_v4(up, d.port).garbage(8);
     check_alive(d);
     CHECK(d.proc.stop() == 0);
@@ -161,7 +166,7 @@ TEST_CASE("fault: garbage from the upstream is never relayed") {
 
 TEST_CASE("fault: an answer with a mismatched ID or question is ignored and the right one is used") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     faults_v4(up, d.port).mismatched();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
@@ -169,7 +174,7 @@ TEST_CASE("fault: an answer with a mismatched ID or question is ignored and the 
 
 TEST_CASE("fault: spoofed answers from another port are ignored") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     faults_v4(up, d.port).spoofed();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
@@ -177,7 +182,7 @@ TEST_CASE("fault: spoofed answers from another port are ignored") {
 
 TEST_CASE("fault: truncated upstream answer retried over TCP and a TCP upstream that stalls mid-answer gives SERVFAIL") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     faults_v4(up, d.port).truncated();
     check_alive(d);
     CHECK(d.proc.stop() == 0);
@@ -185,7 +190,7 @@ TEST_CASE("fault: truncated upstream answer retried over TCP and a TCP upstream 
 
 TEST_CASE("security: records for other names in an upstream answer are not served from the cache") {
     FakeUpstream up;
-    Aisidd d(fast_args(up));
+    Aisidd d(fast_options(up));
     up.mode = FakeUpstream::Mode::extra_records;
     std::string o = dig(d.port, {"+short", "www.legacy.example", "A"});
     CHECK(o.find(FakeUpstream::kGood) != std::string::npos);
@@ -206,7 +211,7 @@ TEST_CASE("security: records for other names in an upstream answer are not serve
 
 TEST_CASE("security: upstream query IDs and source ports over 10000 queries") {
     FakeUpstream up;
-    Aisidd d({"--upstream", up.addr(), "--upstream-timeout", "2000", "--threads", "2"});
+    Aisidd d(AisiddOptions().example_zone().upstream(up.addr()).args({"--upstream-timeout", "2000"}).workers(2));
     // 10000 distinct names (no cache hits), 64 in flight from one client socket.
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     int big = 4 << 20;
@@ -285,7 +290,7 @@ TEST_CASE("security: upstream query IDs and source ports over 10000 queries") {
 
 TEST_CASE("fault: TCP peers that stall or send half a message are closed at the idle timeout while others are served") {
     FakeUpstream up;
-    Aisidd d({"--upstream", up.addr(), "--tcp-idle-timeout", "1000", "--threads", "1"});
+    Aisidd d(AisiddOptions().example_zone().upstream(up.addr()).args({"--tcp-idle-timeout", "1000"}).workers(1));
     std::string q = raw_query(77, kAisidName, 28);
     std::string f = framed(q);
     int silent = tcp_connect(d.port);           // connects, sends nothing
@@ -354,29 +359,25 @@ struct NetNs {
 } // namespace
 
 TEST_CASE("security: not an open resolver by default (a non-loopback client gets REFUSED)") {
-    if (geteuid() != 0 || !have_program("ip")) {
-        aisid::test::skip("needs root and ip(8) for a network namespace");
-    }
+    skip_unless_root("for a network namespace");
+    skip_unless_program("ip", "package iproute2");
     NetNs ns;
     REQUIRE(ns.ok);
-    TempDir dir;
     int port = 5300 + getpid() % 1000;  // a fresh namespace: every port is free
-    std::string listen = "192.0.2.53:" + std::to_string(port);
-    Process d({"ip", "netns", "exec", ns.name, aisidd_path(), "--listen", listen, "--listen",
-               "127.0.0.1:" + std::to_string(port), "--zone", example_zone(), "--upstream", "127.0.0.1:9"},
-              dir.path, "aisidd");
+    Aisidd d(AisiddOptions()
+                 .netns(ns.name)
+                 .listen("192.0.2.53:" + std::to_string(port))
+                 .listen("127.0.0.1:" + std::to_string(port))
+                 .example_zone()
+                 .upstream("127.0.0.1:9"));
     auto ask = [&](const std::string &server, const std::string &src, const std::string &name, bool tcp) {
         std::vector<std::string> argv = {"ip", "netns", "exec", ns.name, "dig", "@" + server, "-p", std::to_string(port),
                                          "-b", src, "+tries=1", "+time=2", name, "AAAA"};
         if (tcp) argv.push_back("+tcp");
         return run(argv).out;
     };
-    std::string o;
-    for (int i = 0; i < 50 && status_of(o) == "(none)"; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        o = ask("127.0.0.1", "127.0.0.1", kAisidName, false);
-    }
-    REQUIRE_MESSAGE(status_of(o) == "NOERROR", d.err());
+    std::string o = ask("127.0.0.1", "127.0.0.1", kAisidName, false);
+    REQUIRE_MESSAGE(status_of(o) == "NOERROR", d.log());
     for (bool tcp : {false, true}) {
         // From 192.0.2.53 (not loopback): REFUSED, for AISID and legacy names alike.
         CHECK(status_of(ask("192.0.2.53", "192.0.2.53", kAisidName, tcp)) == "REFUSED");
@@ -422,7 +423,7 @@ struct TinyFs {
 const char *kSecret = "c2VjcmV0LWZvci1haXNpZC1yZWxpYWJpbGl0eS10ZXN0cyE=";
 
 CmdResult admin(int port, std::vector<std::string> args) {
-    std::vector<std::string> argv{AISID_ADMIN_PATH, "--server", "127.0.0.1:" + std::to_string(port), "--key",
+    std::vector<std::string> argv{aisid_admin_path(), "--server", "127.0.0.1:" + std::to_string(port), "--key",
                                   std::string("k1:") + kSecret, "--zone", "ai.example"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, 20000);
@@ -431,20 +432,21 @@ CmdResult admin(int port, std::vector<std::string> args) {
 } // namespace
 
 TEST_CASE("fault: the journal's disk full refuses updates with SERVFAIL and half-applies nothing") {
-    if (geteuid() != 0) {
-        aisid::test::skip("needs root to mount a tmpfs");
-    }
+    skip_unless_root("to mount a tmpfs");
     TinyFs fs("256k");
     REQUIRE(fs.ok);
     TempDir z;
     std::string zone = z.file("ai.example.zone");
-    write_file(zone, read_file(example_zone()));
-    std::vector<std::string> args = {"--zone", zone, "--upstream", "127.0.0.1:9", "--threads", "1",
-                                     "--state-dir", fs.path, "--key", std::string("k1:") + kSecret,
-                                     "--update-key", "k1"};
+    write_file(zone, read_file(example_zone_path()));
+    const AisiddOptions options = AisiddOptions()
+                                      .zone(zone)
+                                      .upstream("127.0.0.1:9")
+                                      .workers(1)
+                                      .state_dir(fs.path)
+                                      .args({"--key", std::string("k1:") + kSecret, "--update-key", "k1"});
     std::vector<std::string> acked, refused;
     {
-        Aisidd d(args, false);
+        Aisidd d(options);
         auto r = admin(d.port, {"define", "method", "before"});
         REQUIRE_MESSAGE(r.code == 0, r.err);
         acked.push_back("before");
@@ -476,7 +478,7 @@ TEST_CASE("fault: the journal's disk full refuses updates with SERVFAIL and half
         d.proc.wait();
     }
     // After kill -9: every acknowledged change is back, no refused one.
-    Aisidd d2(args, false);
+    Aisidd d2(options);
     for (auto &t : acked)
         CHECK_MESSAGE(dig(d2.port, {"+short", t + "._method.ai.example", "TXT"}).find("code=") != std::string::npos, t);
     for (auto &t : refused)
@@ -488,12 +490,15 @@ TEST_CASE("fault: the journal's disk full refuses updates with SERVFAIL and half
 TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowledged and half-applies nothing") {
     TempDir z;
     std::string zone = z.file("ai.example.zone");
-    write_file(zone, read_file(example_zone()));
+    write_file(zone, read_file(example_zone_path()));
     std::string state = z.file("state");
     mkdir(state.c_str(), 0755);
-    std::vector<std::string> args = {"--zone", zone, "--upstream", "127.0.0.1:9", "--threads", "2",
-                                     "--state-dir", state, "--key", std::string("k1:") + kSecret,
-                                     "--update-key", "k1"};
+    const AisiddOptions options = AisiddOptions()
+                                      .zone(zone)
+                                      .upstream("127.0.0.1:9")
+                                      .workers(2)
+                                      .state_dir(state)
+                                      .args({"--key", std::string("k1:") + kSecret, "--update-key", "k1"});
     // Asked until a reply comes (a lost datagram or a slow start must not read
     // as "absent"): present when the reply holds the term's code.
     auto present = [](int port, const std::string &t) {
@@ -522,7 +527,7 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
     unsigned long escaped = 0;
     unsigned long base = 0;
     for (int round = 0; round < 5; ++round) {
-        Aisidd d(args, false);
+        Aisidd d(options);
         if (round == 0) base = serial(d.port);
         for (auto &t : acked_all)
             CHECK_MESSAGE(present(d.port, t), "acknowledged and lost: " << t << " (round " << round << "); aisidd's log:\n"
@@ -575,7 +580,7 @@ TEST_CASE("fault: kill -9 at random points during updates loses nothing acknowle
                          << (inflight.empty() ? "" : ", one in flight: " + inflight));
     }
     CHECK(acked_all.size() >= 5);
-    Aisidd d(args, false);
+    Aisidd d(options);
     size_t n_present = 0;
     for (auto &t : acked_all) {
         bool p = present(d.port, t);
@@ -613,7 +618,7 @@ void sighup_storm(Aisidd &d) {
 } // namespace
 
 TEST_CASE("fault: SIGHUP storm - the daemon survives every reload") {
-    Aisidd d({"--upstream", "127.0.0.1:9"});
+    Aisidd d(AisiddOptions().example_zone().upstream("127.0.0.1:9"));
     sighup_storm(d);
 }
 
@@ -623,12 +628,14 @@ TEST_CASE("fault: SIGHUP storm with the authority on - the daemon survives every
     // mid-reload and the process dies of it (default action).
     TempDir z;
     std::string zone = z.file("ai.example.zone");
-    write_file(zone, read_file(example_zone()));
+    write_file(zone, read_file(example_zone_path()));
     std::string state = z.file("state");
     mkdir(state.c_str(), 0755);
-    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9", "--state-dir", state, "--key",
-              std::string("k1:") + kSecret, "--update-key", "k1"},
-             false);
+    Aisidd d(AisiddOptions()
+                 .zone(zone)
+                 .upstream("127.0.0.1:9")
+                 .state_dir(state)
+                 .args({"--key", std::string("k1:") + kSecret, "--update-key", "k1"}));
     sighup_storm(d);
 }
 
@@ -662,12 +669,13 @@ std::string status_line(pid_t pid, const std::string &key) {
 } // namespace
 
 TEST_CASE("security: privileges dropped after binding a privileged port (--user)") {
-    if (geteuid() != 0) {
-        aisid::test::skip("needs root");
-    }
+    skip_unless_root("to bind a privileged port and drop to nobody");
     int low = free_low_port();
     REQUIRE(low != 0);
-    Aisidd d({"--listen", "127.0.0.1:" + std::to_string(low), "--upstream", "127.0.0.1:9", "--user", "nobody"});
+    Aisidd d(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:9")
+                 .args({"--listen", "127.0.0.1:" + std::to_string(low), "--user", "nobody"}));
     // Bound as root, then running as nobody with no capabilities left. The
     // drop may still be under way when the daemon first answers: wait for it.
     for (int i = 0; i < 100 && status_line(d.proc.pid(), "Uid").find("65534") == std::string::npos; ++i)
@@ -695,9 +703,9 @@ TEST_CASE("security: privileges dropped after binding a privileged port (--user)
 TEST_CASE("security: a SIGHUP onto an $INCLUDE fan-out or an $INCLUDE outside the zone's directory fails at once and keeps the old zones") {
     TempDir z;
     std::string zone = z.file("ai.example.zone");
-    const std::string text = read_file(example_zone());
+    const std::string text = read_file(example_zone_path());
     write_file(zone, text);
-    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9"}, false);
+    Aisidd d(AisiddOptions().zone(zone).upstream("127.0.0.1:9"));
     // Ten includes per file, seven deep: 10^7 files inside the depth limit.
     for (int level = 0; level < 7; ++level) {
         std::string t;
@@ -727,17 +735,17 @@ TEST_CASE("security: a SIGHUP onto an $INCLUDE fan-out or an $INCLUDE outside th
 }
 
 TEST_CASE("security: --user with --state-dir - the dropped user owns the state directory and compaction works") {
-    if (geteuid() != 0) {
-        aisid::test::skip("needs root");
-    }
+    skip_unless_root("to drop to nobody");
     TempDir z;
     REQUIRE(::chmod(z.path.c_str(), 0755) == 0);
     std::string zone = z.file("ai.example.zone");
-    write_file(zone, read_file(example_zone()));
+    write_file(zone, read_file(example_zone_path()));
     std::string state = z.file("state");  // not there yet: aisidd creates it, as root
-    Aisidd d({"--zone", zone, "--upstream", "127.0.0.1:9", "--state-dir", state, "--key", std::string("k1:") + kSecret,
-              "--update-key", "k1", "--user", "nobody"},
-             false);
+    Aisidd d(AisiddOptions()
+                 .zone(zone)
+                 .upstream("127.0.0.1:9")
+                 .state_dir(state)
+                 .args({"--key", std::string("k1:") + kSecret, "--update-key", "k1", "--user", "nobody"}));
     struct stat st {};
     REQUIRE(::stat(state.c_str(), &st) == 0);
     CHECK(st.st_uid == 65534);
@@ -810,9 +818,12 @@ Burst udp_burst(int port, const std::function<std::string(int)> &query, int n) {
 } // namespace
 
 TEST_CASE("security: response rate limiting drops and slips UDP replies over the rate - TCP and exempt clients unaffected") {
-    int mport = free_port();
-    Aisidd d({"--upstream", "127.0.0.1:9", "--threads", "2", "--rate-limit", "20", "--rate-limit-slip", "2",
-              "--rate-limit-window", "1", "--metrics", "127.0.0.1:" + std::to_string(mport)});
+    Aisidd d(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:9")
+                 .workers(2)
+                 .metrics()
+                 .args({"--rate-limit", "20", "--rate-limit-slip", "2", "--rate-limit-window", "1"}));
     // One AISID answer asked 300 times in about a second: 20 replies, then
     // every other one truncated (TC) and the rest dropped.
     Burst b = udp_burst(d.port, [](int i) { return raw_query(uint16_t(i), kAisidName, 28); }, 300);
@@ -824,7 +835,7 @@ TEST_CASE("security: response rate limiting drops and slips UDP replies over the
     CHECK(b.truncated >= (300 - b.full) / 2 - 2);
     CHECK(b.truncated <= (300 - b.full) / 2 + 2);
     CHECK(b.lost == 300 - b.full - b.truncated);
-    std::string met = http_get(mport, "/metrics");
+    std::string met = d.metrics();
     CHECK(metric(met, "aisidd_rate_limited_total{action=\"dropped\"}") == double(b.lost));
     CHECK(metric(met, "aisidd_rate_limited_total{action=\"slipped\"}") == double(b.truncated));
     CHECK(d.proc.err().find("rate limit: ") != std::string::npos);  // the operator sees it in the log
@@ -847,7 +858,10 @@ TEST_CASE("security: response rate limiting drops and slips UDP replies over the
     check_alive(d);
     CHECK(d.proc.stop() == 0);
 
-    Aisidd x({"--upstream", "127.0.0.1:9", "--rate-limit", "20", "--rate-limit-exempt", "127.0.0.0/8"});
+    Aisidd x(AisiddOptions()
+                 .example_zone()
+                 .upstream("127.0.0.1:9")
+                 .args({"--rate-limit", "20", "--rate-limit-exempt", "127.0.0.0/8"}));
     Burst f = udp_burst(x.port, [](int i) { return raw_query(uint16_t(i), kAisidName, 28); }, 300);
     CHECK(f.full == 300);
     CHECK(x.proc.stop() == 0);
@@ -911,19 +925,18 @@ bool asked_over_v6(FakeUpstream &up, const std::string &name, bool want_tcp = fa
 } // namespace
 
 TEST_CASE("fault: over IPv6 - silent, mismatched, spoofed, garbage and truncated upstream answers are handled as over IPv4") {
-    if (!have_ipv6_loopback()) {
-        aisid::test::skip("no IPv6 loopback");
-    }
+    skip_unless(have_ipv6_loopback(), "no IPv6 loopback");
     const std::string good = std::string(FakeUpstream::kGood) + "\n";
     FakeUpstream up(FakeUpstream::Family::v6);
     REQUIRE(up.addr() == "[::1]:" + std::to_string(up.port));
     // aisidd listens on [::1] only: every client query below travels over IPv6.
-    TempDir dir;
-    int port = free_port6();
-    Process d({aisidd_path(), "--listen", "[::1]:" + std::to_string(port), "--zone", example_zone(), "--upstream",
-               up.addr(), "--upstream-timeout", "400", "--threads", "2"},
-              dir.path, "aisidd");
-    REQUIRE_MESSAGE(wait_for_tcp("::1", port), "aisidd did not start on [::1]: " << d.err());
+    Aisidd d(AisiddOptions()
+                 .listen("[::1]:" + std::to_string(free_port6()))
+                 .example_zone()
+                 .upstream(up.addr())
+                 .args({"--upstream-timeout", "400"})
+                 .workers(2));
+    const int port = d.port;
     CHECK(dig6(port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
     CHECK(dig6(port, {"+short", "ok6.legacy.example", "A"}) == good);
     CHECK(asked_over_v6(up, "ok6.legacy.example."));
@@ -937,8 +950,8 @@ TEST_CASE("fault: over IPv6 - silent, mismatched, spoofed, garbage and truncated
     f.truncated();
 
     // Still alive: the AISID name over IPv6, UDP and TCP; a clean exit.
-    REQUIRE(d.running());
+    REQUIRE(d.proc.running());
     CHECK(dig6(port, {"+short", kAisidName, "AAAA"}) == kAisidAddr);
     CHECK(dig6(port, {"+tcp", "+short", kAisidName, "AAAA"}) == kAisidAddr);
-    CHECK_MESSAGE(d.stop() == 0, d.err());
+    CHECK_MESSAGE(d.stop() == 0, d.log());
 }

@@ -2,6 +2,7 @@
 // text), golden wire vectors, the cache with a fake clock, upstream checks,
 // access control, the authority dispatch point.
 #include "resolver_test_util.hpp"
+#include "test_zone.hpp"
 
 #include "aisid/core/zone_set.hpp"
 
@@ -21,19 +22,8 @@ using namespace aisid::resolver::test;
 
 namespace {
 
-const char *kZone = R"($ORIGIN ai.example.
-$TTL 300
-@                    SOA  ns admin 2026112501 3600 600 86400 60
-@                    NS   ns
-ns                   AAAA 2001:db8:53::1
-_aisid               TXT  "v=aisid1" "prefix=2001:db8:abcd:12::/64"
-image._object        TXT  "code=1"
-detection._function  TXT  "code=2"
-yolo._method         TXT  "code=1"
-www                  CNAME ns
-yolo.detection.image AAAA 2001:db8:abcd:12:1:2:1:0
-yolo.detection.image SVCB 1 yolo-legacy.provider.example. port=8443
-)";
+// The test zone with a CNAME inside it.
+const std::string kZone = std::string(aisid::test::kTestZone) + "www                  CNAME ns\n";
 
 struct Core {
     std::shared_ptr<ZoneSet> zones = std::make_shared<ZoneSet>();
@@ -41,7 +31,7 @@ struct Core {
     CoreSettings settings;
     QueryCore core{cache, settings};
     uint8_t out[65535];
-    Core(const char *zone_text = kZone) {
+    Core(const std::string &zone_text = kZone) {
         auto z = load_zone_text(zone_text, "test.zone");
         REQUIRE_MESSAGE(z, (z ? "" : z.error().to_string()));
         zones->add(*z);

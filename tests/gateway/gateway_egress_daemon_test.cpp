@@ -3,8 +3,8 @@
 // retry past a dead node, a refusal as RST, the log lines other tests grep,
 // and SIGTERM ending an open flow. Needs CAP_NET_ADMIN (the listeners are
 // IPV6_TRANSPARENT); exits 77 (skip) without it.
-#include "support/proc.hpp"
-#include "support/skip.hpp"
+#include "proc.hpp"
+#include "skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -60,16 +60,14 @@ bool wait_text(Process &p, const std::string &text, int ms = 5000) {
 } // namespace
 
 TEST_CASE("aisid-egress: retry past a dead node, RST when none serves, SIGTERM ends open flows") {
-    if (!can_transparent()) {
-        aisid::test::skip("IPV6_TRANSPARENT needs CAP_NET_ADMIN");
-    }
+    aisid::test::skip_unless(can_transparent(), "IPV6_TRANSPARENT needs CAP_NET_ADMIN");
     TempDir dir;
     const int live = free_port(), dead = free_port(), served = free_port(),
               unserved = free_port();
     Process node({AISID_BINARY_DIR "/gateway/testbed/aisid-testnode", "--name", "n1", "--listen",
                   "[::1]:" + std::to_string(live)},
                  dir.path, "node");
-    REQUIRE(wait_for_tcp("::1", live));
+    REQUIRE(wait_listening(node, {{live, true}}));
     write_file(dir.file("egress.conf"), "name t\n"
                                         "prefix 2001:db8:abcd:12::/64\n"
                                         "routes off\n"

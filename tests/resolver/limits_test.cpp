@@ -10,9 +10,15 @@
 //   - synthesized names share their service's rate-limit bucket;
 //   - upstream TTLs are capped;
 //   - IPv4-mapped sources on an IPv6 listener (a network namespace, raw socket).
-#include "../support/skip.hpp"
-#include "../integration/resolver_fixture.hpp"
+#include "aisidd.hpp"
+#include "dns_query.hpp"
 #include "fake_upstream.hpp"
+#include "legacy_upstream.hpp"
+#include "net.hpp"
+#include "netns.hpp"
+#include "skip.hpp"
+
+#include <doctest/doctest.h>
 
 #include <fcntl.h>
 #include <netinet/ip6.h>
@@ -26,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
+#include <regex>
 #include <thread>
 
 using namespace aisid::test;
@@ -87,22 +94,10 @@ sockaddr_in loopback_port(int port) {
     return a;
 }
 
-// aisidd with --metrics on a free port; metrics() scrapes it.
-struct Daemon {
-    int mport;
-    Aisidd d;
-    Daemon(std::vector<std::string> args, int mp = free_port())
-        : mport(mp), d([&] {
-              args.push_back("--metrics");
-              args.push_back("127.0.0.1:" + std::to_string(mp));
-              return args;
-          }()) {}
-    std::string metrics() const { return http_get(mport, "/metrics"); }
-    double limit(const std::string &name) const {
-        return metric(metrics(), "aisidd_limit_hits_total{limit=\"" + name + "\"}");
-    }
-    pid_t pid() { return d.proc.pid(); }
-};
+// A limit's hit counter, from the metrics of an aisidd started with AisiddOptions::metrics().
+double limit(const Aisidd &d, const std::string &name) {
+    return metric(d.metrics(), "aisidd_limit_hits_total{limit=\"" + name + "\"}");
+}
 
 // Every sample of `f` (every 20 ms) while `work` runs; the largest.
 template <class Sample, class Work> long peak_while(Sample f, Work work) {
@@ -128,25 +123,26 @@ TEST_CASE("limit: a TCP client that never reads its replies holds aisidd to its 
     // A cached 46 KB TXT: each 40-byte query asks for 46 KB of output.
     std::string txt = "big.legacy.example. 300 IN TXT";
     for (int i = 0; i < 180; ++i) txt += " \"" + std::string(250, char('a' + i % 26)) + "\"";
-    Unbound ub({txt});
-    Daemon m({"--upstream", ub.addr(), "--threads", "1", "--tcp-idle-timeout", "1000"});
-    std::string warm = dig(m.d.port, {"+tcp", "big.legacy.example", "TXT"});
+    Unbound ub(legacy_upstream({txt}));
+    Aisidd m(
+        AisiddOptions().example_zone().metrics().upstream(ub.addr()).workers(1).args({"--tcp-idle-timeout", "1000"}));
+    std::string warm = dig(m.port, {"+tcp", "big.legacy.example", "TXT"});
     REQUIRE_MESSAGE(status_of(warm) == "NOERROR", warm);
-    long base = status_kb(m.pid(), "VmRSS");
+    long base = status_kb(m.proc.pid(), "VmRSS");
 
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // reads nothing, and holds little
-    sockaddr_in a = loopback_port(m.d.port);
+    sockaddr_in a = loopback_port(m.port);
     REQUIRE(connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
     std::string q = framed(raw_query(1, "big.legacy.example", 16));
     std::string burst;
     for (int i = 0; i < 64; ++i) burst += q;
     size_t sent = 0;
-    long peak = peak_while([&] { return status_kb(m.pid(), "VmRSS"); }, [&] {
+    long peak = peak_while([&] { return status_kb(m.proc.pid(), "VmRSS"); }, [&] {
         auto t0 = Clock::now();
         // 3 s of queries (bounded: 400 000 at most); stops early past 1 GB so the host survives without the limit.
-        while (ms_since(t0) < 3000 && sent < 400000 * q.size() && status_kb(m.pid(), "VmRSS") < (1 << 20)) {
+        while (ms_since(t0) < 3000 && sent < 400000 * q.size() && status_kb(m.proc.pid(), "VmRSS") < (1 << 20)) {
             ssize_t k = send(fd, burst.data(), burst.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             if (k > 0) sent += size_t(k);
             else {
@@ -155,19 +151,19 @@ TEST_CASE("limit: a TCP client that never reads its replies holds aisidd to its 
             }
         }
     });
-    long hwm = status_kb(m.pid(), "VmHWM");
+    long hwm = status_kb(m.proc.pid(), "VmHWM");
     MESSAGE("non-reading client: " << sent / q.size() << " queries sent in 3 s; aisidd RSS " << base / 1024
                                    << " MB before, peak " << peak / 1024 << " MB (VmHWM " << hwm / 1024 << " MB)");
     CHECK(peak - base < 32 * 1024);  // 256 KiB of output + 64 answers in flight, not hundreds of MB
-    CHECK(m.limit("tcp_output") >= 1);
+    CHECK(limit(m, "tcp_output") >= 1);
     // Its replies still not read: closed at the idle timeout (1 s; allow 4 s).
     auto t0 = Clock::now();
-    while (m.limit("tcp_write_timeout") < 1 && ms_since(t0) < 4000)
+    while (limit(m, "tcp_write_timeout") < 1 && ms_since(t0) < 4000)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    CHECK(m.limit("tcp_write_timeout") >= 1);
+    CHECK(limit(m, "tcp_write_timeout") >= 1);
     close(fd);
-    CHECK(status_of(dig(m.d.port, {"+tcp", "big.legacy.example", "TXT"})) == "NOERROR");
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(status_of(dig(m.port, {"+tcp", "big.legacy.example", "TXT"})) == "NOERROR");
+    CHECK(m.proc.stop() == 0);
 }
 
 // Before the limit: 12 000 connections made 9 of 10 legitimate TCP queries fail.
@@ -176,11 +172,12 @@ TEST_CASE("limit: connection churn never evicts a connection with a query in fli
     FakeUpstream up;
     up.mode = FakeUpstream::Mode::delayed;
     up.delay_ms = 700;
-    Daemon m({"--upstream", up.addr(), "--threads", "1", "--upstream-timeout", "3000", "--tcp-connections", "200"});
+    Aisidd m(AisiddOptions().example_zone().metrics().upstream(up.addr()).workers(1).args(
+        {"--upstream-timeout", "3000", "--tcp-connections", "200"}));
     // Ten legitimate clients, each with a query waiting for the slow upstream.
     std::vector<int> legit;
     for (int i = 0; i < 10; ++i) {
-        int fd = tcp_connect(m.d.port);
+        int fd = tcp_connect(m.port);
         REQUIRE(fd >= 0);
         CHECK(send_all(fd, framed(raw_query(uint16_t(100 + i), "legit" + std::to_string(i) + ".legacy.example", 1))));
         legit.push_back(fd);
@@ -193,7 +190,7 @@ TEST_CASE("limit: connection churn never evicts a connection with a query in fli
         std::string src = "127.0.1." + std::to_string(1 + i % 40);
         int fd = socket_from(SOCK_STREAM | SOCK_NONBLOCK, src.c_str());
         if (fd < 0) continue;
-        sockaddr_in a = loopback_port(m.d.port);
+        sockaddr_in a = loopback_port(m.port);
         connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
         attack.push_back(fd);
         if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let aisidd accept
@@ -205,24 +202,24 @@ TEST_CASE("limit: connection churn never evicts a connection with a query in fli
         close(legit[i]);
     }
     MESSAGE("connection churn: " << attack.size() << " attacker connections; legitimate TCP queries answered: "
-                                 << answered << "/10; idle evicted " << m.limit("tcp_idle_evicted") << ", refused (full) "
-                                 << m.limit("tcp_full"));
+                                 << answered << "/10; idle evicted " << limit(m, "tcp_idle_evicted") << ", refused (full) "
+                                 << limit(m, "tcp_full"));
     CHECK(answered >= 9);
-    CHECK(m.limit("tcp_idle_evicted") + m.limit("tcp_full") >= 1);
+    CHECK(limit(m, "tcp_idle_evicted") + limit(m, "tcp_full") >= 1);
     for (int fd : attack) close(fd);
     // One address: at most --tcp-connections-per-client (64) held, the rest refused.
     std::vector<int> one;
     for (int i = 0; i < 100; ++i) {
         int fd = socket_from(SOCK_STREAM, "127.0.2.1");
-        sockaddr_in a = loopback_port(m.d.port);
+        sockaddr_in a = loopback_port(m.port);
         if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0) one.push_back(fd);
         else if (fd >= 0) close(fd);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    CHECK(m.limit("tcp_per_client") >= 30);
+    CHECK(limit(m, "tcp_per_client") >= 30);
     for (int fd : one) close(fd);
-    CHECK(status_of(dig(m.d.port, {"+tcp", kAisidName, "AAAA"})) == "NOERROR");
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(status_of(dig(m.port, {"+tcp", kAisidName, "AAAA"})) == "NOERROR");
+    CHECK(m.proc.stop() == 0);
 }
 
 // Before the limit: one client at 15k q/s against a slow upstream used every descriptor.
@@ -231,14 +228,15 @@ TEST_CASE("limit: one client against a slow upstream holds at most its in-flight
     FakeUpstream up;
     up.mode = FakeUpstream::Mode::delayed;
     up.delay_ms = 1000;
-    Daemon m({"--upstream", up.addr(), "--threads", "2", "--upstream-timeout", "3000"});  // default limits
-    int base = fd_count(m.pid());
+    Aisidd m(AisiddOptions().example_zone().metrics().upstream(up.addr()).workers(2).args(
+        {"--upstream-timeout", "3000"})); // default limits
+    int base = fd_count(m.proc.pid());
     int fd = socket_from(SOCK_DGRAM, "127.0.0.1");
     int big = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    sockaddr_in a = loopback_port(m.d.port);
+    sockaddr_in a = loopback_port(m.port);
     std::string other;
-    long peak = peak_while([&] { return long(fd_count(m.pid())); }, [&] {
+    long peak = peak_while([&] { return long(fd_count(m.proc.pid())); }, [&] {
         for (int i = 0; i < 3000; ++i) {
             std::string q = raw_query(uint16_t(i), "q" + std::to_string(i) + ".flood.legacy.example", 1);
             sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr *>(&a), sizeof a);
@@ -270,28 +268,27 @@ TEST_CASE("limit: one client against a slow upstream holds at most its in-flight
                                                                                << "; answered " << answered
                                                                                << ", SERVFAIL at once " << servfail);
     CHECK(peak - base <= 256 + 32);  // --max-inflight-per-client 256 (one socket each), not 3000
-    CHECK(m.limit("inflight_client") >= 1000);
+    CHECK(limit(m, "inflight_client") >= 1000);
     CHECK(msg_id(other) == 4242);
     CHECK(msg_rcode(other) == 0);
     CHECK(msg_ancount(other) == 1);
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(m.proc.stop() == 0);
 }
 
 namespace {
 
-std::string name_wire(const std::string &n) { return wire_of(n); }
 
 // A query signed with TSIG key k1 whose MAC is garbage, padded (EDNS padding)
 // to about 3.9 KB: what the authority thread must parse and HMAC to refuse.
 std::string bad_mac_query(uint16_t id) {
     std::string m = be16(id) + be16(0x0100) + be16(1) + be16(0) + be16(0) + be16(2);
-    m += name_wire(kAisidName) + be16(28) + be16(1);
+    m += wire_name(kAisidName) + be16(28) + be16(1);
     std::string pad(3800, '\0');
     m += std::string(1, '\0') + be16(41) + be16(1232) + be32(0) + be16(uint16_t(4 + pad.size())) + be16(12) +
          be16(uint16_t(pad.size())) + pad;
-    std::string rd = name_wire("hmac-sha256") + be16(0) + be32(uint32_t(time(nullptr))) + be16(300) + be16(32) +
+    std::string rd = wire_name("hmac-sha256") + be16(0) + be32(uint32_t(time(nullptr))) + be16(300) + be16(32) +
                      std::string(32, '\x5a') + be16(id) + be16(0) + be16(0);
-    m += name_wire("k1") + be16(250) + be16(255) + be32(0) + be16(uint16_t(rd.size())) + rd;
+    m += wire_name("k1") + be16(250) + be16(255) + be32(0) + be16(uint16_t(rd.size())) + rd;
     return m;
 }
 
@@ -300,17 +297,22 @@ std::string bad_mac_query(uint16_t id) {
 // Before the limit: 4 s of bad-MAC signed queries took RSS from 11 MB to 620 MB.
 TEST_CASE("limit: signed queries with bad MACs wait in a bounded authority queue, and a good one is still answered") {
     TempDir state;
-    Daemon m({"--threads", "1", "--upstream", "127.0.0.1:9", "--key", std::string("k1:") + kSecret, "--state-dir",
-              state.path});
-    long base = status_kb(m.pid(), "VmRSS");
+    Aisidd m(AisiddOptions()
+                 .example_zone()
+                 .metrics()
+                 .workers(1)
+                 .upstream("127.0.0.1:9")
+                 .args({"--key", std::string("k1:") + kSecret})
+                 .state_dir(state.path));
+    long base = status_kb(m.proc.pid(), "VmRSS");
     int fd = socket_from(SOCK_DGRAM, "127.0.0.1");
-    sockaddr_in a = loopback_port(m.d.port);
+    sockaddr_in a = loopback_port(m.port);
     std::string q = bad_mac_query(7);
     REQUIRE(q.size() > 3900);
     size_t sent = 0;
-    long peak = peak_while([&] { return status_kb(m.pid(), "VmRSS"); }, [&] {
+    long peak = peak_while([&] { return status_kb(m.proc.pid(), "VmRSS"); }, [&] {
         auto t0 = Clock::now();
-        while (ms_since(t0) < 3000 && sent < 2000000 && status_kb(m.pid(), "VmRSS") < (1 << 20)) {
+        while (ms_since(t0) < 3000 && sent < 2000000 && status_kb(m.proc.pid(), "VmRSS") < (1 << 20)) {
             for (int i = 0; i < 256; ++i, ++sent) sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr *>(&a), sizeof a);
             char drain[512];
             while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {
@@ -320,28 +322,29 @@ TEST_CASE("limit: signed queries with bad MACs wait in a bounded authority queue
     close(fd);
     MESSAGE("bad-MAC flood: " << sent << " signed queries of " << q.size() << " bytes in 3 s; aisidd RSS " << base / 1024
                               << " MB before, peak " << peak / 1024 << " MB; dropped at the queue "
-                              << m.limit("authority_queue"));
+                              << limit(m, "authority_queue"));
     CHECK(peak - base < 32 * 1024);  // 256 messages of 4 KB, not the whole flood
-    CHECK(m.limit("authority_queue") >= 1);
+    CHECK(limit(m, "authority_queue") >= 1);
     // A correctly signed query right after is answered (signed) at once.
     auto t0 = Clock::now();
-    std::string o = dig(m.d.port, {"-y", std::string("hmac-sha256:k1:") + kSecret, kAisidName, "AAAA"});
+    std::string o = dig(m.port, {"-y", std::string("hmac-sha256:k1:") + kSecret, kAisidName, "AAAA"});
     CHECK(status_of(o) == "NOERROR");
     CHECK(o.find("TSIG") != std::string::npos);
     CHECK(ms_since(t0) < 2000);
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(m.proc.stop() == 0);
 }
 
 // Slow clients (a byte every 1.5 s made a normal GET time out) and the DoH token in /metrics.
 TEST_CASE("limit: a slow /metrics client delays no other scrape, and a DoH upstream's token is not shown") {
-    Daemon m({"--threads", "1", "--upstream", "https://127.0.0.1:1/dns-query?token=S3CRET-T0KEN"});
+    Aisidd m(AisiddOptions().example_zone().metrics().workers(1).upstream(
+        "https://127.0.0.1:1/dns-query?token=S3CRET-T0KEN"));
     std::string first = m.metrics();
     REQUIRE(first.find("aisidd_queries_total") != std::string::npos);
     CHECK(first.find("S3CRET") == std::string::npos);
     CHECK(first.find("https://127.0.0.1:1/dns-query?REDACTED") != std::string::npos);
-    CHECK(m.d.proc.err().find("S3CRET") == std::string::npos);
+    CHECK(m.proc.err().find("S3CRET") == std::string::npos);
     // The slow client: a byte now and then, never the end of its request.
-    int slow = tcp_connect(m.mport);
+    int slow = tcp_connect(m.metrics_port);
     REQUIRE(slow >= 0);
     CHECK(send_all(slow, "G"));
     std::atomic<bool> stop{false};
@@ -363,14 +366,19 @@ TEST_CASE("limit: a slow /metrics client delays no other scrape, and a DoH upstr
     stop = true;
     drip.join();
     close(slow);
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(m.proc.stop() == 0);
 }
 
 // Before the fix: with --rate-limit 5, p1..p300.<service> got 257 full answers of 300.
 TEST_CASE("limit: rate limiting counts synthesized names against the service they resolve to") {
-    Daemon m({"--threads", "1", "--upstream", "127.0.0.1:9", "--rate-limit", "5", "--rate-limit-slip", "0"});
+    Aisidd m(AisiddOptions()
+                 .example_zone()
+                 .metrics()
+                 .workers(1)
+                 .upstream("127.0.0.1:9")
+                 .args({"--rate-limit", "5", "--rate-limit-slip", "0"}));
     int fd = socket_from(SOCK_DGRAM, "127.0.0.1");
-    sockaddr_in a = loopback_port(m.d.port);
+    sockaddr_in a = loopback_port(m.port);
     auto t0 = Clock::now();
     for (int i = 1; i <= 300; ++i) {
         std::string q = raw_query(uint16_t(i), "p" + std::to_string(i) + "." + kAisidName, 28);
@@ -402,14 +410,14 @@ TEST_CASE("limit: rate limiting counts synthesized names against the service the
     CHECK(msg_id(r) == 9999);
     CHECK(msg_ancount(r) == 1);
     close(fd);
-    CHECK(m.d.proc.stop() == 0);
+    CHECK(m.proc.stop() == 0);
 }
 
 // Before the cap: upstream TTLs were passed on uncapped (2147483647).
 TEST_CASE("limit: upstream TTLs are capped at --cache-max-ttl (86400 by default)") {
     FakeUpstream up;
     up.ttl = 2147483647u;
-    Aisidd d({"--upstream", up.addr(), "--threads", "1"});
+    Aisidd d(AisiddOptions().example_zone().upstream(up.addr()).workers(1));
     std::string o = dig(d.port, {"+noall", "+answer", "capped.legacy.example", "A"});
     REQUIRE_MESSAGE(o.find(FakeUpstream::kGood) != std::string::npos, o);
     std::smatch mt;
@@ -421,7 +429,7 @@ TEST_CASE("limit: upstream TTLs are capped at --cache-max-ttl (86400 by default)
     o = dig(d.port, {"+noall", "+answer", "capped.legacy.example", "A"});
     REQUIRE(std::regex_search(o, mt, std::regex("\\s(\\d+)\\s+IN\\s+A")));
     CHECK(std::stol(mt[1]) <= 86400);
-    Aisidd d2({"--upstream", up.addr(), "--threads", "1", "--cache-max-ttl", "600"});
+    Aisidd d2(AisiddOptions().example_zone().upstream(up.addr()).workers(1).args({"--cache-max-ttl", "600"}));
     o = dig(d2.port, {"+noall", "+answer", "capped2.legacy.example", "A"});
     REQUIRE(std::regex_search(o, mt, std::regex("\\s(\\d+)\\s+IN\\s+A")));
     CHECK(std::stol(mt[1]) <= 600);
@@ -464,24 +472,6 @@ struct VethPair {
     }
 };
 
-// While alive, this thread is in namespace `name` (sockets made meanwhile stay there).
-struct InNetns {
-    int home = -1;
-    bool ok = false;
-    explicit InNetns(const std::string &name) {
-        home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        int fd = open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-        ok = home >= 0 && fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
-        if (fd >= 0) close(fd);
-    }
-    ~InNetns() {
-        if (home >= 0) {
-            (void)setns(home, CLONE_NEWNET);
-            close(home);
-        }
-    }
-};
-
 uint16_t csum(const std::string &d, uint32_t sum = 0) {
     for (size_t i = 0; i + 1 < d.size(); i += 2) sum += uint32_t((uint8_t(d[i]) << 8) | uint8_t(d[i + 1]));
     if (d.size() % 2) sum += uint32_t(uint8_t(d.back()) << 8);
@@ -511,36 +501,35 @@ bool send_forged(int raw, const char *src, const char *dst, uint16_t port, const
 
 // Before the fix: a packet from ::ffff:127.0.0.3 on an IPv6 listener passed for loopback.
 TEST_CASE("security: IPv4-mapped sources on an IPv6 listener are dropped, never taken for loopback or the primary") {
-    if (geteuid() != 0 || !have_program("ip")) {
-        aisid::test::skip("needs root and ip(8) for network namespaces and a raw socket");
-    }
+    skip_unless_root("for network namespaces and a raw socket");
+    skip_unless_program("ip", "package iproute2");
     VethPair net;
     REQUIRE(net.ok);
-    TempDir state;
-    Process d({"ip", "netns", "exec", net.a, aisidd_path(), "--listen", "[2001:db8:15::1]:53", "--listen",
-               "127.0.0.1:53", "--metrics", "127.0.0.1:9153", "--zone", example_zone(), "--upstream", "127.0.0.1:9",
-               "--key", std::string("k1:") + kSecret, "--state-dir", state.path, "--threads", "1"},
-              state.path, "aisidd");
+    Aisidd d(AisiddOptions()
+                 .netns(net.a)
+                 .listen("[2001:db8:15::1]:53")
+                 .listen("127.0.0.1:53")
+                 .args({"--metrics", "127.0.0.1:9153"})
+                 .example_zone()
+                 .upstream("127.0.0.1:9")
+                 .args({"--key", std::string("k1:") + kSecret})
+                 .state_dir()
+                 .workers(1));
     auto scrape = [&] {
-        InNetns in(net.a);
-        return in.ok ? http_get(9153, "/metrics") : std::string();
+        NetnsGuard in(net.a);
+        return http_get(9153, "/metrics");
     };
-    std::string m0;
-    for (int i = 0; i < 50 && m0.find("aisidd_queries_total") == std::string::npos; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        m0 = scrape();
-    }
-    REQUIRE_MESSAGE(m0.find("aisidd_queries_total") != std::string::npos, d.err());
+    std::string m0 = scrape();
+    REQUIRE_MESSAGE(m0.find("aisidd_queries_total") != std::string::npos, d.log());
     int raw = -1;
     {
-        InNetns in(net.b);
-        REQUIRE(in.ok);
+        NetnsGuard in(net.b);
         raw = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     }
     REQUIRE(raw >= 0);
     std::string query = raw_query(1, kAisidName, 28);
     // NOTIFY (opcode 4) for the zone, as if from an IPv4 primary at 127.0.0.1.
-    std::string notify = be16(2) + be16(0x2400) + be16(1) + be16(0) + be16(0) + be16(0) + wire_of("ai.example") +
+    std::string notify = be16(2) + be16(0x2400) + be16(1) + be16(0) + be16(0) + be16(0) + wire_name("ai.example") +
                          be16(6) + be16(1);
     for (int i = 0; i < 3; ++i) {
         CHECK(send_forged(raw, "::ffff:127.0.0.3", "2001:db8:15::1", 53, query));

@@ -4,7 +4,7 @@
 #include "aisid/resolver/rrl.hpp"
 #include "aisid/resolver/query_wire.hpp"
 
-#include "../support/dns_query.hpp"
+#include "dns_query.hpp"
 
 #include <doctest/doctest.h>
 

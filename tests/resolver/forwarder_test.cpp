@@ -1,6 +1,6 @@
 // The Forwarder (resolver/include/aisid/resolver/forwarder.hpp) driven by scripts with a fake clock
 // and no sockets, in the manner of Unbound's .rpl replay tests. Each script in
-// tests/unit/forwarder/ lists client queries, upstream answers, time steps and
+// tests/resolver/forwarder/ lists client queries, upstream answers, time steps and
 // the actions expected in reply; the interpreter below plays the worker's part
 // (cache and local answers through QueryCore::handle first, misses to the
 // Forwarder, answers shared between workers delivered at once).
