@@ -9,7 +9,7 @@
 #include <utility>
 
 struct aisid_client {
-    aisid::sdk::Client impl;
+    aisid::sdk::ClientCore impl;
     explicit aisid_client(unsigned flags) : impl(flags) {}
 };
 
@@ -34,7 +34,7 @@ template <class F> aisid_status_t guarded(F &&f) {
     }
 }
 
-using aisid::sdk::Clock;
+using aisid::transport::Clock;
 
 // Results freed on this thread, kept for its next resolutions: an application
 // that resolves and frees in turn never reaches malloc, and a kept result
@@ -190,7 +190,7 @@ aisid_status_t aisid_resolve(aisid_client_t *c, const char *name, aisid_result_t
     if (!c || !name) return AISID_EINVAL;
     return guarded([&] {
         ResultGuard g;
-        aisid_status_t s = c->impl.resolve(name, *g.r, Clock::time_point::max());
+        aisid_status_t s = c->impl.resolve(name, *g.r, aisid::transport::Clock::time_point::max());
         if (s != AISID_OK) {
             set_error(std::string(name) + ": " + aisid_strerror(s));
             return s;
@@ -396,8 +396,8 @@ void aisid_client_counters(const aisid_client_t *c, aisid_counters_t *out, size_
     auto &l = impl.legacy().counters;
     auto &z = impl.zones();
     aisid_counters_t v{};
-    v.resolve_aisid = k.resolves.sum(aisid::sdk::Counters::kResolveAisid);
-    v.resolve_legacy = k.resolves.sum(aisid::sdk::Counters::kResolveLegacy);
+    v.resolve_aisid = k.resolves.sum(aisid::sdk::ResolveCounters::kResolveAisid);
+    v.resolve_legacy = k.resolves.sum(aisid::sdk::ResolveCounters::kResolveLegacy);
     v.legacy_cache_hits = l.cache_hits.load();
     v.legacy_queries = l.queries.load();
     v.connect_aisid_won = k.connect_aisid_won.load();

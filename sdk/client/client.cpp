@@ -46,10 +46,10 @@ constexpr auto kRememberReachable = std::chrono::seconds(600);
 
 } // namespace
 
-Client::Client(unsigned flags, std::vector<std::string> host_dirs)
+ClientCore::ClientCore(unsigned flags, std::vector<std::string> host_dirs)
     : zones_(!(flags & AISID_CLIENT_NO_HOST_ZONES), !(flags & AISID_CLIENT_NO_WATCH), std::move(host_dirs)) {}
 
-void decode_into(const ZoneSet &zs, const in6_addr &addr, Answer &out, const Zone *known) {
+void decode_into(const ZoneSet &zs, const in6_addr &addr, aisid_result &out, const Zone *known) {
     Aisid a = Aisid::from_in6(addr);
     const Zone *z = known && known->is_aisid() && known->prefix() == a.prefix() ? known : zs.zone_for_prefix(a.prefix());
     if (!z) return;
@@ -64,7 +64,7 @@ namespace {
 
 // The answer of a lookup in the snapshot (SPEC §2), with the rule and the
 // zone that decided; points into the snapshot, so it holds a reference.
-Local answer_match(const std::shared_ptr<const ZoneSet> &snap, const WireName &n, const Match &m, Answer &out) {
+Local answer_match(const std::shared_ptr<const ZoneSet> &snap, const WireName &n, const Match &m, aisid_result &out) {
     if (m.kind == Match::Kind::NotLocal) return Local::NotLocal;
     out.snapshot = snap; // no atomic operation when it holds this snapshot already
     out.set_name_wire(n.wire());
@@ -125,7 +125,7 @@ Local answer_match(const std::shared_ptr<const ZoneSet> &snap, const WireName &n
 
 } // namespace
 
-Local Client::resolve_local(const char *name, Answer &out) {
+Local ClientCore::resolve_local(const char *name, aisid_result &out) {
     const std::shared_ptr<const ZoneSet> &snap = zones_.current_shared();
     const ZoneSet &zs = *snap;
     // The answer may point into the snapshot: it holds a reference (no lock: the
@@ -162,8 +162,8 @@ Local Client::resolve_local(const char *name, Answer &out) {
     return answer_match(snap, n, zs.lookup(n), out);
 }
 
-aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point deadline) {
-    // Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
+aisid_status_t ClientCore::resolve(const char *name, aisid_result &out, transport::Clock::time_point deadline) {
+    // transport::Clock::time_point::max(): the legacy timeout from now, read only if legacy DNS is needed.
     if (!name) return AISID_EINVAL;
     switch (resolve_local(name, out)) {
     case Local::Answered: counters_.count_resolve(out.source == AISID_SOURCE_AISID); return AISID_OK;
@@ -173,8 +173,8 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     case Local::NotLocal: break;
     }
     counters_.count_resolve(false);
-    if (deadline == Clock::time_point::max())
-        deadline = Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
+    if (deadline == transport::Clock::time_point::max())
+        deadline = transport::Clock::now() + std::chrono::milliseconds(legacy_.timeout_ms());
     LegacyAnswer la = legacy_.resolve(name, deadline);
     if (la.status != AISID_OK) return la.status;
     WireName n;
@@ -186,7 +186,7 @@ aisid_status_t Client::resolve(const char *name, Answer &out, Clock::time_point 
     return AISID_OK;
 }
 
-aisid_status_t Client::explain(const char *query, Answer &out, bool &filled) {
+aisid_status_t ClientCore::explain(const char *query, aisid_result &out, bool &filled) {
     filled = false;
     if (!query) return AISID_EINVAL;
     // A copy: resolve() below may replace this thread's cached snapshot.
@@ -228,29 +228,29 @@ aisid_status_t Client::explain(const char *query, Answer &out, bool &filled) {
     }
     // Under no local zone: what aisid_resolve does (legacy DNS, a literal IPv4
     // address), under the name as asked, canonical.
-    aisid_status_t st = resolve(query, out, Clock::time_point::max());
+    aisid_status_t st = resolve(query, out, transport::Clock::time_point::max());
     out.rule = AISID_RULE_NONE;
     out.set_name_text(name_to_text(n.wire()));
     return st;
 }
 
-Client::NetState Client::network_state(const std::string &key) {
+ClientCore::NetState ClientCore::network_state(const std::string &key) {
     std::lock_guard lk(net_mu_);
     auto it = networks_.find(key);
     if (it == networks_.end()) return NetState::Unknown;
-    if (Clock::now() >= it->second.until) {
+    if (transport::Clock::now() >= it->second.until) {
         networks_.erase(it);
         return NetState::Unknown;
     }
     return it->second.state;
 }
 
-void Client::remember_network(const std::string &key, NetState s) {
+void ClientCore::remember_network(const std::string &key, NetState s) {
     std::lock_guard lk(net_mu_);
-    networks_[key] = NetEntry{s, Clock::now() + (s == NetState::LegacyOnly ? kRememberLegacyOnly : kRememberReachable)};
+    networks_[key] = NetEntry{s, transport::Clock::now() + (s == NetState::LegacyOnly ? kRememberLegacyOnly : kRememberReachable)};
 }
 
-void Client::forget_networks() {
+void ClientCore::forget_networks() {
     std::lock_guard lk(net_mu_);
     networks_.clear();
 }

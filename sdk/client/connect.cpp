@@ -41,7 +41,7 @@ struct Candidate {
 struct Attempt {
     int fd;
     Candidate c;
-    Clock::time_point started;
+    transport::Clock::time_point started;
 };
 
 // Starts a non-blocking connect. Returns the fd (in progress or connected),
@@ -115,17 +115,17 @@ std::string network_key(const in6_addr &aisid) {
     return key + "|src:" + buf + "%" + std::to_string(me.sin6_scope_id);
 }
 
-int ms_until(Clock::time_point t) {
-    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+int ms_until(transport::Clock::time_point t) {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - transport::Clock::now()).count();
     if (d < 0) return 0;
     return static_cast<int>(std::min<long long>(d + 1, 1 << 30));
 }
 
 } // namespace
 
-int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_connect_info_t &info,
+int ClientCore::connect(const char *name, uint16_t port, int timeout_ms, aisid_connect_info_t &info,
                     aisid_status_t &err) {
-    const auto t0 = Clock::now();
+    const auto t0 = transport::Clock::now();
     info = aisid_connect_info_t{};
     if (timeout_ms <= 0) timeout_ms = 30000;
     const auto deadline = t0 + std::chrono::milliseconds(timeout_ms);
@@ -133,13 +133,13 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
     auto fail = [&](aisid_status_t s) {
         counters_.connect_failed.fetch_add(1, std::memory_order_relaxed);
         info.elapsed_us = static_cast<uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+            std::chrono::duration_cast<std::chrono::microseconds>(transport::Clock::now() - t0).count());
         err = s;
         return -1;
     };
     if (!name || port == 0) return fail(AISID_EINVAL);
 
-    Answer ans;
+    aisid_result ans;
     aisid_status_t st = resolve(name, ans, deadline);
     if (st != AISID_OK) return fail(st);
     if (ans.addrs.empty()) return fail(AISID_ENODATA);
@@ -170,8 +170,8 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
             if (a.fd != keep) ::close(a.fd);
         inflight.clear();
     };
-    Clock::time_point next_start = t0;
-    Clock::time_point aisid_started{};
+    transport::Clock::time_point next_start = t0;
+    transport::Clock::time_point aisid_started{};
     aisid_status_t last_err = AISID_ECONNECT;
 
     // The AISID path is over (failed, or past its delay): start the fallback.
@@ -191,7 +191,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
         // The AISID attempt stays in flight meanwhile: if it connects first it still wins.
         std::vector<Candidate> fb;
         for (const auto &[target, fport] : fallbacks) {
-            Answer fa;
+            aisid_result fa;
             aisid_status_t s = resolve(target.c_str(), fa, deadline);
             if (s != AISID_OK) {
                 last_err = s;
@@ -202,19 +202,19 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
         }
         // Fallback addresses go before any remaining AISID addresses.
         queue.insert(queue.begin(), fb.begin(), fb.end());
-        next_start = Clock::now();
+        next_start = transport::Clock::now();
     };
 
     int winner = -1;
     Candidate won{};
     while (winner < 0) {
-        auto now = Clock::now();
+        auto now = transport::Clock::now();
         if (now >= deadline) {
             last_err = AISID_ETIMEOUT;
             break;
         }
         // The AISID has had its attempt delay without connecting (RFC 8305 §5).
-        if (aisid && !fallbacks.empty() && reason == AISID_FALLBACK_NONE && aisid_started != Clock::time_point{} &&
+        if (aisid && !fallbacks.empty() && reason == AISID_FALLBACK_NONE && aisid_started != transport::Clock::time_point{} &&
             now >= aisid_started + delay)
             trigger_fallback(AISID_FALLBACK_DELAY);
         if (aisid && !fallbacks.empty() && reason != AISID_FALLBACK_NONE && !fallback_started) {
@@ -228,7 +228,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
             bool connected;
             int fd = start_connect(c, connected);
             ++info.attempts;
-            if (c.path == AISID_PATH_AISID && aisid_started == Clock::time_point{}) aisid_started = Clock::now();
+            if (c.path == AISID_PATH_AISID && aisid_started == transport::Clock::time_point{}) aisid_started = transport::Clock::now();
             if (fd < 0) {
                 int e = errno;
                 last_err = AISID_ECONNECT;
@@ -245,8 +245,8 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
                 won = c;
                 break;
             }
-            inflight.push_back({fd, c, Clock::now()});
-            next_start = Clock::now() + delay;
+            inflight.push_back({fd, c, transport::Clock::now()});
+            next_start = transport::Clock::now() + delay;
         }
         if (inflight.empty() && queue.empty()) {
             if (aisid && !fallbacks.empty() && !fallback_started) {
@@ -256,9 +256,9 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
             break;  // nothing left to try
         }
         // Wait for a connection, the next attempt's turn, or the deadline.
-        Clock::time_point wake = deadline;
+        transport::Clock::time_point wake = deadline;
         if (!queue.empty()) wake = std::min(wake, next_start);
-        if (aisid && !fallbacks.empty() && reason == AISID_FALLBACK_NONE && aisid_started != Clock::time_point{})
+        if (aisid && !fallbacks.empty() && reason == AISID_FALLBACK_NONE && aisid_started != transport::Clock::time_point{})
             wake = std::min(wake, aisid_started + delay);
         std::vector<pollfd> p;
         for (const Attempt &a : inflight) p.push_back({a.fd, POLLOUT, 0});
@@ -291,7 +291,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
                 if (!more && (soerr == ENETUNREACH || soerr == EHOSTUNREACH))
                     remember_network(netkey, NetState::LegacyOnly);
             }
-            next_start = Clock::now();  // a failure lets the next attempt start at once
+            next_start = transport::Clock::now();  // a failure lets the next attempt start at once
         }
         inflight.erase(std::remove_if(inflight.begin(), inflight.end(), [](const Attempt &a) { return a.fd < 0; }),
                        inflight.end());
@@ -311,7 +311,7 @@ int Client::connect(const char *name, uint16_t port, int timeout_ms, aisid_conne
     info.peer.sin6_port = htons(won.port);
     info.peer.sin6_addr = won.addr;
     info.elapsed_us =
-        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(transport::Clock::now() - t0).count());
     switch (won.path) {
     case AISID_PATH_AISID:
         counters_.connect_aisid_won.fetch_add(1, std::memory_order_relaxed);

@@ -230,7 +230,7 @@ bool LegacyResolver::cached(const std::string &key, LegacyAnswer &out) {
     std::lock_guard lk(mu_);
     auto it = cache_.find(key);
     if (it == cache_.end()) return false;
-    auto now = Clock::now();
+    auto now = transport::Clock::now();
     if (now >= it->second.expires) {
         cache_.erase(it);
         return false;
@@ -249,12 +249,12 @@ void LegacyResolver::store(const std::string &key, const LegacyAnswer &a) {
     if (ttl == 0) return;  // TTL 0: use once, never cache (RFC 1035 §3.2.1)
     std::lock_guard lk(mu_);
     if (cache_.size() >= kMaxCacheEntries) {
-        auto now = Clock::now();
+        auto now = transport::Clock::now();
         for (auto it = cache_.begin(); it != cache_.end();)
             it = it->second.expires <= now ? cache_.erase(it) : std::next(it);
         if (cache_.size() >= kMaxCacheEntries) cache_.erase(cache_.begin());
     }
-    cache_[key] = Entry{a, Clock::now() + std::chrono::seconds(ttl)};
+    cache_[key] = Entry{a, transport::Clock::now() + std::chrono::seconds(ttl)};
 }
 
 void LegacyResolver::clear_cache() {
@@ -262,7 +262,7 @@ void LegacyResolver::clear_cache() {
     cache_.clear();
 }
 
-LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point deadline) {
+LegacyAnswer LegacyResolver::resolve(const std::string &name, transport::Clock::time_point deadline) {
     std::string key = key_of(name);
     LegacyAnswer out;
     if (cached(key, out)) {
@@ -270,7 +270,7 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
         return out;
     }
     counters.queries.fetch_add(1, std::memory_order_relaxed);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - transport::Clock::now()).count();
     if (left <= 0) {
         out.status = AISID_ETIMEOUT;
         return out;
@@ -289,11 +289,11 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
         out.addrs = std::move(r.addrs);
         out.ttl = r.ttl;
         bool failed = out.status == AISID_ETIMEOUT || out.status == AISID_ENETWORK;
-        if (!failed || !plain || Clock::now() >= deadline) {
+        if (!failed || !plain || transport::Clock::now() >= deadline) {
             store(key, out);
             return out;
         }
-        left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - transport::Clock::now()).count();
     }
     aisid_status_t st;
     uint64_t gen = 0;
@@ -327,7 +327,7 @@ LegacyAnswer LegacyResolver::resolve(const std::string &name, Clock::time_point 
             if (ARES_GETSOCK_WRITABLE(bits, i)) ev |= POLLOUT;
             if (ev) p[n++] = pollfd{socks[i], ev, 0};
         }
-        auto now = Clock::now();
+        auto now = transport::Clock::now();
         if (now >= deadline) {
             timed_out = true;
             ares_cancel(ch.get());

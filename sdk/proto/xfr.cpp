@@ -18,14 +18,14 @@ namespace {
 
 
 
-using Clock = std::chrono::steady_clock;
+using XfrClock = std::chrono::steady_clock;
 
-int remaining_ms(Clock::time_point deadline) {
-    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+int remaining_ms(XfrClock::time_point deadline) {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - XfrClock::now()).count();
     return d < 0 ? 0 : static_cast<int>(d);
 }
 
-bool wait_fd(int fd, short ev, Clock::time_point deadline) {
+bool wait_fd(int fd, short ev, XfrClock::time_point deadline) {
     for (;;) {
         pollfd p{fd, ev, 0};
         int n = ::poll(&p, 1, remaining_ms(deadline));
@@ -35,7 +35,7 @@ bool wait_fd(int fd, short ev, Clock::time_point deadline) {
     }
 }
 
-bool read_exact(int fd, char *buf, size_t n, Clock::time_point deadline) {
+bool read_exact(int fd, char *buf, size_t n, XfrClock::time_point deadline) {
     size_t got = 0;
     while (got < n) {
         if (!wait_fd(fd, POLLIN, deadline)) return false;
@@ -49,7 +49,7 @@ bool read_exact(int fd, char *buf, size_t n, Clock::time_point deadline) {
     return true;
 }
 
-bool write_exact(int fd, const char *buf, size_t n, Clock::time_point deadline) {
+bool write_exact(int fd, const char *buf, size_t n, XfrClock::time_point deadline) {
     size_t off = 0;
     while (off < n) {
         if (!wait_fd(fd, POLLOUT, deadline)) return false;
@@ -63,7 +63,7 @@ bool write_exact(int fd, const char *buf, size_t n, Clock::time_point deadline) 
     return true;
 }
 
-int connect_tcp(const sockaddr_storage &server, socklen_t slen, Clock::time_point deadline, std::string &err) {
+int connect_tcp(const sockaddr_storage &server, socklen_t slen, XfrClock::time_point deadline, std::string &err) {
     int fd = ::socket(server.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         err = std::string("socket: ") + std::strerror(errno);
@@ -149,7 +149,7 @@ std::optional<XfrResult> parse_xfr_stream(const std::vector<Record> &rrs, bool a
 bool tcp_exchange(const sockaddr_storage &server, socklen_t slen, const std::string &request,
                   std::vector<std::string> &responses, int timeout_ms, std::string &err,
                   bool (*done)(const std::string &msg, void *ctx), void *ctx) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto deadline = XfrClock::now() + std::chrono::milliseconds(timeout_ms);
     int fd = connect_tcp(server, slen, deadline, err);
     if (fd < 0) return false;
     std::string framed;
@@ -197,7 +197,7 @@ bool udp_exchange(const sockaddr_storage &server, socklen_t slen, const std::str
         ::close(fd);
         return false;
     }
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto deadline = XfrClock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
         if (!wait_fd(fd, POLLIN, deadline)) {
             err = "no answer from " + sockaddr_text(server);

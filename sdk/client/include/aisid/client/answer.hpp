@@ -178,5 +178,4 @@ private:
 };
 
 namespace aisid::sdk {
-using Answer = aisid_result;
 } // namespace aisid::sdk

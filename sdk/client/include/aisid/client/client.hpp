@@ -15,7 +15,7 @@
 
 namespace aisid::sdk {
 
-struct Counters {
+struct ResolveCounters {
     // Every resolution bumps one of these: per-thread slots, no shared cache line.
     enum Resolve : size_t { kResolveAisid = 0, kResolveLegacy = 1 };
     PerThreadCounters<2> resolves;
@@ -27,23 +27,23 @@ struct Counters {
 /// What a local lookup decided.
 enum class Local { Answered, NotLocal, NotFound, NoData, Invalid };
 
-class Client {
+class ClientCore {
 public:
-    explicit Client(unsigned flags, std::vector<std::string> host_dirs = {});
+    explicit ClientCore(unsigned flags, std::vector<std::string> host_dirs = {});
 
     ZoneWatcher &zones() { return zones_; }
     LegacyResolver &legacy() { return legacy_; }
-    Counters &counters() { return counters_; }
+    ResolveCounters &counters() { return counters_; }
 
     /// SPEC §2 from the zone snapshot (or a literal address); no I/O.
-    Local resolve_local(const char *name, Answer &out);
+    Local resolve_local(const char *name, aisid_result &out);
     /// The whole resolution: local, else legacy DNS (blocking until deadline;
     /// time_point::max() means the legacy timeout from when DNS is asked).
-    aisid_status_t resolve(const char *name, Answer &out, Clock::time_point deadline);
+    aisid_status_t resolve(const char *name, aisid_result &out, transport::Clock::time_point deadline);
     /// aisid_explain: resolve, keeping which rule and zone decided, also on
     /// failure; an IPv6 address is looked up in reverse. `filled`: the query
     /// was a name or an address, and `out` is to be given to the caller.
-    aisid_status_t explain(const char *query, Answer &out, bool &filled);
+    aisid_status_t explain(const char *query, aisid_result &out, bool &filled);
 
     void set_attempt_delay_ms(int ms) { attempt_delay_ms_.store(ms); }
     int attempt_delay_ms() const { return attempt_delay_ms_.load(); }
@@ -61,18 +61,18 @@ public:
 private:
     ZoneWatcher zones_;
     LegacyResolver legacy_;
-    Counters counters_;
+    ResolveCounters counters_;
     std::atomic<int> attempt_delay_ms_{250};
     std::mutex net_mu_;
     struct NetEntry {
         NetState state;
-        Clock::time_point until;
+        transport::Clock::time_point until;
     };
     std::map<std::string, NetEntry> networks_;
 };
 
 /// Fills answer fields (decoded AISID, terms) for an address in a loaded prefix.
 /// `known`: the zone that answered, when it may hold the prefix (saves a lookup).
-void decode_into(const ZoneSet &zs, const in6_addr &a, Answer &out, const Zone *known = nullptr);
+void decode_into(const ZoneSet &zs, const in6_addr &a, aisid_result &out, const Zone *known = nullptr);
 
 } // namespace aisid::sdk

@@ -5,6 +5,7 @@
 // the application drives from its event loop (fds + process).
 #pragma once
 
+#include "aisid/transport/transport.hpp"
 #include "aisid/client/answer.hpp"
 
 #include <ares.h>
@@ -27,7 +28,6 @@ class AsyncAddressLookup;
 
 namespace aisid::sdk {
 
-using Clock = std::chrono::steady_clock;
 
 /// A legacy answer: addresses (IPv4 as ::ffff:a.b.c.d), AAAA first as the
 /// upstream gave them, and its TTL (the smallest record TTL).
@@ -66,7 +66,7 @@ public:
     /// The cached answer for a name, if fresh.
     bool cached(const std::string &key, LegacyAnswer &out);
     /// Blocking lookup: cache, then c-ares until `deadline`.
-    LegacyAnswer resolve(const std::string &name, Clock::time_point deadline);
+    LegacyAnswer resolve(const std::string &name, transport::Clock::time_point deadline);
     void clear_cache();
 
     // Asynchronous: one channel, serialized by a recursive mutex (callbacks may
@@ -110,7 +110,7 @@ private:
     std::mutex mu_;  // cache, upstreams
     struct Entry {
         LegacyAnswer answer;
-        Clock::time_point expires;
+        transport::Clock::time_point expires;
     };
     std::unordered_map<std::string, Entry> cache_;
     std::string upstreams_;

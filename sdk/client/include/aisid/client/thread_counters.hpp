@@ -1,4 +1,4 @@
-// Counters that every resolution bumps, from many threads at once. A shared
+// ResolveCounters that every resolution bumps, from many threads at once. A shared
 // atomic counter costs a locked instruction per call and, with threads on
 // several cores, a cache line passed between them on every call; here each
 // thread adds to a slot of its own (a plain load and store) and a reader sums
