@@ -14,72 +14,12 @@ namespace aisid::cli {
 
 namespace {
 
-// --server ADDR[:PORT]: "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT" or a bare
-// IPv6 address, numeric, an IPv6 link-local address with its scope
-// ("fe80::1%eth0"); port 1..65535, 53 when none is given (the grammar of
-// every aisid program's ADDR[:PORT]).
-std::optional<sockaddr_storage> parse_server(std::string_view text) {
-    std::string_view host, port;
-    bool has_port = false;
-    if (!text.empty() && text.front() == '[') {
-        size_t e = text.find(']');
-        if (e == std::string_view::npos) return std::nullopt;
-        host = text.substr(1, e - 1);
-        std::string_view rest = text.substr(e + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return std::nullopt;
-            port = rest.substr(1);
-            has_port = true;
-        }
-        if (host.find(':') == std::string_view::npos) return std::nullopt; // "[1.2.3.4]"
-    } else if (text.find(':') != text.rfind(':')) {
-        host = text; // a bare IPv6 address: no port
-    } else {
-        size_t c = text.find(':');
-        host = text.substr(0, c);
-        if (c != std::string_view::npos) {
-            port = text.substr(c + 1);
-            has_port = true;
-        }
-    }
-    unsigned p = 53;
-    if (has_port) {
-        if (port.empty() || port.size() > 5) return std::nullopt;
-        p = 0;
-        for (char c : port) {
-            if (c < '0' || c > '9') return std::nullopt;
-            p = p * 10 + unsigned(c - '0');
-        }
-        if (p > 65535 || p == 0) return std::nullopt;
-    }
-    if (host.empty() || host.size() >= 64) return std::nullopt;
+// --server ADDR[:PORT], 53 when no port is given: the grammar of every aisid
+// program (aisid_parse_sockaddr).
+std::optional<sockaddr_storage> parse_server(const std::string &text) {
     sockaddr_storage ss{};
-    std::string h(host);
-    auto &s4 = reinterpret_cast<sockaddr_in &>(ss);
-    auto &s6 = reinterpret_cast<sockaddr_in6 &>(ss);
-    if (inet_pton(AF_INET, h.c_str(), &s4.sin_addr) == 1) {
-        s4.sin_family = AF_INET;
-        s4.sin_port = htons(static_cast<uint16_t>(p));
-        return ss;
-    }
-    uint32_t scope = 0;
-    if (size_t pct = h.find('%'); pct != std::string::npos) {
-        std::string sc = h.substr(pct + 1);
-        if (sc.empty() || sc.size() >= IF_NAMESIZE) return std::nullopt;
-        if (sc.find_first_not_of("0123456789") == std::string::npos) {
-            uint64_t v = 0;
-            for (char c : sc) v = v * 10 + uint64_t(c - '0');
-            if (v == 0 || v > UINT32_MAX) return std::nullopt;
-            scope = static_cast<uint32_t>(v);
-        } else if (!(scope = if_nametoindex(sc.c_str()))) {
-            return std::nullopt;
-        }
-        h.resize(pct);
-    }
-    if (inet_pton(AF_INET6, h.c_str(), &s6.sin6_addr) != 1) return std::nullopt;
-    s6.sin6_family = AF_INET6;
-    s6.sin6_port = htons(static_cast<uint16_t>(p));
-    s6.sin6_scope_id = scope;
+    socklen_t len = 0;
+    if (aisid_parse_sockaddr(text.c_str(), 53, &ss, &len) != AISID_OK) return std::nullopt;
     return ss;
 }
 

@@ -2,6 +2,7 @@
 #include "aisid/aisid.h"
 
 #include "aisid/client/client.hpp"
+#include "aisid/core/socket_address.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -294,6 +295,18 @@ aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size) {
         std::string t = aisid::name_to_text(n.wire());
         if (t.size() >= size) return AISID_EINVAL;
         std::memcpy(buf, t.c_str(), t.size() + 1);
+        return AISID_OK;
+    });
+}
+
+aisid_status_t aisid_parse_sockaddr(const char *text, uint16_t default_port, struct sockaddr_storage *out,
+                                    socklen_t *len) {
+    if (!text || !out || !len || default_port == 0) return AISID_EINVAL;
+    return guarded([&] {
+        auto sa = aisid::parse_sockaddr(text, aisid::AddressRules{default_port});
+        if (!sa) return AISID_EINVAL;
+        *out = sa->ss;
+        *len = sa->len;
         return AISID_OK;
     });
 }

@@ -875,3 +875,26 @@ TEST_CASE("replaced snapshots are freed by the store, not by the resolving threa
     // The watcher frees it within about a second.
     CHECK(eventually([&] { return old.expired(); }, 3000));
 }
+
+TEST_CASE("aisid_parse_sockaddr: the ADDR[:PORT] grammar of every aisid program") {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    REQUIRE(aisid_parse_sockaddr("192.0.2.1", 53, &ss, &len) == AISID_OK);
+    CHECK(ss.ss_family == AF_INET);
+    CHECK(len == sizeof(sockaddr_in));
+    CHECK(ntohs(reinterpret_cast<sockaddr_in &>(ss).sin_port) == 53);
+    REQUIRE(aisid_parse_sockaddr("192.0.2.1:5353", 53, &ss, &len) == AISID_OK);
+    CHECK(ntohs(reinterpret_cast<sockaddr_in &>(ss).sin_port) == 5353);
+    REQUIRE(aisid_parse_sockaddr("[2001:db8::1]:853", 53, &ss, &len) == AISID_OK);
+    CHECK(ss.ss_family == AF_INET6);
+    CHECK(ntohs(reinterpret_cast<sockaddr_in6 &>(ss).sin6_port) == 853);
+    REQUIRE(aisid_parse_sockaddr("2001:db8::1", 53, &ss, &len) == AISID_OK);
+    CHECK(ntohs(reinterpret_cast<sockaddr_in6 &>(ss).sin6_port) == 53);
+    REQUIRE(aisid_parse_sockaddr("fe80::1%1", 53, &ss, &len) == AISID_OK);
+    CHECK(reinterpret_cast<sockaddr_in6 &>(ss).sin6_scope_id == 1);
+    for (const char *bad : {"", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:", "[192.0.2.1]:53", "dns.example",
+                            "192.0.2.1:53x", "[2001:db8::1", "fe80::1%no-such-interface0"})
+        CHECK_MESSAGE(aisid_parse_sockaddr(bad, 53, &ss, &len) == AISID_EINVAL, bad);
+    CHECK(aisid_parse_sockaddr(nullptr, 53, &ss, &len) == AISID_EINVAL);
+    CHECK(aisid_parse_sockaddr("192.0.2.1", 0, &ss, &len) == AISID_EINVAL);
+}

@@ -19,6 +19,7 @@
 #define AISID_AISID_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -308,6 +309,19 @@ AISID_EXPORT int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *
  *         label, label over 63 or name over 255 bytes, bad escape) or buf is too small.
  */
 AISID_EXPORT aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size);
+
+/**
+ * A server address as every aisid program takes it (SPEC §6, ADDR[:PORT]):
+ * "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53", a bare IPv6 address, or
+ * an IPv6 link-local address with its scope ("fe80::1%eth0"). Numeric only:
+ * no name is looked up.
+ * @param default_port the port when the text gives none (1..65535).
+ * @param out receives the address; *len its length.
+ * @return AISID_OK, or AISID_EINVAL (port 0 or over 65535, a name, an
+ *         unknown scope, trailing text).
+ */
+AISID_EXPORT aisid_status_t aisid_parse_sockaddr(const char *text, uint16_t default_port, struct sockaddr_storage *out,
+                                                 socklen_t *len);
 
 /* ---- asynchronous resolution (for the application's event loop) -------- */
 
