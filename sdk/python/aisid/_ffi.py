@@ -86,6 +86,11 @@ size_t aisid_result_svcb_count(const aisid_result_t *r);
 int aisid_result_svcb(const aisid_result_t *r, size_t i, uint16_t *priority, const char **target, uint16_t *port);
 #define AISID_NAME_TEXT_MAX 1024
 aisid_status_t aisid_name_canonical(const char *name, char *buf, size_t size);
+/* struct sockaddr_storage: only ever passed by pointer from Python. */
+typedef unsigned int socklen_t;
+struct sockaddr_storage;
+aisid_status_t aisid_parse_sockaddr(const char *text, uint16_t default_port, struct sockaddr_storage *out,
+                                    socklen_t *len);
 
 typedef void (*aisid_resolve_cb)(void *arg, aisid_status_t status, aisid_result_t *result);
 aisid_status_t aisid_resolve_async(aisid_client_t *c, const char *name, aisid_resolve_cb cb, void *arg);
