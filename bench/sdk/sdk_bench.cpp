@@ -313,7 +313,7 @@ int main(int argc, char **argv) {
                      .local_zone("two.example.")
                      .local_data({"svc.two.example. 0 IN A 127.0.0.1", "svc.two.example. 0 IN AAAA ::1"}));
     // The stub: answers the AISID name from local data (a warm cache), forwards two.example.
-    Unbound stub(UnboundOptions()
+    Unbound stub_resolver(UnboundOptions()
                      .interface("127.0.0.1")
                      .port(53)
                      .local_zone("ai.example.")

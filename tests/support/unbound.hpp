@@ -1,4 +1,4 @@
-// Unbound as a test peer: a stub with local data that refuses everything
+// Unbound as a test peer: a resolver with local data that refuses everything
 // else (`local-zone: "." refuse`), optionally with DoT and DoH listeners, on
 // free loopback ports (or a fixed port, or port 53 in a network namespace).
 // Started through its options, ready when the constructor returns (the ports
